@@ -1,0 +1,32 @@
+"""Where state lives: everything under CYBERCLAIM_HOME (default ~/.cyberclaim)."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+
+def home() -> Path:
+    p = Path(os.environ.get("CYBERCLAIM_HOME") or Path.home() / ".cyberclaim").expanduser().resolve()
+    p.mkdir(parents=True, exist_ok=True)
+    return p
+
+
+def vault_dir() -> Path:
+    return home() / "vault"
+
+
+def derived_dir() -> Path:
+    """Decompressed or carved copies used for analysis; the originals stay in the vault."""
+    return home() / "derived"
+
+
+def events_dir() -> Path:
+    return home() / "events"
+
+
+def case_dir(case_id: str) -> Path:
+    return home() / "cases" / case_id
+
+
+def db_url() -> str:
+    return os.environ.get("CYBERCLAIM_DB_URL") or f"sqlite:///{home() / 'cyberclaim.db'}"

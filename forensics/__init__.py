@@ -1,0 +1,1 @@
+"""Evidence typing, one ingestor per format, detections and the timeline graph."""

@@ -1,0 +1,157 @@
+"""The one normalized event record (DESIGN.md "Events").
+
+Every ingestor yields `Event`s; the event store, the graph, the adjusters and
+the reports read them. The field list is spelled exactly once, in
+`EVENT_SCHEMA`; nothing else re-spells it.
+"""
+from __future__ import annotations
+
+import calendar
+import hashlib
+import json
+from dataclasses import dataclass, field, fields
+from datetime import datetime, timezone
+from typing import Any
+
+import pyarrow as pa
+
+# Column name -> arrow type. Order is the on-disk column order.
+EVENT_SCHEMA = pa.schema(
+    [
+        ("event_id", pa.string()),
+        ("timestamp", pa.int64()),  # microseconds since epoch, UTC
+        ("datetime", pa.string()),  # ISO 8601, UTC
+        ("timestamp_desc", pa.string()),
+        ("data_type", pa.string()),
+        ("parser", pa.string()),  # name@version
+        ("message", pa.string()),
+        ("evidence_sha256", pa.string()),
+        ("locator", pa.string()),
+        ("host", pa.string()),
+        ("user", pa.string()),
+        ("process_pid", pa.int64()),
+        ("process_name", pa.string()),
+        ("process_cmdline", pa.string()),
+        ("src_ip", pa.string()),
+        ("src_port", pa.int32()),
+        ("dst_ip", pa.string()),
+        ("dst_port", pa.int32()),
+        ("proto", pa.string()),
+        ("bytes_out", pa.int64()),
+        ("bytes_in", pa.int64()),
+        ("domain", pa.string()),
+        ("url", pa.string()),
+        ("file_path", pa.string()),
+        ("file_sha256", pa.string()),
+        ("tags", pa.list_(pa.string())),
+        ("attack", pa.list_(pa.string())),  # ATT&CK technique ids
+        ("gbt_category", pa.string()),  # GB/T 20986-2023 code, e.g. MPRANS
+        ("severity", pa.string()),  # info | low | medium | high | critical
+        ("attributes", pa.string()),  # canonical JSON of everything else
+    ]
+)
+EVENT_COLUMNS = tuple(EVENT_SCHEMA.names)
+SEVERITIES = ("info", "low", "medium", "high", "critical")
+
+
+def iso_utc(ts_us: int) -> str:
+    """ISO 8601 UTC with microseconds, the Timesketch `datetime` form."""
+    return datetime.fromtimestamp(ts_us / 1_000_000, tz=timezone.utc).isoformat(timespec="microseconds").replace(
+        "+00:00", "Z"
+    )
+
+
+def to_us(dt: datetime) -> int:
+    """Datetime to integer microseconds UTC, exact (no float rounding); naive means UTC."""
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=timezone.utc)
+    return calendar.timegm(dt.utctimetuple()) * 1_000_000 + dt.microsecond
+
+
+def canonical_json(obj: Any) -> str:
+    """Deterministic JSON: sorted keys, no whitespace, non-ASCII kept."""
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+
+
+def make_event_id(evidence_sha256: str, locator: str, parser: str, discriminator: str = "") -> str:
+    """Deterministic id: the same bytes parsed by the same parser version give the same id."""
+    h = hashlib.sha256(f"{evidence_sha256}|{locator}|{parser}|{discriminator}".encode())
+    return h.hexdigest()[:32]
+
+
+@dataclass(slots=True)
+class Event:
+    timestamp: int
+    data_type: str
+    message: str
+    locator: str
+    timestamp_desc: str = "Event Time"
+    parser: str = ""
+    evidence_sha256: str = ""
+    host: str | None = None
+    user: str | None = None
+    process_pid: int | None = None
+    process_name: str | None = None
+    process_cmdline: str | None = None
+    src_ip: str | None = None
+    src_port: int | None = None
+    dst_ip: str | None = None
+    dst_port: int | None = None
+    proto: str | None = None
+    bytes_out: int | None = None
+    bytes_in: int | None = None
+    domain: str | None = None
+    url: str | None = None
+    file_path: str | None = None
+    file_sha256: str | None = None
+    tags: list[str] = field(default_factory=list)
+    attack: list[str] = field(default_factory=list)
+    gbt_category: str | None = None
+    severity: str = "info"
+    attributes: dict[str, Any] = field(default_factory=dict)
+    # Separates two events that share a locator (e.g. a flow and a DNS query
+    # from the same first packet); part of the event id.
+    discriminator: str = ""
+
+    def to_row(self) -> dict[str, Any]:
+        row = {f.name: getattr(self, f.name) for f in _ROW_FIELDS}
+        row["event_id"] = make_event_id(self.evidence_sha256, self.locator, self.parser, self.discriminator or self.data_type)
+        row["datetime"] = iso_utc(self.timestamp)
+        row["attributes"] = canonical_json(self.attributes) if self.attributes else "{}"
+        row["tags"] = sorted(set(self.tags))
+        row["attack"] = sorted(set(self.attack))
+        return row
+
+
+_ROW_FIELDS = tuple(f for f in fields(Event) if f.name in EVENT_COLUMNS)
+
+
+@dataclass(slots=True, frozen=True)
+class IngestError:
+    """A problem in the evidence, reported instead of raised (file, offset, reason)."""
+
+    file: str
+    offset: int | None
+    reason: str
+    line: int | None = None
+
+    def __str__(self) -> str:
+        where = f"line {self.line}" if self.line is not None else f"offset {self.offset}" if self.offset is not None else "?"
+        return f"{self.file}: {where}: {self.reason}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"file": self.file, "offset": self.offset, "line": self.line, "reason": self.reason}
+
+
+@dataclass(slots=True, frozen=True)
+class CarvedFile:
+    """Bytes carved out of an evidence item (a file from a capture, a PE from memory).
+
+    The pipeline registers it as derived evidence (vault, custody) and runs the
+    applicable ingestors over it.
+    """
+
+    name: str
+    data: bytes
+    locator: str
+    note: str = ""

@@ -1,0 +1,54 @@
+"""The ingestor interface, after volatility3's plugins: declare, then stream.
+
+An ingestor has a `name`, a `version`, the evidence types it `accepts`, a cheap
+`detect(head, path)` on the first bytes, and a streaming `ingest(ctx)` that
+yields `Event`, `IngestError` and `CarvedFile` records. It never raises for bad
+evidence: damage is a yielded `IngestError` naming file and offset, and
+everything before the damage has already been yielded.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar, Iterator
+
+from forensics.events import CarvedFile, Event, IngestError
+
+Record = Event | IngestError | CarvedFile
+
+
+@dataclass(slots=True)
+class IngestContext:
+    path: Path  # the file to read (vault copy, or derived decompressed copy)
+    evidence_sha256: str
+    evidence_type: str
+    display_name: str  # what errors call the file (original name)
+    options: dict[str, Any] = field(default_factory=dict)  # timezone, year, symbols dir, rule dirs…
+
+    def error(self, reason: str, offset: int | None = None, line: int | None = None) -> IngestError:
+        return IngestError(file=self.display_name, offset=offset, reason=reason, line=line)
+
+
+class Ingestor:
+    name: ClassVar[str]
+    version: ClassVar[str]
+    # evidence types (forensics.magic) this ingestor reads
+    accepts: ClassVar[tuple[str, ...]] = ()
+
+    @classmethod
+    def parser_id(cls) -> str:
+        return f"{cls.name}@{cls.version}"
+
+    @classmethod
+    def detect(cls, head: bytes, path: Path, evidence_type: str) -> bool:
+        """Cheap check on the first bytes; the default trusts the evidence type."""
+        return evidence_type in cls.accepts
+
+    def ingest(self, ctx: IngestContext) -> Iterator[Record]:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def stamp(self, ctx: IngestContext, ev: Event) -> Event:
+        """Fill provenance fields every event of this ingestor carries."""
+        ev.parser = self.parser_id()
+        ev.evidence_sha256 = ctx.evidence_sha256
+        return ev

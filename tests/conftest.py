@@ -1,0 +1,48 @@
+"""Shared fixtures. Tests that need the corpus or a system service skip on a
+user's machine that lacks it, but fail (never skip) when CI=true."""
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+IN_CI = os.environ.get("CI", "").lower() == "true"
+
+
+def need(condition: bool, why: str) -> None:
+    """Skip when a prerequisite is missing, except under CI where that is a failure."""
+    if not condition:
+        if IN_CI:
+            pytest.fail(f"CI=true but prerequisite missing: {why}")
+        pytest.skip(why)
+
+
+def corpus_dir() -> Path:
+    return Path(os.environ.get("CYBERCLAIM_CORPUS") or ROOT.parent / "shared" / "corpus")
+
+
+@pytest.fixture(scope="session")
+def corpus() -> Path:
+    d = corpus_dir()
+    need(d.is_dir(), f"evidence corpus not found at {d}")
+    return d
+
+
+def need_tool(name: str) -> str:
+    p = shutil.which(name)
+    need(p is not None, f"{name} not installed")
+    return p  # type: ignore[return-value]
+
+
+@pytest.fixture()
+def cc_home(tmp_path, monkeypatch) -> Path:
+    """A private CYBERCLAIM_HOME (and SQLite database) for one test."""
+    home = tmp_path / "cchome"
+    monkeypatch.setenv("CYBERCLAIM_HOME", str(home))
+    if not os.environ.get("CYBERCLAIM_TEST_KEEP_DB_URL"):
+        monkeypatch.delenv("CYBERCLAIM_DB_URL", raising=False)
+    monkeypatch.setenv("CYBERCLAIM_USER", "tester")
+    return home
