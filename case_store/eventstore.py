@@ -1,0 +1,169 @@
+"""Event store: Parquet per (evidence sha256, ingestor@version[, config]), queried with DuckDB.
+
+Files are immutable: written to a temporary name and renamed when complete, so
+a killed ingest never leaves a half file that a query would read. A case's
+events are the union of the files of its evidence items' recorded ingests.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable
+
+import duckdb
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+from sqlalchemy import select
+
+from case_store.home import events_dir
+from forensics.events import EVENT_COLUMNS, EVENT_SCHEMA, Event
+
+BATCH_ROWS = 50_000
+
+
+def parquet_path(evidence_sha256: str, parser_id: str, config_hash: str = "") -> Path:
+    suffix = f"+{config_hash[:12]}" if config_hash else ""
+    return events_dir() / evidence_sha256[:2] / evidence_sha256 / f"{parser_id}{suffix}.parquet"
+
+
+class EventWriter:
+    """Streams events into one Parquet file in row groups; memory stays at one batch."""
+
+    def __init__(self, dest: Path):
+        self.dest = dest
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        self.tmp = dest.with_name(f".{dest.name}.{os.getpid()}.tmp")
+        self._writer = pq.ParquetWriter(self.tmp, EVENT_SCHEMA, compression="zstd")
+        self._rows: list[dict] = []
+        self.count = 0
+
+    def add(self, ev: Event) -> None:
+        self._rows.append(ev.to_row())
+        if len(self._rows) >= BATCH_ROWS:
+            self._flush()
+
+    def add_rows(self, rows: Iterable[dict]) -> None:
+        for r in rows:
+            self._rows.append(r)
+            if len(self._rows) >= BATCH_ROWS:
+                self._flush()
+
+    def _flush(self) -> None:
+        if self._rows:
+            self._writer.write_table(pa.Table.from_pylist(self._rows, schema=EVENT_SCHEMA))
+            self.count += len(self._rows)
+            self._rows = []
+
+    def commit(self) -> Path:
+        self._flush()
+        self._writer.close()
+        with open(self.tmp, "rb") as f:
+            os.fsync(f.fileno())
+        os.replace(self.tmp, self.dest)
+        return self.dest
+
+    def abort(self) -> None:
+        try:
+            self._writer.close()
+        finally:
+            self.tmp.unlink(missing_ok=True)
+
+
+def case_parquet_files(case_id: str) -> list[str]:
+    """The Parquet files that make up a case's timeline (latest ingest per evidence and parser)."""
+    from case_store.db import session
+    from case_store.models import Evidence, IngestResult
+
+    with session() as s:
+        shas = [r for r in s.execute(select(Evidence.sha256).where(Evidence.case_id == case_id)).scalars()]
+        if not shas:
+            return []
+        rows = s.execute(
+            select(IngestResult.parquet_path, IngestResult.id, IngestResult.evidence_sha256, IngestResult.parser)
+            .where(IngestResult.evidence_sha256.in_(shas), IngestResult.status != "failed")
+            .order_by(IngestResult.id)
+        ).all()
+    latest: dict[tuple[str, str], str] = {}
+    for path, _id, sha, parser in rows:
+        if path:
+            name, _, rest = parser.partition("@")
+            # a newer version of the same ingestor replaces the older; zip members (#member) stay apart
+            latest[(sha, name, rest.partition("#")[2])] = path
+    return sorted(p for p in latest.values() if Path(p).exists())
+
+
+@dataclass
+class EventQuery:
+    start_us: int | None = None
+    end_us: int | None = None
+    host: str | None = None
+    user: str | None = None
+    ip: str | None = None
+    tag: str | None = None
+    data_type: str | None = None
+    text: str | None = None
+    event_ids: list[str] | None = None
+    limit: int = 100
+    offset: int = 0
+    columns: list[str] = field(default_factory=lambda: list(EVENT_COLUMNS))
+
+    def where(self) -> tuple[str, list]:
+        clauses, params = [], []
+        if self.start_us is not None:
+            clauses.append("timestamp >= ?"); params.append(self.start_us)
+        if self.end_us is not None:
+            clauses.append("timestamp <= ?"); params.append(self.end_us)
+        if self.host:
+            clauses.append("lower(host) = lower(?)"); params.append(self.host)
+        if self.user:
+            clauses.append("lower(\"user\") = lower(?)"); params.append(self.user)
+        if self.ip:
+            clauses.append("(src_ip = ? OR dst_ip = ?)"); params += [self.ip, self.ip]
+        if self.tag:
+            clauses.append("list_contains(tags, ?)"); params.append(self.tag)
+        if self.data_type:
+            if self.data_type.endswith("*"):
+                clauses.append("data_type LIKE ?"); params.append(self.data_type[:-1] + "%")
+            else:
+                clauses.append("data_type = ?"); params.append(self.data_type)
+        if self.text:
+            clauses.append("(message ILIKE ? OR attributes ILIKE ?)"); params += [f"%{self.text}%"] * 2
+        if self.event_ids is not None:
+            clauses.append("list_contains(?, event_id)"); params.append(list(self.event_ids))
+        return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
+
+
+def connect(files: list[str]) -> duckdb.DuckDBPyConnection:
+    """A DuckDB connection with an `events` view over the given Parquet files."""
+    con = duckdb.connect()
+    if files:
+        con.execute(f"CREATE VIEW events AS SELECT * FROM read_parquet({_sql_list(files)})")
+    else:
+        cols = ", ".join(f'CAST(NULL AS {_duck_type(f.type)}) AS "{f.name}"' for f in EVENT_SCHEMA)
+        con.execute(f"CREATE VIEW events AS SELECT {cols} WHERE false")
+    return con
+
+
+def _sql_list(files: list[str]) -> str:
+    return "[" + ", ".join("'" + f.replace("'", "''") + "'" for f in files) + "]"
+
+
+def _duck_type(t: pa.DataType) -> str:
+    if pa.types.is_list(t):
+        return "VARCHAR[]"
+    return {pa.int64(): "BIGINT", pa.int32(): "INTEGER"}.get(t, "VARCHAR")
+
+
+def query(case_id: str, q: EventQuery, files: list[str] | None = None) -> tuple[pd.DataFrame, int]:
+    """One page of events in time order, and the total count matching the filter."""
+    con = connect(case_parquet_files(case_id) if files is None else files)
+    where, params = q.where()
+    cols = ", ".join(f'"{c}"' for c in q.columns)
+    total = con.execute(f"SELECT count(*) FROM events{where}", params).fetchone()[0]
+    page = con.execute(
+        f"SELECT {cols} FROM events{where} ORDER BY timestamp, event_id LIMIT {int(q.limit)} OFFSET {int(q.offset)}", params
+    ).df()
+    con.close()
+    return page, int(total)

@@ -1,0 +1,333 @@
+"""Ingest orchestration: every applicable ingestor over every evidence item.
+
+Work is split per (evidence item, ingestor) and run on a process pool. A unit
+whose (evidence sha256, ingestor@version, configuration) already has a stored
+result is a cache hit and does no work. Carved files come back as derived
+evidence and are ingested in turn. Only the parent process writes the case
+database; workers write Parquet files and vault blobs, both atomically.
+"""
+from __future__ import annotations
+
+import bz2
+import gzip
+import hashlib
+import json
+import lzma
+import os
+import shutil
+import time
+import traceback
+import zipfile
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from sqlalchemy import select
+
+from case_store import CyberclaimError, cases, custody, vault
+from case_store.clock import now_iso
+from case_store.db import session
+from case_store.eventstore import EventWriter, parquet_path
+from case_store.home import derived_dir
+from case_store.models import Evidence, IngestResult
+from forensics.events import CarvedFile, Event, IngestError, canonical_json
+from forensics.ingestors.base import IngestContext
+from forensics.magic import COMPRESSED, detect_type, read_head
+from forensics.registry import all_ingestors, applicable, by_name
+
+MAX_STORED_ERRORS = 1000
+MAX_CARVE_DEPTH = 2
+MAX_DECOMPRESSED = 64 << 30  # a zip or xz bomb stops here, with an error
+
+
+@dataclass
+class Unit:
+    case_id: str
+    evidence_sha256: str
+    display_name: str
+    analysis_path: str
+    evidence_type: str
+    ingestor: str
+    parser_id: str
+    config_hash: str
+    options: dict[str, Any]
+    locator_prefix: str = ""
+
+
+@dataclass
+class UnitResult:
+    unit: Unit
+    status: str
+    events: int
+    errors: list[dict]
+    carved: list[dict]  # {sha256, size, name, locator, note}
+    parquet: str | None
+    seconds: float
+
+
+@dataclass
+class ItemSummary:
+    name: str
+    sha256: str
+    events: int = 0
+    errors: list[dict] = field(default_factory=list)
+    cached: int = 0
+    ran: int = 0
+    parsers: list[str] = field(default_factory=list)
+
+
+def config_fingerprint(options: dict[str, Any]) -> str:
+    return hashlib.sha256(canonical_json(options).encode()).hexdigest()[:16] if options else ""
+
+
+def _decompress(ev: Evidence) -> list[tuple[Path, str, str]]:
+    """Decompressed copies for analysis: [(path, inner type, locator prefix)]."""
+    src = vault.vault_path(ev.sha256)
+    out_dir = derived_dir() / ev.sha256
+    done = out_dir / ".complete"
+    if not done.exists():
+        shutil.rmtree(out_dir, ignore_errors=True)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        if ev.evidence_type == "zip":
+            with zipfile.ZipFile(src) as z:
+                total = 0
+                for info in z.infolist():
+                    if info.is_dir():
+                        continue
+                    safe = Path(info.filename).name or "member"
+                    dest = out_dir / f"{len(list(out_dir.iterdir())):04d}_{safe}"
+                    with z.open(info) as fin, open(dest, "wb") as fout:
+                        total += _copy_capped(fin, fout, MAX_DECOMPRESSED - total, ev.original_name)
+        else:
+            opener = {"xz": lzma.open, "gzip": gzip.open, "bz2": bz2.open}[ev.evidence_type]
+            inner = Path(ev.original_name).stem or "decompressed"
+            with opener(src, "rb") as fin, open(out_dir / inner, "wb") as fout:
+                _copy_capped(fin, fout, MAX_DECOMPRESSED, ev.original_name)
+        done.write_text("ok")
+    result = []
+    for p in sorted(out_dir.iterdir()):
+        if p.name == ".complete":
+            continue
+        prefix = f"{p.name.split('_', 1)[-1]}!" if ev.evidence_type == "zip" else ""
+        result.append((p, detect_type(read_head(p), p.name), prefix))
+    return result
+
+
+def _copy_capped(fin, fout, cap: int, name: str) -> int:
+    n = 0
+    while chunk := fin.read(1 << 20):
+        n += len(chunk)
+        if n > cap:
+            raise CyberclaimError(f"{name}: decompresses to more than {MAX_DECOMPRESSED >> 30} GiB; refused (decompression bomb?)")
+        fout.write(chunk)
+    return n
+
+
+def plan(case_id: str, options: dict[str, Any] | None = None, only: list[str] | None = None) -> list[Unit]:
+    options = dict(options or {})
+    units: list[Unit] = []
+    for ev in cases.list_evidence(case_id):
+        if only and ev.sha256 not in only:
+            continue
+        try:
+            targets = _decompress(ev) if ev.evidence_type in COMPRESSED else [(vault.vault_path(ev.sha256), ev.evidence_type, "")]
+        except (OSError, EOFError, lzma.LZMAError, zipfile.BadZipFile, CyberclaimError) as e:
+            units.append(Unit(case_id, ev.sha256, ev.original_name, "", ev.evidence_type, "decompress", "decompress@1", "", {"error": str(e)}))
+            continue
+        for path, etype, prefix in targets:
+            head = read_head(path)
+            item_opts = dict(options, acquired_at=ev.added_at, timezone=ev.timezone or options.get("timezone"))
+            for cls in applicable(head, path, etype):
+                units.append(Unit(
+                    case_id, ev.sha256, ev.original_name + (f"!{prefix[:-1]}" if prefix else ""), str(path), etype,
+                    cls.name, cls.parser_id(), config_fingerprint({k: v for k, v in item_opts.items() if k != "acquired_at"}),
+                    item_opts, prefix,
+                ))
+    return units
+
+
+def _cached(u: Unit) -> IngestResult | None:
+    with session() as s:
+        r = s.execute(select(IngestResult).where(
+            IngestResult.evidence_sha256 == u.evidence_sha256, IngestResult.parser == u.parser_id + (f"#{u.locator_prefix}" if u.locator_prefix else ""),
+            IngestResult.config_hash == u.config_hash,
+        )).scalar_one_or_none()
+    if r and (r.parquet_path is None or Path(r.parquet_path).exists()):
+        return r
+    return None
+
+
+def run_unit(u: Unit) -> UnitResult:
+    """Runs in a worker process: one ingestor over one file, events to Parquet."""
+    t0 = time.perf_counter()
+    if u.ingestor == "decompress":
+        err = IngestError(u.display_name, None, f"cannot decompress: {u.options.get('error')}")
+        return UnitResult(u, "failed", 0, [err.to_dict()], [], None, 0.0)
+    ingestor = by_name(u.ingestor)()
+    ctx = IngestContext(Path(u.analysis_path), u.evidence_sha256, u.evidence_type, u.display_name, u.options)
+    dest = parquet_path(u.evidence_sha256, u.parser_id + (f"#{_safe(u.locator_prefix)}" if u.locator_prefix else ""), u.config_hash)
+    writer = EventWriter(dest)
+    errors: list[dict] = []
+    n_errors = 0
+    carved: list[dict] = []
+    status = "ok"
+    try:
+        for rec in ingestor.ingest(ctx):
+            if isinstance(rec, Event):
+                if not rec.parser:
+                    ingestor.stamp(ctx, rec)
+                if u.locator_prefix:
+                    rec.locator = u.locator_prefix + rec.locator
+                writer.add(rec)
+            elif isinstance(rec, IngestError):
+                n_errors += 1
+                if len(errors) < MAX_STORED_ERRORS:
+                    errors.append(rec.to_dict())
+            elif isinstance(rec, CarvedFile):
+                sha, size, _ = vault.store_bytes(rec.data)
+                carved.append({"sha256": sha, "size": size, "name": rec.name, "locator": u.locator_prefix + rec.locator, "note": rec.note})
+    except Exception as e:  # an ingestor bug must cost this unit only, keeping what it produced
+        status = "partial"
+        errors.append(IngestError(u.display_name, None, f"{u.parser_id} stopped: {type(e).__name__}: {e}").to_dict())
+        errors[-1]["trace"] = traceback.format_exc(limit=5)
+    if n_errors > len(errors):
+        errors.append({"file": u.display_name, "offset": None, "line": None, "reason": f"{n_errors - MAX_STORED_ERRORS} more errors not stored"})
+    if errors and status == "ok":
+        status = "partial"
+    path = str(writer.commit())
+    return UnitResult(u, status, writer.count, errors, carved, path, time.perf_counter() - t0)
+
+
+def _safe(s: str) -> str:
+    return "".join(c if c.isalnum() or c in "._-" else "_" for c in s)[:80]
+
+
+def _record(r: UnitResult) -> None:
+    u = r.unit
+    with session() as s:
+        s.add(IngestResult(
+            evidence_sha256=u.evidence_sha256, parser=u.parser_id + (f"#{u.locator_prefix}" if u.locator_prefix else ""),
+            config_hash=u.config_hash, status=r.status, events=r.events, errors=json.dumps(r.errors, ensure_ascii=False),
+            parquet_path=r.parquet, created_at=now_iso(), seconds=r.seconds,
+        ))
+        custody.append(s, u.case_id, "ingested", u.evidence_sha256, parser=u.parser_id, events=r.events,
+                       errors=len(r.errors), status=r.status)
+
+
+Progress = Callable[[str, dict], None]
+
+
+def ingest_case(case_id: str, options: dict[str, Any] | None = None, workers: int | None = None,
+                progress: Progress | None = None, only: list[str] | None = None) -> dict[str, ItemSummary]:
+    """Ingest every evidence item of a case; returns a summary per evidence sha256."""
+    cases.require_intact(case_id)
+    progress = progress or (lambda kind, info: None)
+    summary: dict[str, ItemSummary] = {}
+    todo = plan(case_id, options, only)
+    depth = 0
+    while todo:
+        pending = []
+        for u in todo:
+            item = summary.setdefault(u.evidence_sha256, ItemSummary(u.display_name, u.evidence_sha256))
+            hit = _cached(u) if u.ingestor != "decompress" else None
+            if hit:
+                item.cached += 1
+                item.events += hit.events
+                item.errors += json.loads(hit.errors)
+                item.parsers.append(u.parser_id)
+                progress("cached", {"unit": u, "events": hit.events})
+            else:
+                pending.append(u)
+        new_shas: list[str] = []
+        for r in _execute(pending, workers, progress):
+            item = summary[r.unit.evidence_sha256]
+            item.ran += 1
+            item.events += r.events
+            item.errors += r.errors
+            item.parsers.append(r.unit.parser_id)
+            if r.unit.ingestor != "decompress":
+                _record(r)
+            for c in r.carved:
+                added = cases._register(case_id, c["sha256"], c["size"], c["name"], detect_type(read_head(vault.vault_path(c["sha256"])), c["name"]),
+                                        f"derived from {r.unit.evidence_sha256}", None, r.unit.evidence_sha256,
+                                        f"{r.unit.parser_id} at {c['locator']}" + (f": {c['note']}" if c["note"] else ""))
+                if not added.duplicate:
+                    new_shas.append(c["sha256"])
+        depth += 1
+        todo = plan(case_id, options, new_shas) if new_shas and depth <= MAX_CARVE_DEPTH else []
+    _post_ingest(case_id, options or {}, summary, progress)
+    return summary
+
+
+def _execute(units: list[Unit], workers: int | None, progress: Progress):
+    if not units:
+        return
+    workers = max(1, min(workers or os.cpu_count() or 1, len(units)))
+    if workers == 1:
+        for u in units:
+            progress("start", {"unit": u})
+            r = run_unit(u)
+            progress("done", {"unit": u, "result": r})
+            yield r
+        return
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        futs = {}
+        for u in units:
+            progress("start", {"unit": u})
+            futs[pool.submit(run_unit, u)] = u
+        for f in as_completed(futs):
+            u = futs[f]
+            try:
+                r = f.result()
+            except Exception as e:  # a worker that died (OOM, signal) costs its unit only
+                r = UnitResult(u, "failed", 0, [IngestError(u.display_name, None, f"worker failed: {e}").to_dict()], [], None, 0.0)
+            progress("done", {"unit": u, "result": r})
+            yield r
+
+
+def _post_ingest(case_id: str, options: dict[str, Any], summary: dict[str, ItemSummary], progress: Progress) -> None:
+    """Sigma over each evidence item's stored events, set-wise in DuckDB, stored like any ingest.
+
+    Keyed by (evidence sha256, sigma@version, rule-pack fingerprint), so a new
+    rule pack re-matches and an unchanged one is a cache hit.
+    """
+    try:
+        from forensics import sigma
+    except ImportError:
+        return
+    if not hasattr(sigma, "match"):
+        return
+    rule_dirs = list(options.get("sigma_rules") or [])
+    fingerprint = sigma.rulepack_fingerprint(rule_dirs)
+    parser_id = f"sigma@{getattr(sigma, 'VERSION', '1')}"
+    for sha, item in summary.items():
+        with session() as s:
+            rows = s.execute(select(IngestResult).where(IngestResult.evidence_sha256 == sha, IngestResult.status != "failed")).scalars().all()
+        sources = [r.parquet_path for r in rows if r.parquet_path and not r.parser.startswith("sigma@") and r.events]
+        if not sources or any(r.parser == parser_id and r.config_hash == fingerprint for r in rows):
+            continue
+        t0 = time.perf_counter()
+        writer = EventWriter(parquet_path(sha, parser_id, fingerprint))
+        errors: list[dict] = []
+        try:
+            for rec in sigma.match(sources, rule_dirs):
+                if isinstance(rec, Event):
+                    writer.add(rec)
+                elif isinstance(rec, IngestError):
+                    errors.append(rec.to_dict())
+        except Exception as e:
+            errors.append(IngestError(item.name, None, f"sigma matching stopped: {type(e).__name__}: {e}").to_dict())
+        path = str(writer.commit())
+        item.events += writer.count
+        item.errors += errors
+        with session() as s:
+            s.add(IngestResult(evidence_sha256=sha, parser=parser_id, config_hash=fingerprint, status="partial" if errors else "ok",
+                               events=writer.count, errors=json.dumps(errors[:MAX_STORED_ERRORS], ensure_ascii=False),
+                               parquet_path=path, created_at=now_iso(), seconds=time.perf_counter() - t0))
+            custody.append(s, case_id, "sigma_matched", sha, rulepack=fingerprint, detections=writer.count)
+        progress("sigma", {"sha256": sha, "events": writer.count})
+
+
+def ingestor_versions() -> dict[str, str]:
+    return {c.name: c.version for c in all_ingestors()}
