@@ -1,0 +1,1 @@
+"""Windows event records: one normalization shared by EVTX files and event exports."""
