@@ -29,6 +29,24 @@ def text(v: Any) -> Any:
     return v
 
 
+def scalar(v: Any) -> str | None:
+    """An EventData value as text, the way the event's XML carries it.
+
+    Windows event data is text in XML; the evtx JSON renderer types some of it
+    (4624, true). Text is the one form EVTX, JSON and XML exports all agree on,
+    and Sigma compares text anyway. Empty and absent are the same in XML.
+    """
+    v = text(v)
+    if v is None:
+        return None
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    s = v if isinstance(v, str) else str(v)
+    if "\r" in s:  # XML cannot carry a bare CR, so exports hold "\n": text agrees only without it
+        s = s.replace("\r\n", "\n").replace("\r", "\n")
+    return s if s.strip() else None
+
+
 def attr(node: Any, name: str) -> Any:
     if isinstance(node, dict):
         a = node.get("#attributes")
@@ -103,7 +121,7 @@ def event_data(event: dict) -> dict[str, Any]:
     if isinstance(ed, dict):
         _flatten(ed, "", out)
     elif ed is not None and not isinstance(ed, dict):
-        v = text(ed)
+        v = scalar(ed)
         if v is not None:
             out["Data"] = v
     ud = event.get("UserData")
@@ -114,15 +132,15 @@ def event_data(event: dict) -> dict[str, Any]:
             if isinstance(inner, dict):
                 _flatten(inner, "", out)
             else:
-                out[_wrapper] = text(inner)
+                out[_wrapper] = scalar(inner)
     # "Data" as a list of unnamed values
     d = out.pop("Data", None)
     if isinstance(d, list):
         for i, x in enumerate(d):
-            out[f"Data_{i}"] = text(x)
+            out[f"Data_{i}"] = scalar(x)
     elif d is not None:
         out["Data"] = d
-    return {(f"EventData.{k}" if k in RESERVED else k): v for k, v in out.items()}
+    return {(f"EventData.{k}" if k in RESERVED else k): v for k, v in out.items() if v is not None}
 
 
 def _flatten(node: dict, prefix: str, out: dict[str, Any], depth: int = 0) -> None:
@@ -134,5 +152,7 @@ def _flatten(node: dict, prefix: str, out: dict[str, Any], depth: int = 0) -> No
             _flatten(v, f"{name}.", out, depth + 1)
         elif k == "Data" and isinstance(v, dict) and "#text" in v and isinstance(v["#text"], list):
             out["Data"] = list(v["#text"])
+        elif k == "Data" and isinstance(v, list):
+            out["Data"] = v
         else:
-            out[name] = text(v)
+            out[name] = scalar(v)
