@@ -1,0 +1,154 @@
+"""Text logs: syslog (RFC 3164/5424), auth.log, auditd, web access and error
+logs, IIS and Windows Firewall W3C files, netfilter lines, Suricata/Snort
+fast.log — sniffed line by line, so one file may mix formats.
+
+Streaming and damage-tolerant (forensics.logs.lines): each damaged spot (binary
+garbage, an over-long line, a run of unrecognised lines, a truncated last line)
+is one IngestError naming the file and line; everything around it comes out.
+Detections (forensics.logs.detections) run over the events as they stream.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Iterator
+
+from forensics.events import Event
+from forensics.ingestors.base import IngestContext, Ingestor, Record
+from forensics.logs import auditd, firewall, iis, idsalert, syslog3164, syslog5424, webaccess, weberror
+from forensics.logs.common import FileState, Where
+from forensics.logs.detections import Detector
+from forensics.logs.lines import decode_line, iter_raw_lines, looks_binary
+from forensics.logs.syslogline import to_event
+from forensics.logs.timeparse import Clock
+
+MAX_CONTINUATION = 64  # lines appended to one multi-line message, at most
+MAX_MESSAGE = 65536
+
+
+def parse_line(text: str, where: Where, state: FileState) -> Event | None:
+    """One decoded line to an event, or None when no known format reads it."""
+    c = text[0]
+    clock = state.clock
+    if c == "<":
+        rec = syslog5424.parse(text, clock) if text[2:5].find(">1 ") >= 0 or text[3:6].find(">1 ") >= 0 else None
+        rec = rec or syslog3164.parse(text, clock)
+        return to_event(rec, where, state) if rec else None
+    if "A" <= c <= "Z":
+        rec = syslog3164.parse(text, clock)
+        if rec:
+            return to_event(rec, where, state)
+    elif c == "[":
+        return weberror.parse(text, where, clock)
+    elif c == "t" or c == "n":
+        if text.startswith(("type=", "node=")):
+            return auditd.parse(text, where)
+    elif "0" <= c <= "9":
+        if state.w3c_fields and text[4:5] == "-" and text[10:11] == " ":
+            if "action" in state.w3c_fields or "Firewall" in state.w3c_software:
+                return firewall.parse_pfirewall(text, where, state)
+            return iis.parse(text, where, state)
+        if text[4:5] == "-" and text[10:11] == "T":
+            rec = syslog3164.parse(text, clock)
+            return to_event(rec, where, state) if rec else None
+        if text[2:3] == "/" and text[5:6] in "/-":
+            return idsalert.parse(text, where, clock)
+        if text[4:5] == "/" and text[7:8] == "/":
+            return weberror.parse(text, where, clock)
+    return webaccess.parse(text, where, clock)
+
+
+class TextLogIngestor(Ingestor):
+    name = "textlog"
+    version = "1.0.0"
+    accepts = ("text_log",)
+
+    def ingest(self, ctx: IngestContext) -> Iterator[Record]:
+        try:
+            mtime = os.stat(ctx.path).st_mtime
+            clock = Clock.from_options(ctx.options, mtime)
+        except (OSError, ValueError, KeyError) as e:  # unknown zone name, bad date, unreadable file
+            yield ctx.error(f"cannot start: {e}", offset=0)
+            return
+        state = FileState(clock, dict(ctx.options))
+        detector = Detector(ctx.options.get("thresholds"))
+        pending: Event | None = None  # held back one line so continuation lines can join it
+        continuation = 0
+        bad_run: tuple[int, int, int] | None = None  # (first line, offset, count) of unrecognised lines
+
+        def flush_bad() -> Iterator[Record]:
+            nonlocal bad_run
+            if bad_run:
+                n, off, count = bad_run
+                what = "line is" if count == 1 else f"{count} consecutive lines are"
+                yield ctx.error(f"{what} not in a recognised log format", offset=off, line=n)
+                bad_run = None
+
+        def emit(ev: Event) -> Iterator[Record]:
+            self.stamp(ctx, ev)
+            dets = detector.feed(ev)
+            yield ev
+            for d in dets:
+                yield self.stamp(ctx, d)
+
+        try:
+            with open(ctx.path, "rb") as f:
+                for raw in iter_raw_lines(f):
+                    if raw.too_long:
+                        yield from flush_bad()
+                        yield ctx.error(f"line of {raw.too_long} bytes exceeds the 1 MiB limit; skipped",
+                                        offset=raw.offset, line=raw.number)
+                        continue
+                    data = raw.data
+                    if not data.strip():
+                        continue
+                    text, enc = decode_line(data)
+                    text = text.lstrip("\ufeff")
+                    if text.startswith("#"):
+                        if text[1:2].isalpha() and ":" in text:
+                            iis.directive(text, state)
+                        continue
+                    where = Where(raw.number, raw.offset, enc)
+                    try:
+                        ev = parse_line(text, where, state)
+                    except (ValueError, IndexError, OverflowError) as e:  # a parser tripped on odd data
+                        ev = None
+                        yield ctx.error(f"parse failed: {e}", offset=raw.offset, line=raw.number)
+                        continue
+                    if ev is None and looks_binary(data):
+                        # real records may quote binary bytes (a TLS hello sent to port 80), so
+                        # only a line no parser reads is called garbage
+                        yield from flush_bad()
+                        yield ctx.error("binary data inside a text log; line skipped", offset=raw.offset, line=raw.number)
+                        continue
+                    if ev is None:
+                        if pending is not None and continuation < MAX_CONTINUATION and (
+                                text[:1] in " \t" or bad_run is None and pending.data_type == "linux:syslog:line"):
+                            # a multi-line message (stack traces, wrapped syslog)
+                            continuation += 1
+                            if len(pending.message) < MAX_MESSAGE:
+                                pending.message = (pending.message + "\n" + text.strip())[:MAX_MESSAGE]
+                            pending.attributes["continuation_lines"] = continuation
+                            continue
+                        if not raw.complete:
+                            yield from flush_bad()
+                            yield ctx.error("file ends in the middle of a line (truncated?)", offset=raw.offset,
+                                            line=raw.number)
+                            continue
+                        bad_run = (bad_run[0], bad_run[1], bad_run[2] + 1) if bad_run else (raw.number, raw.offset, 1)
+                        continue
+                    yield from flush_bad()
+                    if pending is not None:
+                        yield from emit(pending)
+                    pending, continuation = ev, 0
+        except OSError as e:
+            yield ctx.error(f"read error: {e}", offset=None)
+        yield from flush_bad()
+        if pending is not None:
+            yield from emit(pending)
+        for d in detector.finish():
+            yield self.stamp(ctx, d)
+
+    @classmethod
+    def detect(cls, head: bytes, path: Path, evidence_type: str) -> bool:
+        return evidence_type in cls.accepts
