@@ -1,0 +1,91 @@
+"""PCAP / PCAPNG ingestor: flows, DNS, HTTP, TLS, SMB, IM, carved files, detections.
+
+Streams the capture in bounded chunks (forensics.net.capture), so a capture of
+any size is read without being loaded. Framing damage ends the walk with one
+IngestError naming the offset, after everything before it has been reported
+(open flows are closed and detections run on what was read). Per-packet decode
+problems (a truncated IPv4 header, a snaplen cut inside a TCP header) are
+counted and reported once per kind with the first packet's offset.
+"""
+from __future__ import annotations
+
+from typing import Iterator
+
+from forensics.events import Event, IngestError
+from forensics.ingestors.base import IngestContext, Ingestor, Record
+from forensics.net import capture, config
+from forensics.net.analyzer import Analyzer
+from forensics.net.decode import SUPPORTED_LINKTYPES
+
+
+class PcapIngestor(Ingestor):
+    name = "pcap"
+    version = "1.0.0"
+    accepts = ("pcap", "pcapng")
+
+    @classmethod
+    def detect(cls, head, path, evidence_type) -> bool:
+        return evidence_type in cls.accepts
+
+    def ingest(self, ctx: IngestContext) -> Iterator[Record]:
+        cfg = config.load(ctx.options.get("pcap"))
+        an = Analyzer(cfg, ctx.display_name)
+        info: dict = {}
+        try:
+            f = open(ctx.path, "rb")
+        except OSError as e:
+            yield ctx.error(f"cannot open capture: {e.strerror}", offset=0)
+            return
+        damage: IngestError | None = None
+        with f:
+            try:
+                pkts = _checked_linktypes(capture.packets(f, info), ctx)
+                for rec in an.run(pkts):
+                    yield self._stamp(ctx, rec)
+            except capture.CaptureDamage as e:
+                damage = ctx.error(e.reason, offset=e.offset)
+            except _Unsupported as e:
+                damage = ctx.error(e.reason, offset=e.offset)
+            except Exception as e:  # a parser bug must not kill the case: report where it happened
+                damage = ctx.error(f"internal error while decoding: {type(e).__name__}: {e}", offset=None)
+        try:
+            for rec in an.finish():
+                yield self._stamp(ctx, rec)
+        except Exception as e:
+            yield ctx.error(f"internal error while finishing: {type(e).__name__}: {e}", offset=None)
+        if damage is not None:
+            yield damage
+        if info:
+            ts = an.last_ts
+            ev = Event(timestamp=ts, data_type="network:capture", locator="off=0", timestamp_desc="Last Packet",
+                       message=f"{info.get('format', 'capture')}: {an.stats['packets']} packets, "
+                               f"{an.stats['flows']} flows",
+                       attributes={**info, **an.stats, "ip_fragments": an.decoder.fragments,
+                                   "reassembled_datagrams": an.decoder.reassembled},
+                       discriminator="capture-summary")
+            yield self.stamp(ctx, ev)
+
+    def _stamp(self, ctx, rec):
+        if isinstance(rec, Event):
+            return self.stamp(ctx, rec)
+        if isinstance(rec, IngestError) and rec.file != ctx.display_name:
+            return ctx.error(rec.reason, offset=rec.offset, line=rec.line)
+        return rec
+
+
+class _Unsupported(Exception):
+    def __init__(self, offset: int, reason: str):
+        self.offset, self.reason = offset, reason
+
+
+def _checked_linktypes(pkts, ctx):
+    """Refuse link types we cannot decode once, at the first packet that uses one."""
+    bad: set[int] = set()
+    for p in pkts:
+        lt = p[3]
+        if lt not in SUPPORTED_LINKTYPES:
+            if lt not in bad:
+                bad.add(lt)
+                raise _Unsupported(p[1], f"unsupported link type {lt}: packets cannot be decoded")
+            continue
+        yield p
