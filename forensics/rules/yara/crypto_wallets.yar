@@ -1,0 +1,58 @@
+/*
+ * cyberclaim default pack: cryptocurrency wallet addresses next to payment wording.
+ * One rule per currency so the adjusters learn the payment method from
+ * meta.currency; the matched string holds the wallet, meta.wallet_regex
+ * extracts it from the matched data. Each regex starts with a payment word so
+ * yara has a literal atom to look for (a bare base58 regex would be checked at
+ * every '1' or '3' byte of a memory image).
+ */
+rule CC_Wallet_BTC : ransomware payment
+{
+    meta:
+        description = "Bitcoin address in a payment / ransom context"
+        author = "cyberclaim"
+        currency = "BTC"
+        category = "ransom_payment"
+        gbt = "MPRANS"
+        attack = "T1486"
+        severity = "high"
+        wallet_regex = "\\b(bc1[02-9ac-hj-np-z]{11,71}|[13][1-9A-HJ-NP-Za-km-z]{25,34})\\b"
+    strings:
+        $btc = /(bitcoin|btc|wallet|address)[^\r\n]{0,64}\b(bc1[02-9ac-hj-np-z]{11,71}|[13][1-9A-HJ-NP-Za-km-z]{25,34})\b/ nocase ascii wide
+    condition:
+        $btc
+}
+
+rule CC_Wallet_XMR : ransomware payment
+{
+    meta:
+        description = "Monero address in a payment / ransom context"
+        author = "cyberclaim"
+        currency = "XMR"
+        category = "ransom_payment"
+        gbt = "MPRANS"
+        attack = "T1486"
+        severity = "high"
+        wallet_regex = "\\b(4[0-9AB][1-9A-HJ-NP-Za-km-z]{93}|8[1-9A-HJ-NP-Za-km-z]{94})\\b"
+    strings:
+        $xmr = /(monero|xmr|wallet|address)[^\r\n]{0,64}\b(4[0-9AB][1-9A-HJ-NP-Za-km-z]{93}|8[1-9A-HJ-NP-Za-km-z]{94})\b/ nocase ascii wide
+    condition:
+        $xmr
+}
+
+rule CC_Wallet_ETH : ransomware payment
+{
+    meta:
+        description = "Ethereum address in a payment / ransom context"
+        author = "cyberclaim"
+        currency = "ETH"
+        category = "ransom_payment"
+        gbt = "MPRANS"
+        attack = "T1486"
+        severity = "high"
+        wallet_regex = "\\b(0x[0-9a-fA-F]{40})\\b"
+    strings:
+        $eth = /(ethereum|eth|usdt|wallet|address)[^\r\n]{0,64}\b0x[0-9a-fA-F]{40}\b/ nocase ascii wide
+    condition:
+        $eth
+}
