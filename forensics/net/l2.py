@@ -31,6 +31,7 @@ class Notables:
         self.ip_mac: dict[bytes, bytes] = {}
         self.spoofed: set = set()
         self.icmp_seen: set = set()
+        self.mac_ips: dict[bytes, bytes] = {}  # MAC -> first IP it claimed
 
     def arp(self, body: bytes, ts: int, frame: int, off: int) -> None:
         if len(body) < 28 or body[4] != 6 or body[5] != 4:
@@ -39,20 +40,35 @@ class Notables:
         smac, sip = body[8:14], body[14:18]
         if op not in (1, 2) or sip == b"\x00\x00\x00\x00":
             return
+        first_ip = self.mac_ips.get(smac)
+        if first_ip is None and len(self.mac_ips) < self.max_ips:
+            self.mac_ips[smac] = sip
         old = self.ip_mac.get(sip)
         if old is None:
             if len(self.ip_mac) < self.max_ips:
                 self.ip_mac[sip] = smac
+            if first_ip is not None and first_ip != sip and (sip, smac) not in self.spoofed:
+                # one interface answering for a second address: the poisoning pattern (or proxy ARP)
+                self.spoofed.add((sip, smac))
+                self._spoof(sip, smac, None, first_ip, op, ts, frame, off)
             return
         if old == smac or (sip, smac) in self.spoofed:
             return
         self.spoofed.add((sip, smac))
+        self._spoof(sip, smac, old, None, op, ts, frame, off)
+
+    def _spoof(self, sip, smac, old, other_ip, op, ts, frame, off) -> None:
         ip = ip_str(sip)
+        if old is not None:
+            why = f"now claimed by {_mac(smac)} (was {_mac(old)})"
+        else:
+            why = f"claimed by {_mac(smac)}, which already claimed {ip_str(other_ip)}"
         self.out.append(Event(
             timestamp=ts, data_type="detection", locator=f"pkt={frame};off={off}", timestamp_desc="First Seen",
-            message=f"ARP: {ip} now claimed by {_mac(smac)} (was {_mac(old)}) - possible ARP cache poisoning",
+            message=f"ARP: {ip} {why} - possible ARP cache poisoning",
             src_ip=ip, attack=["T1557.002"], tags=["arp_spoofing", "mitm"], severity="high", gbt_category="NA",
-            attributes={"detector": "arp_spoofing", "ip": ip, "new_mac": _mac(smac), "old_mac": _mac(old),
+            attributes={"detector": "arp_spoofing", "ip": ip, "new_mac": _mac(smac), "old_mac": _mac(old) if old else None,
+                        "also_claimed": ip_str(other_ip) if other_ip else None,
                         "arp_op": "reply" if op == 2 else "request"},
             discriminator="arp-spoof"))
 
