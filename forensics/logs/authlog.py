@@ -27,7 +27,7 @@ _PORT = r"(?: port (?P<port>\d+))?"
 # injection tricks in fail2ban's test log (a user name containing "from 1.2.3.4").
 _SSHD = [
     (r"Accepted (?P<method>\S+) for (?P<user>.*) from (?P<host>\S+)" + _PORT + r"(?: ssh\d?)?(?:: (?P<key>.*))?$", "accepted", "success"),
-    (r"Failed (?P<method>\S+) for (?P<invalid>(?:invalid|illegal) user )?(?P<user>[^:]*) from (?P<host>\S+?)" + _PORT + r"(?: ssh\d?)?(?::.*)?\s*$", "failed", "failure"),
+    (r"Failed (?P<method>\S+) for (?P<invalid>(?:invalid|illegal) user )?(?P<user>[^:]*) from (?P<host>\S+?)" + _PORT + r"(?: ssh\d?)?(?:: .*)?\s*$", "failed", "failure"),
     (r"(?:Invalid|Illegal) user (?P<user>.*?) from (?P<host>\S+?)" + _PORT + r"\s*$", "invalid_user", "failure"),
     (r"(?:error: )?PAM: [Aa]uthentication (?:failure|error) for (?:illegal user )?(?P<user>.*?) from (?P<host>\S+)(?: via \S+)?\s*$", "pam_failure", "failure"),
     (r"(?:error: )?PAM: User not known to the underlying authentication module for (?:illegal user )?(?P<user>.*?) from (?P<host>\S+)\s*$", "pam_failure", "failure"),
@@ -51,9 +51,12 @@ _SSHD = [
     (r"(?:fatal: )?Unable to negotiate with (?P<host>\S+?)" + _PORT + r": ", "negotiation_failed", "probe"),
     (r"fatal: (?:Unable to negotiate|no matching \S+ found)", "negotiation_failed", "probe"),
     (r"fatal: Read from socket failed: Connection reset by peer \[preauth\]", "reset_preauth", "probe"),
-    (r"Disconnected from (?:(?:authenticating|invalid) user (?P<user>.*) )?(?P<host>\S+)" + _PORT + r" \[preauth\]\s*$", "disconnected_preauth", "probe"),
-    (r"Connection (?:closed|reset) by (?:(?:authenticating|invalid) user (?P<user>.*) )?(?P<host>\S+?)" + _PORT + r" \[preauth\]\s*$", "closed_preauth", "probe"),
-    (r"Connection (?:closed|reset) by (?:(?:authenticating|invalid) user (?P<user>.*) )?(?P<host>\S+?)" + _PORT + r"\s*$", "closed", "info"),
+    (r"Disconnected from (?:authenticating|invalid) user (?P<user>.*) (?P<host>\S+) port (?P<port>\d+) \[preauth\]\s*$", "disconnected_preauth", "probe"),
+    (r"Disconnected from (?P<host>\S+)" + _PORT + r" \[preauth\]\s*$", "disconnected_preauth", "probe"),
+    (r"Connection (?:closed|reset) by (?:authenticating|invalid) user (?P<user>.*) (?P<host>\S+) port (?P<port>\d+) \[preauth\]\s*$", "closed_preauth", "probe"),
+    (r"Connection (?:closed|reset) by (?P<host>\S+?)" + _PORT + r" \[preauth\]\s*$", "closed_preauth", "probe"),
+    (r"Connection (?:closed|reset) by (?:authenticating|invalid) user (?P<user>.*) (?P<host>\S+) port (?P<port>\d+)\s*$", "closed", "info"),
+    (r"Connection (?:closed|reset) by (?P<host>\S+?)" + _PORT + r"\s*$", "closed", "info"),
     (r"Disconnected from (?:user (?P<user>\S+) )?(?P<host>\S+)" + _PORT, "disconnected", "info"),
     (r"Connection from (?P<host>\S+)" + _PORT + r"(?: on (?P<dst>\S+) port (?P<dport>\d+))?", "connection", "info"),
     (r"SSH: Server;Ltype: \w+;Remote: (?P<host>[^;]+?)-(?P<port>\d+);", "connection", "info"),
@@ -91,7 +94,8 @@ _PRIV_GROUPS = {"sudo", "wheel", "admin", "root", "adm", "docker", "lxd"}
 
 
 def _event(rec: SyslogLine, where: Where, message: str, attrs: dict, outcome: str, kind: str, **kw) -> Event:
-    attrs.update(outcome=outcome, kind=kind, program=rec.program, time_text=rec.time_text, **rec.pri_fields())
+    attrs.update(outcome=outcome, kind=kind, program=rec.program, time_text=rec.time_text, body=rec.message,
+                 **rec.pri_fields())
     if rec.year_inferred:
         attrs["year_inferred"] = rec.year_inferred
     if where.encoding != "utf-8":
@@ -152,7 +156,7 @@ def _sshd(rec: SyslogLine, where: Where, state: FileState) -> Event | None:
         if ip or domain:
             state.ssh_peer[key] = (ip, domain, port)
             pend = state.ssh_pending.pop(key, None)
-            if pend and outcome == "info" and kind in ("closed", "disconnected"):
+            if pend and kind.startswith(("closed", "disconnected")) and (outcome == "info" or pend == "failure"):
                 outcome, kind = pend, kind + "_after_" + pend  # the failure logged earlier, now with its source
         elif kind in _FROM_MEMORY:
             known = state.ssh_peer.get(key)

@@ -18,7 +18,8 @@ _HEAD = re.compile(
 )
 _HEAD_ISO = re.compile(r"(?:<(?P<pri>\d{1,3})>)?(?P<iso>\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d{1,9})?(?:Z|[+-]\d\d:?\d\d)?) +(?P<rest>.*)")
 # prog[pid]: | prog: | [prog]: | [prog]
-_TAG = re.compile(r"(?:\[(?P<p2>[^\]\s]{1,64})\]:?|(?P<p1>[^\s\[\]:]{1,96}?)(?:\[(?P<pid>\d{1,10})\])?:)(?: +|$)")
+# prog[pid]: | prog: | [prog]: | [prog] | "prog 1.4.1:" (old sysklogd announces its version) | "-- root[pid]:" (login)
+_TAG = re.compile(r"(?:\[(?P<p2>[^\]\s]{1,64})\]:?|(?P<p1>(?:-- )?[^\s\[\]:]{1,96}?(?: \d+(?:\.\d+)+)?)(?:\[(?P<pid>\d{1,10})\])?:)(?: +|$)")
 _HEX = re.compile(r"[0-9a-fA-F]+")
 FACILITIES = ("kern", "user", "mail", "daemon", "auth", "syslog", "lpr", "news", "uucp", "cron", "authpriv", "ftp",
               "ntp", "security", "console", "solaris-cron", "local0", "local1", "local2", "local3", "local4",

@@ -22,7 +22,7 @@ def to_event(rec: SyslogLine, where: Where, state: FileState) -> Event:
         if ev is not None:
             ev.attributes["syslog_time_text"] = rec.time_text
             return ev
-    attrs = {"time_text": rec.time_text, "program": rec.program, **rec.pri_fields()}
+    attrs = {"time_text": rec.time_text, "program": rec.program, "body": rec.message, **rec.pri_fields()}
     if rec.year_inferred:
         attrs["year_inferred"] = rec.year_inferred
     if where.encoding != "utf-8":

@@ -34,8 +34,10 @@ def parse(line: str, where: Where, clock: Clock) -> Event | None:
         ip, name = peer(host)
         attrs = {"level": m.group("level"), "module": m.group("module"), "server": "apache",
                  "time_text": line[1:m.end("y")]}
-        return Event(timestamp=ts, data_type="web:error", message=m.group("msg"), locator=where.locator,
-                     process_pid=to_int(m.group("pid")), src_ip=ip, domain=name, src_port=to_int(port),
+        # the message keeps the [pid]/[client] prefixes, as Apache wrote it
+        return Event(timestamp=ts, data_type="web:error", message=line[m.end("level") + 1:].strip(),
+                     locator=where.locator, process_pid=to_int(m.group("pid")), src_ip=ip, domain=name,
+                     src_port=to_int(port),
                      severity=_severity(m.group("level")), attributes={k: v for k, v in attrs.items() if v})
     m = _NGINX.match(line)
     if not m:
