@@ -1,0 +1,228 @@
+"""EVTX and Windows event export ingestion against the real corpus."""
+from __future__ import annotations
+
+import collections
+import json
+from pathlib import Path
+
+import evtx
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from forensics.events import Event, IngestError
+from forensics.ingestors.base import IngestContext
+from forensics.ingestors.evtx import CHUNK, FILE_HEADER, EvtxIngestor
+from forensics.ingestors.winevent_export import WinEventExportIngestor
+from forensics.magic import detect_type
+
+DAMAGED = ("odd_bad_chunk_magic.evtx", "odd_application_no_crc32.evtx", "odd_bad_string_cache.evtx",
+           "odd_irregular_bool_values.evtx")
+
+
+def run(ingestor, path: Path, etype: str = "evtx"):
+    out = list(ingestor.ingest(IngestContext(path, "sha-" + path.name, etype, path.name)))
+    evs = [o for o in out if isinstance(o, Event)]
+    errs = [o for o in out if isinstance(o, IngestError)]
+    return evs, errs
+
+
+def library_records(path: Path) -> list[dict]:
+    """Direct iteration with the evtx library; on damage, the records it gave before stopping."""
+    recs = []
+    try:
+        for r in evtx.PyEvtxParser(str(path)).records_json():
+            recs.append(json.loads(r["data"]))
+    except RuntimeError:
+        pass
+    return recs
+
+
+def eid_of(doc: dict):
+    e = doc["Event"]["System"].get("EventID")
+    e = e.get("#text") if isinstance(e, dict) else e
+    return int(e) if e is not None else None
+
+
+def evtx_files(corpus: Path) -> list[Path]:
+    return sorted((corpus / "evtx").glob("*.evtx"))
+
+
+def test_counts_per_event_id_match_evtx_library(corpus):
+    files = evtx_files(corpus)
+    assert len(files) >= 17
+    for f in files:
+        evs, errs = run(EvtxIngestor(), f)
+        ours = collections.Counter(e.attributes.get("event_id") for e in evs if e.data_type == "windows:evtx:record")
+        if f.name == "odd_bad_chunk_magic.evtx":
+            continue  # the library stops at the bad chunk; checked in test_damaged_chunk_costs_only_that_chunk
+        ref = collections.Counter(eid_of(d) for d in library_records(f))
+        assert ours == ref, f.name
+        if not f.name.startswith("odd_"):
+            assert not errs, (f.name, errs)
+
+
+def test_locator_points_at_the_record_bytes(corpus):
+    f = corpus / "evtx" / "deepblue_password_spray.evtx"
+    evs, _ = run(EvtxIngestor(), f)
+    data = f.read_bytes()
+    for e in evs:
+        parts = dict(p.split("=") for p in e.locator.split(";"))
+        off, rid, k = int(parts["off"]), int(parts["record"]), int(parts["chunk"])
+        assert data[off:off + 4] == b"\x2a\x2a\x00\x00"
+        assert int.from_bytes(data[off + 8:off + 16], "little") == rid  # the record header id (may differ from System.EventRecordID)
+        assert FILE_HEADER + k * CHUNK <= off < FILE_HEADER + (k + 1) * CHUNK
+    assert len({e.to_row()["event_id"] for e in evs}) == len(evs)
+
+
+def test_damaged_chunk_costs_only_that_chunk(corpus):
+    f = corpus / "evtx" / "odd_bad_chunk_magic.evtx"
+    evs, errs = run(EvtxIngestor(), f)
+    # independent reference: the library over each good chunk alone (file header + that chunk)
+    data = f.read_bytes()
+    expected = collections.Counter()
+    good = []
+    for k in range((len(data) - FILE_HEADER) // CHUNK):
+        chunk = data[FILE_HEADER + k * CHUNK:FILE_HEADER + (k + 1) * CHUNK]
+        if chunk[:8] != b"ElfChnk\x00":
+            continue
+        good.append(k)
+        import io
+        for r in evtx.PyEvtxParser(io.BytesIO(data[:FILE_HEADER] + chunk)).records_json():
+            expected[r["event_record_id"]] += 1
+    assert good == [0, 7, 8, 9]
+    got = collections.Counter(int(e.locator.split(";")[1].split("=")[1]) for e in evs)
+    assert got == expected
+    assert {int(e.locator.split(";")[0].split("=")[1]) for e in evs} == set(good)
+    bad = [e for e in errs if "unreadable" in e.reason]
+    assert [e.offset for e in bad] == [FILE_HEADER + 6 * CHUNK, FILE_HEADER + 10 * CHUNK]
+    assert "chunk 6" in bad[0].reason and bad[0].file == f.name
+
+
+@pytest.mark.parametrize("name", DAMAGED[1:])
+def test_other_damaged_files_keep_every_record(corpus, name):
+    f = corpus / "evtx" / name
+    evs, errs = run(EvtxIngestor(), f)
+    assert len(evs) == len(library_records(f)) > 0
+    if name != "odd_irregular_bool_values.evtx":  # its chunks are intact: nothing to report
+        assert any("chunk 0" in e.reason and "checksum" in e.reason for e in errs)
+        assert all(e.attributes.get("chunk_checksum_ok") is False for e in evs
+                   if e.locator.startswith("chunk=0;"))
+
+
+def test_normalized_entities(corpus):
+    by = {}
+    for name in ("c2_rdp_tunnel_4624_type10.evtx", "lm_pass_the_hash_4624.evtx", "impact_delete_vss_wmi_4688.evtx",
+                 "lm_remote_service_7045.evtx", "ca_sysmon10_lsass_mimikatz.evtx", "de_security_log_cleared_1102.evtx",
+                 "rdp_success_1149.evtx"):
+        by[name], _ = run(EvtxIngestor(), corpus / "evtx" / name)
+    rdp = [e for e in by["c2_rdp_tunnel_4624_type10.evtx"] if e.attributes.get("logon_type") == 10]
+    assert rdp and rdp[0].src_ip == "127.0.0.1" and rdp[0].user == rdp[0].attributes["TargetUserName"]
+    pth = [e for e in by["lm_pass_the_hash_4624.evtx"] if e.attributes["event_id"] == 4624][0]
+    assert pth.attributes["logon_type"] == 9 and pth.src_ip == "::1"
+    wmic = [e for e in by["impact_delete_vss_wmi_4688.evtx"] if e.process_name == "WMIC.exe"][0]
+    assert "shadowcopy delete" in wmic.process_cmdline and wmic.process_pid == int(wmic.attributes["NewProcessId"], 16)
+    svc = by["lm_remote_service_7045.evtx"][0]
+    assert svc.attributes["service_name"] == svc.attributes["ServiceName"] and svc.file_path == svc.attributes["ImagePath"]
+    assert "T1543.003" in svc.attack
+    lsass = by["ca_sysmon10_lsass_mimikatz.evtx"][0]
+    assert lsass.process_name == "mimikatz.exe" and lsass.attributes["target_process"].lower().endswith("lsass.exe")
+    cleared = [e for e in by["de_security_log_cleared_1102.evtx"] if e.attributes["event_id"] == 1102][0]
+    assert "log_cleared" in cleared.tags and "T1070.001" in cleared.attack and cleared.severity == "high"
+    assert cleared.user == cleared.attributes["SubjectUserName"]
+    r1149 = by["rdp_success_1149.evtx"]
+    assert all(e.src_ip and e.user for e in r1149)
+    for evs in by.values():
+        for e in evs:
+            row = e.to_row()
+            assert row["host"] == e.attributes["computer"] and e.attributes["channel"]
+
+
+def _comparable(e: Event) -> dict:
+    row = e.to_row()
+    attrs = json.loads(row.pop("attributes"))
+    attrs.pop("source_format", None)
+    attrs.pop("chunk_checksum_ok", None)
+    for k in ("event_id", "locator", "parser", "evidence_sha256"):
+        row.pop(k)
+    return {**row, "attributes": attrs}
+
+
+@pytest.mark.parametrize("name", ["c2_rdp_tunnel_4624_type10.evtx", "ca_dcsync_4662.evtx",
+                                  "exec_emotet_powershell_4104.evtx", "rdp_success_1149.evtx",
+                                  "lm_remote_service_7045.evtx", "ca_sysmon10_lsass_mimikatz.evtx",
+                                  "deepblue_new_user_4720.evtx"])
+def test_exports_normalize_like_evtx(corpus, tmp_path, name):
+    f = corpus / "evtx" / name
+    ref, _ = run(EvtxIngestor(), f)
+    jsonl = tmp_path / (name + ".jsonl")
+    jsonl.write_text("".join(json.dumps(json.loads(r["data"])) + "\n" for r in evtx.PyEvtxParser(str(f)).records_json()))
+    xml = tmp_path / (name + ".xml")
+    xml.write_text("<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<Events>" + "".join(
+        r["data"].split("?>", 1)[1] for r in evtx.PyEvtxParser(str(f)).records()) + "</Events>")
+    for p in (jsonl, xml):
+        head = p.read_bytes()[:4096]
+        etype = detect_type(head, p.name)
+        assert WinEventExportIngestor.detect(head, p, etype)
+        evs, errs = run(WinEventExportIngestor(), p, etype)
+        assert not errs
+        assert [_comparable(e) for e in evs] == [_comparable(e) for e in ref]
+        assert all(e.attributes["source_format"] == p.suffix[1:] for e in evs)
+
+
+def test_export_detect_refuses_other_jsonl_and_xml(tmp_path):
+    other = tmp_path / "a.jsonl"
+    other.write_text('{"message": "x", "datetime": "2020-01-01T00:00:00Z"}\n')
+    xml = tmp_path / "b.xml"
+    xml.write_text("<?xml version='1.0'?><root><a/></root>")
+    for p in (other, xml):
+        head = p.read_bytes()
+        assert not WinEventExportIngestor.detect(head, p, detect_type(head, p.name))
+
+
+def test_export_bad_lines_are_errors_and_the_rest_survive(tmp_path):
+    ev = {"Event": {"System": {"Provider": {"#attributes": {"Name": "Microsoft-Windows-Security-Auditing"}},
+                               "EventID": 4624, "TimeCreated": {"#attributes": {"SystemTime": "2026-03-01T02:03:04.000000Z"}},
+                               "EventRecordID": 12, "Channel": "Security", "Computer": "HOST.corp.local"},
+                    "EventData": {"TargetUserName": "alice", "LogonType": 10, "IpAddress": "10.0.0.5"}}}
+    p = tmp_path / "x.jsonl"
+    p.write_bytes((json.dumps(ev) + "\n").encode() + b"\xff\xfe garbage\n{\"Event\": 1}\n" + (json.dumps(ev) + "\n").encode())
+    evs, errs = run(WinEventExportIngestor(), p, "jsonl")
+    assert len(evs) == 2 and [e.line for e in errs] == [2, 3]
+    assert evs[0].user == "alice" and evs[0].src_ip == "10.0.0.5" and evs[0].attributes["logon_type"] == 10
+    assert evs[0].timestamp == 1772330584000000 and evs[0].locator == "line=1;off=0"
+
+
+def test_powershell_script_block_reassembly(tmp_path):
+    def part(n, text):
+        return {"Event": {"System": {"Provider": {"#attributes": {"Name": "Microsoft-Windows-PowerShell"}},
+                                     "EventID": 4104, "TimeCreated": {"#attributes": {"SystemTime": f"2026-03-01T02:03:0{n}Z"}},
+                                     "EventRecordID": 100 + n, "Channel": "Microsoft-Windows-PowerShell/Operational",
+                                     "Computer": "H"},
+                          "EventData": {"MessageNumber": n, "MessageTotal": 3, "ScriptBlockText": text,
+                                        "ScriptBlockId": "abc"}}}
+    p = tmp_path / "ps.jsonl"
+    p.write_text("".join(json.dumps(part(n, t)) + "\n" for n, t in ((2, "Bar;"), (1, "Foo-"), (3, "Baz"))))
+    evs, errs = run(WinEventExportIngestor(), p, "jsonl")
+    blocks = [e for e in evs if e.data_type == "windows:powershell:scriptblock"]
+    assert len(blocks) == 1 and blocks[0].attributes["ScriptBlockText"] == "Foo-Bar;Baz"
+    assert blocks[0].attributes["complete"] is True and not errs
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.tuples(st.integers(0, 69631), st.integers(0, 255)), min_size=1, max_size=40),
+       st.integers(0, 69632))
+def test_fuzz_mutated_evtx_never_raises(corpus, tmp_path_factory, muts, cut):
+    base = (corpus / "evtx" / "deepblue_new_user_4720.evtx").read_bytes()
+    data = bytearray(base)
+    for off, val in muts:
+        if off < len(data):
+            data[off] = val
+    data = bytes(data[:max(cut, 1)])
+    p = tmp_path_factory.mktemp("fz") / "m.evtx"
+    p.write_bytes(data)
+    out = list(EvtxIngestor().ingest(IngestContext(p, "s", "evtx", "m.evtx")))
+    assert all(isinstance(o, (Event, IngestError)) for o in out)
+    for o in out:
+        if isinstance(o, Event):
+            o.to_row()
