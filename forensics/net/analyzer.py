@@ -39,6 +39,7 @@ class Analyzer:
         self.stats = {"packets": 0, "flows": 0, "evicted": 0, "undecoded": 0}
         self.last_ts = 0
         self.dns_n = 0
+        self.shared: dict = {}  # cross-flow state of sessions (e.g. IM cookies)
 
     # -- the loop -------------------------------------------------------------
     def run(self, pkts: Iterable[tuple[int, int, int, int, int, bytes]]) -> Iterator:
@@ -148,7 +149,7 @@ class Analyzer:
             if proto == 6:
                 app = fl.app
                 if app is None:
-                    app = fl.app = sessions.pick(fl, fwd, payload, self.carve_limit) or False
+                    app = fl.app = sessions.pick(fl, fwd, payload, self.carve_limit, self.shared) or False
                     if app:
                         fl.sa, fl.sb = Stream(), Stream()
                         if fl.fa & 2:

@@ -144,7 +144,7 @@ class TlsSession(Session):
         self.buf = bytearray()
 
 
-def pick(flow, fwd: bool, payload: bytes, carve_limit: int) -> Session | None:
+def pick(flow, fwd: bool, payload: bytes, carve_limit: int, shared: dict) -> Session | None:
     """Choose the application session for a TCP flow from its first payload."""
     from forensics.net import aim, smb, smtp  # noqa: PLC0415 - keep the hot import list short
 
@@ -152,13 +152,13 @@ def pick(flow, fwd: bool, payload: bytes, carve_limit: int) -> Session | None:
         return HttpSession(flow, carve_limit)
     if tls.looks_like_handshake(payload) and fwd:
         return TlsSession(flow)
-    s = aim.pick(flow, fwd, payload, carve_limit)
+    s = aim.pick(flow, fwd, payload, carve_limit, shared)
     if s is not None:
         return s
-    s = smb.pick(flow, fwd, payload, carve_limit)
+    s = smb.pick(flow, fwd, payload, carve_limit, shared)
     if s is not None:
         return s
-    s = smtp.pick(flow, fwd, payload, carve_limit)
+    s = smtp.pick(flow, fwd, payload, carve_limit, shared)
     if s is not None:
         return s
     if flow.bp in HTTP_PORTS and fwd:

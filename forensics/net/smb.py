@@ -1,5 +1,5 @@
 """placeholder: filled in below."""
 
 
-def pick(flow, fwd, payload, carve_limit):
+def pick(flow, fwd, payload, carve_limit, shared):
     return None
