@@ -1,0 +1,1 @@
+"""Writers of the evidence and documents a scenario produces: one format per module."""
