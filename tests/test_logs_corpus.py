@@ -152,3 +152,104 @@ def test_loghub_apache_error_agrees_with_labels(corpus):
         want = to_us(datetime.strptime(row["Time"], "%a %b %d %H:%M:%S %Y"))
         assert ev.timestamp == want and ev.attributes["level"] == row["Level"], row
         assert ev.message.strip() == row["Content"].strip(), row
+
+
+# ---------------------------------------------------------------- detections on real attack logs
+def _detections(events, rule):
+    return [e for e in events if e.data_type == "detection" and e.attributes["rule"] == rule]
+
+
+def test_apache_webshell_samples_raise_web_attack(corpus):
+    for name in ("plaso/apache_access_webshell.log", "apache_access_web_attack_webshell.log"):
+        events, _ = run(corpus / "logs" / name)
+        shells = [d for d in _detections(events, "web_attack") if d.attributes["category"] == "webshell"]
+        assert shells, name
+        # every cited event is a request to the shell, and one of them was answered
+        cited = set(shells[0].attributes["evidence_event_ids"])
+        by_id = {e.to_row()["event_id"]: e for e in events if e.data_type == "web:access"}
+        assert cited <= set(by_id)
+        assert any(200 <= by_id[i].attributes["status"] < 300 for d in shells for i in d.attributes["evidence_event_ids"])
+    events, _ = run(corpus / "logs/apache_access_web_attack_webshell.log")
+    cats = {d.attributes["category"] for d in _detections(events, "web_attack")}
+    assert {"webshell", "path_traversal"} <= cats
+
+
+def test_iis_sqli_sample_raises_sql_injection(corpus):
+    events, errors = run(corpus / "logs/plaso/iis7_sqli.log")
+    assert not errors
+    reqs = [e for e in events if e.data_type == "web:iis"]
+    assert len(reqs) == 2 and all(e.src_ip == "222.222.222.222" and e.dst_port == 443 for e in reqs)
+    assert all("sql_injection" in e.tags for e in reqs)
+    det = _detections(events, "web_attack")
+    assert det and det[0].attributes["category"] == "sql_injection" and det[0].attributes["count"] == 2
+
+
+def test_openssh_brute_force_and_success_after_failures(corpus):
+    path = corpus / "logs/loghub/OpenSSH_2k.log"
+    events, _ = run(path, year=2005)
+    brute = _detections(events, "ssh_brute_force")
+    # independent count: "Failed password" lines per source address in the raw file
+    raw = Counter(re.findall(r"Failed password for (?:invalid user )?.*? from (\S+) port", path.read_text()))
+    top_ip, top_n = raw.most_common(1)[0]
+    assert any(d.src_ip == top_ip for d in brute)
+    assert sum(d.attributes["attempts"] for d in brute if d.src_ip == top_ip) >= top_n
+    accepted = [e for e in events if e.attributes.get("kind") == "accepted"]
+    after = _detections(events, "login_after_failures")
+    ips_with_fail = {ip for ip in raw}
+    if any(e.src_ip in ips_with_fail for e in accepted):
+        assert after
+    for d in after:
+        assert d.attributes["failures"] >= 3 and d.severity == "high"
+
+
+def test_linux_messages_pam_bursts_count_once(corpus):
+    events, _ = run(corpus / "logs/loghub/Linux_2k.log", year=2005)
+    brute = _detections(events, "ssh_brute_force")
+    assert brute
+    # sshd(pam_unix) is the only failure record in this file: attempts equal failure lines
+    for d in brute:
+        assert d.attributes["attempts"] == d.attributes["lines"]
+
+
+def test_syslog_variants(corpus):
+    events, errors = run(corpus / "logs/plaso/syslog_rfc5424.log")
+    assert not errors and {e.data_type for e in events} == {"linux:syslog:line"}
+    first = events[0]
+    assert first.host == "hostname" and first.process_name == "log_tag" and first.attributes["msgid"] == "123"
+    assert first.timestamp == to_us(datetime.fromisoformat("2021-03-06T04:07:38.251122+00:00"))
+    assert any("with another line" in e.message for e in events)  # continuation joined
+    assert events[-1].process_pid == 18898 and events[-1].attributes["facility"] == "cron"
+
+    events, errors = run(corpus / "logs/plaso/syslog_rsyslog_traditional.log", year=2016)
+    assert not errors
+    lines = by_line(events)
+    assert lines[1].host == "myhostname.myhost.com" and lines[1].process_name is None
+    assert lines[4].process_name == "CRON" and lines[4].process_pid == 11068
+    assert "signature=dbus.Signature" in lines[5].message  # a wrapped line belongs to its record
+    # Jan 22 then Mar 11 ... then Nov 18: chronological within the year given
+    assert iso_utc(lines[1].timestamp).startswith("2016-01-22")
+    assert iso_utc(max(lines.items())[1].timestamp).startswith("2016-11-18")
+
+    events, errors = run(corpus / "logs/plaso/syslog_ssh.log", year=2016)
+    auth = [e for e in events if e.data_type == "linux:auth"]
+    acc = [e for e in auth if e.attributes["kind"] == "accepted"]
+    assert {e.user for e in acc} == {"plaso", "fred"}
+    assert any(e.src_ip == "2001:db8:a0b:12f0::1" for e in acc)
+    assert [e.src_ip for e in auth if e.attributes["outcome"] == "failure"] == ["188.124.3.41"]
+
+
+def test_windows_firewall(corpus):
+    path = corpus / "logs/plaso/windows_firewall_pfirewall.log"
+    events, errors = run(path)
+    assert not errors
+    rows = [ln.split(" ") for ln in path.read_text().splitlines() if ln and not ln.startswith("#")]
+    fw = [e for e in events if e.data_type == "firewall:windows"]
+    assert len(fw) == len(rows)
+    for e, r in zip(fw, rows):
+        assert e.attributes["action"] == r[2].lower()
+        if r[3] != "-":
+            assert (e.proto, e.src_ip, e.dst_ip) == (r[3].lower(), r[4], r[5])
+            assert e.dst_port == (None if r[7] == "-" else int(r[7]))
+    lost = [e for e in fw if "events_lost" in e.attributes]
+    assert lost and lost[0].attributes["events_lost"] == 59
+    assert _detections(events, "log_gap")

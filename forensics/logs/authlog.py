@@ -26,8 +26,8 @@ _PORT = r"(?: port (?P<port>\d+))?"
 # (pattern, kind, outcome); first match wins. Greedy user fields defeat the
 # injection tricks in fail2ban's test log (a user name containing "from 1.2.3.4").
 _SSHD = [
-    (r"Accepted (?P<method>\S+) for (?P<user>.*) from (?P<host>\S+)" + _PORT + r"(?: ssh\d?)?(?:: (?P<key>.*))?$", "accepted", "success"),
-    (r"Failed (?P<method>\S+) for (?P<invalid>(?:invalid|illegal) user )?(?P<user>[^:]*) from (?P<host>\S+?)" + _PORT + r"(?: ssh\d?)?(?:: .*)?\s*$", "failed", "failure"),
+    (r"Accepted (?P<method>\S+) for (?P<user>.*) from (?P<host>\S+)" + _PORT + r"(?:\s+ssh\d?)?(?:: (?P<key>.*))?$", "accepted", "success"),
+    (r"Failed (?P<method>\S+) for (?P<invalid>(?:invalid|illegal) user )?(?P<user>[^:]*) from (?P<host>\S+?)" + _PORT + r"(?:\s+ssh\d?)?(?:: .*)?\s*$", "failed", "failure"),
     (r"(?:Invalid|Illegal) user (?P<user>.*?) from (?P<host>\S+?)" + _PORT + r"\s*$", "invalid_user", "failure"),
     (r"(?:error: )?PAM: [Aa]uthentication (?:failure|error) for (?:illegal user )?(?P<user>.*?) from (?P<host>\S+)(?: via \S+)?\s*$", "pam_failure", "failure"),
     (r"(?:error: )?PAM: User not known to the underlying authentication module for (?:illegal user )?(?P<user>.*?) from (?P<host>\S+)\s*$", "pam_failure", "failure"),
