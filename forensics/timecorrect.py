@@ -1,0 +1,117 @@
+"""Per-evidence time corrections, applied when the case's events are read.
+
+Times are UTC inside. Two corrections exist, both recorded in custody by
+`case_store.cases.set_time_correction`:
+
+- a clock offset (seconds the evidence's clock was wrong by; added to every
+  time from that item). It is applied here, at query time, so the stored
+  events stay exactly what the parser derived; `original_timestamp` is kept
+  beside the corrected `timestamp` in every row read through `case_connection`.
+- a timezone for evidence that writes naive local times (syslog, IIS, …). The
+  pipeline passes it to the ingestor as the `timezone` option, so it takes
+  effect at the next `cyberclaim ingest` (the changed option is a new cache key,
+  the old parse stays on disk). The original text stays in `message`.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import duckdb
+import pandas as pd
+
+from case_store import CyberclaimError, cases
+from case_store.eventstore import case_parquet_files, connect
+from forensics.entities import install_macros
+
+
+@dataclass(frozen=True)
+class Correction:
+    evidence_sha256: str
+    offset_us: int
+    timezone: str | None
+
+
+def parse_offset(value: str) -> float:
+    """Seconds, or a signed h:m:s / m:s form (`-1:30:00`)."""
+    v = value.strip()
+    m = re.fullmatch(r"([+-]?)(\d+):(\d{1,2})(?::(\d{1,2}(?:\.\d+)?))?", v)
+    if m:
+        sign = -1 if m.group(1) == "-" else 1
+        if m.group(4) is None:  # m:s
+            secs = int(m.group(2)) * 60 + int(m.group(3))
+        else:
+            secs = int(m.group(2)) * 3600 + int(m.group(3)) * 60 + float(m.group(4))
+        return sign * secs
+    try:
+        return float(v)
+    except ValueError:
+        raise CyberclaimError(f"--offset: {value!r} is not seconds or [-]h:mm:ss") from None
+
+
+def check_zone(tz: str) -> str:
+    if tz.upper() in ("UTC", "Z"):
+        return "UTC"
+    if re.fullmatch(r"[+-]\d{2}:\d{2}", tz):
+        return tz
+    try:
+        ZoneInfo(tz)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise CyberclaimError(f"--tz: {tz!r} is not an IANA zone (e.g. Asia/Shanghai) or ±hh:mm offset") from None
+    return tz
+
+
+def set_correction(case_id: str, sha256_prefix: str, offset_s: float | None, tz: str | None) -> Correction:
+    """Record a correction for one evidence item (custody-logged by the case store)."""
+    items = [e for e in cases.list_evidence(case_id) if e.sha256.startswith(sha256_prefix.lower())]
+    if not items:
+        raise CyberclaimError(f"case {case_id} has no evidence whose sha256 starts with {sha256_prefix!r}")
+    if len(items) > 1:
+        raise CyberclaimError(f"{sha256_prefix!r} matches {len(items)} evidence items; give more of the sha256")
+    ev = items[0]
+    tz = check_zone(tz) if tz else ev.timezone
+    offset = offset_s if offset_s is not None else ev.clock_offset_s
+    cases.set_time_correction(case_id, ev.sha256, offset, tz)
+    return Correction(ev.sha256, int(round((offset or 0) * 1_000_000)), tz)
+
+
+def corrections(case_id: str) -> list[Correction]:
+    return [Correction(e.sha256, int(round((e.clock_offset_s or 0) * 1_000_000)), e.timezone)
+            for e in cases.list_evidence(case_id) if e.clock_offset_s or e.timezone]
+
+
+def case_connection(case_id: str | None, files: list[str] | None = None,
+                    offsets: dict[str, int] | None = None) -> duckdb.DuckDBPyConnection:
+    """DuckDB connection whose `events` view has clock offsets applied.
+
+    `events.timestamp` is corrected; `events.original_timestamp` is what the
+    parser derived. Entity-resolution macros are installed. `offsets` (evidence
+    sha256 -> microseconds) overrides the case's recorded corrections (tests,
+    benchmarks without a case database).
+    """
+    if files is None:
+        files = case_parquet_files(case_id) if case_id else []
+    if offsets is None:
+        offsets = {c.evidence_sha256: c.offset_us for c in corrections(case_id) if c.offset_us} if case_id else {}
+    con = connect(files)
+    con.execute("SET threads TO 2")
+    con.execute("SET enable_progress_bar = false")
+    con.execute("ALTER VIEW events RENAME TO events_raw")
+    if offsets:
+        con.register("_offsets_df", pd.DataFrame({"sha": list(offsets), "off": list(offsets.values())}))
+        con.execute("CREATE TEMP TABLE time_offsets AS SELECT sha, CAST(off AS BIGINT) AS off FROM _offsets_df")
+        con.unregister("_offsets_df")
+        con.execute("""
+            CREATE VIEW events AS
+            SELECT r.* REPLACE (
+                       r.timestamp + coalesce(o.off, 0) AS timestamp,
+                       CASE WHEN o.off IS NULL THEN r.datetime
+                            ELSE strftime(make_timestamp(r.timestamp + o.off), '%Y-%m-%dT%H:%M:%S.%fZ') END AS datetime),
+                   r.timestamp AS original_timestamp,
+                   coalesce(o.off, 0) AS clock_offset_us
+            FROM events_raw r LEFT JOIN time_offsets o ON o.sha = r.evidence_sha256""")
+    else:
+        con.execute("CREATE VIEW events AS SELECT *, timestamp AS original_timestamp, CAST(0 AS BIGINT) AS clock_offset_us FROM events_raw")
+    install_macros(con)
+    return con
