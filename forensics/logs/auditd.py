@@ -14,6 +14,7 @@ from forensics.logs.common import Where, peer, to_int
 
 _HEAD = re.compile(r"(?:node=(?P<node>\S+) )?type=(?P<type>\w+) (?:msg=)?audit\((?P<sec>\d+)\.(?P<ms>\d+):(?P<serial>\d+)\):\s*")
 _KV = re.compile(r"""(\w+)=("(?:[^"\\]|\\.)*"|'[^']*'|\S*)""")
+_PROCTITLE = re.compile(r"\bproctitle=(.*?)(?= \w+=|$)")
 _HEXARG = re.compile(r"[0-9A-F]+")
 _LOGIN_TYPES = {"USER_LOGIN", "USER_AUTH", "USER_ACCT", "USER_START", "CRED_ACQ", "USER_ERR", "ANOM_LOGIN_FAILURES"}
 _ACCOUNT_TYPES = {"ADD_USER": ("T1136.001", "account created"), "ADD_GROUP": (None, "group created"),
@@ -70,12 +71,16 @@ def parse(text: str, where: Where, host: str | None = None, time_text_prefix: st
     attrs: dict = {"record_type": rtype, "serial": int(m.group("serial")), "fields": kv,
                    "time_text": f"audit({m.group('sec')}.{m.group('ms')}:{m.group('serial')})"}
     cmdline = None
-    if rtype.endswith("EXECVE"):
+    if rtype == "EXECVE":
         argc = to_int(kv.get("argc")) or 0
         args = [_arg(kv[f"a{i}"]) for i in range(min(argc, 4096)) if f"a{i}" in kv]
         cmdline = " ".join(args) or None
-    elif kv.get("proctitle") and rtype == "PROCTITLE":
-        cmdline = _arg(kv["proctitle"])
+    elif kv.get("cmdline"):
+        cmdline = kv["cmdline"]
+    elif kv.get("proctitle"):
+        # AUOMS writes the process title unquoted, spaces and all
+        p = _PROCTITLE.search(text)
+        cmdline = _arg(p.group(1).strip()) if p and not kv["proctitle"].startswith('"') else _arg(kv["proctitle"])
     res = kv.get("res") or kv.get("success")
     outcome = {"success": "success", "yes": "success", "failed": "failure", "no": "failure"}.get((res or "").lower())
     if outcome:
