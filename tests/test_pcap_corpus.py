@@ -80,3 +80,69 @@ def test_conversations_match_tshark(corpus, rel):
         assert sum(ours[proto].values()) == sum(theirs[proto].values()), f"{proto} conversation count"
         assert ours[proto] == theirs[proto], f"{proto} conversations differ: ours-theirs={ours[proto] - theirs[proto]}, " \
                                              f"theirs-ours={theirs[proto] - ours[proto]}"
+
+
+def tshark_fields(path: Path, display_filter: str, *fields: str, extra: tuple = ()) -> list[list[str]]:
+    cmd = [need_tool("tshark"), "-n", "-r", str(path), *extra, "-Y", display_filter, "-T", "fields"]
+    for f in fields:
+        cmd += ["-e", f]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=120).stdout
+    return [ln.split("\t") for ln in out.splitlines() if ln.strip()]
+
+
+@pytest.mark.corpus
+def test_nfpc_puzzle1_ann_bad_aim(corpus):
+    """Which host, which IM account, when, and which file (carved, sized, hashed)."""
+    path = corpus / "incidents/nfpc_puzzle1_anns_bad_aim/evidence01.pcap"
+    recs = ingest(path)
+    im = events(recs, "network:im")
+    msgs = [e for e in im if e.attributes.get("text")]
+    assert msgs
+    # the insider's host is the internal client of the outgoing messages, the account its peer
+    hosts = {e.attributes["client_ip"] for e in msgs if e.attributes["direction"] == "outgoing"}
+    accounts = {e.attributes["peer_screen_name"] for e in msgs}
+    # independently: Wireshark's AIM dissector on the same capture
+    ws = tshark_fields(path, "aim.messageblock.message", "frame.time_epoch", "ip.src", "aim.buddyname",
+                       extra=("-d", "tcp.port==443,aim"))
+    ws_sent = [r for r in ws if r[1].startswith("192.168.")]
+    assert hosts == {r[1] for r in ws_sent} and len(hosts) == 1
+    assert accounts == {n for r in ws for n in r[2].split(",") if n}
+    start, end = min(e.timestamp for e in msgs), max(e.timestamp for e in msgs)
+    ws_times = sorted(round(float(r[0]) * 1e6) for r in ws)
+    assert start == ws_times[0] and end == ws_times[-1]
+    # the file: offered in IM, sent over OFT2 to the peer, carved whole
+    xfer = [e for e in im if e.attributes.get("protocol") == "AIM/OFT2"]
+    assert len(xfer) == 1
+    x = xfer[0]
+    assert x.attributes["complete"] and x.src_ip in hosts and x.attributes["peer_screen_name"] in accounts
+    carved = [c for c in recs if isinstance(c, CarvedFile) and c.name == x.file_path]
+    assert len(carved) == 1 and len(carved[0].data) == x.attributes["file_size"]
+    assert hashlib.sha256(carved[0].data).hexdigest() == x.file_sha256
+    # independent: the sender's TCP payload on the OFT connection, minus the 256-byte OFT2 prompt
+    rows = tshark_fields(path, f"ip.src=={x.src_ip} && tcp.srcport=={x.src_port} && tcp.len>0", "tcp.payload")
+    stream = b"".join(bytes.fromhex(r[0].replace(":", "")) for r in rows)
+    assert stream[:4] == b"OFT2"
+    assert stream[256:256 + x.attributes["file_size"]] == carved[0].data
+    import io
+    import zipfile
+    assert zipfile.ZipFile(io.BytesIO(carved[0].data)).testzip() is None  # a whole, valid document
+    assert x.file_path.endswith(".docx")
+
+
+@pytest.mark.corpus
+def test_otrf_log4shell_exploit_request(corpus):
+    path = corpus / "incidents/otrf_log4shell/log4shell_jndi_reference.pcap"
+    recs = ingest(path)
+    dets = [e for e in events(recs, "detection") if e.attributes.get("detector") == "log4shell_jndi"]
+    assert len(dets) == 1
+    d = dets[0]
+    ws = tshark_fields(path, 'http.request && frame contains "jndi"', "frame.time_epoch", "ip.src", "ip.dst",
+                       "tcp.dstport", "http.request.uri", "http.user_agent")
+    assert len(ws) == 1
+    t, attacker, victim, port, uri, ua = ws[0]
+    assert (d.src_ip, d.dst_ip, d.dst_port) == (attacker, victim, int(port))
+    assert d.timestamp == round(float(t) * 1e6) and "T1190" in d.attack
+    assert d.attributes["value"] == ua and d.url.endswith(uri)
+    # the victim then fetched the attacker's class file: carved
+    assert any(c.name.endswith(".class") and c.data[:4] == b"\xca\xfe\xba\xbe"
+               for c in recs if isinstance(c, CarvedFile))

@@ -111,6 +111,8 @@ class OscarSession(Session):
         if file_name is not None:
             msg = f"AIM file transfer offer {who} {peer}: {file_name} ({file_size} bytes)"
             self.shared.setdefault("aim_cookies", {})[cookie] = peer
+            # some clients leave the OFT2 cookie zero: the offered name and size identify the file too
+            self.shared.setdefault("aim_offers", {})[(file_name, file_size)] = peer
         else:
             msg = f"AIM message {who} {peer}: {text}"
         ev = base_event(self.flow, fwd, ts, frame, off, "network:im", msg, f"aim-{self.n}")
@@ -161,8 +163,9 @@ class OftSession(Session):
                 size = struct.unpack_from("!I", hdr, 32)[0]
                 cookie = hdr[8:16]
                 self.sender = fwd
-                self.file = {"name": name, "size": size, "cookie": cookie.hex(),
-                             "peer": self.shared.get("aim_cookies", {}).get(cookie)}
+                peer = self.shared.get("aim_cookies", {}).get(cookie) if any(cookie) else None
+                peer = peer or self.shared.get("aim_offers", {}).get((name, size))
+                self.file = {"name": name, "size": size, "cookie": cookie.hex(), "peer": peer}
                 self.where = (ts, frame, off)
                 if buf and fwd == self.sender:
                     rest = bytes(buf)

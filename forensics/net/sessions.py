@@ -6,11 +6,15 @@ and carved files appended to `out`.
 """
 from __future__ import annotations
 
+import re
+
 from forensics.events import CarvedFile, Event
 from forensics.net import http, tls
 from forensics.net.decode import ip_str
 
 HTTP_PORTS = {80, 8080, 8000, 8008, 8888, 3128, 81, 591}
+# Log4Shell lookups, including the usual ${${lower:j}ndi:...} obfuscations
+_JNDI = re.compile(r"\$\{[^\n]{0,60}?j[^\n]{0,20}?n[^\n]{0,20}?d[^\n]{0,20}?i[^\n]{0,20}?:", re.I)
 
 
 def base_event(flow, fwd: bool, ts: int, frame: int, off: int, data_type: str, message: str, disc: str) -> Event:
@@ -76,6 +80,20 @@ class HttpSession(Session):
         ev.bytes_out = m.body_len
         self._carve(m, uri, ev, out, "upload")
         out.append(ev)
+        self._exploit_check(m, uri, ev, out)
+
+    def _exploit_check(self, m: http.Message, uri: str, req: Event, out: list) -> None:
+        where = [("uri", uri)] + [(k, v) for k, v in m.headers.items() if not k.startswith("_")]
+        hit = next(((k, v) for k, v in where if _JNDI.search(v)), None)
+        if hit is None:
+            return
+        det = base_event(self.flow, True, m.ts, m.frame, m.off, "detection",
+                         f"Log4Shell JNDI lookup in HTTP {hit[0]} from {req.src_ip} to {req.dst_ip}:{req.dst_port}: "
+                         f"{hit[1][:120]}", f"jndi-{self.n}")
+        det.url, det.domain = req.url, req.domain
+        det.attack, det.tags, det.severity, det.gbt_category = ["T1190"], ["exploit", "log4shell"], "critical", "NA"
+        det.attributes = {"detector": "log4shell_jndi", "field": hit[0], "value": hit[1], "request_locator": req.locator}
+        out.append(det)
 
     def _response(self, m: http.Message, out: list) -> None:
         req = self.pending.pop(0) if self.pending else None
