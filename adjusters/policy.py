@@ -171,6 +171,11 @@ class Exclusion(_Strict):
 
 
 def _to_datetime(v, tz: ZoneInfo) -> datetime:
+    if isinstance(v, str):
+        try:
+            v = datetime.fromisoformat(v.replace("Z", "+00:00")) if "T" in v or " " in v.strip() else date.fromisoformat(v)
+        except ValueError:
+            return v  # left for pydantic to report with the field and line
     if isinstance(v, datetime):
         return v if v.tzinfo else v.replace(tzinfo=tz)
     if isinstance(v, date):
