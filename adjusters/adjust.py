@@ -20,8 +20,7 @@ from adjusters.losses.bi import business_interruption, loss_hours
 from adjusters.losses.costs import COST_HEADS, cost_head
 from adjusters.losses.extortion import extortion
 from adjusters.losses.fraud import funds_transfer_fraud
-from adjusters.losses.liability import (network_security_liability, notification_costs, privacy_liability,
-                                        regulatory_fines)
+from adjusters.losses.liability import notification_costs, privacy_liability, regulatory_fines, settlements
 from adjusters.montecarlo import N_DRAWS, SEED, mc_draws, point_draws
 from adjusters.policy import Policy
 from forensics.events import canonical_json
@@ -29,7 +28,7 @@ from forensics.storyline_model import Storyline
 
 METHOD_VERSION = "adjusters@1"
 CALCULATORS = [business_interruption, *(cost_head(h) for h in COST_HEADS), extortion, funds_transfer_fraud,
-               privacy_liability, notification_costs, network_security_liability, regulatory_fines]
+               privacy_liability, notification_costs, settlements, regulatory_fines]
 
 
 def money(x: float | None) -> float | None:
@@ -94,7 +93,11 @@ def _plain(v):
 
 
 def _run(storyline, policy, fin, d: Draws) -> list[HeadLoss]:
-    return [hl for calc in CALCULATORS if (hl := calc(storyline, policy, fin, d)) is not None]
+    out: list[HeadLoss] = []
+    for calc in CALCULATORS:
+        r = calc(storyline, policy, fin, d)  # one head, several (settlements), or none
+        out.extend(r if isinstance(r, list) else [r] if r is not None else [])
+    return out
 
 
 def _section_matrix(policy: Policy, losses: list[HeadLoss], k: int) -> np.ndarray:

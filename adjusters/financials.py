@@ -143,6 +143,7 @@ class Fraud(_Strict):
 class Settlement(_Strict):
     party: str
     amount: float = Field(ge=0)
+    head: Head | None = None  # which liability head it falls under; default: the policy's third-party section
 
 
 class Fine(_Strict):

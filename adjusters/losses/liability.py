@@ -51,14 +51,27 @@ def notification_costs(storyline, policy, fin, d: Draws) -> HeadLoss | None:
         cited_event_ids=personal_records(storyline, fin).cited_event_ids, cited_documents=docs)
 
 
-def network_security_liability(storyline, policy, fin, d: Draws) -> HeadLoss | None:
+SETTLEMENT_HEADS = (Head.network_security_liability, Head.product_liability, Head.outsourcer_liability,
+                    Head.media_liability)
+
+
+def settlement_head(policy) -> Head:
+    """Where a settlement without an explicit head goes: the policy's first third-party liability section."""
+    return next((s.name for s in policy.sections if s.name in SETTLEMENT_HEADS), Head.network_security_liability)
+
+
+def settlements(storyline, policy, fin, d: Draws) -> list[HeadLoss]:
     lia = fin.liability
     if lia is None or not lia.settlements:
-        return None
-    total = sum(s.amount for s in lia.settlements)
-    return HeadLoss(Head.network_security_liability, const(total, d), "Σ third-party settlements",
-                    {"settlements": [{"party": s.party, "amount": s.amount} for s in lia.settlements]},
-                    cited_documents=[doc(fin, "liability.yaml")])
+        return []
+    default = settlement_head(policy)
+    by_head: dict[Head, list] = {}
+    for s in lia.settlements:
+        by_head.setdefault(s.head or default, []).append(s)
+    return [HeadLoss(h, const(sum(s.amount for s in ss), d), "Σ third-party settlements",
+                     {"settlements": [{"party": s.party, "amount": s.amount} for s in ss]},
+                     cited_documents=[doc(fin, "liability.yaml")])
+            for h, ss in sorted(by_head.items(), key=lambda kv: list(Head).index(kv[0]))]
 
 
 def regulatory_fines(storyline, policy, fin, d: Draws) -> HeadLoss | None:
