@@ -17,6 +17,7 @@ from forensics.net.l2 import Notables
 from forensics.net.tcpstream import Stream
 
 DNS_PORTS = (53, 5353, 5355)
+MAX_TS = 253_402_300_799_999_999  # 9999-12-31T23:59:59.999999Z, the last instant ISO 8601 can spell
 
 
 class Analyzer:
@@ -50,6 +51,9 @@ class Analyzer:
         n = 0
         for frame, off, ts, lt, wl, data in pkts:
             n += 1
+            if not 0 <= ts <= MAX_TS:  # a damaged timestamp: keep the packet, pin its time
+                self._problem("timestamp out of range", frame, off)
+                ts = self.last_ts
             try:
                 r = decode(lt, data, ts)
                 if r.__class__ is tuple:
