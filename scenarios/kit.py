@@ -163,3 +163,36 @@ class Builder:
                     h.update(chunk)
             m["sha256"] = h.hexdigest()
         return self.manifest
+
+
+class WinLog:
+    """Authored Windows events per host, written one JSONL file per host with benign service logons mixed in."""
+
+    def __init__(self, b: Builder, domain: str) -> None:
+        self.b, self.domain = b, domain
+        self.by_host: dict[str, list[winevents.WinEvent]] = {}
+
+    def ev(self, t: int, host: str, provider: tuple[str, str], eid: int, data: dict) -> None:
+        self.by_host.setdefault(host, []).append(
+            winevents.WinEvent(t, self.b.seq(), f"{host}.{self.domain}", provider, eid, data))
+
+    def proc(self, t: int, host: str, image: str, cmd: str, parent: str = "C:\\Windows\\explorer.exe",
+             user: str = "NT AUTHORITY\\SYSTEM") -> int:
+        """Process creation as both Security 4688 and Sysmon 1."""
+        pid = int(self.b.rng.integers(1000, 9000))
+        self.ev(t, host, winevents.SECURITY, 4688, {
+            "SubjectUserName": user.split("\\")[-1], "NewProcessId": hex(pid), "NewProcessName": image,
+            "CommandLine": cmd, "ParentProcessName": parent})
+        self.ev(t + 50_000, host, winevents.SYSMON, 1, {
+            "UtcTime": iso(t).replace("T", " ").replace("Z", ""), "ProcessId": pid, "Image": image, "CommandLine": cmd,
+            "User": user, "ParentImage": parent, "Hashes": f"SHA256={self.b.filler.take(pid * 31, 32).hex().upper()}"})
+        return pid
+
+    def write(self, start: int, end: int, account: str, source_ip: str) -> None:
+        from scenarios.background import windows_service_logons
+        for i, (host, evs) in enumerate(sorted(self.by_host.items())):
+            evs.sort()
+            bg = windows_service_logons(self.b.rng, [f"{host}.{self.domain}"], account, source_ip, start, end, 1,
+                                        self.b.scale, 10_000_000 * (i + 1))
+            self.b.win_events(f"winevents_{host}.jsonl", f"{host}: Security, System and Sysmon events (JSON lines)",
+                              iter(evs), bg)

@@ -25,8 +25,7 @@ def business_interruption(section: dict, profile: dict, revenue: dict[int, float
     wp = section.get("waiting_period") or {}
     w = wp.get("hours", 0)
     if wp.get("mode") == "franchise":
-        duration_h = (end_us - start_us) / HOUR
-        paid = hours if duration_h >= w else []
+        paid = hours if len(hours) >= w else []  # n loss hours against the franchise
     else:
         paid = [h for h in hours if h >= first + w * HOUR]
     p = section.get("period_of_restoration_hours")
@@ -36,6 +35,7 @@ def business_interruption(section: dict, profile: dict, revenue: dict[int, float
     for h in paid:
         standard = sum(revenue[h - 7 * DAY * k] for k in (1, 2, 3, 4)) / 4
         lost += max(0.0, standard - revenue[h])
+    lost *= 1 - profile.get("make_up_rate", 0.0)
     if section.get("bi_basis", "gross_profit") == "gross_profit":
         amount = lost * profile["gross_profit_rate"] * (1 - profile.get("savings_rate", 0.0))
         icow = profile.get("increased_cost_of_working")
