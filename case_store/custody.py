@@ -85,26 +85,31 @@ class ChainProblem:
 
 
 def verify_entries(entries: list[CustodyEntry]) -> list[ChainProblem]:
-    """Walk the chain in storage order (by seq) and name the first break of each kind."""
+    """Walk the chain in storage order (by seq) and say where and how it breaks.
+
+    Each entry must hash to its recorded hash (else: edited) and chain to the
+    entry stored just before it. When it chains to the entry two back, the one
+    between was inserted; to an entry stored later, the order was changed; to
+    no stored entry at all, what it chained to was deleted.
+    """
+    order = sorted(entries, key=lambda x: (x.seq, x.id))
+    position = {e.entry_hash: i for i, e in enumerate(order)}
     problems: list[ChainProblem] = []
-    by_hash = {e.entry_hash: e for e in entries}
-    prev_hash, expected_seq = GENESIS, 1
-    for e in sorted(entries, key=lambda x: (x.seq, x.id)):
-        recomputed = entry_digest(e.prev_hash, e)
-        if recomputed != e.entry_hash:
+    for i, e in enumerate(order):
+        if entry_digest(e.prev_hash, e) != e.entry_hash:
             problems.append(ChainProblem(e.seq, "edited", "content does not match its recorded hash"))
-        if e.prev_hash != prev_hash:
-            if e.seq > expected_seq and e.prev_hash not in by_hash:
-                problems.append(ChainProblem(e.seq, "deleted", f"entries before it are missing (expected seq {expected_seq})"))
-            elif e.prev_hash in by_hash and by_hash[e.prev_hash].seq != e.seq - 1:
-                problems.append(ChainProblem(e.seq, "reordered", f"chained to entry {by_hash[e.prev_hash].seq}, stored as {e.seq}"))
-            elif e.prev_hash not in by_hash and e.prev_hash != GENESIS:
-                problems.append(ChainProblem(e.seq, "inserted", "chained to an entry that does not exist"))
-            else:
-                problems.append(ChainProblem(e.seq, "inserted", "does not chain to the entry before it"))
-        elif e.seq != expected_seq:
-            problems.append(ChainProblem(e.seq, "reordered", f"sequence number {e.seq} where {expected_seq} was expected"))
-        prev_hash, expected_seq = e.entry_hash, e.seq + 1
+        expected_prev = order[i - 1].entry_hash if i else GENESIS
+        if e.prev_hash == expected_prev:
+            continue
+        target = position.get(e.prev_hash)
+        if e.prev_hash == GENESIS or (target is not None and target < i - 1):
+            between = order[(target + 1) if target is not None else 0 : i]
+            problems.append(ChainProblem(between[0].seq, "inserted",
+                                         f"entry {e.seq} chains past {len(between)} entr{'y' if len(between) == 1 else 'ies'} not in the chain"))
+        elif target is not None and target > i - 1:
+            problems.append(ChainProblem(e.seq, "reordered", f"chains to entry {order[target].seq}, which is stored after it"))
+        else:
+            problems.append(ChainProblem(e.seq, "deleted", "the entry it chains to is missing"))
     return problems
 
 

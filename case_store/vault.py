@@ -28,12 +28,28 @@ def _tmp_dir() -> Path:
     return d
 
 
+def _stale(p: Path) -> bool:
+    """A temporary file whose writer process no longer exists (killed mid-copy)."""
+    try:
+        pid = int(p.name.split("-")[1])
+    except (IndexError, ValueError):
+        return True
+    try:
+        os.kill(pid, 0)
+        return False
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+
+
 def clean_incoming() -> None:
     """Remove temporary files of copies that never finished (killed or disk full)."""
     d = vault_dir() / ".incoming"
     if d.is_dir():
         for p in d.iterdir():
-            p.unlink(missing_ok=True)
+            if _stale(p):
+                p.unlink(missing_ok=True)
 
 
 def check_readable(path: Path) -> None:
@@ -130,7 +146,8 @@ def verify(sha256: str) -> str | None:
 def _mkstemp() -> tuple[int, str]:
     import tempfile
 
-    return tempfile.mkstemp(dir=_tmp_dir(), prefix="add-")
+    clean_incoming()
+    return tempfile.mkstemp(dir=_tmp_dir(), prefix=f"add-{os.getpid()}-")
 
 
 def _fsync_dir(d: Path) -> None:

@@ -46,3 +46,35 @@ def cc_home(tmp_path, monkeypatch) -> Path:
         monkeypatch.delenv("CYBERCLAIM_DB_URL", raising=False)
     monkeypatch.setenv("CYBERCLAIM_USER", "tester")
     return home
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store(request, cc_home, monkeypatch) -> str:
+    """Runs a test once on SQLite and once on a real PostgreSQL server (a fresh database each time)."""
+    if request.param == "postgresql":
+        import uuid
+
+        import sqlalchemy as sa
+
+        base = os.environ.get("CYBERCLAIM_TEST_PG_URL")
+        need(bool(base), "no PostgreSQL test server (CYBERCLAIM_TEST_PG_URL; `make test` starts one)")
+        name = "t_" + uuid.uuid4().hex[:12]
+        eng = sa.create_engine(base, isolation_level="AUTOCOMMIT")
+        with eng.connect() as c:
+            c.execute(sa.text(f'CREATE DATABASE "{name}"'))
+        eng.dispose()
+        monkeypatch.setenv("CYBERCLAIM_DB_URL", base.rsplit("/", 1)[0] + "/" + name)
+    return request.param
+
+
+def run_cli(*args: str, env: dict | None = None, check: bool = False, **kw):
+    """Runs the real `cyberclaim` console script in a subprocess."""
+    import subprocess
+    import sys
+
+    exe = Path(sys.executable).parent / "cyberclaim"
+    full_env = dict(os.environ, **(env or {}))
+    r = subprocess.run([str(exe), *args], capture_output=True, text=True, env=full_env, **kw)
+    if check and r.returncode != 0:
+        raise AssertionError(f"cyberclaim {' '.join(args)} failed ({r.returncode}):\n{r.stdout}\n{r.stderr}")
+    return r

@@ -4,7 +4,8 @@ from __future__ import annotations
 import sys
 
 import typer
-from click.exceptions import ClickException, Exit
+from typer._click.exceptions import ClickException
+from typer.exceptions import Exit
 from sqlalchemy.exc import SQLAlchemyError
 
 from case_store import CyberclaimError
@@ -12,12 +13,16 @@ from case_store import CyberclaimError
 
 def run_cli(app: typer.Typer) -> int:
     try:
-        app(standalone_mode=False)
-        return 0
+        rc = app(standalone_mode=False)
+        return rc if isinstance(rc, int) else 0
     except Exit as e:
-        return e.exit_code
+        return getattr(e, "exit_code", 1)
     except ClickException as e:
-        e.show()
+        if type(e).__name__ == "NoArgsIsHelpError":
+            e.show()
+            return 0
+        msg = " ".join(e.format_message().split())
+        print(f"cyberclaim: error: {msg} (see --help)", file=sys.stderr)
         return e.exit_code
     except (CyberclaimError, SQLAlchemyError) as e:
         msg = str(getattr(e, "orig", None) or e).splitlines()[0]

@@ -1,0 +1,34 @@
+# Two commands: `make demo` (the main job on the built-in sample incident) and
+# `make test`. Both set themselves up: system packages, virtualenv, services.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+PYTEST_ARGS ?=
+
+.PHONY: demo test install sysdeps-demo sysdeps-test bench clean
+
+$(STAMP): pyproject.toml
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+install: sysdeps-demo $(STAMP)
+
+sysdeps-demo:
+	bash scripts/install-system-deps.sh demo
+
+sysdeps-test:
+	bash scripts/install-system-deps.sh test
+
+demo: sysdeps-demo $(STAMP)
+	$(BIN)/cyberclaim demo
+
+test: sysdeps-test $(STAMP)
+	CYBERCLAIM_TEST_PG_URL="$$(bash scripts/pg-test-server.sh start)" \
+	  $(BIN)/python -m pytest -q -p no:cacheprovider $(PYTEST_ARGS); \
+	  rc=$$?; bash scripts/pg-test-server.sh stop; exit $$rc
+
+clean:
+	rm -rf $(VENV) build *.egg-info
