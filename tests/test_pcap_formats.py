@@ -166,7 +166,7 @@ def test_unknown_linktype(tmp_path):
     p = write(tmp_path, "u.pcap", synth.write_pcap, pk, linktype=147)
     recs = run(p)
     err = one_error(recs)
-    assert err.offset == 24 and "link type 147" in err.reason
+    assert err.offset == 20 and "link type 147" in err.reason
     assert not of(recs, "network:flow")
 
 

@@ -39,12 +39,10 @@ class PcapIngestor(Ingestor):
         damage: IngestError | None = None
         with f:
             try:
-                pkts = _checked_linktypes(capture.packets(f, info), ctx)
+                pkts = capture.packets(f, info, SUPPORTED_LINKTYPES)
                 for rec in an.run(pkts):
                     yield self._stamp(ctx, rec)
             except capture.CaptureDamage as e:
-                damage = ctx.error(e.reason, offset=e.offset)
-            except _Unsupported as e:
                 damage = ctx.error(e.reason, offset=e.offset)
             except Exception as e:  # a parser bug must not kill the case: report where it happened
                 damage = ctx.error(f"internal error while decoding: {type(e).__name__}: {e}", offset=None)
@@ -71,21 +69,3 @@ class PcapIngestor(Ingestor):
         if isinstance(rec, IngestError) and rec.file != ctx.display_name:
             return ctx.error(rec.reason, offset=rec.offset, line=rec.line)
         return rec
-
-
-class _Unsupported(Exception):
-    def __init__(self, offset: int, reason: str):
-        self.offset, self.reason = offset, reason
-
-
-def _checked_linktypes(pkts, ctx):
-    """Refuse link types we cannot decode once, at the first packet that uses one."""
-    bad: set[int] = set()
-    for p in pkts:
-        lt = p[3]
-        if lt not in SUPPORTED_LINKTYPES:
-            if lt not in bad:
-                bad.add(lt)
-                raise _Unsupported(p[1], f"unsupported link type {lt}: packets cannot be decoded")
-            continue
-        yield p

@@ -160,7 +160,7 @@ class Analyzer:
                             fl.sa.syn(fl.seq_a)
                         if fl.fb & 2:
                             fl.sb.syn(fl.seq_b)
-                if app:
+                if app and app.active:
                     st = fl.sa if fwd else fl.sb
                     for chunk in st.add(seq, payload):
                         app.data(fwd, chunk, ts, frame, off, self.out)

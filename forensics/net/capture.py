@@ -69,21 +69,23 @@ class _Buffer:
         return self.base + self.pos
 
 
-def packets(f: BinaryIO, info: dict | None = None) -> Iterator[tuple[int, int, int, int, int, bytes]]:
-    """Dispatch on the magic; `info` (if given) receives format details for the events."""
+def packets(f: BinaryIO, info: dict | None = None, supported=None) -> Iterator[tuple[int, int, int, int, int, bytes]]:
+    """Dispatch on the magic; `info` (if given) receives format details for the events.
+
+    `supported` (a set of link types) makes a packet on any other link type damage."""
     info = info if info is not None else {}
     head = f.read(4)
     f.seek(0)
     if len(head) == 0:
         raise CaptureDamage(0, "empty file (zero bytes)")
     if head in PCAP_MAGICS:
-        return _pcap(f, info)
+        return _pcap(f, info, supported)
     if len(head) == 4 and struct.unpack("<I", head)[0] == PCAPNG_SHB:
-        return _pcapng(f, info)
+        return _pcapng(f, info, supported)
     raise CaptureDamage(0, f"not a pcap or pcapng file (magic {head.hex()})")
 
 
-def _pcap(f: BinaryIO, info: dict) -> Iterator[tuple[int, int, int, int, int, bytes]]:
+def _pcap(f: BinaryIO, info: dict, supported) -> Iterator[tuple[int, int, int, int, int, bytes]]:
     b = _Buffer(f)
     if not b.fill(24):
         raise CaptureDamage(0, f"pcap global header truncated ({len(b.buf)} of 24 bytes)")
@@ -93,6 +95,8 @@ def _pcap(f: BinaryIO, info: dict) -> Iterator[tuple[int, int, int, int, int, by
     linktype &= 0x0FFFFFFF
     info.update(format="pcap", byte_order="little" if order == "<" else "big",
                 ts_resolution="ns" if ns_div == 1000 else "us", snaplen=snaplen, linktypes=[linktype])
+    if supported is not None and linktype not in supported:
+        raise CaptureDamage(20, f"unsupported link type {linktype}: packets cannot be decoded")
     b.pos = 24
     limit = max(snaplen, 262144) if snaplen else MAX_RECORD
     limit = min(limit, MAX_RECORD)
@@ -144,7 +148,7 @@ def _options(body: bytes, start: int, order: str) -> Iterator[tuple[int, bytes]]
         pos += (length + 3) & ~3
 
 
-def _pcapng(f: BinaryIO, info: dict) -> Iterator[tuple[int, int, int, int, int, bytes]]:
+def _pcapng(f: BinaryIO, info: dict, supported) -> Iterator[tuple[int, int, int, int, int, bytes]]:
     b = _Buffer(f)
     order = "<"
     # per section: list of (linktype, snaplen, units_num, units_den, offset_us)
@@ -211,6 +215,8 @@ def _pcapng(f: BinaryIO, info: dict) -> Iterator[tuple[int, int, int, int, int, 
             if caplen > len(body) - 20:
                 raise CaptureDamage(off, f"packet block claims {caplen} captured bytes but holds {len(body) - 20}")
             linktype, _snap, num, den, tsoff = ifaces[iface]
+            if supported is not None and linktype not in supported:
+                raise CaptureDamage(off, f"packet on interface {iface} with unsupported link type {linktype}")
             units = (hi << 32) | lo
             ts = units * num // den + tsoff
             last_ts = ts
@@ -223,6 +229,8 @@ def _pcapng(f: BinaryIO, info: dict) -> Iterator[tuple[int, int, int, int, int, 
                 raise CaptureDamage(off, "simple packet block too short")
             wirelen = struct.unpack_from(order + "I", body, 0)[0]
             linktype, snap, *_ = ifaces[0]
+            if supported is not None and linktype not in supported:
+                raise CaptureDamage(off, f"packet on interface 0 with unsupported link type {linktype}")
             caplen = min(wirelen, len(body) - 4, snap or MAX_RECORD)
             frame += 1
             # no timestamp of its own: carry the previous packet's so ordering stays sane

@@ -80,6 +80,9 @@ class Decoder:
         raise UnknownLinkType(0, linktype)
 
     def decode(self, linktype: int, data: bytes, ts: int):
+        # fast path: untagged Ethernet carrying IPv4, most of any real capture
+        if linktype == 1 and data[12:14] == b"\x08\x00":
+            return self.ipv4(data, 14, ts, 0)
         r = self.link(linktype, data)
         if r is None or r.__class__ is str:
             return r

@@ -25,6 +25,8 @@ def base_event(flow, fwd: bool, ts: int, frame: int, off: int, data_type: str, m
 
 
 class Session:
+    active = True  # False once the session wants no more bytes (the analyzer stops reassembling)
+
     def data(self, fwd: bool, data: bytes, ts: int, frame: int, off: int, out: list) -> None:
         raise NotImplementedError
 
@@ -147,11 +149,13 @@ class TlsSession(Session):
         hello = tls.client_hello(bytes(self.buf))
         if hello is not None:
             self._emit(hello, out)
-        elif len(self.buf) > self.LIMIT:
+        elif len(self.buf) > self.LIMIT or (self.buf and self.buf[0] != 0x16):
             self.done = True
+            self.active = False
 
     def _emit(self, hello: dict, out: list) -> None:
         self.done = True
+        self.active = False
         ts, frame, off = self.first
         sni = hello["sni"]
         ev = base_event(self.flow, True, ts, frame, off, "network:tls",

@@ -1,0 +1,109 @@
+"""Benchmark: PCAP ingestor vs `tshark -q -z conv,tcp` vs a bare dpkt read loop.
+
+    .venv/bin/python -m bench.pcap [--mb 500] [--keep PATH]
+
+Generates its own capture (TLS-like bulk transfers, HTTP downloads that get
+carved, DNS), then times each reader in a separate process so peak RSS is
+that reader's own. Targets: >= 1.5x tshark, >= 40% of the bare loop, RSS < 500 MB.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import shutil
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from forensics.net import synth
+
+
+def generate(path: Path, mb: int) -> int:
+    """Write about `mb` MB of traffic; returns the packet count."""
+    target = mb * 1_000_000
+    t = 1_700_000_000_000_000
+    n = 0
+    body = bytes(range(256)) * 4096  # 1 MiB HTTP download
+    http_resp = b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(body) + body
+    bulk = os.urandom(200_000)
+    with open(path, "wb") as f:
+        f.write(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1))
+        i = 0
+        while f.tell() < target:
+            i += 1
+            client = f"10.{(i >> 8) & 255}.{i & 255}.{(i >> 16) & 255 or 1}"
+            if i % 20 == 0:
+                conv = synth.tcp_conversation(client, "93.184.216.34", 10000 + i % 50000, 80, t,
+                                              b"GET /f%d.bin HTTP/1.1\r\nHost: cdn.example\r\n\r\n" % i, http_resp,
+                                              step_us=50)
+            else:
+                conv = synth.tcp_conversation(client, "151.101.1.69", 10000 + i % 50000, 443, t,
+                                              b"\x16\x03\x01" + bulk[:300], bulk, step_us=50)
+            q = struct.pack("!HHHHHH", i & 0xFFFF, 0x0100, 1, 0, 0, 0) + b"\x03www\x07example\x03com\x00\x00\x01\x00\x01"
+            conv.append((t, synth.udp_frame(client, "10.0.0.53", 20000 + i % 40000, 53, q)))
+            for ts, fr in conv:
+                f.write(struct.pack("<IIII", ts // 1_000_000, ts % 1_000_000, len(fr), len(fr)))
+                f.write(fr)
+            n += len(conv)
+            t += 20_000
+    return n
+
+
+BARE = "import dpkt,sys\nn=0\nfor ts,buf in dpkt.pcap.Reader(open(sys.argv[1],'rb')): n+=1\nprint(n)"
+OURS = ("import sys\nfrom pathlib import Path\nfrom forensics.ingestors.base import IngestContext\n"
+        "from forensics.ingestors.pcap import PcapIngestor\n"
+        "ctx=IngestContext(Path(sys.argv[1]),'0'*64,'pcap','bench.pcap')\n"
+        "n=0\nfor r in PcapIngestor().ingest(ctx): n+=1\nprint(n)")
+
+
+def run_one(cmd: list[str]) -> tuple[float, float, str]:
+    # a fresh interpreter per measurement so RUSAGE_CHILDREN's max is this child's
+    code = ("import resource,subprocess,sys,time\nt=time.perf_counter()\n"
+            "o=subprocess.run(sys.argv[1:],capture_output=True,text=True).stdout\n"
+            "w=time.perf_counter()-t\nr=resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss/1024\n"
+            "print(w,r,o.strip().splitlines()[-1] if o.strip() else '')")
+    out = subprocess.run([sys.executable, "-c", code, *cmd], capture_output=True, text=True).stdout.split(" ", 2)
+    return float(out[0]), float(out[1]), out[2].strip()
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--mb", type=int, default=500)
+    ap.add_argument("--keep", type=Path, default=None, help="reuse/keep the generated capture here")
+    a = ap.parse_args()
+    tmp = Path(tempfile.mkdtemp(prefix="bench-pcap-"))
+    path = a.keep or tmp / "bench.pcap"
+    try:
+        if not path.exists():
+            t = time.perf_counter()
+            generate(path, a.mb)
+            print(f"generated {path} ({path.stat().st_size / 1e6:.0f} MB) in {time.perf_counter() - t:.1f} s")
+        size = path.stat().st_size / 1e6
+        rows = []
+        bare = run_one([sys.executable, "-c", BARE, str(path)])
+        packets = int(bare[2])
+        rows.append(("bare dpkt read loop", *bare))
+        rows.append(("cyberclaim pcap ingestor", *run_one([sys.executable, "-c", OURS, str(path)])))
+        tshark = shutil.which("tshark")
+        if tshark:
+            rows.append(("tshark -q -z conv,tcp", *run_one([tshark, "-q", "-n", "-z", "conv,tcp", "-r", str(path)])))
+        print(f"capture: {size:.0f} MB, {packets} packets")
+        print(f"{'reader':28} {'seconds':>8} {'MB/s':>8} {'pkts/s':>10} {'peak RSS MB':>12}")
+        for name, wall, rss, _ in rows:
+            print(f"{name:28} {wall:8.2f} {size / wall:8.1f} {packets / wall:10.0f} {rss:12.0f}")
+        ours = rows[1][1]
+        print(f"ingestor / bare loop throughput: {rows[0][1] / ours:.0%}  (target >= 40%)")
+        if tshark:
+            print(f"ingestor vs tshark throughput:   {rows[2][1] / ours:.2f}x  (target >= 1.5x)")
+        print(f"ingestor peak RSS: {rows[1][2]:.0f} MB  (target < 500 MB)")
+    finally:
+        if a.keep is None:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
