@@ -225,9 +225,12 @@ class Policy(_Strict):
     @field_validator("product_type")
     @classmethod
     def _product_type(cls, v: str) -> str:
-        base = v.split(":", 1)[0]
+        base, _, kind = v.partition(":")
         if base not in PRODUCT_TYPES:
             raise ValueError(f"unknown product_type {v!r}; one of {', '.join(sorted(PRODUCT_TYPES))}")
+        if kind and (base != "security_product" or kind not in SECURITY_PRODUCTS):
+            raise ValueError(f"unknown product_type {v!r}; security products are "
+                             + ", ".join(f"security_product:{k}" for k in sorted(SECURITY_PRODUCTS)))
         return v
 
     @field_validator("application_order")
@@ -292,6 +295,7 @@ class Policy(_Strict):
         return not self.hardware_improvement_covered
 
 
+SECURITY_PRODUCTS = frozenset({"anti_ddos", "dlp", "anti_ransomware", "edr", "waf", "other"})
 PRODUCT_TYPES = frozenset(
     {"telecom_internet", "industrial_internet", "connected_vehicles", "other_sector",
      "security_product", "security_service", "it_product"}
