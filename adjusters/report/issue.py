@@ -281,7 +281,7 @@ def issue_report(case_id: str, fmt: str, lang: str, out_path: str | Path) -> Pat
                          path=str(kept), sha256=digest, created_at=iss["issued_at"]))
         custody.append(s, case_id, "report_issued", number=iss["number"], version=iss["version"], format=fmt,
                        lang=lang, sha256=digest, content_sha256=hashlib.sha256(content.encode()).hexdigest(),
-                       path=str(out), evidence_sha256=data.versions.get("evidence_sha256", []),
+                       path=str(out), evidence_hashes=data.versions.get("evidence_sha256", []),
                        tool=data.versions.get("tool"), ingestors=data.versions.get("ingestors"),
                        rules=data.versions.get("rules"), missing=data.missing)
     return out

@@ -47,6 +47,7 @@ class Chart:
 
 
 Block = Heading | Para | Bullets | Table | Chart
+MAX_TABLE_ROWS = 200  # a table inside an input (e.g. hourly BI) beyond this is left to the JSON/XLSX
 
 
 def money(amount: Any, currency: str | None) -> str:
@@ -263,19 +264,24 @@ def build_blocks(d: ReportData, lang: str, issuance: dict) -> tuple[str, list[tu
     if d.losses:
         rows = [[head_name(lang, lo["head"]), decision_name(lang, lo["decision"]) if lo.get("decision") else "—",
                  money(lo["claimed"], lo["currency"]), money(lo["adjusted"], lo["currency"]),
-                 money(lo["payable"], lo["currency"]),
-                 " / ".join(money(lo[k], lo["currency"]) for k in ("p10", "p50", "p90"))] for lo in d.losses]
+                 money(lo["payable"], lo["currency"])] + [money(lo[k], lo["currency"]) for k in ("p10", "p50", "p90")]
+                for lo in d.losses]
         if totals:
             rows.append([L("total"), "", money(totals.get("claimed"), tcur), money(totals.get("adjusted"), tcur),
-                         money(totals.get("payable"), tcur),
-                         " / ".join(money(totals.get(k), tcur) for k in ("p10", "p50", "p90"))])
-        blocks.append(Table([L("head"), L("decision"), L("claimed"), L("adjusted"), L("payable"), L("range")], rows,
-                            numeric_cols={2, 3, 4, 5}))
+                         money(totals.get("payable"), tcur)] + [money(totals.get(k), tcur) for k in ("p10", "p50", "p90")])
+        blocks.append(Table([L("head"), L("decision"), L("claimed"), L("adjusted"), L("payable"), L("p10"), L("p50"),
+                             L("p90")], rows, kind="money", numeric_cols={2, 3, 4, 5, 6, 7}))
         for lo in d.losses:
             blocks.append(Heading(head_name(lang, lo["head"]), 2))
             blocks.append(Para(f"{L('formula')}: {lo['formula'] or '—'}"))
-            inputs = [[str(k), value_text(lang, v) if not isinstance(v, (dict, list)) else json.dumps(v, ensure_ascii=False, sort_keys=True)]
-                      for k, v in sorted(lo["inputs"].items())]
+            inputs, tabular = [], []
+            for k, v in sorted(lo["inputs"].items()):
+                if isinstance(v, dict) and isinstance(v.get("columns"), list) and isinstance(v.get("rows"), list):
+                    tabular.append((k, v))  # e.g. the hourly BI computation: shown as its own table
+                elif isinstance(v, (dict, list)):
+                    inputs.append([str(k), json.dumps(v, ensure_ascii=False, sort_keys=True)])
+                else:
+                    inputs.append([str(k), value_text(lang, v)])
             t = lo.get("terms") or {}
             for key in ("limit", "sublimit", "retention"):
                 if t.get(key) is not None:
@@ -284,6 +290,14 @@ def build_blocks(d: ReportData, lang: str, issuance: dict) -> tuple[str, list[tu
                 inputs.append([L("coinsurance"), f"{t['coinsurance']:.0%}"])
             if inputs:
                 blocks.append(Table([L("inputs"), ""], inputs, kind="kv"))
+            for k, v in tabular:
+                blocks.append(Para(f"{L('inputs')}: {k}", "small"))
+                blocks.append(Table([str(c) for c in v["columns"]],
+                                    [[value_text(lang, x) for x in r] for r in v["rows"][:MAX_TABLE_ROWS]], kind="wide",
+                                    numeric_cols={j for j, x in enumerate(v["rows"][0]) if isinstance(x, (int, float))
+                                                  and not isinstance(x, bool)} if v["rows"] else set()))
+                if len(v["rows"]) > MAX_TABLE_ROWS:
+                    blocks.append(Para(f"… {len(v['rows']) - MAX_TABLE_ROWS} more rows (see the JSON/XLSX report)", "small"))
             if lo.get("notes"):
                 blocks.append(Bullets(list(lo["notes"])))
             cites = ", ".join(lo["cited_exhibits"] + lo["cited_documents"])
