@@ -95,13 +95,24 @@ def domain_id(value: str | None) -> str | None:
     return f"domain:{v}" if v and v not in _NOTHING else None
 
 
+# Inside the insured's network: RFC 1918, loopback, link-local, IPv6 ULA. Not
+# Python's `is_private`, which also counts the documentation ranges
+# (TEST-NET 192.0.2/24, 198.51.100/24, 203.0.113/24) that exercises and
+# write-ups use for *Internet* addresses. Same list as the SQL `cc_private`.
+_INTERNAL = [ipaddress.ip_network(n) for n in (
+    "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "127.0.0.0/8", "169.254.0.0/16",
+    "::1/128", "fc00::/7", "fe80::/10")]
+
+
 def is_private(ip: str) -> bool:
-    """RFC 1918 / ULA / link-local / loopback: inside the insured's network."""
+    """Inside the insured's network (see _INTERNAL)."""
     try:
         a = ipaddress.ip_address(ip)
     except ValueError:
         return False
-    return a.is_private or a.is_link_local or a.is_loopback
+    if getattr(a, "ipv4_mapped", None):
+        a = a.ipv4_mapped
+    return any(a in n for n in _INTERNAL if n.version == a.version)
 
 
 def service_id(raw: str | None) -> str | None:
