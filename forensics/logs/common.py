@@ -4,6 +4,7 @@ from __future__ import annotations
 import ipaddress
 from collections import OrderedDict
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 from forensics.logs.timeparse import Clock
@@ -51,6 +52,7 @@ class FileState:
     ssh_pending: BoundedMap = field(default_factory=BoundedMap)
 
 
+@lru_cache(maxsize=65536)  # addresses repeat: a brute force is the same few thousand over and over
 def clean_ip(text: str | None) -> str | None:
     """A canonical IP address, or None when `text` is not one (a hostname, '-')."""
     if not text:

@@ -25,9 +25,16 @@ def month_number(name: str) -> int:
 
 def utc_us(y: int, mo: int, d: int, h: int, mi: int, s: int, us: int = 0) -> int:
     """Microseconds since the epoch of a UTC wall time (raises ValueError on an impossible date)."""
-    if not (1 <= mo <= 12 and 1 <= d <= calendar.monthrange(y, mo)[1] and h < 24 and mi < 60 and s < 61):
+    if not (h < 24 and mi < 60 and s < 61):
+        raise ValueError("impossible time")
+    return _day_us(y, mo, d) + ((h * 60 + mi) * 60 + s) * 1_000_000 + us
+
+
+@lru_cache(maxsize=8192)
+def _day_us(y: int, mo: int, d: int) -> int:
+    if not (1 <= mo <= 12 and 1 <= d <= calendar.monthrange(y, mo)[1]):
         raise ValueError("impossible date")
-    return (calendar.timegm((y, mo, d, h, mi, s, 0, 0, 0))) * 1_000_000 + us
+    return calendar.timegm((y, mo, d, 0, 0, 0, 0, 0, 0)) * 1_000_000
 
 
 @lru_cache(maxsize=4096)
