@@ -10,6 +10,7 @@ HEAD_SIZE = 4096
 EVIDENCE_TYPES = (
     "pcap", "pcapng", "evtx", "pe", "elf", "elf_core", "lime", "raw_memory", "crashdump", "hibernation",
     "minidump", "text_log", "jsonl", "csv", "xml", "zip", "xz", "gzip", "yara_rules", "unknown",
+    "plaso_jsonl", "timesketch", "hayabusa",  # timelines from other tools (forensics.ingestors.plaso / .hayabusa)
 )
 COMPRESSED = ("zip", "xz", "gzip")
 _RAW_MEMORY_SUFFIXES = {".raw", ".mem", ".vmem", ".lime", ".dmp", ".img", ".bin"}
@@ -65,15 +66,17 @@ def detect_type(head: bytes, name: str = "") -> str:
     if text.startswith(b"{"):
         first = text.split(b"\n", 1)[0]
         try:
-            if isinstance(json.loads(first), dict):
-                return "jsonl"
+            obj = json.loads(first)
+            if isinstance(obj, dict):
+                return _timeline_flavour(set(obj), obj.get("timestamp_desc")) or "jsonl"
         except ValueError:
             pass
         return "jsonl" if suffix in (".jsonl", ".json", ".ndjson") else "text_log"
     if text.startswith(b"<?xml") or text.startswith(b"<Events") or text.startswith(b"<Event"):
         return "xml"
     if suffix == ".csv":
-        return "csv"
+        header = text.split(b"\n", 1)[0].decode("utf-8", "replace").strip().strip("\r")
+        return _timeline_flavour({c.strip().strip('"') for c in header.split(",")}, None) or "csv"
     return "text_log"
 
 
@@ -85,3 +88,14 @@ def _looks_binary(head: bytes) -> bool:
         return True
     ctrl = sum(1 for b in sample if b < 9 or 13 < b < 32)
     return ctrl / len(sample) > 0.1
+
+
+def _timeline_flavour(keys: set, timestamp_desc) -> str | None:
+    """A JSONL line's keys / a CSV header that mark a timeline exported by another tool."""
+    if "__container_type__" in keys or ({"timestamp_desc", "parser", "data_type"} <= keys and "display_name" in keys):
+        return "plaso_jsonl"
+    if {"datetime", "timestamp_desc", "message"} <= keys:
+        if timestamp_desc == "hayabusa" or {"Channel", "EventID"} <= keys or "RuleTitle" in keys:
+            return "hayabusa"
+        return "timesketch"
+    return None
