@@ -176,8 +176,9 @@ def decide_section(s: Storyline, policy: Policy, fin: Financials | None, sec: Se
             cited_event_ids=ids(s.dependent_provider), cited_documents=docs)
     fired = _fired_triggers(s, fin, sec)
     if sec.name in BI_HEADS and not s.outages:
-        fired = []
-        reasons.append(_r("No outage of the insured's service in the storyline", "取证未发现营业系统中断"))
+        # the peril may still have happened (the contract decides on triggers); there is simply nothing to pay
+        reasons.append(_r("No outage of the insured's service in the storyline: no interruption loss",
+                          "取证未发现营业系统中断，无营业中断损失"))
     if not fired:
         reasons.append(_r(f"None of the section's triggers ({', '.join(t.value for t in sec.triggers)}) is met",
                           "本保障项下的触发条件均未满足"))

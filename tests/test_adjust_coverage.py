@@ -35,8 +35,9 @@ def test_operator_error_is_a_system_failure():
     assert decide(s, policy([only_security]))["business_interruption"].decision == Decision.not_triggered
 
 
-def test_no_outage_no_bi():
-    assert decide(story(t0=T0), policy([BI]))["business_interruption"].decision == Decision.not_triggered
+def test_no_outage_bi_triggered_but_says_no_loss():
+    c = decide(story(t0=T0), policy([BI]))["business_interruption"]
+    assert c.decision == Decision.triggered and any("no interruption loss" in r for r in c.reasons)
 
 
 @pytest.mark.parametrize("basis,t0,disc,expected", [
