@@ -115,3 +115,29 @@ def case_connection(case_id: str | None, files: list[str] | None = None,
         con.execute("CREATE VIEW events AS SELECT *, timestamp AS original_timestamp, CAST(0 AS BIGINT) AS clock_offset_us FROM events_raw")
     install_macros(con)
     return con
+
+
+def query(case_id: str | None, q, files: list[str] | None = None, offsets: dict[str, int] | None = None,
+          host_entity: str | None = None):
+    """`case_store.eventstore.query` over corrected times: (page DataFrame with `original_timestamp`, total).
+
+    `host_entity` filters on the resolved host: `ws01` matches `WS01`, `ws01.corp.local` and `WS01$`.
+    """
+    from forensics.entities import host_id
+
+    con = case_connection(case_id, files, offsets)
+    try:
+        where, params = q.where()
+        if host_entity:
+            want = host_id(host_entity)
+            spellings = [h for (h,) in con.execute("SELECT DISTINCT host FROM events WHERE host IS NOT NULL").fetchall()
+                         if host_id(h) == want]
+            where = (where + " AND " if where else " WHERE ") + "list_contains(?, host)"
+            params = params + [spellings]
+        cols = ", ".join(f'"{c}"' for c in list(q.columns) + ["original_timestamp"])
+        total = con.execute(f"SELECT count(*) FROM events{where}", params).fetchone()[0]
+        page = con.execute(f"SELECT {cols} FROM events{where} ORDER BY timestamp, event_id "
+                           f"LIMIT {int(q.limit)} OFFSET {int(q.offset)}", params).df()
+        return page, int(total)
+    finally:
+        con.close()
