@@ -6,19 +6,22 @@ events are the union of the files of its evidence items' recorded ingests.
 """
 from __future__ import annotations
 
+import hashlib
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from functools import lru_cache
 from typing import Iterable
 
 import duckdb
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 from sqlalchemy import select
 
 from case_store.home import events_dir
-from forensics.events import EVENT_COLUMNS, EVENT_SCHEMA, Event
+from forensics.events import EVENT_COLUMNS, EVENT_SCHEMA, PLAIN_FIELDS, Event, canonical_json
 
 BATCH_ROWS = 50_000
 
@@ -29,32 +32,56 @@ def parquet_path(evidence_sha256: str, parser_id: str, config_hash: str = "") ->
 
 
 class EventWriter:
-    """Streams events into one Parquet file in row groups; memory stays at one batch."""
+    """Streams events into one Parquet file in row groups; memory stays at one batch.
+
+    Rows are buffered column by column and the derived columns (ISO datetime)
+    are computed per batch with numpy, which is what makes the write path fast.
+    """
 
     def __init__(self, dest: Path):
         self.dest = dest
         dest.parent.mkdir(parents=True, exist_ok=True)
         self.tmp = dest.with_name(f".{dest.name}.{os.getpid()}.tmp")
         self._writer = pq.ParquetWriter(self.tmp, EVENT_SCHEMA, compression="zstd")
-        self._rows: list[dict] = []
+        self._reset()
         self.count = 0
 
+    def _reset(self) -> None:
+        self._cols: dict[str, list] = {name: [] for name in EVENT_COLUMNS if name != "datetime"}
+        self._plain = [(name, self._cols[name].append) for name in PLAIN_FIELDS]
+        self._n = 0
+
     def add(self, ev: Event) -> None:
-        self._rows.append(ev.to_row())
-        if len(self._rows) >= BATCH_ROWS:
+        for name, append in self._plain:
+            append(getattr(ev, name))
+        c = self._cols
+        c["event_id"].append(ev.event_id)
+        c["tags"].append(sorted(set(ev.tags)) if ev.tags else [])
+        c["attack"].append(sorted(set(ev.attack)) if ev.attack else [])
+        c["attributes"].append(canonical_json(ev.attributes) if ev.attributes else "{}")
+        self._n += 1
+        if self._n >= BATCH_ROWS:
             self._flush()
 
     def add_rows(self, rows: Iterable[dict]) -> None:
+        """Rows already in the schema's shape (e.g. from another store)."""
         for r in rows:
-            self._rows.append(r)
-            if len(self._rows) >= BATCH_ROWS:
+            for name, col in self._cols.items():
+                col.append(r.get(name))
+            self._n += 1
+            if self._n >= BATCH_ROWS:
                 self._flush()
 
     def _flush(self) -> None:
-        if self._rows:
-            self._writer.write_table(pa.Table.from_pylist(self._rows, schema=EVENT_SCHEMA))
-            self.count += len(self._rows)
-            self._rows = []
+        if not self._n:
+            return
+        ts = np.asarray(self._cols["timestamp"], dtype=np.int64)
+        iso = np.char.add(np.datetime_as_string(ts.astype("datetime64[us]"), unit="us"), "Z")
+        arrays = [pa.array(iso, pa.string()) if f.name == "datetime" else pa.array(self._cols[f.name], f.type)
+                  for f in EVENT_SCHEMA]
+        self._writer.write_table(pa.Table.from_arrays(arrays, schema=EVENT_SCHEMA))
+        self.count += self._n
+        self._reset()
 
     def commit(self) -> Path:
         self._flush()
@@ -135,15 +162,46 @@ class EventQuery:
         return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
 
 
+COMPACT_MIN_ROWS = 250_000  # below this, reading the per-evidence files directly is as fast
+
+
 def connect(files: list[str]) -> duckdb.DuckDBPyConnection:
-    """A DuckDB connection with an `events` view over the given Parquet files."""
+    """A DuckDB connection with an `events` view over the given Parquet files.
+
+    Large timelines are read from a time-sorted compacted copy (built once per
+    set of input files, then reused), so time-window filters skip row groups
+    and pages come back quickly however many evidence files feed the case.
+    """
     con = duckdb.connect()
     if files:
-        con.execute(f"CREATE VIEW events AS SELECT * FROM read_parquet({_sql_list(files)})")
+        source = _compacted(files, con) or files
+        con.execute(f"CREATE VIEW events AS SELECT * FROM read_parquet({_sql_list(source)})")
     else:
         cols = ", ".join(f'CAST(NULL AS {_duck_type(f.type)}) AS "{f.name}"' for f in EVENT_SCHEMA)
         con.execute(f"CREATE VIEW events AS SELECT {cols} WHERE false")
     return con
+
+
+def _compacted(files: list[str], con: duckdb.DuckDBPyConnection) -> list[str] | None:
+    stats = []
+    rows = 0
+    for f in sorted(files):
+        st = os.stat(f)
+        stats.append(f"{f}|{st.st_size}|{st.st_mtime_ns}")
+        rows += pq.ParquetFile(f).metadata.num_rows
+    if rows < COMPACT_MIN_ROWS:
+        return None
+    key = hashlib.sha256("\n".join(stats).encode()).hexdigest()[:24]
+    dest = events_dir() / "_timeline" / f"{key}.parquet"
+    if not dest.exists():
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        tmp = dest.with_name(f".{dest.name}.{os.getpid()}.tmp")
+        con.execute(
+            f"COPY (SELECT * FROM read_parquet({_sql_list(files)}) ORDER BY timestamp, event_id) "
+            f"TO '{tmp}' (FORMAT PARQUET, COMPRESSION ZSTD, ROW_GROUP_SIZE 100000)"
+        )
+        os.replace(tmp, dest)
+    return [str(dest)]
 
 
 def _sql_list(files: list[str]) -> str:
@@ -156,9 +214,16 @@ def _duck_type(t: pa.DataType) -> str:
     return {pa.int64(): "BIGINT", pa.int32(): "INTEGER"}.get(t, "VARCHAR")
 
 
+@lru_cache(maxsize=8)
+def _shared_connection(files: tuple[str, ...]) -> duckdb.DuckDBPyConnection:
+    # Parquet metadata and the compacted copy are opened once per process and
+    # file set; each query then runs on its own cursor (safe across threads).
+    return connect(list(files))
+
+
 def query(case_id: str, q: EventQuery, files: list[str] | None = None) -> tuple[pd.DataFrame, int]:
     """One page of events in time order, and the total count matching the filter."""
-    con = connect(case_parquet_files(case_id) if files is None else files)
+    con = _shared_connection(tuple(case_parquet_files(case_id) if files is None else files)).cursor()
     where, params = q.where()
     cols = ", ".join(f'"{c}"' for c in q.columns)
     total = con.execute(f"SELECT count(*) FROM events{where}", params).fetchone()[0]

@@ -113,17 +113,22 @@ class Event:
     # from the same first packet); part of the event id.
     discriminator: str = ""
 
+    @property
+    def event_id(self) -> str:
+        return make_event_id(self.evidence_sha256, self.locator, self.parser, self.discriminator or self.data_type)
+
     def to_row(self) -> dict[str, Any]:
-        row = {f.name: getattr(self, f.name) for f in _ROW_FIELDS}
-        row["event_id"] = make_event_id(self.evidence_sha256, self.locator, self.parser, self.discriminator or self.data_type)
+        row = {name: getattr(self, name) for name in PLAIN_FIELDS}
+        row["event_id"] = self.event_id
         row["datetime"] = iso_utc(self.timestamp)
         row["attributes"] = canonical_json(self.attributes) if self.attributes else "{}"
-        row["tags"] = sorted(set(self.tags))
-        row["attack"] = sorted(set(self.attack))
+        row["tags"] = sorted(set(self.tags)) if self.tags else []
+        row["attack"] = sorted(set(self.attack)) if self.attack else []
         return row
 
 
-_ROW_FIELDS = tuple(f for f in fields(Event) if f.name in EVENT_COLUMNS)
+# Columns copied from the record as they are; the others are derived in to_row / the writer.
+PLAIN_FIELDS = tuple(f.name for f in fields(Event) if f.name in EVENT_COLUMNS and f.name not in ("tags", "attack", "attributes"))
 
 
 @dataclass(slots=True, frozen=True)

@@ -1,0 +1,125 @@
+"""Event store: one schema, deterministic ids, Parquet per (evidence, parser), DuckDB queries."""
+from __future__ import annotations
+
+import json
+
+import pyarrow.parquet as pq
+import pytest
+
+from case_store import cases
+from case_store.clock import now_iso
+from case_store.db import session
+from case_store.eventstore import EventQuery, EventWriter, case_parquet_files, parquet_path, query
+from case_store.models import IngestResult
+from forensics.events import EVENT_COLUMNS, EVENT_SCHEMA, Event, iso_utc, make_event_id, to_us
+
+BASE = 1_767_225_600_000_000  # 2026-01-01T00:00:00Z in µs
+
+
+def _events(sha: str, n: int) -> list[Event]:
+    out = []
+    for i in range(n):
+        out.append(Event(
+            timestamp=BASE + i * 1_000_000, data_type="linux:auth" if i % 2 else "network:flow",
+            message=f"event {i} {'Failed password' if i % 10 == 3 else 'ok'}", locator=f"line={i}",
+            parser="test@1", evidence_sha256=sha, host=f"host{i % 3}", user="alice" if i % 4 == 0 else None,
+            src_ip=f"10.0.0.{i % 5}", dst_ip="203.0.113.9" if i % 7 == 0 else None,
+            tags=["brute_force"] if i % 10 == 3 else [], attributes={"n": i},
+        ))
+    return out
+
+
+def _store(case_id: str, sha: str, evs: list[Event]) -> None:
+    w = EventWriter(parquet_path(sha, "test@1"))
+    for e in evs:
+        w.add(e)
+    path = w.commit()
+    with session() as s:
+        s.add(IngestResult(evidence_sha256=sha, parser="test@1", config_hash="", status="ok", events=len(evs),
+                           errors="[]", parquet_path=str(path), created_at=now_iso()))
+
+
+@pytest.fixture()
+def case_with_events(store, tmp_path):
+    c = cases.create_case("events")
+    f = tmp_path / "a.log"
+    f.write_text("x\n")
+    sha = cases.add_evidence(c.id, f).evidence.sha256
+    _store(c.id, sha, _events(sha, 1000))
+    return c.id, sha
+
+
+def test_schema_is_the_design_record():
+    for name in ("event_id", "timestamp", "datetime", "timestamp_desc", "data_type", "parser", "message",
+                 "evidence_sha256", "locator", "host", "user", "process_pid", "process_name", "process_cmdline",
+                 "src_ip", "src_port", "dst_ip", "dst_port", "proto", "bytes_out", "bytes_in", "domain", "url",
+                 "file_path", "file_sha256", "tags", "attack", "gbt_category", "severity", "attributes"):
+        assert name in EVENT_COLUMNS
+
+
+def test_event_ids_are_deterministic_and_distinct():
+    a = Event(timestamp=BASE, data_type="x", message="m", locator="off=1", parser="p@1", evidence_sha256="ab")
+    b = Event(timestamp=BASE + 5, data_type="x", message="other", locator="off=1", parser="p@1", evidence_sha256="ab")
+    assert a.to_row()["event_id"] == b.to_row()["event_id"] == make_event_id("ab", "off=1", "p@1", "x")
+    c = Event(timestamp=BASE, data_type="x", message="m", locator="off=2", parser="p@1", evidence_sha256="ab")
+    assert c.to_row()["event_id"] != a.to_row()["event_id"]
+    assert a.to_row()["datetime"] == "2026-01-01T00:00:00.000000Z" == iso_utc(BASE)
+    from datetime import datetime, timezone
+    assert to_us(datetime(2026, 1, 1, 0, 0, 0, 7, tzinfo=timezone.utc)) == BASE + 7
+
+
+def test_parquet_file_has_the_schema_and_is_byte_identical_across_writes(tmp_path):
+    evs = _events("cd" * 32, 200)
+    paths = []
+    for k in range(2):
+        w = EventWriter(tmp_path / f"e{k}.parquet")
+        for e in evs:
+            w.add(e)
+        paths.append(w.commit())
+    assert pq.read_schema(paths[0]).names == EVENT_SCHEMA.names
+    assert paths[0].read_bytes() == paths[1].read_bytes()
+
+
+def test_killed_writer_leaves_no_visible_file(tmp_path):
+    dest = tmp_path / "x.parquet"
+    w = EventWriter(dest)
+    for e in _events("ee" * 32, 10):
+        w.add(e)
+    w.abort()
+    assert not dest.exists() and list(tmp_path.iterdir()) == []
+
+
+def test_queries_filter_page_and_count(case_with_events):
+    cid, sha = case_with_events
+    assert case_parquet_files(cid)
+    page, total = query(cid, EventQuery(limit=10))
+    assert total == 1000 and len(page) == 10 and list(page["timestamp"]) == sorted(page["timestamp"])
+    page2, _ = query(cid, EventQuery(limit=10, offset=10))
+    assert set(page["event_id"]).isdisjoint(page2["event_id"])
+    assert query(cid, EventQuery(start_us=BASE + 100_000_000, end_us=BASE + 199_000_000))[1] == 100
+    assert query(cid, EventQuery(host="HOST1"))[1] == 333
+    assert query(cid, EventQuery(user="alice"))[1] == 250
+    assert query(cid, EventQuery(ip="203.0.113.9"))[1] == 143
+    assert query(cid, EventQuery(ip="10.0.0.4"))[1] == 200
+    assert query(cid, EventQuery(tag="brute_force"))[1] == 100
+    assert query(cid, EventQuery(data_type="network:flow"))[1] == 500
+    assert query(cid, EventQuery(data_type="linux:*"))[1] == 500
+    assert query(cid, EventQuery(text="failed password"))[1] == 100
+    combined, n = query(cid, EventQuery(tag="brute_force", host="host0", limit=5))
+    assert n == len([i for i in range(1000) if i % 10 == 3 and i % 3 == 0]) and len(combined) == 5
+    row = combined.iloc[0]
+    assert json.loads(row["attributes"])["n"] % 10 == 3 and row["evidence_sha256"] == sha
+
+
+def test_events_cli_formats(case_with_events):
+    from typer.testing import CliRunner
+
+    from app.cli import app
+
+    cid, _ = case_with_events
+    r = CliRunner().invoke(app, ["events", cid, "--tag", "brute_force", "--limit", "3", "--format", "jsonl"])
+    assert r.exit_code == 0, r.output
+    rows = [json.loads(l) for l in r.output.strip().splitlines()]
+    assert len(rows) == 3 and all("brute_force" in x["tags"] for x in rows)
+    r = CliRunner().invoke(app, ["events", cid, "--host", "host2", "--limit", "2", "--format", "csv"])
+    assert r.exit_code == 0 and r.output.splitlines()[0].startswith("event_id,timestamp,datetime")
