@@ -35,10 +35,12 @@ def build(b: Builder) -> dict:
     bypass = ["/product?id=1%2527%2520UNION%2520SELECT%2520username,password_hash%2520FROM%2520customers--",
               "/product?id=1%2527%2520UNION%2520SELECT%2520phone,address%2520FROM%2520customers%2520LIMIT%25200,5000--"]
     sessions, access, waf = [], [], []
+    to_attacker = 0  # every payload byte the web server sent the attacker (the stolen data leaves in responses)
     for k, path in enumerate(blocked * 4):
         t = T_PROBE + k * 40 * US
         req = f"GET {path} HTTP/1.1\r\nHost: shop.example.cn\r\nUser-Agent: Mozilla/5.0\r\n\r\n".encode()
         resp = b"HTTP/1.1 403 Forbidden\r\nServer: DA-WAF\r\nContent-Length: 0\r\n\r\n"
+        to_attacker += len(resp)
         sessions.append((t, pcap.tcp_session(ff, filler, t, ATTACKER, 45000 + k, WAF_IP, 80, [pcap.Exchange("c", req), pcap.Exchange("s", resp)],
                                              rtt_us=140_000, ttl_c=50, isn=500 + k)))
         waf.append((t, json.dumps({"time": iso(t), "client": ATTACKER, "uri": path, "rule": "SQLI-942100" if "SELECT" in path or "OR" in path else "XSS-941100",
@@ -49,16 +51,18 @@ def build(b: Builder) -> dict:
         t = T_BYPASS + k * 9 * US
         req = f"GET {path} HTTP/1.1\r\nHost: shop.example.cn\r\nUser-Agent: Mozilla/5.0\r\n\r\n".encode()
         body = 80_000 if k >= 2 else 2_000
+        head = b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: " + str(body).encode() + b"\r\n\r\n"
+        to_attacker += len(head) + body
         sessions.append((t, pcap.tcp_session(ff, filler, t, ATTACKER, 46000 + k, WAF_IP, 80,
-                                             [pcap.Exchange("c", req), pcap.Exchange("s", b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: " + str(body).encode() + b"\r\n\r\n"),
-                                              pcap.Exchange("s", body)], rtt_us=140_000, ttl_c=50, isn=600 + k)))
+                                             [pcap.Exchange("c", req), pcap.Exchange("s", head), pcap.Exchange("s", body)], rtt_us=140_000, ttl_c=50, isn=600 + k)))
         waf.append((t, json.dumps({"time": iso(t), "client": ATTACKER, "uri": path, "rule": None, "action": "pass", "engine": "DA-WAF 5.2.0"})))
         access.append(logs.access_line(t, ATTACKER, "GET", path, 200, body))
     t = T_DUMP
     req = b"GET /static/upload/c.sql.gz HTTP/1.1\r\nHost: shop.example.cn\r\n\r\n"
+    head = b"HTTP/1.1 200 OK\r\nContent-Type: application/gzip\r\nContent-Length: " + str(DUMP_BYTES).encode() + b"\r\n\r\n"
+    to_attacker += len(head) + DUMP_BYTES
     sessions.append((t, pcap.tcp_session(ff, filler, t, ATTACKER, 47001, WAF_IP, 80,
-                                         [pcap.Exchange("c", req), pcap.Exchange("s", b"HTTP/1.1 200 OK\r\nContent-Type: application/gzip\r\nContent-Length: " + str(DUMP_BYTES).encode() + b"\r\n\r\n"),
-                                          pcap.Exchange("s", DUMP_BYTES)], rtt_us=140_000, bandwidth_bps=30_000_000, ttl_c=50, isn=700)))
+                                         [pcap.Exchange("c", req), pcap.Exchange("s", head), pcap.Exchange("s", DUMP_BYTES)], rtt_us=140_000, bandwidth_bps=30_000_000, ttl_c=50, isn=700)))
     access.append(logs.access_line(t, ATTACKER, "GET", "/static/upload/c.sql.gz", 200, DUMP_BYTES))
     waf.append((t, json.dumps({"time": iso(t), "client": ATTACKER, "uri": "/static/upload/c.sql.gz", "rule": None, "action": "pass", "engine": "DA-WAF 5.2.0"})))
     sessions.sort(key=lambda s: s[0])
@@ -97,9 +101,10 @@ def build(b: Builder) -> dict:
         "title": TITLE, "t0": iso(T_PROBE),
         "initial_access": {"vector": "web exploit (WAF bypass)", "time": iso(T_BYPASS), "host": "shop web server", "source_ip": ATTACKER},
         "discovery": iso(T_DISCOVERY), "compromised_hosts": ["shop web server", "shop-db"], "outages": [],
-        "exfiltrated_bytes": DUMP_BYTES,
+        "exfiltrated_bytes": to_attacker,
         "exfiltration": [{"source_host": "shop web server", "src_ip": WAF_IP, "dst_ip": ATTACKER, "src_port": 80,
-                          "payload_bytes": DUMP_BYTES, "start": iso(T_DUMP), "direction": "server_to_client"}],
+                          "payload_bytes": to_attacker, "start": iso(T_PROBE), "direction": "server_to_client",
+                          "note": "SQL injection results and the database dump, all in HTTP responses to the attacker"}],
         "records_affected": {"customer_records": 58_000}, "attacker_infrastructure": [ATTACKER],
         "malicious": True, "operator_error": False, "waf_bypass_requests": 60, "gbt_category": "NAOTH",
         "_anchor_us": T_DUMP,
