@@ -29,6 +29,7 @@ def seasonal_trend_projection(rev: np.ndarray, fit_end: int, at: np.ndarray, wee
     Hour index modulo 168 is the weekday×hour slot (the series starts on a fixed
     instant, so slots are consistent); a linear trend in time rides on top.
     """
+    fit_end = min(max(fit_end, 0), len(rev))  # an outage past the end of the history fits on all of it
     lo = max(0, fit_end - weeks * WEEK_H)
     t = np.arange(lo, fit_end)
     if len(t) < 2 * WEEK_H:

@@ -135,3 +135,13 @@ def test_projection_follows_trend():
     rev = 100 + 10 * np.sin(2 * np.pi * (t % 168) / 168) + 0.05 * t
     at = np.array([20 * 168 + 5])
     assert seasonal_trend_projection(rev, 20 * 168, at)[0] == pytest.approx(100 + 10 * np.sin(2 * np.pi * 5 / 168) + 0.05 * at[0])
+
+
+@pytest.mark.parametrize("start_off,end_off", [(-240, -216), (720, 960), (3, 10), (360, None), (503, None), (360, 336)])
+def test_outages_at_the_edges_of_the_history_never_raise(tmp_path, start_off, end_off):
+    # before the history, past its end, without 4 weeks before, open-ended, at the last hour, end before start
+    pol = policy([bi_section(waiting_period={"hours": 3, "mode": "franchise"}, period_of_restoration_hours=5)])
+    fin = write_financials(tmp_path / "fin", weeks=3, pol=pol)
+    out = (T_START + timedelta(hours=start_off), T_START + timedelta(hours=end_off) if end_off is not None else None)
+    res = adjust(story(out), pol, fin, n_draws=50)
+    assert all(x.payable >= 0 for x in res.losses) and res.totals.payable >= 0

@@ -85,7 +85,10 @@ def business_interruption(storyline, policy, fin, d: Draws) -> HeadLoss | None:
         notes.append(f"{int((~inside).sum())} outage hour(s) fall outside the revenue history: no loss measured there")
     actual = np.where(inside, rev[np.clip(Hx, 0, len(rev) - 1)], np.nan)
     std, used = standard_turnover(rev, Hx)
-    if np.any(inside & (used < 4)):
+    if np.any(inside & (used == 0)):
+        notes.append(f"{int((inside & (used == 0)).sum())} outage hour(s) have no history 1–4 weeks before: "
+                     "no loss measured there")
+    if np.any(inside & (used > 0) & (used < 4)):
         notes.append("some outage hours have fewer than 4 weeks of history; the weeks available were averaged")
     lost = np.where(inside & ~np.isnan(std), np.maximum(0.0, std - np.nan_to_num(actual)), 0.0)
     lost_mu = lost * (1.0 - prof.make_up_rate)
