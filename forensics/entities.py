@@ -62,8 +62,8 @@ def host_id(value: str | None) -> str | None:
         k = ip_key(v)
         return f"ip:{k}" if k else None
     v = re.sub(r"^\\+|\$$", "", v).lower()
-    v = v.split(".", 1)[0]  # FQDN -> NetBIOS-style first label
-    return f"host:{v}" if v else None
+    v = v.split(".", 1)[0].strip().rstrip("$").strip()  # FQDN -> NetBIOS-style first label
+    return f"host:{v}" if v and re.fullmatch(r"[\w\-]+", v) and v not in _NOTHING and v != "localhost" else None
 
 
 def account_id(value: str | None) -> str | None:
@@ -73,8 +73,8 @@ def account_id(value: str | None) -> str | None:
     v = value.strip()
     if v.lower() in _NOTHING:
         return None
-    v = v.split("\\")[-1].split("@", 1)[0].lower()
-    if not v:
+    v = v.split("\\")[-1].split("@", 1)[0].strip().lower()
+    if not v or v in _NOTHING or not re.search(r"\w", v):
         return None
     if v.endswith("$"):
         return host_id(v)

@@ -1,0 +1,141 @@
+"""Entity resolution and the set-wise entity graph, on synthetic event Parquet written with EventWriter."""
+from __future__ import annotations
+
+import json
+import xml.etree.ElementTree as ET
+
+import networkx as nx
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from case_store.eventstore import EventWriter
+from forensics import entities as E
+from forensics.events import Event
+from forensics.graph import build_graph, edge_table, to_dot, to_graphml, to_json
+from forensics.timecorrect import case_connection
+
+T = 1_772_400_000_000_000
+
+
+def write(tmp_path, events, name="a", sha="a" * 64):
+    w = EventWriter(tmp_path / f"{name}.parquet")
+    for i, e in enumerate(events):
+        e.evidence_sha256, e.parser = e.evidence_sha256 or sha, e.parser or "synth@1"
+        e.locator = e.locator or f"line {i}"
+        w.add(e)
+    return str(w.commit())
+
+
+@pytest.mark.parametrize("spellings, expected", [
+    (["WS01", "ws01.corp.local", "WS01$", "\\\\WS01", " ws01 "], "host:ws01"),
+    (["10.0.0.5", "::ffff:10.0.0.5", "[::ffff:10.0.0.5]:445"], "ip:10.0.0.5"),
+])
+def test_host_spellings_resolve_to_one_entity(spellings, expected):
+    assert {E.host_id(s) for s in spellings} == {expected}
+
+
+def test_account_spellings_and_machine_accounts():
+    assert {E.account_id(s) for s in ["CORP\\alice", "alice@corp.local", "alice", "ALICE"]} == {"account:alice"}
+    assert E.account_id("WS01$") == "host:ws01"  # a machine account is its host
+    assert E.account_id("-") is None and E.host_id("-") is None and E.ip_key("0.0.0.0") is None
+
+
+def test_documentation_ranges_are_external():
+    # Python's is_private counts TEST-NET ranges as private; attackers in exercises live there
+    assert not E.is_private("203.0.113.45") and not E.is_private("198.51.100.7")
+    assert E.is_private("10.1.2.3") and E.is_private("172.16.0.1") and E.is_private("fd00::1")
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(alphabet="abcDEF019.-_$\\@: ", max_size=24))
+def test_resolution_is_idempotent_on_its_own_keys(s):
+    h = E.host_id(s)
+    if h and h.startswith("host:"):
+        assert E.host_id(h.split(":", 1)[1]) == h
+    a = E.account_id(s)
+    if a and a.startswith("account:"):
+        assert E.account_id(a.split(":", 1)[1]) == a
+
+
+def _case(tmp_path):
+    evs = [
+        Event(T, "windows:evtx:record", "logon", "", host="WS01.corp.local", user="CORP\\alice", src_ip="::ffff:10.0.0.9", tags=["login"]),
+        Event(T + 1, "windows:evtx:record", "logon", "", host="WS01", user="alice@corp.local", src_ip="10.0.0.9", tags=["login"]),
+        Event(T + 2, "windows:evtx:record", "fail", "", host="ws01", user="alice", src_ip="10.0.0.9", tags=["login_failed"]),
+        Event(T + 3, "windows:evtx:record", "proc", "", host="WS01", user="alice", process_pid=42, process_name="cmd.exe",
+              tags=["application_execution"]),
+        Event(T + 4, "windows:sysmon:network", "net", "", host="ws01", process_pid=42, src_ip="10.0.0.9", dst_ip="8.8.8.8"),
+        # pid 42 reused later: a different process
+        Event(T + 10, "windows:evtx:record", "proc", "", host="WS01", process_pid=42, process_name="evil.exe", tags=["application_execution"]),
+        Event(T + 11, "windows:sysmon:file", "file", "", host="WS01", process_pid=42, file_sha256="AB" * 32),
+    ]
+    a = write(tmp_path, evs, "a")
+    flows = [Event(T + 100 + i, "network:flow", "flow", f"pkt {i}", src_ip="10.0.0.9", dst_ip="8.8.8.8", bytes_out=100, bytes_in=5)
+             for i in range(7)]
+    b = write(tmp_path, flows, "b", sha="b" * 64)
+    return [a, b]
+
+
+def test_one_node_per_entity_across_evidence(tmp_path):
+    g = build_graph(case_connection(None, _case(tmp_path)))
+    assert sorted(n for n in g if n.startswith(("host:", "account:", "ip:"))) == ["account:alice", "host:ws01", "ip:10.0.0.9", "ip:8.8.8.8"]
+    assert set(g.nodes["host:ws01"]["aliases"]) == {"WS01", "WS01.corp.local", "ws01"}
+    procs = sorted(n for n in g if n.startswith("process:"))
+    assert procs == [f"process:ws01:42:{T + 3}", f"process:ws01:42:{T + 10}"]  # pid reuse = two processes
+    assert g.has_edge(f"process:ws01:42:{T + 3}", "ip:8.8.8.8")
+    assert g.has_edge(f"process:ws01:42:{T + 10}", "file:" + "ab" * 32)
+
+
+def test_edge_counts_equal_event_counts(tmp_path):
+    files = _case(tmp_path)
+    con = case_connection(None, files)
+    g = build_graph(con)
+    e = g.get_edge_data("ip:10.0.0.9", "ip:8.8.8.8", "connects_to")
+    n_events = con.execute("SELECT count(*) FROM events WHERE src_ip IS NOT NULL AND dst_ip IS NOT NULL").fetchone()[0]
+    assert e["count"] == n_events == 8
+    assert e["bytes_out"] == 700 and e["first_seen"] == T + 4 and e["last_seen"] == T + 106
+    assert len(e["sample_event_ids"]) == 5
+    first_ids = [r[0] for r in con.execute(
+        "SELECT event_id FROM events WHERE dst_ip IS NOT NULL ORDER BY timestamp, event_id LIMIT 5").fetchall()]
+    assert e["sample_event_ids"] == first_ids
+    assert g.get_edge_data("account:alice", "host:ws01", "logon")["count"] == 2
+    assert g.get_edge_data("account:alice", "host:ws01", "logon_failed")["count"] == 1
+
+
+def test_sums_match_a_plain_count_at_scale(tmp_path):
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from forensics.events import EVENT_SCHEMA
+    n = 200_000
+    rng = np.random.default_rng(1)
+    src = rng.integers(0, 50, n)
+    cols = {f.name: pa.nulls(n, f.type) for f in EVENT_SCHEMA}
+    cols.update(event_id=pa.array([f"e{i:08d}" for i in range(n)]), timestamp=pa.array(T + np.arange(n), pa.int64()),
+                src_ip=pa.array([f"10.0.0.{s}" for s in src]), dst_ip=pa.array(["8.8.8.8"] * n),
+                bytes_out=pa.array(rng.integers(0, 1000, n), pa.int64()), data_type=pa.array(["network:flow"] * n),
+                tags=pa.array([[]] * n, pa.list_(pa.string())), attack=pa.array([[]] * n, pa.list_(pa.string())),
+                attributes=pa.array(["{}"] * n))
+    pq.write_table(pa.table(cols, schema=EVENT_SCHEMA), tmp_path / "big.parquet")
+    df = edge_table(case_connection(None, [str(tmp_path / "big.parquet")]))
+    assert len(df) == 50 and df["count"].sum() == n
+    for s in (0, 17, 49):
+        row = df[df.src == f"ip:10.0.0.{s}"].iloc[0]
+        assert row["count"] == int((src == s).sum())
+        assert row["bytes_out"] == int(cols["bytes_out"].to_numpy()[src == s].sum())
+
+
+def test_exports_parse_and_are_deterministic(tmp_path):
+    files = _case(tmp_path)
+    g = build_graph(case_connection(None, files))
+    j = to_json(g)
+    assert j == to_json(build_graph(case_connection(None, files)))
+    data = json.loads(j)
+    assert {n["id"] for n in data["nodes"]} == set(g.nodes)
+    g2 = nx.node_link_graph(data, edges="links", multigraph=True, directed=True)
+    assert g2.number_of_edges() == g.number_of_edges()
+    root = ET.fromstring(to_graphml(g))
+    assert len(root.findall(".//{http://graphml.graphdrawing.org/xmlns}edge")) == g.number_of_edges()
+    dot = to_dot(g)
+    assert dot.startswith("digraph") and dot.count("->") == g.number_of_edges()
