@@ -111,6 +111,16 @@ class InventoryRow(_Strict):
     line: int = 0
 
 
+class RestorationRow(_Strict):
+    """Data restoration estimated as volume × rate, when the work is not yet invoiced."""
+
+    system: str
+    volume: float = Field(ge=0)
+    unit: str = "GB"
+    rate: float = Field(ge=0)  # policy currency per unit
+    line: int = 0
+
+
 class Ransom(_Strict):
     demand_amount: float = Field(ge=0)
     demand_currency: str
@@ -185,6 +195,7 @@ class Financials:
     profile: Profile
     ledger: list[LedgerItem] = field(default_factory=list)
     inventory: list[InventoryRow] = field(default_factory=list)
+    restoration: list[RestorationRow] = field(default_factory=list)
     ransom: Ransom | None = None
     fraud: Fraud | None = None
     liability: Liability | None = None
@@ -367,6 +378,10 @@ def load_financials(directory: str | Path, policy=None) -> Financials:
                     {"host": ""})
         if (d / "data_inventory.csv").is_file() else []
     )
+    restoration = (
+        _csv_models(d / "restoration.csv", RestorationRow, ["system", "volume", "rate"], probs, {"unit": "GB"})
+        if (d / "restoration.csv").is_file() else []
+    )
     ransom = _load_yaml(d / "ransom.yaml", Ransom, probs) if (d / "ransom.yaml").is_file() else None
     fraud = _load_yaml(d / "fraud.yaml", Fraud, probs) if (d / "fraud.yaml").is_file() else None
     liability = _load_yaml(d / "liability.yaml", Liability, probs) if (d / "liability.yaml").is_file() else None
@@ -414,6 +429,6 @@ def load_financials(directory: str | Path, policy=None) -> Financials:
     docs = {p.name: _sha256(p) for p in sorted(d.iterdir()) if p.is_file()}
     return Financials(
         currency=currency, revenue_ts=ts, revenue=rev, granularity=gran, profile=profile, ledger=ledger,
-        inventory=inventory, ransom=ransom, fraud=fraud, liability=liability, claim=claim, documents=docs,
+        inventory=inventory, restoration=restoration, ransom=ransom, fraud=fraud, liability=liability, claim=claim, documents=docs,
         notes=notes, warnings=warnings,
     )

@@ -165,3 +165,17 @@ def test_monte_carlo_range_and_determinism(tmp_path):
     assert bi.p10 == pytest.approx(1800 * (0.3 + np.sqrt(0.1 * 0.4 * 0.2)), rel=0.01)  # triangular inverse CDF at 0.1
     assert a.totals.p50 == pytest.approx(900.0, rel=0.01)
     assert a.monte_carlo["draws"] == 20000
+
+
+def test_data_restoration_by_volume_and_rate_until_invoiced(tmp_path):
+    pol = policy([section("data_restoration", ["security_failure"])])
+    d = tmp_path / "fin"
+    write_financials(d, pol=pol)
+    (d / "restoration.csv").write_text("system,volume,unit,rate\nMES,1200,GB,150\nfile shares,800,GB,90.5\n")
+    from adjusters.financials import load_financials
+    res = adjust(story(t0=T0), pol, load_financials(d, pol))
+    # 1200 × 150 + 800 × 90.5 = 180,000 + 72,400
+    assert lines(res)["data_restoration"].payable == 252400.0
+    # once invoiced, the invoices are the measure
+    res2 = adjust(story(t0=T0), pol, write_financials(d, ledger=[("D1", "Restorer", "data_restoration", 240000)], pol=pol))
+    assert lines(res2)["data_restoration"].payable == 240000.0

@@ -23,6 +23,8 @@ def ledger_sum(fin, head: Head, betterment_excluded: bool) -> tuple[float, float
 def cost_head(head: Head):
     def calc(storyline, policy, fin, d: Draws) -> HeadLoss | None:
         gross, better, invoices = ledger_sum(fin, head, policy.betterment_excluded)
+        if not invoices and head == Head.data_restoration and fin.restoration:
+            return _restoration_by_rates(storyline, fin, d)
         if not invoices:
             return None
         formula = f"Σ ledger[{head.value}]" + (" − Σ betterment_amount (hardware improvement not covered)"
@@ -33,3 +35,12 @@ def cost_head(head: Head):
                         cited_event_ids=impact_ids, cited_documents=[doc(fin, "ledger.csv")])
     calc.__name__ = head.value
     return calc
+
+
+def _restoration_by_rates(storyline, fin, d: Draws) -> HeadLoss:
+    """Before the invoices arrive: systems and volumes × the restorer's rates (restoration.csv)."""
+    rows = fin.restoration
+    impact_ids = sorted({e for f in storyline.impact for e in f.cited_event_ids})
+    return HeadLoss(Head.data_restoration, const(sum(r.volume * r.rate for r in rows), d), "Σ volume × rate per system",
+                    {"systems": [{"system": r.system, "volume": r.volume, "unit": r.unit, "rate": r.rate} for r in rows]},
+                    cited_event_ids=impact_ids, cited_documents=[doc(fin, "restoration.csv")])
