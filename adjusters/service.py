@@ -14,7 +14,7 @@ from case_store import CyberclaimError
 from forensics.storyline_model import Storyline
 
 
-def load_storyline(case_id: str, storyline_file: Path | None = None) -> Storyline:
+def load_storyline(case_id: str, storyline_file: Path | None = None, financials: Path | None = None) -> Storyline:
     """From a JSON file (`cyberclaim storyline CASE --json` output), else from the storyline builder."""
     if storyline_file is not None:
         try:
@@ -28,6 +28,10 @@ def load_storyline(case_id: str, storyline_file: Path | None = None) -> Storylin
                               "pass --storyline FILE") from None
     if not hasattr(builder, "build_storyline"):
         raise CyberclaimError("forensics.storyline has no build_storyline(); pass --storyline FILE")
+    inventory = Path(financials) / "data_inventory.csv" if financials else None
+    if inventory is not None and inventory.is_file():
+        # the builder counts exfiltrated records against the inventory of the financials being adjusted
+        return builder.build_storyline(case_id, data_inventory=inventory)
     return builder.build_storyline(case_id)
 
 
@@ -44,7 +48,7 @@ def adjust_case(case_id: str, policy: Path | None = None, financials: Path | Non
         raise CyberclaimError(f"case {case_id} has no financials: pass --financials DIR")
     pol = load_policy(pol_path)
     fin = load_financials(fin_path, pol)
-    story = load_storyline(case_id, storyline_file)
+    story = load_storyline(case_id, storyline_file, fin_path)
     res = adjust(story, pol, fin, **({"n_draws": n_draws} if n_draws else {}))
     custody.log(case_id, "adjusted", policy=str(pol_path), policy_sha256=hashlib.sha256(pol_path.read_bytes()).hexdigest(),
                 financials=fin.documents, method=res.method,
