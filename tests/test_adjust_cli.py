@@ -17,7 +17,17 @@ CLI = [str(Path(sys.executable).parent / "cyberclaim")]
 
 
 def cli(*args, env):
-    return subprocess.run([*CLI, *args], capture_output=True, text=True, env=env, timeout=120)
+    """The real console script, in a child process (used once: the other calls run in-process for speed)."""
+    return subprocess.run([*CLI, *args], capture_output=True, text=True, env=env, timeout=300)
+
+
+def run_in_process(capsys, monkeypatch, *args) -> tuple[int, str, str]:
+    from app.cli import app
+    from app.cli._errors import run_cli
+    monkeypatch.setattr(sys, "argv", ["cyberclaim", *args])
+    rc = run_cli(app)
+    out = capsys.readouterr()
+    return rc, out.out, out.err
 
 
 @pytest.fixture()
@@ -35,13 +45,13 @@ def case_inputs(tmp_path):
     return pfile, fin_dir, sfile
 
 
-def test_adjust_json(cc_home, case_inputs):
+def test_adjust_json(cc_home, case_inputs, capsys, monkeypatch):
     pfile, fin_dir, sfile = case_inputs
-    env = dict(os.environ)
-    r = cli("case", "new", "Retailer outage", "--policy", str(pfile), "--financials", str(fin_dir), "--json", env=env)
-    assert r.returncode == 0, r.stderr
-    cid = json.loads(r.stdout)["id"]
-    r = cli("adjust", cid, "--storyline", str(sfile), "--json", "--draws", "1000", env=env)
+    rc, out, err = run_in_process(capsys, monkeypatch, "case", "new", "Retailer outage", "--policy", str(pfile),
+                                  "--financials", str(fin_dir), "--json")
+    assert rc == 0, err
+    cid = json.loads(out)["id"]
+    r = cli("adjust", cid, "--storyline", str(sfile), "--json", "--draws", "1000", env=dict(os.environ))
     assert r.returncode == 0, r.stderr
     out = json.loads(r.stdout)
     assert set(out) >= {"coverage", "losses", "totals"}
@@ -54,15 +64,16 @@ def test_adjust_json(cc_home, case_inputs):
     assert out["totals"] == {"claimed": 7000.0, "adjusted": 5900.0, "payable": 4900.0, "currency": "CNY",
                              "p10": 4900.0, "p50": 4900.0, "p90": 4900.0}
     # deterministic: a second run prints the same bytes
-    assert cli("adjust", cid, "--storyline", str(sfile), "--json", "--draws", "1000", env=env).stdout == r.stdout
+    rc, again, _ = run_in_process(capsys, monkeypatch, "adjust", cid, "--storyline", str(sfile), "--json", "--draws", "1000")
+    assert rc == 0 and again == r.stdout
     # the human view
-    r = cli("adjust", cid, "--storyline", str(sfile), env=env)
-    assert r.returncode == 0 and "Loss schedule" in r.stdout and "4,900.00" in r.stdout
+    rc, human, _ = run_in_process(capsys, monkeypatch, "adjust", cid, "--storyline", str(sfile))
+    assert rc == 0 and "Loss schedule" in human and "4,900.00" in human
     # a bad policy override: one clear line naming field and line, no traceback
     bad = pfile.parent / "bad.yaml"
     bad.write_text(pfile.read_text().replace("aggregate_limit:", "aggregate_limt:"))
-    r = cli("adjust", cid, "--storyline", str(sfile), "--policy", str(bad), env=env)
-    assert r.returncode == 2 and "aggregate_limt (line" in r.stderr and "Traceback" not in r.stderr
+    rc, _, err = run_in_process(capsys, monkeypatch, "adjust", cid, "--storyline", str(sfile), "--policy", str(bad))
+    assert rc == 2 and "aggregate_limt (line" in err and "Traceback" not in err
 
 
 def test_missing_storyline_builder_is_a_clear_error(monkeypatch):
