@@ -3,7 +3,27 @@ from __future__ import annotations
 
 import getpass
 import os
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import datetime, timezone
+
+# The signed-in user of a UI session: one server process serves many users, so
+# the actor cannot come from the process environment alone.
+_acting: ContextVar[str | None] = ContextVar("cyberclaim_actor", default=None)
+
+
+def set_acting(username: str | None) -> None:
+    """Custody entries made from now on in this thread/context are by `username`."""
+    _acting.set(username)
+
+
+@contextmanager
+def acting_as(username: str):
+    token = _acting.set(username)
+    try:
+        yield
+    finally:
+        _acting.reset(token)
 
 
 def now_iso() -> str:
@@ -11,6 +31,8 @@ def now_iso() -> str:
 
 
 def current_actor() -> str:
+    if _acting.get():
+        return _acting.get()
     if os.environ.get("CYBERCLAIM_USER"):
         return os.environ["CYBERCLAIM_USER"]
     try:
