@@ -122,6 +122,8 @@ class Run(Base):
     result_sha256: Mapped[str | None] = mapped_column(String(64))
     diff: Mapped[str | None] = mapped_column(Text)  # JSON diff against the previous run
     error: Mapped[str | None] = mapped_column(Text)
+    driver: Mapped[str | None] = mapped_column(String(200))  # host:pid:start of the process running it (0002)
+    input_key: Mapped[str | None] = mapped_column(String(64))  # hash of everything the result depends on (0002)
 
 
 class Report(Base):

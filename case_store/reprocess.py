@@ -1,0 +1,696 @@
+"""Batch reprocessing of cases: verify → ingest what changed → storyline → adjust → run record + diff.
+
+One driver process owns the case database; work goes to an executor
+(`forensics.executors`): ingest units (one ingestor over one evidence item,
+`pipeline.run_unit`) and one finalize task per case (storyline + adjustment,
+read-only, `finalize_case`). Units of all cases share the executor, so one
+large case spreads over the workers and many small cases fill them.
+
+What makes it safe to kill at any moment:
+- a unit's events are one Parquet file renamed into place when complete, at a
+  path named by (evidence sha256, ingestor@version, config hash): running a
+  unit again replaces the file, it never adds to it;
+- the unit's database row is written last (after its carved files are
+  registered), in one transaction with its custody entry: a unit with a file but
+  no row is simply run again, a row whose file vanished is replaced;
+- a case's Run row is created "running" with the driver's identity and only
+  becomes "done" with its result in one transaction; a run whose driver is dead
+  is marked "abandoned" by the next batch, which does the case again — mostly
+  cache hits, since every finished unit is already recorded.
+
+Determinism: the result is canonical JSON of the storyline and the adjustment,
+both pure functions of the event files, the policy and the financials.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import socket
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from sqlalchemy import delete, select
+
+from case_store import CyberclaimError, cases, custody, vault
+from case_store.clock import now_iso, tool_version
+from case_store.db import session
+from case_store.eventstore import case_parquet_files
+from case_store.home import events_dir
+from case_store.models import Evidence, IngestResult, Report, Run
+from forensics.events import IngestError, canonical_json
+
+YARA_USERS = ("yara", "memory")  # ingestors whose output depends on the YARA rule pack's content
+Progress = Callable[[str, dict], None]
+
+
+# ---------------------------------------------------------------------------
+# identity of the driver (to tell a live run from one whose driver died)
+
+
+def _proc_start(pid: int) -> str | None:
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            return f.read().rsplit(b")", 1)[1].split()[19].decode()  # field 22: start time in clock ticks
+    except (OSError, IndexError):
+        return None
+
+
+def driver_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{_proc_start(os.getpid()) or '?'}"
+
+
+def driver_alive(driver: str | None) -> bool | None:
+    """True/False for a driver on this host; None when it ran elsewhere (cannot tell)."""
+    if not driver:
+        return False
+    host, _, rest = driver.partition(":")
+    pid, _, start = rest.partition(":")
+    if host != socket.gethostname():
+        return None
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, ValueError):
+        return True
+    return _proc_start(int(pid)) == start  # a recycled pid is another process
+
+
+def recover_stale_runs(case_id: str) -> list[int]:
+    """Mark runs left "running" by a dead driver as abandoned. Raises if a live driver holds the case."""
+    me = driver_id()
+    abandoned = []
+    with session() as s:
+        for r in s.execute(select(Run).where(Run.case_id == case_id, Run.status == "running")).scalars():
+            alive = driver_alive(r.driver)
+            if r.driver == me:
+                alive = False  # our own leftover (an earlier batch in this process that raised)
+            if alive is False:
+                r.status, r.finished_at = "abandoned", now_iso()
+                r.error = f"driver {r.driver} stopped before the run finished; redone by a later run"
+                abandoned.append(r.id)
+            else:
+                raise CyberclaimError(f"case {case_id} is being reprocessed by driver {r.driver} (run {r.id})")
+    return abandoned
+
+
+def _clean_partial_event_files(shas: list[str]) -> None:
+    """Temporary Parquet files (.name.PID.tmp) of writers that died; complete files are never touched."""
+    for sha in shas:
+        d = events_dir() / sha[:2] / sha
+        if not d.is_dir():
+            continue
+        for p in d.glob(".*.tmp"):
+            try:
+                pid = int(p.name.rsplit(".", 2)[-2])
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                p.unlink(missing_ok=True)
+            except (ValueError, IndexError):
+                p.unlink(missing_ok=True)
+            except PermissionError:
+                pass
+
+
+# ---------------------------------------------------------------------------
+# fingerprints of everything a result depends on
+
+
+def code_fingerprint() -> str:
+    """Hash of the analysis and adjustment source: a code change without a version bump still shows."""
+    import adjusters
+    import forensics
+
+    h = hashlib.sha256()
+    for pkg in (forensics, adjusters):
+        root = Path(pkg.__file__).parent
+        for p in sorted(root.rglob("*.py")):
+            h.update(p.relative_to(root.parent).as_posix().encode() + b"\0" + p.read_bytes() + b"\0")
+    return h.hexdigest()[:16]
+
+
+def dir_digest(path: str | None) -> str | None:
+    if not path or not Path(path).exists():
+        return None
+    p = Path(path)
+    if p.is_file():
+        return vault.hash_file(p)
+    h = hashlib.sha256()
+    for f in sorted(p.rglob("*")):
+        if f.is_file():
+            h.update(f.relative_to(p).as_posix().encode() + b"\0" + vault.hash_file(f).encode())
+    return h.hexdigest()
+
+
+def rulepacks(options: dict) -> dict[str, str | None]:
+    out: dict[str, str | None] = {}
+    try:
+        from forensics import sigma
+        out["sigma"] = sigma.rulepack_fingerprint(list(options.get("sigma_rules") or []))
+    except Exception:
+        out["sigma"] = None
+    try:
+        from forensics.yara_rules import pack_for_options
+        out["yara"] = pack_for_options(options).digest
+    except Exception:
+        out["yara"] = None
+    return out
+
+
+def _rel(p: str) -> str:
+    try:
+        return Path(p).relative_to(events_dir()).as_posix()
+    except ValueError:
+        return p
+
+
+def case_versions(case_id: str, options: dict, packs: dict, code: str) -> dict:
+    from forensics.pipeline import config_fingerprint, ingestor_versions
+
+    c = cases.get_case(case_id)
+    items = cases.list_evidence(case_id)
+    files = [_rel(p) for p in case_parquet_files(case_id)]
+    parsers: dict[str, list[str]] = {}
+    for f in files:  # <sha[:2]>/<sha>/<parser@version[#member]>[+config].parquet
+        parts = f.split("/")
+        if len(parts) >= 3:
+            parsers.setdefault(parts[-2], []).append(parts[-1].removesuffix(".parquet"))
+    return {
+        "tool": tool_version(),
+        "code": code,
+        "ingestors": dict(sorted(ingestor_versions().items())),
+        "rulepacks": packs,
+        "options": options,
+        "options_hash": config_fingerprint(options),
+        "policy_sha256": dir_digest(c.policy_path),
+        "financials_sha256": dir_digest(c.financials_path),
+        "evidence": {e.sha256: {"name": e.original_name, "parent": e.parent_sha256, "clock_offset_s": e.clock_offset_s,
+                                "timezone": e.timezone} for e in items},
+        "parsers": {k: sorted(v) for k, v in sorted(parsers.items())},
+        "event_files": sorted(files),
+    }
+
+
+def input_key(v: dict) -> str:
+    """Everything the result is a function of; equal keys → equal results, so no recompute is needed."""
+    keep = {k: v[k] for k in ("code", "policy_sha256", "financials_sha256", "evidence", "event_files")}
+    return hashlib.sha256(canonical_json(keep).encode()).hexdigest()
+
+
+# ---------------------------------------------------------------------------
+# the finalize task (runs on a worker: reads the case, writes nothing)
+
+
+def finalize_case(case_id: str, n_draws: int | None = None) -> str:
+    """Storyline + adjustment of a case, as canonical JSON (the run's result)."""
+    from forensics.storyline import build_storyline
+
+    story = build_storyline(case_id)
+    c = cases.get_case(case_id)
+    out: dict[str, Any] = {"case_id": case_id, "storyline": story.model_dump(mode="json"), "adjustment": None,
+                           "not_adjusted": None}
+    if not c.policy_path:
+        out["not_adjusted"] = "the case has no policy"
+    elif not c.financials_path:
+        out["not_adjusted"] = "the case has no financials"
+    else:
+        from adjusters.adjust import adjust
+        from adjusters.financials import load_financials
+        from adjusters.policy import load_policy
+
+        pol = load_policy(Path(c.policy_path))
+        fin = load_financials(Path(c.financials_path), pol)
+        res = adjust(story, pol, fin, **({"n_draws": n_draws} if n_draws else {}))
+        out["adjustment"] = json.loads(res.to_json())
+    return canonical_json(out)
+
+
+# ---------------------------------------------------------------------------
+# diff between two runs
+
+
+def _lines(result: dict | None) -> tuple[dict, dict, dict]:
+    adj = (result or {}).get("adjustment") or {}
+    cov = {c["section"]: c for c in adj.get("coverage", [])}
+    losses = {x["head"]: x for x in adj.get("losses", [])}
+    return cov, losses, adj.get("totals") or {}
+
+
+def _delta(a, b):
+    if a is None or b is None:
+        return None
+    return round(b - a, 2)
+
+
+def _event_changes(old_files: list[str], new_files: list[str], sample: int = 10) -> list[dict]:
+    """New and removed event ids per parser between two sets of event files (DuckDB anti-joins)."""
+    import duckdb
+
+    if sorted(old_files) == sorted(new_files):
+        return []
+    base = events_dir()
+    old = [str(base / f) for f in old_files if (base / f).exists()]
+    new = [str(base / f) for f in new_files if (base / f).exists()]
+    con = duckdb.connect()
+    try:
+        def view(name, files):
+            if files:
+                lst = "[" + ", ".join("'" + f.replace("'", "''") + "'" for f in files) + "]"
+                con.execute(f"CREATE VIEW {name} AS SELECT DISTINCT event_id, parser FROM read_parquet({lst})")
+            else:
+                con.execute(f"CREATE VIEW {name} AS SELECT '' AS event_id, '' AS parser WHERE false")
+        view("a", old)
+        view("b", new)
+        out = []
+        for side, src, other in (("added", "b", "a"), ("removed", "a", "b")):
+            rows = con.execute(f"""
+                SELECT parser, count(*) AS n, list(event_id ORDER BY event_id)[1:{sample}] AS ids
+                FROM {src} WHERE event_id NOT IN (SELECT event_id FROM {other}) GROUP BY parser ORDER BY parser""").fetchall()
+            out += [{"kind": "events", "change": side, "parser": p, "count": int(n), "sample_event_ids": list(ids)} for p, n, ids in rows]
+        missing = len(old_files) - len(old)
+        if missing:
+            out.append({"kind": "events", "change": "unknown", "note": f"{missing} event files of the previous run are gone"})
+        return out
+    finally:
+        con.close()
+
+
+def diff_runs(prev: Run | None, prev_result: dict | None, prev_versions: dict | None,
+              cur_result: dict, cur_versions: dict) -> dict:
+    """Which decision or figure changed, by how much, and which input change explains it."""
+    if prev is None:
+        return {"previous_run": None, "first_run": True, "changed": True}
+    d: dict[str, Any] = {"previous_run": prev.id, "first_run": False}
+    c0, l0, t0 = _lines(prev_result)
+    c1, l1, t1 = _lines(cur_result)
+    d["coverage"] = [{"section": s, "before": (c0.get(s) or {}).get("decision"), "after": (c1.get(s) or {}).get("decision")}
+                     for s in sorted(set(c0) | set(c1)) if (c0.get(s) or {}).get("decision") != (c1.get(s) or {}).get("decision")]
+    figs = []
+    for h in sorted(set(l0) | set(l1)):
+        a, b = l0.get(h) or {}, l1.get(h) or {}
+        for fld in ("claimed", "adjusted", "payable"):
+            if a.get(fld) != b.get(fld):
+                figs.append({"head": h, "field": fld, "before": a.get(fld), "after": b.get(fld), "delta": _delta(a.get(fld), b.get(fld))})
+        ids_a, ids_b = set(a.get("cited_event_ids") or []), set(b.get("cited_event_ids") or [])
+        if ids_a != ids_b and (a.get("payable") != b.get("payable") or a.get("adjusted") != b.get("adjusted")):
+            figs.append({"head": h, "field": "cited_event_ids", "added": sorted(ids_b - ids_a)[:20], "removed": sorted(ids_a - ids_b)[:20]})
+    d["figures"] = figs
+    d["totals"] = {f: {"before": t0.get(f), "after": t1.get(f), "delta": _delta(t0.get(f), t1.get(f))}
+                   for f in ("claimed", "adjusted", "payable") if t0.get(f) != t1.get(f)}
+    st0, st1 = (prev_result or {}).get("storyline") or {}, cur_result.get("storyline") or {}
+    d["storyline"] = sorted(k for k in set(st0) | set(st1) if st0.get(k) != st1.get(k))
+    d["changed"] = bool(d["coverage"] or d["figures"] or d["totals"] or d["storyline"]
+                        or (prev_result or {}).get("not_adjusted") != cur_result.get("not_adjusted"))
+    d["causes"] = causes(prev_versions or {}, cur_versions)
+    return d
+
+
+def causes(v0: dict, v1: dict) -> list[dict]:
+    out: list[dict] = []
+    i0, i1 = v0.get("ingestors") or {}, v1.get("ingestors") or {}
+    for name in sorted(set(i0) | set(i1)):
+        if i0.get(name) != i1.get(name):
+            out.append({"kind": "ingestor_version", "ingestor": name, "before": i0.get(name), "after": i1.get(name)})
+    r0, r1 = v0.get("rulepacks") or {}, v1.get("rulepacks") or {}
+    for pack in sorted(set(r0) | set(r1)):
+        if r0.get(pack) != r1.get(pack):
+            out.append({"kind": "rule_pack", "pack": pack, "before": r0.get(pack), "after": r1.get(pack)})
+    for key, kind in (("policy_sha256", "policy"), ("financials_sha256", "financials"), ("options_hash", "configuration"),
+                      ("code", "code"), ("tool", "tool")):
+        if v0.get(key) != v1.get(key):
+            out.append({"kind": kind, "before": v0.get(key), "after": v1.get(key)})
+    e0, e1 = v0.get("evidence") or {}, v1.get("evidence") or {}
+    for sha in sorted(set(e0) | set(e1)):
+        if sha not in e0:
+            out.append({"kind": "evidence_added", "sha256": sha, "name": e1[sha]["name"], "derived": bool(e1[sha].get("parent"))})
+        elif sha not in e1:
+            out.append({"kind": "evidence_removed", "sha256": sha, "name": e0[sha]["name"]})
+        elif e0[sha] != e1[sha]:
+            out.append({"kind": "time_correction", "sha256": sha, "name": e1[sha]["name"], "before": e0[sha], "after": e1[sha]})
+    out += _event_changes(v0.get("event_files") or [], v1.get("event_files") or [])
+    return out
+
+
+# ---------------------------------------------------------------------------
+# the batch driver
+
+
+@dataclass
+class CaseOutcome:
+    case_id: str
+    status: str = "pending"  # planned | new | unchanged | changed | failed
+    run_id: int | None = None
+    units: int = 0
+    cached: int = 0
+    ran: int = 0
+    seconds: float = 0.0
+    error: str | None = None
+    result_sha256: str | None = None
+    payable: float | None = None
+    reports: list[str] = field(default_factory=list)
+    diff: dict | None = None
+
+
+@dataclass
+class _Job:
+    outcome: CaseOutcome
+    options: dict
+    t0: float
+    outstanding: int = 0
+    depth: int = 0
+    packs: dict = field(default_factory=dict)
+    problems: list[str] = field(default_factory=list)
+    versions: dict = field(default_factory=dict)
+    key: str = ""
+    known: set = field(default_factory=set)  # evidence shas of the case
+
+
+@dataclass
+class BatchSummary:
+    outcomes: list[CaseOutcome]
+    seconds: float
+    where: str
+
+    def count(self, status: str) -> int:
+        return sum(1 for o in self.outcomes if o.status == status)
+
+
+def _last_done(case_id: str) -> Run | None:
+    with session() as s:
+        return s.execute(select(Run).where(Run.case_id == case_id, Run.status == "done").order_by(Run.id.desc()).limit(1)).scalar_one_or_none()
+
+
+def list_runs(case_id: str) -> list[Run]:
+    cases.get_case(case_id)
+    with session() as s:
+        return list(s.execute(select(Run).where(Run.case_id == case_id).order_by(Run.id)).scalars())
+
+
+def get_run(case_id: str, run_id: int) -> Run:
+    with session() as s:
+        r = s.get(Run, run_id)
+    if r is None or r.case_id != case_id:
+        raise CyberclaimError(f"case {case_id} has no run {run_id} (see `cyberclaim runs {case_id}`)")
+    return r
+
+
+def diff_stored(case_id: str, run_a: int, run_b: int) -> dict:
+    a, b = get_run(case_id, run_a), get_run(case_id, run_b)
+    if a.result is None or b.result is None:
+        raise CyberclaimError(f"run {a.id if a.result is None else b.id} has no result ({a.status if a.result is None else b.status})")
+    d = diff_runs(a, json.loads(a.result), json.loads(a.versions or "{}"), json.loads(b.result), json.loads(b.versions or "{}"))
+    d["run"] = b.id
+    return d
+
+
+def _plan_units(case_id: str, options: dict, packs: dict, only: list[str] | None = None) -> list:
+    from forensics.pipeline import config_fingerprint, plan
+
+    units = plan(case_id, options, only)
+    for u in units:
+        if u.ingestor in YARA_USERS and packs.get("yara"):
+            # the rule pack's content, not just its path, keys the cache of the units that scan with it
+            u.options = dict(u.options, yara_rulepack=packs["yara"])
+            u.config_hash = config_fingerprint({k: v for k, v in u.options.items() if k != "acquired_at"})
+    return units
+
+
+def _record_unit(r) -> None:
+    """Replace-or-insert the unit's row (a row whose Parquet vanished is replaced, never duplicated)."""
+    from forensics.pipeline import _record
+
+    u = r.unit
+    key = u.parser_id + (f"#{u.locator_prefix}" if u.locator_prefix else "")
+    with session() as s:
+        s.execute(delete(IngestResult).where(IngestResult.evidence_sha256 == u.evidence_sha256, IngestResult.parser == key,
+                                             IngestResult.config_hash == u.config_hash))
+    _record(r)
+
+
+def _register_carved(case_id: str, r, known: set[str]) -> list[str]:
+    """Register a unit's carved files as derived evidence; `known` (the case's shas) skips the
+    repeats a capture carves over and over (the same HTTP object served a thousand times)."""
+    from forensics.magic import detect_type, read_head
+
+    new = []
+    for c in r.carved:
+        if c["sha256"] in known:
+            continue
+        known.add(c["sha256"])
+        added = cases._register(case_id, c["sha256"], c["size"], c["name"],
+                                detect_type(read_head(vault.vault_path(c["sha256"])), c["name"]),
+                                f"derived from {r.unit.evidence_sha256}", None, r.unit.evidence_sha256,
+                                f"{r.unit.parser_id} at {c['locator']}" + (f": {c['note']}" if c["note"] else ""))
+        if not added.duplicate:
+            new.append(c["sha256"])
+    return new
+
+
+class Batch:
+    """Reprocess a list of cases on one executor; the only writer of the database."""
+
+    def __init__(self, executor, options: dict | None = None, progress: Progress | None = None,
+                 recompute: bool = False, reports: bool = True, n_draws: int | None = None):
+        self.ex = executor
+        self.cli_options = options
+        self.progress = progress or (lambda kind, info: None)
+        self.recompute = recompute
+        self.reports = reports
+        self.n_draws = n_draws
+        self.code = code_fingerprint()
+        self.jobs: dict[str, _Job] = {}
+
+    # -- planning
+
+    def _options_for(self, case_id: str) -> dict:
+        """The options given on the command line, else those of the case's last run (so --all keeps each case's)."""
+        if self.cli_options is not None:
+            return dict(self.cli_options)
+        last = _last_done(case_id)
+        return dict(json.loads(last.versions or "{}").get("options") or {}) if last else {}
+
+    def dry_run(self, case_ids: list[str]) -> BatchSummary:
+        t0 = time.perf_counter()
+        from forensics.pipeline import _cached
+
+        outs = []
+        for cid in case_ids:
+            o = CaseOutcome(cid, "planned")
+            try:
+                cases.get_case(cid)
+                bad = cases.verify_evidence(cid, log=False)
+                if bad:
+                    raise CyberclaimError("evidence verification failed: " + "; ".join(
+                        f"{e.original_name} ({e.sha256[:12]}…): {p}" for e, p in bad))
+                opts = self._options_for(cid)
+                units = _plan_units(cid, opts, rulepacks(opts))
+                o.units = len(units)
+                o.cached = sum(1 for u in units if u.ingestor != "decompress" and _cached(u))
+                o.ran = o.units - o.cached
+            except CyberclaimError as e:
+                o.status, o.error = "failed", str(e)
+            outs.append(o)
+            self.progress("case_done", {"outcome": o})
+        return BatchSummary(outs, time.perf_counter() - t0, self.ex.where)
+
+    def run(self, case_ids: list[str]) -> BatchSummary:
+        t0 = time.perf_counter()
+        self.progress("batch_start", {"cases": len(case_ids)})
+        for cid in case_ids:
+            self._start(cid)
+        for done in self.ex.completed():
+            kind, cid, payload = done.tag
+            job = self.jobs[cid]
+            try:
+                if job.outcome.status == "failed":
+                    continue
+                if kind == "unit":
+                    self._unit_done(job, payload, done)
+                else:
+                    self._finalized(job, done)
+            except CyberclaimError as e:
+                self._fail(job, str(e))
+            except Exception as e:  # a bug in one case's finishing must not stop the batch
+                self._fail(job, f"{type(e).__name__}: {e}")
+        for job in self.jobs.values():  # defensive: nothing may stay "running"
+            if job.outcome.status == "pending":
+                self._fail(job, "the batch ended before this case finished")
+        return BatchSummary([j.outcome for j in self.jobs.values()], time.perf_counter() - t0, self.ex.where)
+
+    def _start(self, cid: str) -> None:
+        from forensics.pipeline import _cached
+
+        job = self.jobs[cid] = _Job(CaseOutcome(cid), {}, time.perf_counter())
+        try:
+            cases.get_case(cid)
+            recover_stale_runs(cid)
+            job.options = self._options_for(cid)
+            with session() as s:
+                run = Run(case_id=cid, started_at=now_iso(), status="running", driver=driver_id(),
+                          versions=canonical_json({"options": job.options}))
+                s.add(run)
+                s.flush()
+                job.outcome.run_id = run.id
+            bad = cases.verify_evidence(cid)
+            if bad:
+                raise CyberclaimError("evidence verification failed: " + "; ".join(
+                    f"{e.original_name} ({e.sha256[:12]}…): {p}" for e, p in bad))
+            job.packs = rulepacks(job.options)
+            job.known = {e.sha256 for e in cases.list_evidence(cid)}
+            _clean_partial_event_files(sorted(job.known))
+            units = _plan_units(cid, job.options, job.packs)
+        except CyberclaimError as e:
+            self._fail(job, str(e))
+            return
+        pending = []
+        for u in units:
+            if u.ingestor != "decompress" and _cached(u):
+                job.outcome.cached += 1
+            else:
+                pending.append(u)
+        job.outcome.units = len(units)
+        self.progress("case_start", {"case_id": cid, "units": len(units), "cached": job.outcome.cached})
+        self._submit_units(job, pending)
+        if job.outstanding == 0:
+            self._ingested(job)
+
+    def _submit_units(self, job: _Job, units: list) -> None:
+        from forensics.pipeline import run_unit
+
+        for u in units:
+            job.outstanding += 1
+            self.ex.submit(("unit", job.outcome.case_id, u), run_unit, u)
+
+    def _unit_done(self, job: _Job, u, done) -> None:
+        from forensics.pipeline import MAX_CARVE_DEPTH, UnitResult
+
+        cid = job.outcome.case_id
+        job.outstanding -= 1
+        job.outcome.ran += 1
+        if done.error is not None:
+            # a worker died or the task could not run: not recorded, so the next batch runs it again
+            self._fail(job, f"{u.display_name} · {u.parser_id}: worker failed: {type(done.error).__name__}: {done.error}")
+            return
+        r: UnitResult = done.value
+        if u.ingestor == "decompress":
+            job.problems += [e["reason"] for e in r.errors]
+        else:
+            new = _register_carved(cid, r, job.known)  # before the unit's row: the row is the "done" marker
+            _record_unit(r)
+            if new and self._depth(u) < MAX_CARVE_DEPTH:  # as pipeline.ingest_case: carved items up to depth 2
+                more = _plan_units(cid, job.options, job.packs, new)
+                job.outcome.units += len(more)
+                self.progress("units_added", {"case_id": cid, "units": len(more)})
+                self._submit_units(job, more)
+        self.progress("unit_done", {"case_id": cid, "unit": u, "events": r.events})
+        if job.outstanding == 0:
+            self._ingested(job)
+
+    @staticmethod
+    def _depth(u) -> int:
+        """How many carve steps separate this unit's evidence from an original item."""
+        depth, sha = 0, u.evidence_sha256
+        with session() as s:
+            while depth < 10:
+                parent = s.execute(select(Evidence.parent_sha256).where(Evidence.case_id == u.case_id, Evidence.sha256 == sha)).scalar()
+                if not parent:
+                    return depth
+                depth, sha = depth + 1, parent
+        return depth
+
+    def _ingested(self, job: _Job) -> None:
+        """All units recorded: Sigma over the stored events, then the finalize task (or the cached result)."""
+        from forensics.pipeline import ItemSummary, _post_ingest
+
+        cid = job.outcome.case_id
+        summary = {e.sha256: ItemSummary(e.original_name, e.sha256) for e in cases.list_evidence(cid)}
+        _post_ingest(cid, job.options, summary, lambda k, i: None)
+        self.progress("case_stage", {"case_id": cid, "stage": "storyline + adjustment"})
+        job.versions = case_versions(cid, job.options, job.packs, self.code)
+        job.key = input_key(job.versions)
+        prev = _last_done(cid)
+        if prev is not None and prev.input_key == job.key and prev.result is not None and not self.recompute:
+            self._complete(job, prev.result)  # nothing the result depends on changed
+            return
+        self.ex.submit(("finalize", cid, None), finalize_case, cid, self.n_draws)
+
+    def _finalized(self, job: _Job, done) -> None:
+        if done.error is not None:
+            e = done.error
+            self._fail(job, str(e) if isinstance(e, CyberclaimError) else f"storyline/adjustment failed: {type(e).__name__}: {e}")
+            return
+        self._complete(job, done.value)
+
+    def _complete(self, job: _Job, result: str) -> None:
+        cid = job.outcome.case_id
+        prev = _last_done(cid)
+        cur = json.loads(result)
+        d = diff_runs(prev, json.loads(prev.result) if prev and prev.result else None,
+                      json.loads(prev.versions or "{}") if prev else None, cur, job.versions)
+        if job.problems:
+            d["problems"] = job.problems
+        sha = hashlib.sha256(result.encode()).hexdigest()
+        o = job.outcome
+        o.status = "new" if prev is None else ("changed" if sha != prev.result_sha256 else "unchanged")
+        o.result_sha256, o.diff = sha, d
+        o.payable = ((cur.get("adjustment") or {}).get("totals") or {}).get("payable")
+        if self.reports and o.status == "changed" and cur.get("adjustment") is not None \
+                and (d.get("figures") or d.get("coverage") or d.get("totals")):
+            d["reports"] = o.reports = self._reissue(cid)
+        o.seconds = time.perf_counter() - job.t0
+        with session() as s:
+            run = s.get(Run, o.run_id)
+            run.status, run.finished_at = "done", now_iso()
+            run.result, run.result_sha256, run.input_key = result, sha, job.key
+            run.versions = canonical_json(job.versions)
+            run.diff = canonical_json(d)
+            custody.append(s, cid, "reprocessed", run=o.run_id, result_sha256=sha, status=o.status, payable=o.payable,
+                           units=o.units, cached=o.cached, ran=o.ran)
+        self.progress("case_done", {"outcome": o})
+
+    def _reissue(self, cid: str) -> list[str]:
+        """Re-issue every report (format, language) already issued for the case, now that figures changed."""
+        try:
+            from adjusters.report.issue import issue_report
+        except ImportError:
+            return ["reports not re-issued: the report module is not available in this build"]
+        with session() as s:
+            kinds = sorted({(r.format, r.lang) for r in s.execute(select(Report).where(Report.case_id == cid)).scalars()})
+        out = []
+        for fmt, lang in kinds:
+            from case_store.home import case_dir
+
+            try:
+                p = issue_report(cid, fmt, lang, case_dir(cid) / "reports" / f"latest.{lang}.{fmt}")
+                out.append(f"{fmt}/{lang}: {p}")
+            except Exception as e:  # one renderer failing must not lose the run
+                out.append(f"{fmt}/{lang}: not re-issued: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}")
+        return out
+
+    def _fail(self, job: _Job, reason: str) -> None:
+        o = job.outcome
+        o.status, o.error, o.seconds = "failed", reason, time.perf_counter() - job.t0
+        if o.run_id is not None:
+            with session() as s:
+                run = s.get(Run, o.run_id)
+                run.status, run.finished_at, run.error = "failed", now_iso(), reason
+                custody.append(s, o.case_id, "reprocess_failed", run=o.run_id, reason=reason)
+        self.progress("case_done", {"outcome": o})
+
+
+def all_case_ids(include_closed: bool = False) -> list[str]:
+    return [c.id for c in cases.list_cases() if include_closed or c.status == "open"]
+
+
+def reprocess(case_ids: list[str], executor, options: dict | None = None, progress: Progress | None = None,
+              dry_run: bool = False, recompute: bool = False, reports: bool = True, n_draws: int | None = None) -> BatchSummary:
+    """Reprocess cases (see module doc). `options=None` keeps each case's options of its last run."""
+    b = Batch(executor, options, progress, recompute, reports, n_draws)
+    return b.dry_run(case_ids) if dry_run else b.run(case_ids)
+
+
+__all__ = ["reprocess", "Batch", "BatchSummary", "CaseOutcome", "finalize_case", "diff_runs", "diff_stored", "list_runs",
+           "get_run", "recover_stale_runs", "all_case_ids", "IngestError"]
