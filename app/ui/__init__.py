@@ -1,0 +1,1 @@
+"""The Streamlit workbench (`cyberclaim ui`). Pages only call forensics, adjusters and case_store."""

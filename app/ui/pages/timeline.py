@@ -1,0 +1,156 @@
+"""Timeline: filters, a zoomable chart of counts per time bucket, a server-side paged table, annotations, saved views."""
+import time
+from datetime import datetime, timezone
+
+import altair as alt
+import pandas as pd
+import streamlit as st
+
+from app.ui._shell import guarded, page
+from app.ui.i18n import t
+from case_store import annotations, eventstats
+from case_store.eventstore import EventQuery, query
+
+PAGE_ROWS = 100
+FILTERS = ("from", "to", "host", "user", "ip", "tag", "data_type", "text", "starred", "mark")
+SHOWN = ["datetime", "data_type", "host", "user", "src_ip", "dst_ip", "message", "severity", "tags", "event_id",
+         "evidence_sha256", "locator", "parser"]
+
+p = page("timeline")
+st.title(t("Timeline"))
+
+
+def _us(text: str, label: str):
+    if not text:
+        return None
+    try:
+        dt = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError:
+        st.error(t("{field}: not an ISO 8601 time: {value}", field=t(label), value=text))
+        st.stop()
+    return int((dt if dt.tzinfo else dt.replace(tzinfo=timezone.utc)).timestamp() * 1_000_000)
+
+
+def _iso(us: int) -> str:
+    return datetime.fromtimestamp(us / 1e6, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+# pending changes from the chart brush or a loaded view are applied before the widgets exist
+for k, v in st.session_state.pop("tl_pending", {}).items():
+    st.session_state[f"tl_{k}"] = v
+
+with st.sidebar.expander(t("Saved views"), expanded=False):
+    views = annotations.list_views(p.user, p.case_id)
+    if views:
+        names = [n for n, _ in views]
+        pick = st.selectbox(t("View"), names, key="tl_view_pick")
+        if st.button(t("Load view"), key="tl_view_load"):
+            st.session_state["tl_pending"] = {k: dict(views)[pick].get(k, False if k == "starred" else "") for k in FILTERS}
+            st.session_state["tl_page"] = 1
+            st.rerun()
+    vname = st.text_input(t("Save current filter as"), key="tl_view_name")
+    if st.button(t("Save view"), key="tl_view_save") and vname:
+        cur = {k: st.session_state.get(f"tl_{k}", "") for k in FILTERS}
+        if guarded(annotations.save_view, p.user, p.case_id, vname, cur) is not None:
+            st.success(t("Saved view {name}.", name=vname))
+
+c1, c2, c3, c4 = st.columns(4)
+c1.text_input(t("From (UTC, ISO 8601)"), key="tl_from")
+c2.text_input(t("To (UTC, ISO 8601)"), key="tl_to")
+c3.text_input(t("Host"), key="tl_host")
+c4.text_input(t("User"), key="tl_user")
+c5, c6, c7, c8 = st.columns(4)
+c5.text_input(t("IP"), key="tl_ip")
+c6.text_input(t("Tag"), key="tl_tag")
+c7.text_input(t("Data type (prefix*)"), key="tl_data_type")
+c8.text_input(t("Text"), key="tl_text")
+c9, c10 = st.columns(2)
+c9.checkbox(t("Starred only"), key="tl_starred")
+c10.text_input(t("Analyst tag"), key="tl_mark")
+
+ss = st.session_state
+ids = None
+if ss.get("tl_starred"):
+    ids = annotations.starred(p.case_id)
+if ss.get("tl_mark"):
+    marked = annotations.tagged(p.case_id, ss["tl_mark"].strip())
+    ids = marked if ids is None else sorted(set(ids) & set(marked))
+q = EventQuery(start_us=_us(ss.get("tl_from", ""), "From (UTC, ISO 8601)"), end_us=_us(ss.get("tl_to", ""), "To (UTC, ISO 8601)"),
+               host=ss.get("tl_host") or None, user=ss.get("tl_user") or None, ip=ss.get("tl_ip") or None,
+               tag=ss.get("tl_tag") or None, data_type=ss.get("tl_data_type") or None, text=ss.get("tl_text") or None,
+               event_ids=ids)
+signature = repr(q)
+if ss.get("tl_sig") != signature:  # a new filter starts at page 1
+    ss["tl_sig"] = signature
+    ss["tl_page"] = 1
+
+t0 = time.perf_counter()
+hist, width = eventstats.histogram(p.case_id, q)
+if len(hist):
+    hist["time"] = pd.to_datetime(hist["bucket_us"], unit="us", utc=True)
+    brush = alt.selection_interval(encodings=["x"], name="brush")
+    chart = (alt.Chart(hist).mark_bar().encode(
+        x=alt.X("time:T", title=t("Time (UTC)")), y=alt.Y("sum(count):Q", title=t("Events")),
+        color=alt.Color("series:N", title=t("Severity")),
+        tooltip=[alt.Tooltip("time:T", format="%Y-%m-%d %H:%M:%S"), "series:N", "count:Q"],
+    ).add_params(brush).properties(height=180))
+    ev = st.altair_chart(chart, use_container_width=True, on_select="rerun", key="tl_chart")
+    sel = (ev or {}).get("selection", {}).get("brush") if isinstance(ev, dict) or hasattr(ev, "get") else None
+    if sel and sel.get("time"):
+        lo, hi = sel["time"][0], sel["time"][1]
+        st.session_state["tl_pending"] = {"from": _iso(int(lo) * 1000), "to": _iso(int(hi) * 1000 + width * 1_000_000)}
+        st.session_state.pop("tl_chart", None)
+        st.rerun()
+    st.caption(t("Bucket: {w} s. Drag across the chart to zoom in to that period.", w=width))
+if ss.get("tl_from") or ss.get("tl_to"):
+    if st.button(t("Reset time range"), key="tl_reset"):
+        st.session_state["tl_pending"] = {"from": "", "to": ""}
+        st.rerun()
+
+total_known = st.empty()
+page_no = int(ss.get("tl_page", 1))
+df, total = query(p.case_id, EventQuery(**{**q.__dict__, "limit": PAGE_ROWS, "offset": (page_no - 1) * PAGE_ROWS,
+                                            "columns": SHOWN}))
+elapsed = time.perf_counter() - t0
+pages = max(1, -(-total // PAGE_ROWS))
+total_known.markdown(t("**{total:,}** events · page {page} of {pages:,} · {ms:.0f} ms",
+                       total=total, page=page_no, pages=pages, ms=elapsed * 1000))
+st.number_input(t("Page"), min_value=1, max_value=pages, key="tl_page", step=1)
+
+marks = annotations.state(p.case_id, list(df["event_id"])) if len(df) else {}
+if len(df):
+    view = df.copy()
+    view.insert(0, "★", [("★" if marks.get(e, {}).get("starred") else "") for e in view["event_id"]])
+    view.insert(1, t("Marks"), [", ".join(marks.get(e, {}).get("tags", [])) for e in view["event_id"]])
+    view["tags"] = view["tags"].map(lambda x: ", ".join(x) if x is not None else "")
+    st.dataframe(view, hide_index=True, use_container_width=True, height=420)
+
+    st.subheader(t("Event"))
+    labels = {r.event_id: f"{r.datetime} · {str(r.message)[:90]}" for r in df.itertuples()}
+    eid = st.selectbox(t("Event"), list(labels), format_func=labels.get, key="tl_event")
+    row = df[df["event_id"] == eid].iloc[0]
+    m = marks.get(eid, {"starred": False, "tags": [], "comments": []})
+    st.json({k: (v.tolist() if hasattr(v, "tolist") else v) for k, v in row.items() if v is not None and not (isinstance(v, float) and pd.isna(v))},
+            expanded=False)
+    a1, a2, a3 = st.columns(3)
+    if p.can("annotate"):
+        if a1.button(t("Unstar") if m["starred"] else t("Star"), key="tl_star"):
+            guarded(annotations.star, p.user, p.case_id, eid, not m["starred"])
+            st.rerun()
+        new_tag = a2.text_input(t("Add tag"), key="tl_new_tag")
+        if a2.button(t("Tag"), key="tl_tag_btn") and new_tag:
+            guarded(annotations.tag, p.user, p.case_id, eid, new_tag)
+            st.rerun()
+        for tg in m["tags"]:
+            if a3.button(t("Remove tag {tag}", tag=tg), key=f"tl_untag_{tg}"):
+                guarded(annotations.tag, p.user, p.case_id, eid, tg, False)
+                st.rerun()
+    for author, at, text in m["comments"]:
+        st.markdown(f"> {text}\n\n— {author}, {at}")
+    if p.can("comment"):
+        note = st.text_area(t("Comment"), key="tl_comment")
+        if st.button(t("Add comment"), key="tl_comment_btn") and note.strip():
+            guarded(annotations.comment, p.user, p.case_id, eid, note)
+            st.rerun()
+else:
+    st.info(t("No events match."))
