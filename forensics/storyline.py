@@ -219,8 +219,8 @@ def _infra_names(q: _Q, st: _State) -> None:
 def _initial_access(q: _Q, st: _State) -> tuple[Fact | None, Fact | None]:
     infra = _sql_list(st.infra_ips)
     first_contact = q.rows(f"""SELECT event_id, timestamp FROM events
-        WHERE list_contains({infra}, src_ip) OR list_contains({infra}, dst_ip)
-           OR list_contains({_sql_list(st.infra_domains)}, lower(domain))
+        WHERE timestamp > 0 AND (list_contains({infra}, src_ip) OR list_contains({infra}, dst_ip)
+           OR list_contains({_sql_list(st.infra_domains)}, lower(domain)))
         ORDER BY timestamp, event_id LIMIT 5""") if (st.infra_ips or st.infra_domains) else []
     logon = q.rows(f"""SELECT event_id, timestamp, host, "user", src_ip, json_extract_string(attributes, '$.logon_type') AS lt
         FROM events WHERE list_contains(tags, 'login') AND NOT list_contains(tags, 'login_failed')
@@ -681,7 +681,7 @@ def _containment(q: _Q, st: _State) -> Fact | None:
     if r:
         return _fact("containment", iso_utc(r[0]["timestamp"]), 0.75, [x["event_id"] for x in r],
                      "first block of traffic between a compromised host and attacker infrastructure (or account disabled / host isolated)")
-    last = q.rows(f"""SELECT event_id, timestamp FROM events WHERE list_contains({infra}, src_ip) OR list_contains({infra}, dst_ip)
+    last = q.rows(f"""SELECT event_id, timestamp FROM events WHERE timestamp > 0 AND (list_contains({infra}, src_ip) OR list_contains({infra}, dst_ip))
                       ORDER BY timestamp DESC, event_id LIMIT 1""") if st.infra_ips else []
     if last:
         return _fact("containment", iso_utc(last[0]["timestamp"]), 0.35, [last[0]["event_id"]],
