@@ -68,7 +68,7 @@ def test_html_has_every_section_in_both_languages(data):
         for key in ("s_summary", "s_scope", "s_background", "s_chronology", "s_liability", "s_loss", "s_exhibits",
                     "s_method", "s_reservation"):
             assert LABELS[lang][key] in html, (lang, key)
-        assert SHA_B in html and "record 17" in html
+        assert SHA_B in html.replace("<wbr>", "") and "record 17" in html
         assert money(data.totals["payable"], "CNY") in html
         assert html.count("data:image/svg+xml;base64,") == 3  # revenue, swimlanes, losses
     assert HEAD_ZH[Head.business_interruption] in render(data, "html", "zh", ISS).decode()

@@ -173,8 +173,8 @@ def gather(case_id: str) -> ReportData:
             storyline = build_storyline(case_id)
         except ImportError:
             problems.append("storyline builder not available in this installation")
-        except CyberclaimError as e:
-            problems.append(str(e))
+        except Exception as e:  # noqa: BLE001 — a builder failure is reported, never a crash of the report
+            problems.append(f"storyline: {type(e).__name__}: {e}")
     else:
         missing.append("evidence")
     if storyline is None:
@@ -183,7 +183,10 @@ def gather(case_id: str) -> ReportData:
     adjustment = None
     if storyline is not None and policy is not None and fin is not None:
         from adjusters.adjust import adjust
-        adjustment = adjust(storyline, policy, fin).model_dump(mode="json")
+        try:
+            adjustment = adjust(storyline, policy, fin).model_dump(mode="json")
+        except Exception as e:  # noqa: BLE001 — stated in the report instead of inventing figures
+            problems.append(f"adjustment: {type(e).__name__}: {e}")
 
     revenue = None
     if fin is not None and len(fin.revenue):
