@@ -16,7 +16,7 @@ from __future__ import annotations
 import re
 
 from forensics.events import Event
-from forensics.logs.common import FileState, Where, peer, to_int
+from forensics.logs.common import FileState, Where, by_first_char, peer, to_int
 from forensics.logs.syslog3164 import SyslogLine
 
 AUTH_PROGRAMS = frozenset({"sshd", "sudo", "su", "useradd", "usermod", "userdel", "groupadd", "groupmod", "gpasswd",
@@ -68,6 +68,8 @@ _SSHD = [
     (r"Received signal 15; terminating", "stopping", "info"),
 ]
 _SSHD = [(re.compile(p), k, o) for p, k, o in _SSHD]
+# only the patterns that can match a message starting with that character, in the same order
+_SSHD_BY_CHAR, _SSHD_ANY = by_first_char(_SSHD)
 # kinds whose address, when absent from the line, comes from the connection memory
 _FROM_MEMORY = {"too_many_failures", "kex_error", "negotiation_failed", "reset_preauth", "user_change"}
 
@@ -127,7 +129,7 @@ def _sshd(rec: SyslogLine, where: Where, state: FileState) -> Event | None:
     msg = rec.message
     if msg.startswith("[ID ") and "] " in msg:  # Solaris message ids: "[ID 800047 auth.info] Failed ..."
         msg = msg.split("] ", 1)[1]
-    for rx, kind, outcome in _SSHD:
+    for rx, kind, outcome in _SSHD_BY_CHAR.get(msg[:1], _SSHD_ANY):
         m = rx.match(msg)
         if m:
             break

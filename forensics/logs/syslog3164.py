@@ -68,7 +68,56 @@ def _pid(text: str | None) -> int | None:
     return int(text) if text else None
 
 
+def _split_tag_fast(rest: str) -> tuple[str, str, int | None, str] | None:
+    """`split_tag` for the everyday "host prog[pid]: msg" shape, with string operations.
+
+    None whenever `_TAG` could read the text differently (a tag without a host,
+    `[prog]`, "prog 1.4.1:", odd whitespace); `split_tag` decides those.
+    """
+    host, sp, after = rest.partition(" ")
+    if not sp or "[" in host or "]" in host or ":" in host or host == "--" or not host.isprintable():
+        return None
+    after = after.lstrip(" ")
+    if after[:1].isdigit():  # "host 1.4.1: ..." could be a versioned tag without a host
+        return None
+    c = after.find(":")
+    if c <= 0 or not (c + 1 == len(after) or after[c + 1] == " "):
+        return None
+    tag = after[:c]
+    pid = None
+    if tag[-1] == "]":
+        b = tag.find("[")
+        digits = tag[b + 1:-1]
+        if b <= 0 or not (digits.isdigit() and digits.isascii() and len(digits) <= 10):
+            return None
+        tag, pid = tag[:b], int(digits)
+    if len(tag) > 96 or " " in tag or "[" in tag or "]" in tag or not tag.isprintable():
+        return None
+    return host, tag, pid, after[c + 1:]
+
+
+def _parse_fast(line: str, clock: Clock) -> SyslogLine | None:
+    """The common "Mmm dd hh:mm:ss host prog[pid]: msg" line without regexes; None: let `parse` decide."""
+    if not (line[15:16] == " " and line[3:4] == " ") or line[16:17] in ("", " ") or (
+            line[16:20].isdigit() and line[20:21] in (" ", ":")):  # a year after the time
+        return None
+    tag = _split_tag_fast(line[16:])
+    if tag is None:
+        return None
+    try:
+        t = clock.yearless_text(line[:15])
+    except ValueError:
+        return None
+    if t is None:
+        return None
+    host, program, pid, msg = tag
+    return SyslogLine(t[0], line[:15], host, program, pid, msg.strip(), None, t[1])
+
+
 def parse(line: str, clock: Clock) -> SyslogLine | None:
+    rec = _parse_fast(line, clock)
+    if rec is not None:
+        return rec
     m = _HEAD.match(line)
     if m:
         mo = month_number(m.group("mon"))

@@ -11,6 +11,7 @@ handles a log spanning New Year. Naive times are read in `options["timezone"]`
 from __future__ import annotations
 
 import calendar
+import re
 from datetime import datetime, timedelta, timezone
 from functools import lru_cache
 from zoneinfo import ZoneInfo
@@ -58,6 +59,10 @@ class Clock:
         self._year = year
         self._last_month = 0
         self._ref_year = datetime.fromtimestamp(reference_us / 1e6, tz=timezone.utc).year if reference_us else None
+        # "Mmm dd hh:mm:ss" -> (month, day, h, m, s) or None; and (year, text) -> UTC us. Syslog
+        # lines arrive many per second, so each distinct second is converted once.
+        self._fields: dict[str, tuple[int, int, int, int, int] | None] = {}
+        self._seconds: dict[tuple[int | None, str], tuple[int, int]] = {}
 
     @classmethod
     def from_options(cls, options: dict, mtime: float | None = None) -> "Clock":
@@ -105,6 +110,56 @@ class Clock:
         else:
             y = datetime.now(timezone.utc).year  # pragma: no cover - mtime is always known
         return self.local(y, mo, d, h, mi, s, us), y
+
+    def yearless_text(self, text: str) -> tuple[int, int] | None:
+        """`yearless` for a 15-character "Mmm dd hh:mm:ss" (whole seconds), cached per second.
+
+        None when the text is not in exactly that layout (the caller's regex decides
+        then); raises ValueError like `yearless` for an impossible date.
+        """
+        f = self._fields.get(text, False)
+        if f is False:
+            f = _seconds_fields(text)
+            if len(self._fields) >= _CACHE_MAX:
+                self._fields.clear()
+            self._fields[text] = f
+        if f is None:
+            return None
+        if self.fixed_year is not None:
+            # the rollover bookkeeping of `yearless` runs for every line, cached or not
+            mo = f[0]
+            if self._last_month and mo < self._last_month - 5:
+                self._year += 1
+            self._last_month = mo
+            key = (self._year, text)
+        elif self.reference_us is not None:
+            key = (None, text)  # the inferred year depends on the text alone
+        else:  # pragma: no cover - mtime is always known
+            return self.yearless(*f)
+        hit = self._seconds.get(key)
+        if hit is None:
+            if self.fixed_year is not None:
+                hit = (self.local(self._year, *f), self._year)
+            else:
+                hit = self.yearless(*f)
+            if len(self._seconds) >= _CACHE_MAX:
+                self._seconds.clear()
+            self._seconds[key] = hit
+        return hit
+
+
+_CACHE_MAX = 100_000
+_DAYTIME = re.compile(r"([A-Z][a-z]{2}) (?: (\d)|(\d\d)) (\d\d):(\d\d):(\d\d)")
+
+
+def _seconds_fields(text: str) -> tuple[int, int, int, int, int] | None:
+    m = _DAYTIME.fullmatch(text)
+    if not m:
+        return None
+    mo = month_number(m.group(1))
+    if not mo:
+        return None
+    return mo, int(m.group(2) or m.group(3)), int(m.group(4)), int(m.group(5)), int(m.group(6))
 
 
 def parse_offset(text: str) -> int:
