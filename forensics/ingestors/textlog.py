@@ -18,7 +18,7 @@ from forensics.ingestors.base import IngestContext, Ingestor, Record
 from forensics.logs import auditd, firewall, iis, idsalert, syslog3164, syslog5424, webaccess, weberror
 from forensics.logs.common import FileState, Where
 from forensics.logs.detections import Detector
-from forensics.logs.lines import decode_line, iter_raw_lines, looks_binary
+from forensics.logs.lines import decode_line, iter_lines, looks_binary
 from forensics.logs.syslogline import to_event
 from forensics.logs.timeparse import Clock
 
@@ -84,44 +84,42 @@ class TextLogIngestor(Ingestor):
                 yield ctx.error(f"{what} not in a recognised log format", offset=off, line=n)
                 bad_run = None
 
-        def emit(ev: Event) -> Iterator[Record]:
-            self.stamp(ctx, ev)
-            dets = detector.feed(ev)
-            yield ev
-            for d in dets:
-                yield self.stamp(ctx, d)
-
+        parser_id, sha = self.parser_id(), ctx.evidence_sha256
+        feed = detector.feed
         try:
             with open(ctx.path, "rb") as f:
-                for raw in iter_raw_lines(f):
-                    if raw.too_long:
-                        yield from flush_bad()
-                        yield ctx.error(f"line of {raw.too_long} bytes exceeds the 1 MiB limit; skipped",
-                                        offset=raw.offset, line=raw.number)
+                for number, offset, data, complete, too_long in iter_lines(f):
+                    if too_long:
+                        if bad_run:
+                            yield from flush_bad()
+                        yield ctx.error(f"line of {too_long} bytes exceeds the 1 MiB limit; skipped",
+                                        offset=offset, line=number)
                         continue
-                    data = raw.data
                     if not data.strip():
                         continue
-                    text, enc = decode_line(data)
-                    text = text.lstrip("\ufeff")
+                    try:
+                        text, enc = data.decode("utf-8"), "utf-8"
+                    except UnicodeDecodeError:
+                        text, enc = decode_line(data)
+                    if text[0] == "\ufeff":
+                        text = text.lstrip("\ufeff")
                     if text.startswith("#"):
                         if text[1:2].isalpha() and ":" in text:
                             iis.directive(text, state)
                         continue
-                    where = Where(raw.number, raw.offset, enc)
                     try:
-                        ev = parse_line(text, where, state)
+                        ev = parse_line(text, Where(number, offset, enc), state)
                     except (ValueError, IndexError, OverflowError) as e:  # a parser tripped on odd data
-                        ev = None
-                        yield ctx.error(f"parse failed: {e}", offset=raw.offset, line=raw.number)
-                        continue
-                    if ev is None and looks_binary(data):
-                        # real records may quote binary bytes (a TLS hello sent to port 80), so
-                        # only a line no parser reads is called garbage
-                        yield from flush_bad()
-                        yield ctx.error("binary data inside a text log; line skipped", offset=raw.offset, line=raw.number)
+                        yield ctx.error(f"parse failed: {e}", offset=offset, line=number)
                         continue
                     if ev is None:
+                        if looks_binary(data):
+                            # real records may quote binary bytes (a TLS hello sent to port 80), so
+                            # only a line no parser reads is called garbage
+                            if bad_run:
+                                yield from flush_bad()
+                            yield ctx.error("binary data inside a text log; line skipped", offset=offset, line=number)
+                            continue
                         if pending is not None and continuation < MAX_CONTINUATION and (
                                 text[:1] in " \t" or bad_run is None and pending.data_type == "linux:syslog:line"):
                             # a multi-line message (stack traces, wrapped syslog)
@@ -130,22 +128,33 @@ class TextLogIngestor(Ingestor):
                                 pending.message = (pending.message + "\n" + text.strip())[:MAX_MESSAGE]
                             pending.attributes["continuation_lines"] = continuation
                             continue
-                        if not raw.complete:
-                            yield from flush_bad()
-                            yield ctx.error("file ends in the middle of a line (truncated?)", offset=raw.offset,
-                                            line=raw.number)
+                        if not complete:
+                            if bad_run:
+                                yield from flush_bad()
+                            yield ctx.error("file ends in the middle of a line (truncated?)", offset=offset,
+                                            line=number)
                             continue
-                        bad_run = (bad_run[0], bad_run[1], bad_run[2] + 1) if bad_run else (raw.number, raw.offset, 1)
+                        bad_run = (bad_run[0], bad_run[1], bad_run[2] + 1) if bad_run else (number, offset, 1)
                         continue
-                    yield from flush_bad()
+                    if bad_run:
+                        yield from flush_bad()
                     if pending is not None:
-                        yield from emit(pending)
+                        # the held-back event is complete now: stamp, detect, hand on
+                        pending.parser, pending.evidence_sha256 = parser_id, sha
+                        dets = feed(pending)
+                        yield pending
+                        for d in dets:
+                            yield self.stamp(ctx, d)
                     pending, continuation = ev, 0
         except OSError as e:
             yield ctx.error(f"read error: {e}", offset=None)
         yield from flush_bad()
         if pending is not None:
-            yield from emit(pending)
+            self.stamp(ctx, pending)
+            dets = feed(pending)
+            yield pending
+            for d in dets:
+                yield self.stamp(ctx, d)
         for d in detector.finish():
             yield self.stamp(ctx, d)
 

@@ -170,12 +170,16 @@ def _sshd(rec: SyslogLine, where: Where, state: FileState) -> Event | None:
     if kind == "listening":
         ip = None
     src = ip or domain or "?"
-    text = {
-        "accepted": f"SSH login accepted for {user} from {src} ({method})",
-        "failed": f"SSH {method} authentication failed for {user} from {src}",
-        "publickey_rejected": f"SSH public key rejected for {user} from {src}",
-        "invalid_user": f"SSH login attempt for invalid user {user!r} from {src}",
-    }.get(kind, f"sshd: {msg}")
+    if kind == "accepted":
+        text = f"SSH login accepted for {user} from {src} ({method})"
+    elif kind == "failed":
+        text = f"SSH {method} authentication failed for {user} from {src}"
+    elif kind == "publickey_rejected":
+        text = f"SSH public key rejected for {user} from {src}"
+    elif kind == "invalid_user":
+        text = f"SSH login attempt for invalid user {user!r} from {src}"
+    else:
+        text = f"sshd: {msg}"
     ev = _event(rec, where, text, attrs, outcome, kind, user=user or None, src_ip=ip, src_port=port, domain=domain,
                 proto="ssh")
     if outcome == "failure":

@@ -60,8 +60,8 @@ def clean_ip(text: str | None) -> str | None:
     if not text:
         return None
     parts = text.split(".")
-    if len(parts) == 4 and all(_OCTET.get(x) for x in parts):  # canonical dotted IPv4, the usual case
-        return text
+    if len(parts) == 4 and _OCTET.get(parts[0]) and _OCTET.get(parts[1]) and _OCTET.get(parts[2]) and _OCTET.get(parts[3]):
+        return text  # canonical dotted IPv4, the usual case
     t = text.strip("[]()")
     if t.lower().startswith("::ffff:") and "." in t:
         t = t[7:]

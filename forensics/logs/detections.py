@@ -67,6 +67,43 @@ CLEARING = re.compile(
     r"auditctl\s+-D|service\s+(?:rsyslog|auditd)\s+stop|systemctl\s+stop\s+(?:rsyslog|auditd|systemd-journald)",
     re.I)
 
+# Every alternative of CLEARING contains one of these (case-insensitively), so an
+# ASCII text without any of them cannot match; most log lines are skipped with
+# a few substring tests instead of a scan by the large regex.
+_CLEARING_WORDS = ("/var/log", "shred", "hist", "journalctl", "wevtutil", "clear-eventlog", "auditctl", "service",
+                   "systemctl")
+
+
+def is_clearing(cmd: str) -> bool:
+    if cmd.isascii():
+        low = cmd.lower()
+        if not any(w in low for w in _CLEARING_WORDS):
+            return False
+    return CLEARING.search(cmd) is not None
+
+
+class _Memo(dict):
+    """Results of a pure function of a string: URLs and user agents repeat all through a log."""
+
+    def __init__(self, fn, limit: int = 65536):
+        super().__init__()
+        self.fn, self.limit = fn, limit
+
+    def __missing__(self, key):
+        if len(self) >= self.limit:
+            self.clear()
+        value = self[key] = self.fn(key)
+        return value
+
+
+def _signatures(key: tuple[str, str]) -> tuple[str, ...]:
+    url, raw = key
+    return tuple(k for k, _, rx, _ in WEB_SIGNATURES if rx.search(url) or (raw != url and rx.search(raw)))
+
+
+def _is_scanner(ua: str) -> bool:
+    return SCANNER_AGENTS.search(ua) is not None
+
 
 @dataclass
 class _Burst:
@@ -92,6 +129,10 @@ class Detector:
         self.web: dict[tuple[str, str], _Burst] = {}
         self.prev: Event | None = None
         self.gaps: list[tuple[int, int, str, str, str, str]] = []  # min-heap of the largest gaps
+        self._signatures = _Memo(_signatures)
+        self._min_gap = self.t["log_gap"]["min_gap_s"] * _S
+        self._max_gaps = self.t["log_gap"]["max_reports"]
+        self._scanner = _Memo(_is_scanner)
 
     # ---- per event ----
     def feed(self, ev: Event) -> list[Event]:
@@ -102,7 +143,7 @@ class Detector:
         if dt in ("web:access", "web:iis"):
             out += self._web(ev)
         cmd = ev.process_cmdline or (ev.message if dt in ("linux:syslog:line", "log:jsonl", "log:csv") else None)
-        if cmd and CLEARING.search(cmd):
+        if cmd and is_clearing(cmd):
             out.append(self._clearing(ev, cmd))
         if "log_gap" in ev.tags:
             out.append(self._detection(ev, "log_gap", "events lost by the logger", [ev], ev.timestamp, ev.timestamp,
@@ -199,8 +240,8 @@ class Detector:
         url = ev.attributes.get("decoded_url") or ev.url or ev.attributes.get("request") or ""
         raw = ev.url or ""
         ua = ev.attributes.get("user_agent") or ""
-        kinds = [k for k, _, rx, _ in WEB_SIGNATURES if rx.search(url) or (raw is not url and rx.search(raw))]
-        if ua and SCANNER_AGENTS.search(ua):
+        kinds = list(self._signatures[url, raw])
+        if ua and self._scanner[ua]:
             kinds.append("scanner")
         for kind in kinds:
             ev.tags.append("web_attack")
@@ -252,12 +293,12 @@ class Detector:
         if prev is None:
             return
         gap = ev.timestamp - prev.timestamp
-        if gap > self.t["log_gap"]["min_gap_s"] * _S:
-            item = (gap, prev.timestamp, prev.locator, ev.locator, event_id(prev), event_id(ev))
-            if len(self.gaps) < self.t["log_gap"]["max_reports"]:
-                heapq.heappush(self.gaps, item)
-            else:
-                heapq.heappushpop(self.gaps, item)
+        if gap > self._min_gap:
+            key = (gap, prev.timestamp, prev.locator, ev.locator)
+            if len(self.gaps) < self._max_gaps:
+                heapq.heappush(self.gaps, key + (event_id(prev), event_id(ev)))
+            elif self.gaps and self.gaps[0][:4] < key:  # locators are unique, so the ids never decide the order
+                heapq.heapreplace(self.gaps, key + (event_id(prev), event_id(ev)))
 
     def _detection(self, anchor: Event, rule: str, title: str, cited: list[Event], first: int, last: int,
                    severity: str, attack: list[str], extra: dict, key: str = "") -> Event:

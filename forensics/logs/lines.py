@@ -26,6 +26,12 @@ class RawLine:
 
 def iter_raw_lines(f: BinaryIO, max_line: int = MAX_LINE, block: int = BLOCK) -> Iterator[RawLine]:
     """Yield every line with its number and byte offset; never holds more than one block plus one line."""
+    for t in iter_lines(f, max_line, block):
+        yield RawLine(*t)
+
+
+def iter_lines(f: BinaryIO, max_line: int = MAX_LINE, block: int = BLOCK) -> Iterator[tuple[int, int, bytes, bool, int]]:
+    """`iter_raw_lines` as plain (number, offset, data, complete, too_long) tuples, a block split at a time."""
     number = 0
     offset = 0  # file offset of buf[0]
     buf = b""
@@ -37,44 +43,38 @@ def iter_raw_lines(f: BinaryIO, max_line: int = MAX_LINE, block: int = BLOCK) ->
         if not chunk:
             break
         buf += chunk
-        start = 0
-        while True:
-            nl = buf.find(b"\n", start)
-            if nl < 0:
-                break
+        parts = buf.split(b"\n")
+        tail = parts.pop()  # the unterminated rest (b"" after a final newline)
+        pos = offset
+        for line in parts:
+            size = len(line)
             if skipping:
-                skipping += nl - start
-                yield RawLine(skip_no, skip_start, b"", True, skipping)
+                yield skip_no, skip_start, b"", True, skipping + size
                 skipping = 0
             else:
                 number += 1
-                line = buf[start:nl]
-                if len(line) > max_line:
-                    yield RawLine(number, offset + start, b"", True, len(line))
+                if size > max_line:
+                    yield number, pos, b"", True, size
+                elif line[-1:] == b"\r":
+                    yield number, pos, line[:-1], True, 0
                 else:
-                    if line.endswith(b"\r"):
-                        line = line[:-1]
-                    yield RawLine(number, offset + start, line)
-            start = nl + 1
-        rest = len(buf) - start
+                    yield number, pos, line, True, 0
+            pos += size + 1
+        rest = len(tail)
         if skipping:
             skipping += rest
-            offset += len(buf)
-            buf = b""
+            offset, buf = pos + rest, b""
         elif rest > max_line:
             number += 1
-            skipping, skip_start, skip_no = rest, offset + start, number
-            offset += len(buf)
-            buf = b""
+            skipping, skip_start, skip_no = rest, pos, number
+            offset, buf = pos + rest, b""
         else:
-            offset += start
-            buf = buf[start:]
+            offset, buf = pos, tail
     if skipping:
-        yield RawLine(skip_no, skip_start, b"", False, skipping)
+        yield skip_no, skip_start, b"", False, skipping
     elif buf:
         number += 1
-        line = buf[:-1] if buf.endswith(b"\r") else buf
-        yield RawLine(number, offset, line, complete=False)
+        yield number, offset, buf[:-1] if buf.endswith(b"\r") else buf, False, 0
 
 
 def decode_line(data: bytes) -> tuple[str, str]:
