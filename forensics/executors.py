@@ -137,7 +137,7 @@ class DaskExecutor(Executor):
             self.client = client or Client(scheduler, timeout=timeout, set_as_default=False)
         except (OSError, TimeoutError) as e:
             raise CyberclaimError(f"cannot reach the Dask scheduler at {scheduler}: {e}") from None
-        self._ac = as_completed([], with_results=False)
+        self._ac = as_completed([], loop=self.client.loop, with_results=False)
         self._tags: dict = {}
         n = len(self.client.scheduler_info().get("workers", {}))
         self.workers = max(1, sum(w.get("nthreads", 1) for w in self.client.scheduler_info()["workers"].values()) if n else 1)
@@ -186,7 +186,11 @@ def _worker_environment() -> tuple[str, str]:
 def make_executor(workers: int | None = None, scheduler: str | None = None) -> Executor:
     if scheduler:
         ex = DaskExecutor(scheduler)
-        ex.check_environment()
+        try:
+            ex.check_environment()
+        except BaseException:
+            ex.close()
+            raise
         return ex
     n = workers or os.cpu_count() or 1
     return InlineExecutor() if n == 1 else LocalExecutor(n)
