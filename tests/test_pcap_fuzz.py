@@ -25,6 +25,17 @@ def _packets():
     q = dpkt.dns.DNS(id=1, qd=[dpkt.dns.DNS.Q(name="a.example.com", type=16)])
     pk.append((t0 + 9000, synth.udp_frame("10.0.0.5", "10.0.0.53", 5000, 53, bytes(q))))
     pk.append((t0 + 9500, synth.eth(b"\x00\x01\x08\x00\x06\x04\x00\x02" + bytes(20), 0x0806)))
+    s = synth.Smb2Script()  # SMB2: logon, admin share, a file written and read back, svcctl service creation
+    s.logon("u", "D", "W")
+    s.tree("\\\\h\\ADMIN$")
+    fid = s.create("x.exe")
+    s.write(fid, 0, b"MZ" * 40)
+    s.read(fid, 0, b"MZ" * 40)
+    s.close(fid)
+    s.tree("\\\\h\\IPC$", share_type=2)
+    pipe = s.create("svcctl", disposition=1)
+    s.write(pipe, 0, synth.svcctl_create_service("s", "C:\\x.exe"))
+    pk += synth.tcp_exchange("10.0.0.5", "10.0.0.7", 40002, 445, t0 + 10000, s.turns, mss=200)
     return pk
 
 

@@ -56,6 +56,7 @@ class Handle:
         self.too_big = False
         self.count = {"write": [0, 0], "read": [0, 0]}  # operations, bytes
         self.rpc = dcerpc.Pipe() if pipe else None
+        self.deleted = bool(options & DELETE_ON_CLOSE)
 
     def add(self, kind: str, offset: int, data: bytes, limit: int) -> None:
         c = self.count[kind]
@@ -217,6 +218,19 @@ class SmbSession(Session):
             if h is not None:
                 data = req.get("data") if cmd == "write" else resp.get("data")
                 h.add(cmd, req.get("offset", 0), data or b"", self.carve_limit)
+        elif cmd == "set_info" and status == 0 and (req.get("delete") or req.get("rename_to")):
+            h = self.handles.get(self._fid(req))
+            if h is not None:
+                self._set_info(h, req, req_where, out)
+        elif cmd == "delete" and status == 0 and req.get("name") is not None:  # SMB1 delete by name
+            tree, _ = self.trees.get(req["tid"], ("", ""))
+            name = req["name"].lstrip("\\")
+            path = f"{tree}\\{name}" if tree else name
+            ev = self._event(req_where, f"SMB1 delete file {path}",
+                             {"command": "delete", "share": tree or None, "file_name": name},
+                             user=self._user(req["sid"]))
+            ev.host, ev.file_path = _server(tree), path
+            out.append(ev)
         elif cmd == "close":
             fid = self._fid(req)
             h = self.handles.pop(fid, None)
@@ -311,6 +325,18 @@ class SmbSession(Session):
         ev.file_path = path
         out.append(ev)
 
+    def _set_info(self, h: Handle, req, where, out) -> None:
+        if req.get("delete"):
+            h.deleted = True
+            msg, attrs = f"{h.proto} delete {h.path} (delete on close)", {"command": "delete"}
+        else:
+            msg, attrs = f"{h.proto} rename {h.path} to {req['rename_to']}", {"command": "rename",
+                                                                              "new_name": req["rename_to"]}
+        ev = self._event(where, msg, {**attrs, "share": h.tree or None, "file_name": h.name,
+                                      "named_pipe": h.pipe}, user=h.user)
+        ev.host, ev.file_path = _server(h.tree), h.path
+        out.append(ev)
+
     def _closed(self, h: Handle, where, out, closed: bool) -> None:
         (nw, bw), (nr, br) = h.count["write"], h.count["read"]
         data, kind = None, None
@@ -330,7 +356,7 @@ class SmbSession(Session):
                           "file_name": h.name, "named_pipe": h.pipe, "writes": nw, "bytes_written": bw,
                           "reads": nr, "bytes_read": br, "closed": closed, "carved": kind,
                           "carved_size": len(data) if data is not None else None,
-                          "too_big_to_carve": h.too_big}, user=h.user)
+                          "too_big_to_carve": h.too_big, "deleted": h.deleted}, user=h.user)
         ev.host = _server(h.tree)
         ev.file_path, ev.file_sha256 = h.path, sha
         ev.bytes_out, ev.bytes_in = bw, br

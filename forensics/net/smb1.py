@@ -11,8 +11,8 @@ import struct
 
 MAGIC = b"\xffSMB"
 NEGOTIATE, SESSION_SETUP, TREE_CONNECT, NT_CREATE = 0x72, 0x73, 0x75, 0xA2
-WRITE_ANDX, READ_ANDX, CLOSE, TRANS = 0x2F, 0x2E, 0x04, 0x25
-COMMANDS = {0x72: "negotiate", 0x73: "session_setup", 0x74: "logoff", 0x75: "tree_connect",
+WRITE_ANDX, READ_ANDX, CLOSE, TRANS, DELETE = 0x2F, 0x2E, 0x04, 0x25, 0x06
+COMMANDS = {0x06: "delete", 0x72: "negotiate", 0x73: "session_setup", 0x74: "logoff", 0x75: "tree_connect",
             0x71: "tree_disconnect", 0xA2: "create", 0x04: "close", 0x2F: "write", 0x2E: "read",
             0x25: "trans", 0x32: "trans2", 0x2B: "echo", 0xA0: "nt_trans", 0x24: "lock", 0x2D: "open"}
 ANDX = {0x73, 0x75, 0xA2, 0x2F, 0x2E, 0x74, 0x2D, 0x24}
@@ -124,6 +124,8 @@ def _body(r: dict, cmd: int, resp: bool, m: bytes, w: int, wc: int, bs: int, be:
             r.update(fid=m[w + 4:w + 6], offset=off, length=_u16(m, w + 10)[0])
     elif cmd == CLOSE and not resp and wc >= 1:
         r["fid"] = m[w:w + 2]
+    elif cmd == DELETE and not resp and bs < be and m[bs] == 0x04:  # BufferFormat 4: an SMB string
+        r["name"], _ = _string(m, bs + 1, be, uni)
     elif cmd == TRANS and not resp and wc >= 16:
         setup_count = m[w + 26]
         if setup_count >= 2 and _u16(m, w + 28)[0] == TRANSACT_NM_PIPE:

@@ -95,6 +95,16 @@ def _body(r: dict, cmd: int, resp: bool, m: bytes, status: int) -> None:
         else:
             doff, dlen, offset = struct.unpack_from("<HIQ", m, b + 2)
             r.update(offset=offset, fid=m[b + 16:b + 32], data=m[doff:doff + dlen])
+    elif cmd == 17 and not resp and m[b + 2] == 1:  # SET_INFO on a file: deletion and rename
+        cls = m[b + 3]
+        blen, boff = struct.unpack_from("<IH", m, b + 4)
+        buf = m[boff:boff + blen]
+        r["fid"] = m[b + 16:b + 32]
+        if cls in (13, 64) and buf:  # FileDispositionInformation(Ex): DeletePending / FILE_DISPOSITION_DELETE
+            r["delete"] = bool(buf[0] & 1)
+        elif cls == 10 and len(buf) >= 20:  # FileRenameInformation
+            nlen, = struct.unpack_from("<I", buf, 16)
+            r["rename_to"] = _utf16(buf, 20, nlen)
     elif cmd == 11 and not resp:
         code, = struct.unpack_from("<I", m, b + 4)
         ioff, ilen = struct.unpack_from("<II", m, b + 24)
