@@ -85,7 +85,7 @@ def page(name: str, case_scoped: bool = True, action: str = "view") -> Page:
     if case_id:
         st.sidebar.caption(f"{t('Case')}: {case_id}")
     if not case_scoped:
-        if not users.can(who, action, case_id):
+        if action != "view" and not users.can(who, action, case_id):
             st.error(t("You do not have access to this page."))
             st.stop()
         return Page(who, case_id)

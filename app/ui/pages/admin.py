@@ -12,7 +12,7 @@ st.title(t("Administration"))
 st.subheader(t("Users"))
 all_users = users.list_users()
 st.dataframe(pd.DataFrame([{t("User name"): u.username, t("Role"): t(u.role)} for u in all_users],
-                          columns=[t("User name"), t("Role")]), hide_index=True, use_container_width=True)
+                          columns=[t("User name"), t("Role")]), hide_index=True, width="stretch")
 
 with st.form("add_user"):
     c1, c2, c3 = st.columns(3)

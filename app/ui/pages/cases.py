@@ -18,7 +18,7 @@ if visible:
     st.dataframe(pd.DataFrame([{t("Case"): c.id, t("Title"): c.title, t("Insured"): c.insured, t("Status"): c.status,
                                 t("Created"): c.created_at, t("Created by"): c.created_by,
                                 t("Policy"): "✓" if c.policy_path else "—", t("Financials"): "✓" if c.financials_path else "—"}
-                               for c in visible]), hide_index=True, use_container_width=True)
+                               for c in visible]), hide_index=True, width="stretch")
     ids = [c.id for c in visible]
     current = st.session_state.get("case_id")
     pick = st.selectbox(t("Case"), ids, index=ids.index(current) if current in ids else 0, key="open_case_pick",

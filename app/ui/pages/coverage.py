@@ -23,6 +23,6 @@ for c in res.coverage:
         if c.cited_documents:
             st.caption(t("Documents: {d}", d="; ".join(c.cited_documents)))
         if c.cited_event_ids:
-            st.dataframe(findings.events_by_id(p.case_id, c.cited_event_ids), hide_index=True, use_container_width=True)
+            st.dataframe(findings.events_by_id(p.case_id, c.cited_event_ids), hide_index=True, width="stretch")
 for w in res.warnings:
     st.warning(w)

@@ -46,7 +46,7 @@ if items:
         t("Name"): e.original_name, "SHA-256": e.sha256, t("Size"): e.size, t("Type"): e.evidence_type,
         t("Source"): e.source, t("Acquired by"): e.acquired_by, t("Added"): e.added_at, t("Added by"): e.added_by,
         t("Derived from"): e.parent_sha256 or "", t("Derivation"): e.derivation or "",
-    } for e in items]), hide_index=True, use_container_width=True)
+    } for e in items]), hide_index=True, width="stretch")
 else:
     st.info(t("No evidence yet."))
 
@@ -70,4 +70,4 @@ else:
 st.dataframe(pd.DataFrame([{"#": e.seq, t("When"): e.at, t("Who"): e.actor, t("Action"): e.action,
                             t("Evidence"): (e.evidence_sha256 or "")[:16], t("Details"): e.details,
                             t("Tool"): e.tool_version, "hash": e.entry_hash[:16]} for e in reversed(entries)]),
-             hide_index=True, use_container_width=True, height=320)
+             hide_index=True, width="stretch", height=320)

@@ -19,6 +19,6 @@ for tab, k in zip(st.tabs([f"{LABELS[k]} ({n[k]:,})" for k in LABELS]), LABELS):
         if len(df):
             df = df.assign(tags=df["tags"].map(lambda x: ", ".join(x) if x is not None else ""),
                            attack=df["attack"].map(lambda x: ", ".join(x) if x is not None else ""))
-            st.dataframe(df, hide_index=True, use_container_width=True)
+            st.dataframe(df, hide_index=True, width="stretch")
         else:
             st.caption(t("None."))

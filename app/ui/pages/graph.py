@@ -32,7 +32,7 @@ st.caption(t("{n} of {total} entities, {e} links", n=sub.number_of_nodes(), tota
 dot = to_dot(sub)
 if focus:  # the selected entity stands out
     dot = dot.rstrip().rstrip("}") + f'  "{focus.replace(chr(34), "")}" [style=filled, fillcolor="#ffd54f"];\n}}\n'
-st.graphviz_chart(dot, use_container_width=True)
+st.graphviz_chart(dot, width="stretch")
 
 if focus:
     d = g.nodes[focus]
@@ -44,9 +44,9 @@ if focus:
         rows.append({t("From"): a, t("Relation"): k, t("To"): b, t("Events"): e["count"],
                      t("First seen"): iso_utc(e["first_seen"]), t("Last seen"): iso_utc(e["last_seen"])})
         sample += e.get("sample_event_ids", [])
-    st.dataframe(pd.DataFrame(rows), hide_index=True, use_container_width=True)
+    st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
     st.markdown(t("**Events** (earliest of each link)"))
-    st.dataframe(findings.events_by_id(p.case_id, sorted(set(sample))), hide_index=True, use_container_width=True)
+    st.dataframe(findings.events_by_id(p.case_id, sorted(set(sample))), hide_index=True, width="stretch")
     kind, key = d["kind"], d["key"]
     target = {"host": "host", "account": "user", "ip": "ip"}.get(kind)
     if st.button(t("Open in the timeline"), key="g_to_timeline"):

@@ -47,10 +47,10 @@ else:
     st.caption(t("Your role cannot run ingest (read-only)."))
 
 st.subheader(t("Parses"))
-st.dataframe(overview.ingest_results(p.case_id), hide_index=True, use_container_width=True)
+st.dataframe(overview.ingest_results(p.case_id), hide_index=True, width="stretch")
 st.subheader(t("Errors per file"))
 errs = overview.ingest_errors(p.case_id)
 if len(errs):
-    st.dataframe(errs, hide_index=True, use_container_width=True)
+    st.dataframe(errs, hide_index=True, width="stretch")
 else:
     st.caption(t("No ingest errors."))

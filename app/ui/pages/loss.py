@@ -34,7 +34,7 @@ else:
         t("Claimed"): money(x.claimed), t("Adjusted"): money(x.adjusted), t("Payable"): money(x.payable),
         "P10": money(x.p10), "P50": money(x.p50), "P90": money(x.p90), t("Formula"): x.formula,
         t("Citations"): len(x.cited_event_ids) + len(x.cited_documents),
-    } for x in res.losses]), hide_index=True, use_container_width=True)
+    } for x in res.losses]), hide_index=True, width="stretch")
     with st.expander(t("Notes and inputs per head")):
         for x in res.losses:
             st.markdown(f"**{x.head}** — {'; '.join(x.notes) if x.notes else ''}")
@@ -68,7 +68,7 @@ else:
         d2.metric(t("Adjusted (what if)"), money(alt_res.totals.adjusted),
                   delta=f"{alt_res.totals.adjusted - tot.adjusted:+,.2f}")
         st.dataframe(pd.DataFrame([{t("Head"): a.head, t("Payable"): money(a.payable), t("Payable (what if)"): money(b.payable)}
-                                   for a, b in zip(res.losses, alt_res.losses)]), hide_index=True, use_container_width=True)
+                                   for a, b in zip(res.losses, alt_res.losses)]), hide_index=True, width="stretch")
 
     st.subheader(t("Revenue baseline"))
     bl = whatif.baseline(story, fin)
@@ -82,7 +82,7 @@ else:
             band = pd.DataFrame([{"start": pd.Timestamp(o.start), "end": pd.Timestamp(o.end) if o.end else bl["time"].max()}
                                  for o in outs])
             layers.insert(0, alt.Chart(band).mark_rect(opacity=0.15, color="red").encode(x="start:T", x2="end:T"))
-        st.altair_chart(alt.layer(*layers).properties(height=260).interactive(bind_y=False), use_container_width=True)
+        st.altair_chart(alt.layer(*layers).properties(height=260).interactive(bind_y=False), width="stretch")
         st.caption(t("Standard turnover: mean of the same hour 1–4 weeks before; the shaded band is the outage."))
 
 # ---- the adjuster's inputs
@@ -99,7 +99,7 @@ if editable:
         st.markdown(t("Claimed amounts"))
         claim_df = st.data_editor(pd.DataFrame({"head": list(claimed), "amount": list(claimed.values())},
                                                columns=["head", "amount"]),
-                                  num_rows="dynamic", key="in_claimed", use_container_width=True)
+                                  num_rows="dynamic", key="in_claimed", width="stretch")
         save = st.form_submit_button(t("Save financial inputs"))
     if save:
         changed = {k: v for k, v in new_prof.items() if float(prof.get(k, 0.0) or 0.0) != v}

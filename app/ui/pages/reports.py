@@ -48,6 +48,6 @@ rows = list_reports(p.case_id)
 if rows:
     st.dataframe(pd.DataFrame([{t("Number"): r.number, t("Version"): r.version, t("Format"): r.format,
                                 t("Language"): r.lang, "SHA-256": r.sha256, t("Issued"): r.created_at} for r in rows]),
-                 hide_index=True, use_container_width=True)
+                 hide_index=True, width="stretch")
 else:
     st.caption(t("None issued yet."))

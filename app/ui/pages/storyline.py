@@ -36,4 +36,4 @@ for i, (label, value, conf, note, ids) in enumerate(facts):
         if note:
             st.caption(note)
         if ids:
-            st.dataframe(findings.events_by_id(p.case_id, ids), hide_index=True, use_container_width=True)
+            st.dataframe(findings.events_by_id(p.case_id, ids), hide_index=True, width="stretch")

@@ -94,7 +94,7 @@ if len(hist):
         color=alt.Color("series:N", title=t("Severity")),
         tooltip=[alt.Tooltip("time:T", format="%Y-%m-%d %H:%M:%S"), "series:N", "count:Q"],
     ).add_params(brush).properties(height=180))
-    ev = st.altair_chart(chart, use_container_width=True, on_select="rerun", key="tl_chart")
+    ev = st.altair_chart(chart, width="stretch", on_select="rerun", key="tl_chart")
     sel = (ev or {}).get("selection", {}).get("brush") if isinstance(ev, dict) or hasattr(ev, "get") else None
     if sel and sel.get("time"):
         lo, hi = sel["time"][0], sel["time"][1]
@@ -123,7 +123,7 @@ if len(df):
     view.insert(0, "★", [("★" if marks.get(e, {}).get("starred") else "") for e in view["event_id"]])
     view.insert(1, t("Marks"), [", ".join(marks.get(e, {}).get("tags", [])) for e in view["event_id"]])
     view["tags"] = view["tags"].map(lambda x: ", ".join(x) if x is not None else "")
-    st.dataframe(view, hide_index=True, use_container_width=True, height=420)
+    st.dataframe(view, hide_index=True, width="stretch", height=420)
 
     st.subheader(t("Event"))
     labels = {r.event_id: f"{r.datetime} · {str(r.message)[:90]}" for r in df.itertuples()}
