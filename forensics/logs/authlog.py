@@ -129,13 +129,17 @@ def _sshd(rec: SyslogLine, where: Where, state: FileState) -> Event | None:
     msg = rec.message
     if msg.startswith("[ID ") and "] " in msg:  # Solaris message ids: "[ID 800047 auth.info] Failed ..."
         msg = msg.split("] ", 1)[1]
-    for rx, kind, outcome in _SSHD_BY_CHAR.get(msg[:1], _SSHD_ANY):
-        m = rx.match(msg)
-        if m:
-            break
+    g = _password_line(msg)
+    if g is not None:
+        kind, outcome = ("failed", "failure") if msg[0] == "F" else ("accepted", "success")
     else:
-        return _event(rec, where, f"sshd: {msg}", {}, "info", "other")
-    g = m.groupdict()
+        for rx, kind, outcome in _SSHD_BY_CHAR.get(msg[:1], _SSHD_ANY):
+            m = rx.match(msg)
+            if m:
+                break
+        else:
+            return _event(rec, where, f"sshd: {msg}", {}, "info", "other")
+        g = m.groupdict()
     key = (rec.host, rec.pid)
     ip, domain = peer(g.get("host"))
     port = to_int(g.get("port"))
@@ -187,6 +191,47 @@ def _sshd(rec: SyslogLine, where: Where, state: FileState) -> Event | None:
     elif kind == "accepted":
         ev.attack.append("T1021.004")
     return ev
+
+
+def _password_line(msg: str) -> dict | None:
+    """The groups of the `Failed`/`Accepted` patterns for the everyday
+    "Failed password for [invalid user ]USER from HOST port N ssh2" line, read
+    with string operations. None whenever the regexes could read it differently
+    (a colon anywhere, a key fingerprint, odd spacing): the patterns decide then.
+    """
+    if msg[:7] == "Failed ":
+        accepted = False
+    elif msg[:9] == "Accepted ":
+        accepted = True
+    else:
+        return None
+    if ":" in msg or not msg.endswith(" ssh2"):
+        return None
+    start = 9 if accepted else 7
+    sp = msg.find(" ", start)
+    method = msg[start:sp]
+    if sp <= start or msg[sp:sp + 5] != " for " or not method.isprintable():
+        return None
+    j = msg.rfind(" from ")
+    tail = msg[j + 6:].split(" ")
+    if j < sp + 4 or len(tail) != 4 or tail[1] != "port" or not (tail[2].isdigit() and tail[2].isascii()):
+        return None
+    host = tail[0]
+    if not host or host == "from" or not host.isprintable():
+        return None
+    user_at = sp + 5
+    invalid = None
+    if not accepted and msg[user_at:user_at + 13] in ("invalid user ", "illegal user "):
+        invalid = msg[user_at:user_at + 13]
+        user_at += 13
+    if j < user_at:
+        return None
+    g = {"method": method, "user": msg[user_at:j], "host": host, "port": tail[2]}
+    if accepted:
+        g["key"] = None
+    else:
+        g["invalid"] = invalid
+    return g
 
 
 def _sudo(rec: SyslogLine, where: Where) -> Event:
