@@ -36,6 +36,13 @@ def _packets():
     pipe = s.create("svcctl", disposition=1)
     s.write(pipe, 0, synth.svcctl_create_service("s", "C:\\x.exe"))
     pk += synth.tcp_exchange("10.0.0.5", "10.0.0.7", 40002, 445, t0 + 10000, s.turns, mss=200)
+    mail = (b"Subject: x\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\n"
+            b"Content-Disposition: attachment; filename=a.bin\r\nContent-Transfer-Encoding: base64\r\n\r\n"
+            b"TVpBQUFB\r\n--b--\r\n")
+    pk += synth.tcp_exchange("10.0.0.5", "10.0.0.8", 40003, 25, t0 + 20000, [
+        (False, b"220 mx ESMTP\r\n"), (True, b"EHLO a\r\nAUTH PLAIN AHUAcA==\r\n"), (False, b"250 ok\r\n235 ok\r\n"),
+        (True, b"MAIL FROM:<a@b>\r\nRCPT TO:<c@d>\r\nDATA\r\n"), (False, b"250 ok\r\n250 ok\r\n354 go\r\n"),
+        (True, mail + b".\r\n"), (False, b"250 queued\r\n")], mss=120)
     return pk
 
 
