@@ -22,11 +22,24 @@ import zlib
 from typing import Iterator
 
 import evtx
+import orjson
 
 from forensics.events import Event
 from forensics.ingestors.base import IngestContext, Ingestor, Record
 from forensics.windows.normalize import normalize
 from forensics.windows.scriptblocks import ScriptBlockAssembler
+
+def _loads(text: str):
+    """json.loads, through orjson when it can (several times faster on these records).
+
+    orjson refuses a few things json accepts (lone surrogate escapes, integers over
+    64 bits, NaN); those records go through json.loads, so the result is always json's.
+    """
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return json.loads(text)
+
 
 FILE_HEADER = 4096
 CHUNK = 65536
@@ -211,7 +224,7 @@ class EvtxIngestor(Ingestor):
     def _event(self, ctx: IngestContext, rec: dict, cmap: _ChunkMap, start: int) -> Event | None:
         rid = rec.get("event_record_id")
         try:
-            doc = json.loads(rec["data"])
+            doc = _loads(rec["data"])
             event = doc["Event"] if isinstance(doc, dict) and isinstance(doc.get("Event"), dict) else {}
         except (ValueError, KeyError, TypeError):
             event = {}

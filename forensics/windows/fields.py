@@ -36,6 +36,13 @@ def scalar(v: Any) -> str | None:
     (4624, true). Text is the one form EVTX, JSON and XML exports all agree on,
     and Sigma compares text anyway. Empty and absent are the same in XML.
     """
+    t = type(v)  # fast paths for what the evtx renderer gives almost always; same result as below
+    if t is str:
+        if "\r" in v:
+            v = v.replace("\r\n", "\n").replace("\r", "\n")
+        return v if v and not v.isspace() else None
+    if t is int:
+        return str(v)
     v = text(v)
     if v is None:
         return None
@@ -57,6 +64,8 @@ def attr(node: Any, name: str) -> Any:
 
 def as_int(v: Any) -> int | None:
     """Integers as Windows writes them: 4624, "4624", "0x12c"."""
+    if type(v) is int:
+        return v
     v = text(v)
     if isinstance(v, bool):
         return int(v)
@@ -73,8 +82,79 @@ def as_int(v: Any) -> int | None:
     return None
 
 
+def _attrs_of(node: Any) -> dict:
+    if type(node) is dict:
+        a = node.get("#attributes")
+        if type(a) is dict:
+            return a
+    return _NO_ATTRS
+
+
+_NO_ATTRS: dict = {}
+
+
 def system_fields(system: dict) -> dict[str, Any]:
     """The System block as flat attributes (names from the event table, not from the XML)."""
+    get = system.get
+    eid = get("EventID")
+    if type(eid) is int and type(get("EventRecordID")) is int:
+        return _system_fields_fast(system, eid)
+    return _system_fields(system)
+
+
+def _system_fields_fast(system: dict, eid: int) -> dict[str, Any]:
+    """system_fields for the evtx renderer's usual shape (plain ints, attributes in "#attributes").
+
+    The same keys in the same order as _system_fields, which stays the reference for
+    anything unusual; tests check the two agree on the corpus.
+    """
+    get = system.get
+    out: dict[str, Any] = {}
+    ch = get("Channel")
+    if ch is not None:
+        ch = text(ch) if type(ch) is not str else ch
+        if ch is not None:
+            out["channel"] = ch
+    pa = _attrs_of(get("Provider"))
+    prov = pa.get("Name") or pa.get("EventSourceName")
+    if prov is not None:
+        out["provider"] = prov
+    out["event_id"] = eid
+    out["record_id"] = get("EventRecordID")
+    comp = get("Computer")
+    if comp is not None:
+        comp = text(comp) if type(comp) is not str else comp
+        if comp is not None:
+            out["computer"] = comp
+    for key, name in (("Level", "level"), ("Task", "task"), ("Opcode", "opcode")):
+        v = get(key)
+        if v is not None:
+            v = v if type(v) is int else as_int(v)
+            if v is not None:
+                out[name] = v
+    kw = get("Keywords")
+    if kw is not None:
+        kw = kw if type(kw) is str else text(kw)
+        if kw is not None:
+            out["keywords"] = kw
+    sid = _attrs_of(get("Security")).get("UserID")
+    if sid:
+        out["user_sid"] = sid
+    ex = get("Execution")
+    if ex is not None:
+        ea = _attrs_of(ex)
+        pid, tid = as_int(ea.get("ProcessID")), as_int(ea.get("ThreadID"))
+        if pid is not None:
+            out["execution_pid"] = pid
+        if tid is not None:
+            out["execution_tid"] = tid
+    act = _attrs_of(get("Correlation")).get("ActivityID")
+    if act:
+        out["activity_id"] = act
+    return out
+
+
+def _system_fields(system: dict) -> dict[str, Any]:
     eid = system.get("EventID")
     out: dict[str, Any] = {
         "channel": text(system.get("Channel")),
@@ -118,6 +198,10 @@ def event_data(event: dict) -> dict[str, Any]:
     """
     out: dict[str, Any] = {}
     ed = event.get("EventData")
+    if type(ed) is dict and event.get("UserData") is None:
+        flat = _flat_event_data(ed)
+        if flat is not None:
+            return flat
     if isinstance(ed, dict):
         _flatten(ed, "", out)
     elif ed is not None and not isinstance(ed, dict):
@@ -141,6 +225,22 @@ def event_data(event: dict) -> dict[str, Any]:
     elif d is not None:
         out["Data"] = d
     return {(f"EventData.{k}" if k in RESERVED else k): v for k, v in out.items() if v is not None}
+
+
+_PLAIN = (str, int)
+
+
+def _flat_event_data(ed: dict) -> dict[str, Any] | None:
+    """event_data for the common case of named scalar fields only; None → take the general path."""
+    out: dict[str, Any] = {}
+    for k, v in ed.items():
+        if k == "#attributes" or k == "Data" or k == "#text" or (v is not None and type(v) not in _PLAIN):
+            return None
+        if v is not None:
+            v = scalar(v)
+            if v is not None:
+                out[f"EventData.{k}" if k in RESERVED else k] = v
+    return out
 
 
 def _flatten(node: dict, prefix: str, out: dict[str, Any], depth: int = 0) -> None:

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import calendar
 import ipaddress
+import string
+from functools import lru_cache
 from typing import Any
 
 from forensics.events import Event
@@ -26,10 +28,41 @@ class _Fill(dict):
         return "-"
 
 
+_SECONDS: dict[str, int] = {}  # 'YYYY-MM-DDTHH:MM:SS' → seconds since epoch; records share seconds
+_ASCII_DIGITS = frozenset("0123456789")
+
+
 def parse_system_time(s: Any) -> int | None:
     """'2021-12-16T10:25:32.351835800Z' → µs since epoch (100 ns digits truncated, never rounded)."""
     if not isinstance(s, str) or len(s) < 19:
         return None
+    base = _SECONDS.get(s[:19])
+    if base is None:
+        return _parse_and_remember(s)
+    n = len(s)
+    if n == 19 or s[19] != ".":
+        return base
+    j = 20
+    while j < n and s[j] in _ASCII_DIGITS:  # bounded by len(s)
+        j += 1
+    if j < n and s[j].isdigit():  # a non-ASCII digit: the general path decides
+        return _parse_system_time(s)
+    digits = s[20:j]
+    return base + (int((digits + "000000")[:6]) if digits else 0)
+
+
+def _parse_and_remember(s: str) -> int | None:
+    v = _parse_system_time(s)
+    if v is not None:
+        base = _parse_system_time(s[:19])
+        if base is not None:
+            if len(_SECONDS) >= 65536:
+                _SECONDS.clear()
+            _SECONDS[s[:19]] = base
+    return v
+
+
+def _parse_system_time(s: str) -> int | None:
     try:
         y, mo, d = int(s[0:4]), int(s[5:7]), int(s[8:10])
         h, mi, sec = int(s[11:13]), int(s[14:16]), int(s[17:19])
@@ -49,6 +82,9 @@ def parse_system_time(s: Any) -> int | None:
         return None
 
 
+_family = lru_cache(maxsize=4096)(family)  # a handful of (channel, provider) pairs per file
+
+
 def _pick(data: dict, names: tuple[str, ...]) -> Any:
     for n in names:
         v = data.get(n)
@@ -60,6 +96,11 @@ def _pick(data: dict, names: tuple[str, ...]) -> Any:
 def _clean_ip(v: Any) -> str | None:
     if not isinstance(v, str):
         return None
+    return _clean_ip_text(v)
+
+
+@lru_cache(maxsize=16384)  # the same few addresses recur across thousands of records
+def _clean_ip_text(v: str) -> str | None:
     s = v.strip().strip("[]")
     if s.lower().startswith("::ffff:") and "." in s:
         s = s[7:]
@@ -98,6 +139,43 @@ def _sha256_of(hashes: Any) -> str | None:
     return None
 
 
+_ENTITIES = ("host", "user", "process_name", "process_cmdline", "src_ip", "src_port", "dst_ip", "dst_port",
+             "proto", "domain", "file_path")
+
+
+@lru_cache(maxsize=None)  # one entry per template of the event table
+def _template_names(template: str) -> tuple[str, ...]:
+    """The top-level names a str.format template looks up ("{a.b[0]}" looks up "a")."""
+    names = []
+    try:
+        for _lit, field, spec, _conv in string.Formatter().parse(template):
+            if field:
+                names.append(field.split(".", 1)[0].split("[", 1)[0])
+            if spec and "{" in spec:  # "{x:{width}}" looks up width too
+                names.extend(_template_names(spec))
+    except ValueError:
+        return ()
+    return tuple(dict.fromkeys(names))
+
+
+def _fill(template: str, data: dict, attrs: dict, ev: Event) -> _Fill:
+    """What the template reads, looked up as: entities, then attributes, then EventData, else "-".
+
+    Only the names the template uses are looked up, instead of merging three whole
+    dicts per record.
+    """
+    fill = _Fill()
+    for name in _template_names(template):
+        v = getattr(ev, name) if name in _ENTITIES else None
+        if v is None:
+            v = attrs.get(name)
+            if v is None:
+                v = data.get(name)
+        if v is not None:
+            fill[name] = v
+    return fill
+
+
 def normalize(event: dict, locator: str, *, source_format: str | None = None,
               fallback_timestamp: int | None = None) -> Event:
     """Normalize one record. `event` is the value of the top-level "Event" key."""
@@ -111,7 +189,7 @@ def normalize(event: dict, locator: str, *, source_format: str | None = None,
         sysf["timestamp_missing"] = True
 
     eid = sysf.get("event_id")
-    fam = family(sysf.get("channel"), sysf.get("provider"))
+    fam = _family(sysf.get("channel"), sysf.get("provider"))
     spec: Spec | None = TABLE.get((fam, eid)) if eid is not None else None
     attrs: dict[str, Any] = dict(data)
     attrs.update(sysf)
@@ -158,15 +236,8 @@ def normalize(event: dict, locator: str, *, source_format: str | None = None,
     ev.attack = list(spec.attack)
     ev.gbt_category = spec.gbt
     ev.severity = spec.severity
-    fill = _Fill(data)
-    fill.update({k: v for k, v in attrs.items() if v is not None})
-    fill.update({k: v for k, v in (("host", ev.host), ("user", ev.user), ("process_name", ev.process_name),
-                                   ("process_cmdline", ev.process_cmdline), ("src_ip", ev.src_ip),
-                                   ("src_port", ev.src_port), ("dst_ip", ev.dst_ip), ("dst_port", ev.dst_port),
-                                   ("proto", ev.proto), ("domain", ev.domain), ("file_path", ev.file_path))
-                 if v is not None})
     try:
-        ev.message = f"{eid} " + spec.message.format_map(fill)
+        ev.message = f"{eid} " + spec.message.format_map(_fill(spec.message, data, attrs, ev))
     except (ValueError, IndexError, KeyError, AttributeError):  # a template the data cannot fill
         ev.message = f"{sysf.get('provider')} event {eid} on {ev.host or '-'}"
     if len(ev.message) > 2000:  # a script block or command line can be huge; attributes keep it whole
