@@ -141,6 +141,29 @@ def test_garbage_after_valid_header(tmp_path):
     assert err.offset == 24
 
 
+def test_damaged_record_header_is_skipped_and_reading_resumes(tmp_path):
+    """Classic pcap: garbage between records, or one record's length smashed, costs only the damaged bytes."""
+    p, data, offs = good_pcap(tmp_path)
+    total = len(offs)
+    junk = b"\xff" * 37
+    p.write_bytes(data[:offs[4]] + junk + data[offs[4]:])
+    recs = run(p)
+    err = one_error(recs)
+    assert err.offset == offs[4] and f"{len(junk)} bytes" in err.reason and "skipped" in err.reason
+    summary = of(recs, "network:capture")[0].attributes
+    assert summary["packets"] == total  # nothing lost but the junk
+    assert [c.data for c in of(recs, CarvedFile)] == [sample_packets()[1]]
+    # one record's captured length smashed: that record is lost, the ones after it are read
+    bad = bytearray(data)
+    struct.pack_into("<I", bad, offs[6] + 8, 0x7FFFFFFF)
+    p.write_bytes(bytes(bad))
+    recs = run(p)
+    err = one_error(recs)
+    assert err.offset == offs[6] and err.reason.startswith(f"damaged records skipped: {offs[7] - offs[6]} bytes")
+    assert of(recs, "network:capture")[0].attributes["packets"] == total - 1
+    assert of(recs, "network:dns")  # the last packet, after the damage
+
+
 def test_snaplen_cut_inside_tcp_header(tmp_path):
     pk, _ = sample_packets()
     frames = [(pk[0][0], pk[0][1][:40])] + pk[1:]  # 14 eth + 20 ip + 6 bytes of TCP

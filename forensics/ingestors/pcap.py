@@ -3,7 +3,9 @@
 Streams the capture in bounded chunks (forensics.net.capture), so a capture of
 any size is read without being loaded. Framing damage ends the walk with one
 IngestError naming the offset, after everything before it has been reported
-(open flows are closed and detections run on what was read). Per-packet decode
+(open flows are closed and detections run on what was read); in classic pcap
+a damaged record header is skipped up to the next plausible record instead,
+and the skipped range is reported as one IngestError. Per-packet decode
 problems (a truncated IPv4 header, a snaplen cut inside a TCP header) are
 counted and reported once per kind with the first packet's offset.
 """
@@ -51,6 +53,9 @@ class PcapIngestor(Ingestor):
                 yield self._stamp(ctx, rec)
         except Exception as e:
             yield ctx.error(f"internal error while finishing: {type(e).__name__}: {e}", offset=None)
+        for skip in info.get("skipped", ()):
+            yield ctx.error(f"damaged records skipped: {skip['length']} bytes from offset {skip['offset']} "
+                            f"({skip['reason']}); reading resumed at the next plausible record", offset=skip["offset"])
         if damage is not None:
             yield damage
         if info:

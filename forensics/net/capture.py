@@ -5,14 +5,26 @@ every packet record without ever holding more than one chunk (plus one record)
 in memory. Frame numbers are 1-based like Wireshark's, so a lawyer can open the
 same packet there. Damage to the framing stops the walk with `CaptureDamage`
 naming the byte offset; everything before it has been yielded already.
+
+Classic pcap has no block markers, so a damaged record header (an impossible
+length) would otherwise lose the rest of the file: the reader scans a bounded
+window for the next plausible record (sane lengths and timestamp, confirmed by
+the record after it) and resumes there, noting the skipped byte range in
+`info["skipped"]` for the ingestor to report. Frame numbers after a skip count
+the records actually read, so they can differ from Wireshark's (which stops).
 """
 from __future__ import annotations
 
 import struct
 from typing import BinaryIO, Iterator
 
+import numpy as np
+
 CHUNK = 1 << 22  # 4 MiB read size: big enough to amortise syscalls, small enough to stay flat
 MAX_RECORD = 1 << 24  # no real link delivers a 16 MiB frame: a larger length means damage
+RESYNC_WINDOW = 1 << 22  # bytes searched for the next plausible pcap record after damage
+MAX_RESYNCS = 64  # a file damaged more often than this is not worth guessing through
+MAX_CLOCK_JUMP_S = 7 * 86400  # a resumed record this far from the last good one is not believed
 
 PCAP_MAGICS = {
     b"\xd4\xc3\xb2\xa1": ("<", 1),  # little-endian, microseconds
@@ -103,6 +115,8 @@ def _pcap(f: BinaryIO, info: dict, supported) -> Iterator[tuple[int, int, int, i
     hdr = struct.Struct(order + "IIII")
     unpack_from = hdr.unpack_from
     frame = 0
+    last_sec = None
+    skipped = info.setdefault("skipped", [])
     while True:
         if len(b.buf) - b.pos < 16 and not b.fill(16):
             left = len(b.buf) - b.pos
@@ -111,7 +125,15 @@ def _pcap(f: BinaryIO, info: dict, supported) -> Iterator[tuple[int, int, int, i
             return
         sec, frac, caplen, wirelen = unpack_from(b.buf, b.pos)
         if caplen > limit:
-            raise CaptureDamage(b.offset, f"record claims {caplen} captured bytes (snaplen {snaplen}): damaged record header")
+            damage = b.offset
+            why = f"record claims {caplen} captured bytes (snaplen {snaplen}): damaged record header"
+            skip = _resync(b, order, limit, ns_div, last_sec) if len(skipped) < MAX_RESYNCS else None
+            if skip is None:
+                raise CaptureDamage(damage, why)
+            b.pos += skip
+            skipped.append({"offset": damage, "length": skip, "reason": why})
+            continue
+        last_sec = sec
         start = b.pos + 16
         if len(b.buf) - start < caplen:
             off = b.offset
@@ -123,6 +145,44 @@ def _pcap(f: BinaryIO, info: dict, supported) -> Iterator[tuple[int, int, int, i
         off = b.base + b.pos
         b.pos = start + caplen
         yield frame, off, sec * 1_000_000 + frac // ns_div, linktype, wirelen, b.buf[start:b.pos]
+
+
+def _plausible(sec, frac, caplen, wirelen, limit, ns_div, last_sec) -> bool:
+    return (0 < caplen <= limit and caplen <= wirelen <= MAX_RECORD and frac < 1_000_000 * ns_div
+            and (last_sec is None or abs(sec - last_sec) <= MAX_CLOCK_JUMP_S))
+
+
+def _resync(b: _Buffer, order: str, limit: int, ns_div: int, last_sec: int | None) -> int | None:
+    """Distance from `b.pos` to the next plausible record header, or None within the window.
+
+    Candidates are found vectorised (every byte position at once); each is
+    confirmed by the record that follows it (or by ending exactly at EOF)."""
+    b.fill(RESYNC_WINDOW + 32)
+    win = b.buf[b.pos + 1:b.pos + 1 + RESYNC_WINDOW]
+    dt = np.dtype(order + "u4")
+    hits: list[int] = []
+    for a in range(4):  # u32 views at every alignment: header fields at word index i..i+3
+        n = (len(win) - a) // 4
+        if n < 4:
+            continue
+        v = np.frombuffer(win, dtype=dt, count=n, offset=a).astype(np.int64)
+        sec, frac, cap, wire = v[:-3], v[1:-2], v[2:-1], v[3:]
+        ok = (cap > 0) & (cap <= limit) & (cap <= wire) & (wire <= MAX_RECORD) & (frac < 1_000_000 * ns_div)
+        if last_sec is not None:
+            ok &= np.abs(sec - last_sec) <= MAX_CLOCK_JUMP_S
+        hits.extend((np.flatnonzero(ok) * 4 + a + 1).tolist())
+    hdr = struct.Struct(order + "IIII")
+    for rel in sorted(hits):
+        sec, _frac, cap, _wire = hdr.unpack_from(b.buf, b.pos + rel)
+        nxt = rel + 16 + cap
+        if not b.fill(nxt + 16):
+            if len(b.buf) - b.pos == nxt:  # the candidate is the last record of the file
+                return rel
+            continue
+        s2, f2, c2, w2 = hdr.unpack_from(b.buf, b.pos + nxt)
+        if _plausible(s2, f2, c2, w2, limit, ns_div, sec):
+            return rel
+    return None
 
 
 def _tsresol_units(raw: int) -> tuple[int, int]:
