@@ -36,6 +36,18 @@ from forensics.storyline_model import Exfiltration, Fact, Outage, Storyline
 MAX_CITES = 20
 HOUR_US = 3_600_000_000
 
+# Times an event can really carry. Untimed records (YARA hits on a file, memory artefacts) carry 0,
+# and a clock offset applied to 0, a broken RTC or a parser's epoch default give dates no incident
+# of ours has: such events never date a fact (T0, first/last seen, chronology), but they are still
+# cited as supporting evidence where they matter (impact, extortion, infrastructure).
+MIN_PLAUSIBLE_US = 631_152_000_000_000  # 1990-01-01T00:00:00Z
+MAX_PLAUSIBLE_US = 4_102_444_800_000_000  # 2100-01-01T00:00:00Z
+TIMED = f"(timestamp BETWEEN {MIN_PLAUSIBLE_US} AND {MAX_PLAUSIBLE_US})"
+
+
+def plausible(ts_us: int | None) -> bool:
+    return ts_us is not None and MIN_PLAUSIBLE_US <= ts_us <= MAX_PLAUSIBLE_US
+
 # "this event on its own says attack"
 STRONG = ("(data_type IN ('detection', 'yara:match', 'memory:injection') OR data_type LIKE 'sigma%' "
           "OR data_type LIKE 'hayabusa%' OR severity IN ('high', 'critical') OR gbt_category IS NOT NULL)")
@@ -219,17 +231,17 @@ def _infra_names(q: _Q, st: _State) -> None:
 def _initial_access(q: _Q, st: _State) -> tuple[Fact | None, Fact | None]:
     infra = _sql_list(st.infra_ips)
     first_contact = q.rows(f"""SELECT event_id, timestamp FROM events
-        WHERE timestamp > 0 AND (list_contains({infra}, src_ip) OR list_contains({infra}, dst_ip)
+        WHERE {TIMED} AND (list_contains({infra}, src_ip) OR list_contains({infra}, dst_ip)
            OR list_contains({_sql_list(st.infra_domains)}, lower(domain)))
         ORDER BY timestamp, event_id LIMIT 5""") if (st.infra_ips or st.infra_domains) else []
     logon = q.rows(f"""SELECT event_id, timestamp, host, "user", src_ip, json_extract_string(attributes, '$.logon_type') AS lt
         FROM events WHERE list_contains(tags, 'login') AND NOT list_contains(tags, 'login_failed')
-          AND list_contains({infra}, src_ip) ORDER BY timestamp, event_id LIMIT 5""") if st.infra_ips else []
+          AND list_contains({infra}, src_ip) AND {TIMED} ORDER BY timestamp, event_id LIMIT 5""") if st.infra_ips else []
     failed = q.one(f"""SELECT count(*) FROM events WHERE list_contains(tags, 'login_failed') AND list_contains({infra}, src_ip)
                        AND timestamp <= ?""", [logon[0]["timestamp"]]) if logon else 0
     ia_events = q.rows(f"""SELECT event_id, timestamp, attack, host, src_ip, dst_ip, dst_port, message FROM events
-        WHERE {_techs_sql('initial-access')} AND {STRONG} ORDER BY timestamp, event_id LIMIT 20""")
-    first_strong = q.rows(f"SELECT event_id, timestamp, host, attack FROM events WHERE {STRONG} AND timestamp > 0 ORDER BY timestamp, event_id LIMIT 5")
+        WHERE {_techs_sql('initial-access')} AND {STRONG} ORDER BY NOT {TIMED}, timestamp, event_id LIMIT 20""")
+    first_strong = q.rows(f"SELECT event_id, timestamp, host, attack FROM events WHERE {STRONG} AND {TIMED} ORDER BY timestamp, event_id LIMIT 5")
 
     vector, ids, conf, when, detail = None, [], 0.0, None, {}
     if logon:
@@ -252,9 +264,10 @@ def _initial_access(q: _Q, st: _State) -> tuple[Fact | None, Fact | None]:
         vector = ("web exploit" if "T1190" in techs else "phishing" if "T1566" in techs else
                   "external remote services" if "T1133" in techs else "supply chain" if "T1195" in techs else
                   "valid accounts" if "T1078" in techs else "drive-by" if "T1189" in techs else "initial access")
-        ids, conf, when = [x["event_id"] for x in ia_events[:5]], 0.7, r["timestamp"]
+        when = r["timestamp"] if plausible(r["timestamp"]) else None
+        ids, conf = [x["event_id"] for x in ia_events[:5]], 0.7 if when else 0.5
         detail = {"host": _name(st, _host_of(st, r["host"], r["dst_ip"]) or ""), "source_ip": r["src_ip"]}
-        st.t_access = r["timestamp"]
+        st.t_access = when
     t0_rows = sorted(first_contact + first_strong, key=lambda r: (r["timestamp"], r["event_id"]))
     if first_contact and first_strong:
         # an indicator long before any contact with the infrastructure is only kept when it is on a
@@ -265,7 +278,7 @@ def _initial_access(q: _Q, st: _State) -> tuple[Fact | None, Fact | None]:
         st.t0 = t0_rows[0]["timestamp"]
         t0 = _fact("t0", iso_utc(st.t0), 0.8 if first_contact else 0.6, [r["event_id"] for r in t0_rows[:5]],
                    "first contact with attacker infrastructure" if first_contact else "first attack indicator")
-    ia = _fact("initial_access", {"vector": vector, "time": iso_utc(when), **detail}, conf, ids) if vector else None
+    ia = _fact("initial_access", {"vector": vector, "time": iso_utc(when) if when else None, **detail}, conf, ids) if vector else None
     return t0, ia
 
 
@@ -275,11 +288,11 @@ def _lateral(q: _Q, st: _State) -> Fact | None:
         return None
     rows = q.rows(f"""SELECT event_id, timestamp, host, "user", src_ip, json_extract_string(attributes, '$.workstation') AS ws
         FROM events WHERE list_contains(tags, 'login') AND NOT list_contains(tags, 'login_failed')
-          AND timestamp >= ? AND src_ip IS NOT NULL AND cc_private(src_ip) AND host IS NOT NULL
+          AND timestamp >= ? AND {TIMED} AND src_ip IS NOT NULL AND cc_private(src_ip) AND host IS NOT NULL
           AND json_extract_string(attributes, '$.logon_type') IN ('3', '10')
         ORDER BY timestamp, event_id""", [st.t_access])
     lm_tech = q.rows(f"""SELECT event_id, timestamp, host, src_ip, dst_ip FROM events
-        WHERE {_techs_sql('lateral-movement')} AND timestamp >= ? AND {STRONG} ORDER BY timestamp, event_id""", [st.t_access])
+        WHERE {_techs_sql('lateral-movement')} AND timestamp >= ? AND {TIMED} AND {STRONG} ORDER BY timestamp, event_id""", [st.t_access])
     path, ids = [], []
     for _ in range(3):  # a few passes: a newly compromised host may be the source of the next hop
         grew = False
@@ -324,7 +337,7 @@ def _tactic_fact(q: _Q, st: _State, name: str, tactics: tuple[str, ...], tags: t
         return None
     tag_sql = " OR ".join(f"list_contains(tags, '{t}')" for t in tags) or "false"
     rows = q.rows(f"""SELECT event_id, timestamp, host, "user", message FROM events
-        WHERE timestamp >= ? AND ({_techs_sql(*tactics)} OR {tag_sql}) AND host IS NOT NULL AND {_on_hosts(st)}
+        WHERE timestamp >= ? AND {TIMED} AND ({_techs_sql(*tactics)} OR {tag_sql}) AND host IS NOT NULL AND {_on_hosts(st)}
         ORDER BY timestamp, event_id LIMIT 200""", [st.t0])
     if not rows:
         return None
@@ -348,7 +361,7 @@ def _compromised(q: _Q, st: _State, infra_fact: Fact | None) -> Fact | None:
                 st.compromised.setdefault(h, _name(st, h))
                 ids.append(r["eid"])
     if st.t0 is not None:
-        for r in q.rows(f"""SELECT host, min(event_id) AS eid FROM events WHERE {STRONG} AND host IS NOT NULL AND timestamp >= ?
+        for r in q.rows(f"""SELECT host, min(event_id) AS eid FROM events WHERE {STRONG} AND host IS NOT NULL AND timestamp >= ? AND {TIMED}
                             AND severity IN ('high', 'critical') GROUP BY host""", [st.t0]):
             h = host_id(r["host"])
             if h and h.startswith("host:"):
@@ -359,7 +372,7 @@ def _compromised(q: _Q, st: _State, infra_fact: Fact | None) -> Fact | None:
 
 def _impact(q: _Q, st: _State) -> list[Fact]:
     out = []
-    t0 = st.t0 if st.t0 is not None else 1  # time 0 = "no time known" (e.g. a YARA hit on a file)
+    t0 = st.t0 if st.t0 is not None else MIN_PLAUSIBLE_US
     kinds = [
         ("encryption", f"""list_contains(attack, 'T1486') OR gbt_category = 'MPRANS' OR regexp_matches(coalesce(file_path, ''), '{_ENCRYPTED_EXT}')"""),
         ("inhibit_recovery", "list_contains(attack, 'T1490') OR regexp_matches(coalesce(process_cmdline, ''), '(?i)(vssadmin.*delete\\s+shadows|shadowcopy\\s+delete|wbadmin\\s+delete|bcdedit.*recoveryenabled\\s+no)')"),
@@ -369,15 +382,22 @@ def _impact(q: _Q, st: _State) -> list[Fact]:
         ("denial_of_service", "len(list_filter(attack, lambda a: split_part(a, '.', 1) IN ('T1498', 'T1499'))) > 0 OR gbt_category = 'NADOS'"),
     ]
     for name, cond in kinds:
-        rows = q.rows(f"""SELECT host, dst_ip, min(timestamp) AS first, max(timestamp) AS last, count(*) AS n,
-                                 arg_min(event_id, (timestamp, event_id), 10) AS ids
-                          FROM events WHERE ({cond}) AND timestamp >= ? GROUP BY host, dst_ip ORDER BY first""", [t0])
+        # untimed hits (a YARA match on an encrypted file) support the fact but never date it
+        rows = q.rows(f"""SELECT host, dst_ip, min(timestamp) FILTER (WHERE {TIMED}) AS first,
+                                 max(timestamp) FILTER (WHERE {TIMED}) AS last, count(*) AS n,
+                                 arg_min(event_id, (NOT {TIMED}, timestamp, event_id), 10) AS ids
+                          FROM events WHERE ({cond}) AND (timestamp >= ? OR NOT {TIMED})
+                          GROUP BY host, dst_ip ORDER BY first NULLS LAST""", [t0])
         if name == "service_stop" and st.compromised:
             rows = [r for r in rows if _host_of(st, r["host"], r["dst_ip"]) in st.compromised] or rows
         if not rows:
             continue
+        if all(r["first"] is None for r in rows) and not any(_host_of(st, r["host"], r["dst_ip"]) in st.compromised for r in rows):
+            continue  # only untimed hits, on no host we know to be compromised: not an impact of this incident
         hosts = sorted({_name(st, h) for r in rows if (h := _host_of(st, r["host"], r["dst_ip"]))})
-        value = {"hosts": hosts, "first": iso_utc(min(r["first"] for r in rows)), "last": iso_utc(max(r["last"] for r in rows)),
+        firsts = [r["first"] for r in rows if r["first"] is not None]
+        lasts = [r["last"] for r in rows if r["last"] is not None]
+        value = {"hosts": hosts, "first": iso_utc(min(firsts)) if firsts else None, "last": iso_utc(max(lasts)) if lasts else None,
                  "events": int(sum(r["n"] for r in rows))}
         out.append(_fact(f"impact:{name}", value, 0.85 if value["events"] > 3 else 0.6, [i for r in rows for i in r["ids"]]))
     return out
@@ -391,11 +411,13 @@ def _outages(q: _Q, st: _State) -> list[Outage]:
                               clock_offset_us AS off
                        FROM events WHERE attributes LIKE '%"gap_start_us"%' ORDER BY gs, event_id"""):
         gs, ge = r["gs"] + r["off"], (r["ge"] + r["off"]) if r["ge"] is not None else None
+        if not plausible(gs):
+            continue
         h = _host_of(st, r["host"], r["dst_ip"])
         found.append(Outage(service=r["svc"] or "service", host=_name(st, h) if h else None, start=iso_utc(gs),
                             end=iso_utc(ge) if ge else None, basis="traffic gap", confidence=0.7, cited_event_ids=[r["event_id"]]))
     # service stopped ... running again (Windows 7036, systemd "Stopped X." / "Started X.")
-    rows = q.rows(r"""
+    rows = q.rows(rf"""
         WITH s AS (
             SELECT event_id, timestamp, host,
                    coalesce(json_extract_string(attributes, '$.service_name'),
@@ -406,7 +428,7 @@ def _outages(q: _Q, st: _State) -> list[Outage]:
                         WHEN lower(json_extract_string(attributes, '$.service_state')) = 'running'
                              OR regexp_matches(message, '^Started ') OR regexp_matches(message, 'systemd.*: Started ')
                         THEN 'up' END AS st
-            FROM events WHERE host IS NOT NULL AND (attributes LIKE '%"service_state"%'
+            FROM events WHERE host IS NOT NULL AND {TIMED} AND (attributes LIKE '%"service_state"%'
                   OR (data_type LIKE 'linux:%' AND regexp_matches(message, '(Stopped|Started|Stopping|Starting) ')))),
         k AS (SELECT *,
                      -- the first "up" after this row (the same change may be logged by two evidence items)
@@ -426,8 +448,8 @@ def _outages(q: _Q, st: _State) -> list[Outage]:
                             end=iso_utc(end) if end else None, basis="service stop", confidence=0.75,
                             cited_event_ids=[r["event_id"]] + ([r["next_id"]] if end else [])))
     # failed health checks / upstream failures: runs of failures per host, split where quiet for > 1 h
-    hc = q.rows(r"""
-        WITH f AS (SELECT event_id, timestamp, host FROM events WHERE host IS NOT NULL AND (
+    hc = q.rows(rf"""
+        WITH f AS (SELECT event_id, timestamp, host FROM events WHERE host IS NOT NULL AND {TIMED} AND (
                      regexp_matches(message, '(?i)health.?check.*(fail|down|timed? ?out|unhealthy|error)')
                      OR regexp_matches(message, '(?i)(upstream.*(timed out|refused|unreachable|failed)|connect\(\) failed.*upstream)')
                      OR lower(json_extract_string(attributes, '$.health')) IN ('fail', 'failed', 'down', 'unhealthy'))),
@@ -520,7 +542,8 @@ def _exfiltration(q: _Q, st: _State, inventory: list[dict]) -> list[Exfiltration
         det_ids.setdefault(ip_key(r["ip"]), []).append(r["event_id"])
     comp_ips = [ip for ip, h in st.ip_host.items() if h in st.compromised]
     rows = q.rows(f"""SELECT dst_ip, src_ip, host, sum({_PAYLOAD_OUT}) AS b,
-                             min(timestamp) AS first, max(timestamp) AS last, arg_min(event_id, (timestamp, event_id), 10) AS ids
+                             min(timestamp) FILTER (WHERE {TIMED}) AS first, max(timestamp) FILTER (WHERE {TIMED}) AS last,
+                             arg_min(event_id, (timestamp, event_id), 10) AS ids
                       FROM events WHERE data_type LIKE 'network:flow%' AND src_ip IS NOT NULL AND cc_private(src_ip)
                         AND dst_ip IS NOT NULL AND NOT cc_private(dst_ip)
                         AND (list_contains({_sql_list(det_ids)}, dst_ip)
@@ -536,8 +559,8 @@ def _exfiltration(q: _Q, st: _State, inventory: list[dict]) -> list[Exfiltration
         name = _name(st, src) if src and src.startswith("host:") else r["src_ip"]
         if name not in x.source_hosts:
             x.source_hosts.append(name)
-        x.first_seen = min(filter(None, [x.first_seen, iso_utc(r["first"])]))
-        x.last_seen = max(filter(None, [x.last_seen, iso_utc(r["last"])]))
+        x.first_seen = min(filter(None, [x.first_seen, iso_utc(r["first"]) if r["first"] is not None else None]), default=None)
+        x.last_seen = max(filter(None, [x.last_seen, iso_utc(r["last"]) if r["last"] is not None else None]), default=None)
         x.cited_event_ids = (x.cited_event_ids + list(r["ids"]))[:MAX_CITES]
     for x in out.values():
         hosts = {h.lower() for h in x.source_hosts}
@@ -556,28 +579,41 @@ def _extortion(q: _Q, st: _State) -> Fact | None:
     yara = q.rows("""SELECT event_id, timestamp, message, attributes FROM events
                      WHERE data_type = 'yara:match' AND (attributes ILIKE '%ransom%' OR attributes ILIKE '%wallet%' OR attributes ILIKE '%bitcoin%')
                      ORDER BY timestamp, event_id LIMIT 50""")
-    text = q.rows(f"""SELECT event_id, regexp_extract(message || ' ' || attributes, '{_WALLET}', 1) AS wallet,
-                             regexp_extract(message || ' ' || attributes, '{_DEMAND}', 1) AS amount,
-                             regexp_extract(message || ' ' || attributes, '{_DEMAND}', 2) AS cur
+    text = q.rows(f"""SELECT event_id, regexp_extract(message || ' ' || attributes, '{_WALLET}', 1) AS wallet
                       FROM events WHERE (message ILIKE '%btc%' OR message ILIKE '%bitcoin%' OR message ILIKE '%wallet%' OR message ILIKE '%ransom%'
                                          OR attributes ILIKE '%bitcoin%' OR attributes ILIKE '%btc%' OR attributes ILIKE '%ransom%')
                         AND regexp_matches(message || ' ' || attributes, '{_WALLET}')
                       ORDER BY timestamp, event_id LIMIT 50""")
-    if not (notes or yara or text):
+    # The amount asked for is often not on the event that names the wallet (a note's text, a second
+    # YARA string, a mail): look in every event with ransom or payment wording, preferring the
+    # wallet's own events, then ransom-note/YARA evidence, then anything else in that context.
+    wallet_ids = _sql_list(r["event_id"] for r in text)
+    demand = q.rows(f"""SELECT event_id, regexp_extract(message || ' ' || attributes, '{_DEMAND}', 1) AS amount,
+                               regexp_extract(message || ' ' || attributes, '{_DEMAND}', 2) AS cur
+                        FROM events WHERE regexp_matches(message || ' ' || attributes, '{_DEMAND}')
+                          AND (list_contains({wallet_ids}, event_id) OR data_type = 'yara:match'
+                               OR regexp_matches(message || ' ' || attributes, '(?i)(ransom|decrypt|wallet|pay(ment)?\\b|赎金|解密|支付)'))
+                        ORDER BY NOT list_contains({wallet_ids}, event_id), data_type <> 'yara:match', timestamp, event_id LIMIT 50""")
+    if not (notes or yara or text):  # an amount alone (a price list, an exchange log) is no extortion
         return None
     value: dict[str, Any] = {"ransom_note_files": sorted({r["file_path"] for r in notes})[:20],
                              "hosts": sorted({_name(st, h) for r in notes if (h := host_id(r["host"]))})}
     for r in text:
-        if r["wallet"] and "wallet" not in value:
+        if r["wallet"]:
             value["wallet"] = r["wallet"]
-        if r["amount"] and "demand" not in value:
+            break
+    for r in demand:
+        try:
             value["demand"] = float(r["amount"].replace(",", "."))
-            cur = r["cur"].upper()
-            value["currency"] = {"BITCOIN": "BTC", "MONERO": "XMR"}.get(cur, cur)
+        except ValueError:
+            continue
+        cur = r["cur"].upper()
+        value["currency"] = {"BITCOIN": "BTC", "MONERO": "XMR"}.get(cur, cur)
+        break
     if value.get("wallet") or value.get("currency") in ("BTC", "XMR", "ETH", "USDT"):
         value["payment_method"] = "monero" if value.get("currency") == "XMR" else "bitcoin" if (value.get("wallet", "").startswith(("bc1", "1", "3")) or value.get("currency") == "BTC") else "virtual currency"
     conf = 0.5 + 0.15 * bool(notes) + 0.15 * bool(yara) + 0.15 * bool(text)
-    return _fact("extortion", value, conf, [r["event_id"] for r in notes[:8] + yara[:6] + text[:6]],
+    return _fact("extortion", value, conf, [r["event_id"] for r in notes[:8] + yara[:6] + text[:6] + demand[:3]],
                  "ransom note files, YARA ransom-note/wallet matches, wallet addresses in recovered text")
 
 
@@ -639,7 +675,7 @@ def _operator_error(q: _Q, st: _State, malicious: bool) -> Fact | None:
         return _fact("operator_error", False, 0.7, [], "attack indicators present")
     rows = q.rows(f"""SELECT event_id, timestamp, host, "user", coalesce(process_cmdline, message) AS cmd FROM events
                       WHERE regexp_matches(coalesce(process_cmdline, '') || ' ' || message, '{_DESTRUCTIVE}')
-                      ORDER BY timestamp, event_id LIMIT 50""")
+                      ORDER BY NOT {TIMED}, timestamp, event_id LIMIT 50""")
     if not rows:
         return None
     r = rows[0]
@@ -653,14 +689,14 @@ def _discovery(q: _Q, st: _State, notes: Fact | None) -> Fact | None:
     if notes and notes.value.get("ransom_note_files"):
         names = [p.replace("\\", "/").rsplit("/", 1)[-1] for p in notes.value["ransom_note_files"]]
         like = " OR ".join(f"process_cmdline ILIKE '%{n.replace(chr(39), '')}%'" for n in sorted(set(names))[:20])
-        r = q.rows(f"""SELECT event_id, timestamp, host, "user" FROM events WHERE process_cmdline IS NOT NULL AND ({like})
+        r = q.rows(f"""SELECT event_id, timestamp, host, "user" FROM events WHERE process_cmdline IS NOT NULL AND ({like}) AND {TIMED}
                        AND NOT regexp_matches(lower(coalesce("user", '')), '(system|local service|network service)$')
                        ORDER BY timestamp, event_id LIMIT 3""")
         if r:
             return _fact("discovery", iso_utc(r[0]["timestamp"]), 0.75, [x["event_id"] for x in r],
                          f"{r[0]['user']} opened the ransom note on {r[0]['host']}")
-    r = q.rows("""SELECT event_id, timestamp FROM events WHERE (data_type ILIKE '%alert%' OR data_type ILIKE '%defender%' OR data_type ILIKE '%antivirus%')
-                  AND severity IN ('high', 'critical') AND timestamp >= ? ORDER BY timestamp, event_id LIMIT 3""", [st.t0 or 0])
+    r = q.rows(f"""SELECT event_id, timestamp FROM events WHERE (data_type ILIKE '%alert%' OR data_type ILIKE '%defender%' OR data_type ILIKE '%antivirus%')
+                  AND severity IN ('high', 'critical') AND timestamp >= ? AND {TIMED} ORDER BY timestamp, event_id LIMIT 3""", [st.t0 or 0])
     if r:
         return _fact("discovery", iso_utc(r[0]["timestamp"]), 0.5, [x["event_id"] for x in r], "first high-severity alert of the insured's own tooling")
     return None
@@ -672,7 +708,7 @@ def _containment(q: _Q, st: _State) -> Fact | None:
     after = st.t_access or st.t0
     infra = _sql_list(st.infra_ips)
     r = q.rows(f"""SELECT event_id, timestamp FROM events
-        WHERE timestamp >= ? AND (
+        WHERE timestamp >= ? AND {TIMED} AND (
               (lower(json_extract_string(attributes, '$.action')) IN ('block', 'drop', 'deny', 'reject', 'quarantine', 'isolate')
                AND (list_contains({infra}, dst_ip) OR list_contains({infra}, src_ip)) AND cc_private(src_ip))
            OR list_contains(tags, 'containment')
@@ -681,7 +717,7 @@ def _containment(q: _Q, st: _State) -> Fact | None:
     if r:
         return _fact("containment", iso_utc(r[0]["timestamp"]), 0.75, [x["event_id"] for x in r],
                      "first block of traffic between a compromised host and attacker infrastructure (or account disabled / host isolated)")
-    last = q.rows(f"""SELECT event_id, timestamp FROM events WHERE timestamp > 0 AND (list_contains({infra}, src_ip) OR list_contains({infra}, dst_ip))
+    last = q.rows(f"""SELECT event_id, timestamp FROM events WHERE {TIMED} AND (list_contains({infra}, src_ip) OR list_contains({infra}, dst_ip))
                       ORDER BY timestamp DESC, event_id LIMIT 1""") if st.infra_ips else []
     if last:
         return _fact("containment", iso_utc(last[0]["timestamp"]), 0.35, [last[0]["event_id"]],

@@ -63,6 +63,58 @@ def test_every_fact_cites_existing_events(tmp_path):
                 assert i in ids, name
 
 
+def test_demand_read_from_another_event_than_the_wallet(tmp_path):
+    """The note's text names the amount; the wallet comes from a YARA hit elsewhere (untimed)."""
+    wallet = "bc1qyaekkm48tfz7v58r78lkaqy3dx50zjt256weke"
+    evs = [Event(0, "yara:match", f"YARA rule CC_Wallet_BTC matched image (BTC {wallet})", "Not a time", tags=["yara", "ransomware"],
+                 severity="high", attack=["T1486"], attributes={"wallets": [wallet], "currency": "BTC"}),
+           Event(T, "windows:evtx:record", "File created C:\\Data\\README_RESTORE.txt", "", host="FS01",
+                 file_path="C:\\Data\\README_RESTORE.txt", attack=["T1486"], severity="high"),
+           Event(T + 1_000_000, "text:note", "Your files are encrypted. To get the decryptor pay 0.75 BTC within 72 hours", "",
+                 host="FS01")]
+    s = build_storyline("synthetic", files=write(tmp_path, evs), data_inventory=[], case_docs=[])
+    x = s.extortion.value
+    assert x["wallet"] == wallet and x["demand"] == 0.75 and x["currency"] == "BTC" and x["payment_method"] == "bitcoin"
+    # an amount with no ransom note, wallet or YARA hit is not extortion
+    evs2 = [Event(T, "linux:syslog", "exchange: pay 3 BTC settled", "", host="x", severity="high", attack=["T1486"])]
+    (tmp_path / "b").mkdir()
+    assert build_storyline("s2", files=write(tmp_path / "b", evs2), data_inventory=[], case_docs=[]).extortion is None
+
+
+def test_untimed_and_implausible_times_never_date_the_story(tmp_path):
+    """Timestamp 0 (YARA/memory), 1970 + clock offset and a 1985 RTC are cited, never T0/first seen."""
+    evs = [Event(0, "yara:match", "YARA rule Ransom_X matched FS01.mem", "Not a time", host="FS01", severity="high",
+                 attack=["T1486"], tags=["yara"]),
+           Event(3_600_000_000, "memory:injection", "injected code", "", host="FS01", severity="high", attack=["T1055"]),
+           Event(to_us(datetime(1985, 1, 1)), "detection", "odd clock", "", host="FS01", severity="high", attack=["T1486"]),
+           Event(T, "detection", "Encrypted file extension", "", host="FS01", severity="high", attack=["T1486"],
+                 file_path="D:\\x.dwg.locked"),
+           Event(T + 60_000_000, "detection", "Encrypted file extension", "", host="FS01", severity="high", attack=["T1486"],
+                 file_path="D:\\y.dwg.locked")]
+    files = write(tmp_path, evs)
+    s = build_storyline("synthetic", files=files, data_inventory=[], case_docs=[])
+    assert s.t0.value == "2026-03-01T21:20:00.000000Z"
+    enc = next(f for f in s.impact if f.name == "impact:encryption")
+    assert enc.value["first"] == "2026-03-01T21:20:00.000000Z" and enc.value["last"] == "2026-03-01T21:21:00.000000Z"
+    from forensics.timecorrect import case_connection
+    untimed = {r[0] for r in case_connection(None, files).execute("SELECT event_id FROM events WHERE timestamp < 631152000000000").fetchall()}
+    assert untimed & set(enc.cited_event_ids), "untimed hits still support the impact"
+    for name, f in s:
+        for x in (f if isinstance(f, list) else [f]):
+            for v in _times_in(getattr(x, "value", None)) + [getattr(x, k, None) for k in ("start", "end", "first_seen", "last_seen")]:
+                assert v is None or v >= "1990", (name, v)
+
+
+def _times_in(v) -> list:
+    if isinstance(v, str) and len(v) >= 20 and v[4] == "-" and v[10] == "T":
+        return [v]
+    if isinstance(v, dict):
+        return [t for x in v.values() for t in _times_in(x)]
+    if isinstance(v, list):
+        return [t for x in v for t in _times_in(x)]
+    return []
+
+
 @pytest.fixture(scope="module")
 def ransomware_case(tmp_path_factory):
     scenarios = pytest.importorskip("scenarios")
@@ -113,11 +165,10 @@ def test_industrial_ransomware_against_truth(ransomware_case):
 @pytest.mark.slow
 def test_extortion_demand_and_wallet(ransomware_case):
     _, truth, s = ransomware_case
-    if not s.extortion.value.get("wallet"):
-        pytest.skip("the memory/YARA ingestors do not yet emit the ransom note text (wallet, demand) as events; "
-                    "the storyline reads ransom-note files only")
-    assert s.extortion.value["wallet"] == truth["extortion"]["wallet"]
-    assert s.extortion.value["demand"] == truth["extortion"]["demand"]
+    x = s.extortion.value
+    assert x["wallet"] == truth["extortion"]["wallet"]
+    assert x["demand"] == truth["extortion"]["demand"] and x["currency"] == truth["extortion"]["currency"]
+    assert x["payment_method"] == truth["extortion"]["payment_method"]
 
 
 @pytest.mark.slow
