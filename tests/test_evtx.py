@@ -226,3 +226,65 @@ def test_fuzz_mutated_evtx_never_raises(corpus, tmp_path_factory, muts, cut):
     for o in out:
         if isinstance(o, Event):
             o.to_row()
+
+
+# ---- fast paths (forensics.windows.fields / normalize) agree with the general code ----
+
+from forensics.windows import fields as wf  # noqa: E402
+from forensics.windows import normalize as wn  # noqa: E402
+
+
+def test_fast_paths_agree_with_general_code_on_corpus(corpus):
+    n = 0
+    for f in evtx_files(corpus):
+        for doc in library_records(f):
+            ev = doc["Event"]
+            system = ev.get("System") or {}
+            assert list(wf.system_fields(system).items()) == list(wf._system_fields(system).items()), f.name
+            assert list(wf.event_data(ev).items()) == list(wf._event_data(ev).items()), f.name
+            n += 1
+    assert n > 5000
+
+
+_keys = st.sampled_from(["TargetUserName", "channel", "event_id", "Data", "#text", "#attributes", "IpAddress", "x.y",
+                         "EventData.channel", "LogonType"])
+_leaf = st.one_of(st.none(), st.booleans(), st.integers(-2**70, 2**70), st.text(max_size=8),
+                  st.sampled_from(["", " ", "\r\n", "a\rb", "\t", "\u3000", "-", "0x1f"]),
+                  st.floats(allow_nan=False))
+_node = st.recursive(_leaf, lambda c: st.one_of(st.lists(c, max_size=3), st.dictionaries(_keys, c, max_size=3)),
+                     max_leaves=6)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.dictionaries(_keys, _node, max_size=6), st.one_of(st.none(), st.dictionaries(_keys, _node, max_size=2)))
+def test_event_data_fast_path_equals_general(ed, ud):
+    event = {"EventData": ed} if ud is None else {"EventData": ed, "UserData": ud}
+    assert list(wf.event_data(event).items()) == list(wf._event_data(event).items())
+
+
+_sys_keys = st.sampled_from(["EventID", "EventRecordID", "Channel", "Computer", "Provider", "Level", "Task", "Opcode",
+                             "Keywords", "Security", "Execution", "Correlation"])
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.dictionaries(_sys_keys, st.one_of(_node, st.fixed_dictionaries(
+    {"#attributes": st.dictionaries(st.sampled_from(["Name", "EventSourceName", "UserID", "ProcessID", "ThreadID",
+                                                     "ActivityID", "Qualifiers"]), _leaf, max_size=3)})), max_size=8),
+       st.integers(0, 70000), st.integers(0, 2**40))
+def test_system_fields_fast_path_equals_general(system, eid, rid):
+    for s in (system, {**system, "EventID": eid, "EventRecordID": rid}):
+        assert list(wf.system_fields(s).items()) == list(wf._system_fields(s).items())
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.one_of(
+    st.builds(lambda y, mo, d, h, mi, s, frac, tail: f"{y:04d}-{mo:02d}-{d:02d}T{h:02d}:{mi:02d}:{s:02d}{frac}{tail}",
+              st.integers(1601, 9999), st.integers(0, 13), st.integers(0, 32), st.integers(0, 24), st.integers(0, 60),
+              st.integers(0, 61), st.one_of(st.just(""), st.from_regex(r"\.[0-9]{0,9}", fullmatch=True),
+                                            st.sampled_from([".12\u0663", ".1\u00b2", ".", ".x"])),
+              st.sampled_from(["", "Z", "+00:00", "z9"])),
+    st.text(max_size=30)))
+def test_system_time_cache_equals_plain_parse(s):
+    ref = wn._parse_system_time(s) if len(s) >= 19 else None
+    assert wn.parse_system_time(s) == ref
+    assert wn.parse_system_time(s) == ref  # second time through the per-second cache

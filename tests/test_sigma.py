@@ -109,3 +109,49 @@ def test_sigma_is_case_insensitive_and_typed_as_text(tmp_path, corpus_parquet):
         "level: high\n")
     dets = list(sigma.match([corpus_parquet["impact_delete_vss_wmi_4688.evtx"]], [tmp_path]))
     assert len(dets) == 1 and dets[0].process_name == "WMIC.exe"
+
+
+# ---- lowered columns + LIKE (forensics.sigma.DuckDBBackend) mean what ILIKE / NOCASE meant ----
+
+import duckdb  # noqa: E402
+import yaml  # noqa: E402
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+_text = st.text(alphabet=st.sampled_from(list("aAbBzZ%_'.é ÉßẞİıIΣσς\u0130\u212a\u00c5\u00e5kK0")), max_size=6)
+
+
+def _like_escape(v: str) -> str:
+    return v.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(_text, min_size=1, max_size=6), _text, st.sampled_from(["", "|contains", "|startswith", "|endswith"]))
+def test_case_insensitive_matching_equals_ilike(tmp_path_factory, values, needle, modifier):
+    d = tmp_path_factory.mktemp("ci")
+    rule = {"title": "ci", "id": "0b9c7f3e-0000-4000-8000-0000000000aa", "level": "low",
+            "logsource": {"product": "windows", "service": "security"},
+            "detection": {"sel": {f"TargetUserName{modifier}": needle}, "condition": "sel"}}
+    (d / "r.yml").write_text(yaml.safe_dump(rule, allow_unicode=True))
+    con = duckdb.connect()
+    con.execute("CREATE TABLE t (event_id VARCHAR, evidence_sha256 VARCHAR, locator VARCHAR, timestamp BIGINT, "
+                "host VARCHAR, \"user\" VARCHAR, process_pid BIGINT, process_name VARCHAR, process_cmdline VARCHAR, "
+                "src_ip VARCHAR, src_port INTEGER, dst_ip VARCHAR, dst_port INTEGER, domain VARCHAR, "
+                "file_path VARCHAR, data_type VARCHAR, attributes VARCHAR)")
+    for i, v in enumerate(values):
+        con.execute("INSERT INTO t VALUES (?, 's', ?, ?, 'h', NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, "
+                    "NULL, 'windows:evtx:record', ?)",
+                    [f"e{i}", f"l{i}", i, json.dumps({"channel": "SECURITY", "event_id": 4624, "TargetUserName": v})])
+    probs: list = []
+    got = sorted(e.attributes["matched_event_ids"][0] for e in sigma.match(rules_dirs=[d], con=con, table="t",
+                                                                            problems=probs))
+    assert not probs
+    esc = _like_escape(needle)
+    pattern = {"": None, "|contains": f"%{esc}%", "|startswith": f"{esc}%", "|endswith": f"%{esc}"}[modifier]
+    if pattern is None:
+        ref = con.execute("SELECT event_id FROM t WHERE json_extract_string(attributes, '$.TargetUserName') = ? "
+                          "COLLATE NOCASE ORDER BY 1", [needle]).fetchall()
+    else:
+        ref = con.execute("SELECT event_id FROM t WHERE json_extract_string(attributes, '$.TargetUserName') "
+                          "ILIKE ? ESCAPE '\\' ORDER BY 1", [pattern]).fetchall()
+    assert got == [r[0] for r in ref]

@@ -196,12 +196,18 @@ def event_data(event: dict) -> dict[str, Any]:
     UserData's single wrapper element (e.g. LogFileCleared, EventXML) is unwrapped.
     Nested elements become dotted names so nothing is lost.
     """
-    out: dict[str, Any] = {}
     ed = event.get("EventData")
     if type(ed) is dict and event.get("UserData") is None:
         flat = _flat_event_data(ed)
         if flat is not None:
             return flat
+    return _event_data(event)
+
+
+def _event_data(event: dict) -> dict[str, Any]:
+    """event_data's general path, and the reference its fast path is tested against."""
+    out: dict[str, Any] = {}
+    ed = event.get("EventData")
     if isinstance(ed, dict):
         _flatten(ed, "", out)
     elif ed is not None and not isinstance(ed, dict):
