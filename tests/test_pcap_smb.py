@@ -257,3 +257,16 @@ def test_failed_logon_and_damaged_message(tmp_path):
     logons = smb(recs, "session_setup")
     assert [e.attributes["success"] for e in logons] == [False, True]
     assert "STATUS_LOGON_FAILURE" in logons[0].message and "failed" in logons[0].tags
+
+
+@pytest.mark.corpus
+def test_psexec_kerberos_logons_match_tshark(psexec):
+    """Kerberos hides the client principal; the ticket's realm and service name are read like Wireshark does."""
+    path, recs = psexec
+    ws = tshark_rows(path, "smb2.cmd==1 && smb2.flags.response==0 && kerberos.realm", "frame.number",
+                     "kerberos.realm", "kerberos.SNameString")
+    logons = smb(recs, "session_setup")
+    assert len(logons) == len(ws) and all(e.attributes["mechanism"] == "Kerberos" and e.attributes["success"]
+                                          for e in logons)
+    for e, (_frame, realm, sname) in zip(logons, ws):
+        assert e.attributes["realm"] == realm and e.attributes["service_principal"] == sname.replace(",", "/")

@@ -46,3 +46,51 @@ def mechanism(blob: bytes) -> str | None:
     if any(o in blob for o in _KRB5_OIDS):
         return "Kerberos"
     return None
+
+
+def _tlv(b: bytes, p: int) -> tuple[int, int, int]:
+    """DER tag at `p`: (tag, value start, value end); raises IndexError/ValueError when cut."""
+    tag, n = b[p], b[p + 1]
+    p += 2
+    if n & 0x80:
+        k = n & 0x7F
+        if not 0 < k <= 4:
+            raise ValueError("bad DER length")
+        n = int.from_bytes(b[p:p + k], "big")
+        p += k
+    if p + n > len(b):
+        raise ValueError("DER value runs past the blob")
+    return tag, p, p + n
+
+
+def kerberos_ticket(blob: bytes) -> dict | None:
+    """Realm and service principal of the Kerberos ticket in an AP-REQ (both travel in clear).
+
+    Ticket ::= [APPLICATION 1] SEQUENCE { tkt-vno [0] 5, realm [1] GeneralString,
+    sname [2] PrincipalName { name-type [0], name-string [1] SEQUENCE OF GeneralString }, enc-part [3] }"""
+    start = 0
+    for _ in range(16):
+        i = blob.find(b"\xa0\x03\x02\x01\x05\xa1", start)  # tkt-vno 5 then realm (the AP-REQ's pvno also matches)
+        if i < 0:
+            return None
+        start = i + 1
+        try:
+            _, rs, re_ = _tlv(blob, i + 5)
+            tag, s, e = _tlv(blob, rs)
+            if tag != 0x1B:
+                continue
+            realm = blob[s:e].decode("latin-1")
+            tag, ss, _se = _tlv(blob, re_)  # [2] sname
+            _, ps, _pe = _tlv(blob, ss)  # SEQUENCE
+            _, ts, te = _tlv(blob, ps)  # [0] name-type
+            _, ns, _ne = _tlv(blob, te)  # [1] name-string
+            _, qs, qe = _tlv(blob, ns)  # SEQUENCE OF
+            names, p = [], qs
+            while p < qe and len(names) < 8:
+                tag, s, e = _tlv(blob, p)
+                names.append(blob[s:e].decode("latin-1"))
+                p = e
+            return {"realm": realm, "service_principal": "/".join(names)}
+        except (IndexError, ValueError):
+            continue
+    return None

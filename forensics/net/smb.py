@@ -266,16 +266,18 @@ class SmbSession(Session):
             return  # a negotiation leg: nothing to report yet
         sid = resp["sid"] or req["sid"]
         ok = status == 0
+        ticket = ntlmssp.kerberos_ticket(blob) if acct is None and mech == "Kerberos" else None
         if acct is not None and ok:
             self.accounts[sid] = acct
         who = "anonymous (null session)" if acct and acct.get("anonymous") else (
-            (f"{acct['domain']}\\{acct['user']}" if acct.get("domain") else acct["user"]) if acct else "(Kerberos ticket)")
+            (f"{acct['domain']}\\{acct['user']}" if acct.get("domain") else acct["user"]) if acct else
+            f"with a ticket for {ticket['service_principal']}@{ticket['realm']}" if ticket else "with a Kerberos ticket")
         host = f" from workstation {acct['workstation']}" if acct and acct.get("workstation") else ""
         ev = self._event(where, f"{self._proto(req)} logon {who}{host} via {mech}: "
                                 f"{'succeeded' if ok else 'failed ' + status_name(status)}",
                          {"command": "session_setup", "mechanism": mech, "status": status_name(status),
                           "success": ok, "session_id": sid, **({k: v for k, v in acct.items() if k != "mechanism"}
-                                                              if acct else {})},
+                                                              if acct else {}), **(ticket or {})},
                          user=None if not acct or acct.get("anonymous") else who)
         ev.tags = ["logon"] if ok else ["logon", "failed"]
         out.append(ev)
