@@ -17,7 +17,7 @@ from adjusters.report.issue import render
 from adjusters.report.model import build_report_data
 from adjusters.report.view import money
 from conftest import need_tool
-from report_samples import SHA_A, SHA_B, sample_report_data
+from adjusters.report.samples import SHA_A, SHA_B, sample_report_data
 
 ISS = {"number": "LA-CTEST", "version": 1, "issued_at": "2026-04-01T00:00:00.000000Z", "issued": "2026-04-01"}
 
@@ -189,3 +189,15 @@ def test_missing_inputs_say_so_and_invent_no_figures():
         assert any(MISSING["policy"][0] in p.text for p in doc.paragraphs)
     wb = load_workbook(io.BytesIO(render(d, "xlsx", "zh", ISS)))
     assert wb.sheetnames == ["Summary"]
+
+
+def test_undated_findings_go_last_and_are_not_dated_1970(tmp_path):
+    from adjusters.report.samples import sample_events
+
+    ev = sample_events()
+    undated = dict(ev[0], event_id="f" * 64, timestamp=0, message="YARA match in memory image", locator="phys+0x1000")
+    d = build_report_data({"id": "C1", "title": "t"}, [{"sha256": SHA_A, "size": 1, "original_name": "m.mem"}],
+                          {"ok": True}, events=[undated] + ev)
+    assert d.chronology[-1]["event_id"] == "f" * 64 and d.chronology[-1]["utc"] is None
+    html = render(d, "html", "en", ISS).decode()
+    assert "1970" not in html and "undated" in html

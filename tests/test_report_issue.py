@@ -14,7 +14,7 @@ from case_store import CyberclaimError, cases
 from case_store.db import session
 from case_store.models import CustodyEntry
 from case_store.vault import vault_path
-from report_samples import POLICY, write_financials
+from adjusters.report.samples import POLICY, write_financials
 
 EVIDENCE = ["pcap/dns_small.pcap", "evtx/c2_rdp_tunnel_4624_type10.evtx"]
 

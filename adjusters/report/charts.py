@@ -69,7 +69,7 @@ def revenue_chart(d: ReportData, lang: str, fmt: str = "svg") -> bytes | None:
 
 
 def swimlane_chart(d: ReportData, lang: str, fmt: str = "svg") -> bytes | None:
-    rows = [c for c in d.chronology]
+    rows = [c for c in d.chronology if c["timestamp_us"]]  # undated findings have no place on a time axis
     if not rows:
         return None
     hosts = sorted({c.get("host") or "—" for c in rows})

@@ -46,8 +46,25 @@ def _block_dict(b, d: ReportData, lang: str) -> dict:
     return out
 
 
+TABLE_CHUNK_ROWS = 40
+
+
+def _chunked(blocks: list) -> list:
+    """Long tables as consecutive tables of TABLE_CHUNK_ROWS rows (each with its header): WeasyPrint
+    re-lays the rest of a table on every page it breaks across, which grows quadratically with rows."""
+    out = []
+    for b in blocks:
+        if isinstance(b, Table) and len(b.rows) > TABLE_CHUNK_ROWS:
+            for i in range(0, len(b.rows), TABLE_CHUNK_ROWS):
+                out.append(Table(b.headers, b.rows[i:i + TABLE_CHUNK_ROWS], b.kind, b.numeric_cols))
+        else:
+            out.append(b)
+    return out
+
+
 def render_html(d: ReportData, lang: str, issuance: dict) -> str:
     title, header, blocks = build_blocks(d, lang, issuance)
+    blocks = _chunked(blocks)
     return _env.get_template("report.html").render(
         lang=lang, title=title, subtitle=label(lang, "subtitle"), header=header, issuance=issuance,
         blocks=[_block_dict(b, d, lang) for b in blocks],

@@ -122,6 +122,7 @@ LABELS: dict[str, dict[str, str]] = {
         "bytes": "字节数",
         "records": "记录数",
         "not_adjusted": "未理算",
+        "undated": "无时间（证据本身未记录）",
         "page": "页",
     },
     "en": {
@@ -227,6 +228,7 @@ LABELS: dict[str, dict[str, str]] = {
         "bytes": "Bytes",
         "records": "Records",
         "not_adjusted": "not adjusted",
+        "undated": "undated (no time in the evidence)",
         "page": "page",
     },
 }

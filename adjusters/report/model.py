@@ -156,14 +156,16 @@ def _citing_facts(storyline) -> dict[str, list[str]]:
 def _chronology(events: list[dict], storyline, exhibit_by_sha: dict[str, str], tz) -> list[dict]:
     citing = _citing_facts(storyline)
     rows = []
-    for e in sorted(events, key=lambda e: (int(e["timestamp"]), e["event_id"])):
-        ts = int(e["timestamp"])
+    # timestamp 0 is how ingestors mark a finding with no time of its own (e.g. a YARA hit in a memory
+    # image): such lines go last, undated, rather than appearing to happen on 1970-01-01
+    for e in sorted(events, key=lambda e: (int(e["timestamp"] or 0) == 0, int(e["timestamp"] or 0), e["event_id"])):
+        ts = int(e["timestamp"] or 0)
         utc = pd.Timestamp(ts, unit="us", tz="UTC")
         rows.append({
             "event_id": e["event_id"],
             "timestamp_us": ts,
-            "utc": utc.strftime("%Y-%m-%d %H:%M:%S"),
-            "local": utc.tz_convert(tz).strftime("%Y-%m-%d %H:%M:%S %z") if tz else None,
+            "utc": utc.strftime("%Y-%m-%d %H:%M:%S") if ts else None,
+            "local": utc.tz_convert(tz).strftime("%Y-%m-%d %H:%M:%S %z") if (tz and ts) else None,
             "message": e.get("message") or "",
             "host": e.get("host"),
             "data_type": e.get("data_type"),

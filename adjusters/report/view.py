@@ -226,7 +226,7 @@ def build_blocks(d: ReportData, lang: str, issuance: dict) -> tuple[str, list[tu
             [L("service"), L("host"), L("start"), L("end"), L("duration_hours"), L("basis"), L("cited_exhibits")],
             [[o["service"], o.get("host") or "—", o["start"], o.get("end") or L("not_restored"),
               number(o.get("duration_hours")), o.get("basis") or "—", ", ".join(o["cited_exhibits"]) or "—"]
-             for o in d.outages], numeric_cols={4}))
+             for o in d.outages], kind="wide", numeric_cols={4}))
     if d.exfiltration:
         blocks.append(Heading(L("exfiltration"), 2))
         blocks.append(Table(
@@ -241,7 +241,7 @@ def build_blocks(d: ReportData, lang: str, issuance: dict) -> tuple[str, list[tu
         ex_name = {e["no"]: e["name"] for e in d.exhibits}
         blocks.append(Table(
             [L("time_utc"), L("time_local"), L("what"), L("evidence_item"), L("locator"), L("sha256")],
-            [[c["utc"], c.get("local") or "—", c["message"] + (f" [{', '.join(fact_name(lang, f) for f in c['facts'])}]" if c["facts"] else ""),
+            [[c["utc"] or L("undated"), c.get("local") or "—", c["message"] + (f" [{', '.join(fact_name(lang, f) for f in c['facts'])}]" if c["facts"] else ""),
               f"{c['exhibit']} {ex_name.get(c['exhibit'], '')}".strip() if c.get("exhibit") else "—",
               c.get("locator") or "—", c.get("evidence_sha256") or "—"] for c in d.chronology], kind="wide"))
     else:

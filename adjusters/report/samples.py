@@ -1,6 +1,7 @@
-"""Small, real inputs for the report tests: a storyline, financials written as the
-contract's files (loaded by adjusters.financials), the shipped example policy, and
-the adjustment computed by the real adjusters.adjust()."""
+"""Small, real inputs for report tests, demos and the benchmark: a storyline, financials
+written as the contract's files (loaded by adjusters.financials), the shipped example
+policy, and the adjustment computed by the real adjusters.adjust(). `extra_events`
+adds background chronology lines (the benchmark scales with it)."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -11,7 +12,7 @@ import pandas as pd
 from forensics.events import make_event_id
 from forensics.storyline_model import Fact, Outage, Storyline
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 POLICY = ROOT / "adjusters" / "policies" / "enterprise_telecom_internet.yaml"
 SHA_A = "a" * 64
 SHA_B = "b" * 64
@@ -22,13 +23,17 @@ def _eid(sha: str, loc: str) -> str:
     return make_event_id(sha, loc, "sample@1")
 
 
-def sample_events() -> list[dict]:
+def sample_events(extra: int = 0) -> list[dict]:
     rows = [
         (SHA_A, "record 17", "2026-03-09T22:05:11Z", "WS-01", "windows:evtx:record", "Logon type 10 from 203.0.113.7"),
         (SHA_A, "record 40", "2026-03-10T01:12:00Z", "WS-01", "windows:evtx:record", "Service PSEXESVC installed"),
         (SHA_B, "packet 901", "2026-03-10T02:29:59Z", "WEB-01", "pcap:flow", "Last HTTP response from shop-web before gap"),
         (SHA_B, "packet 1402", "2026-03-10T14:09:30Z", "WEB-01", "pcap:flow", "HTTP service answers again"),
     ]
+    t0 = pd.Timestamp("2026-03-09T12:00:00Z")
+    for i in range(extra):  # background lines spread over the day before the outage, deterministic
+        rows.append((SHA_A if i % 2 else SHA_B, f"line {1000 + i}", (t0 + pd.Timedelta(seconds=37 * i)).isoformat(),
+                     f"HOST-{i % 7:02d}", "linux:syslog" if i % 3 else "pcap:flow", f"background event {i}"))
     out = []
     for sha, loc, t, host, dt, msg in rows:
         out.append({"event_id": _eid(sha, loc), "timestamp": int(pd.Timestamp(t).value // 1000), "message": msg,
@@ -83,7 +88,7 @@ def sample_adjustment(tmp: Path, storyline: Storyline | None = None) -> dict:
     return adjust(storyline or sample_storyline(), pol, fin).model_dump(mode="json")
 
 
-def sample_report_data(tmp: Path):
+def sample_report_data(tmp: Path, extra_events: int = 0):
     from adjusters.policy import load_policy
     from adjusters.report.model import build_report_data
 
@@ -100,5 +105,5 @@ def sample_report_data(tmp: Path):
     ]
     versions = {"tool": "cyberclaim test", "ingestors": {"evtx": "1.0"}, "evidence_sha256": [SHA_A, SHA_B]}
     return build_report_data({"id": "CTEST", "title": "测试案件", "insured": None}, evidence, {"ok": True, "entries": 3},
-                             storyline=story, events=sample_events(), adjustment=adj, policy=load_policy(POLICY),
+                             storyline=story, events=sample_events(extra_events), adjustment=adj, policy=load_policy(POLICY),
                              revenue=rev, versions=versions, revenue_service="shop-web")
