@@ -156,3 +156,26 @@ def test_cached_second_conversion_matches_uncached_across_new_year(tmp_path):
     ref = Clock(year=2022)
     assert [e.timestamp for e in evs] == [ref.yearless(12, 31, 23, 59, 59)[0], ref.yearless(1, 1, 0, 0, 0)[0],
                                          ref.yearless(12, 31, 23, 59, 59)[0], ref.yearless(1, 1, 0, 0, 0)[0]]
+
+
+def _records(path: Path, **options) -> list:
+    out = []
+    for r in TextLogIngestor().ingest(IngestContext(path, "ab" * 32, "text_log", path.name, options)):
+        out.append(r.to_row() if isinstance(r, Event) else r)
+    return out
+
+
+def test_fast_paths_change_nothing_on_the_corpus(corpus, monkeypatch):
+    """Every record (events with their ids and attributes, detections, errors) is the same
+    with the fast paths switched off, i.e. with only the reference regexes."""
+    files = sorted((corpus / "logs").rglob("*.log"))
+    assert files
+    opts = {"acquired_at": "2005-08-14T12:00:00+02:00", "timezone": "Europe/Berlin"}
+    fast = {p: _records(p, **opts) for p in files}
+    monkeypatch.setattr(syslog3164, "_parse_fast", lambda line, clock: None)
+    monkeypatch.setattr(webaccess, "_fields_fast", lambda line: None)
+    monkeypatch.setattr(authlog, "_password_line", lambda msg: None)
+    for p in files:
+        ref = _records(p, **opts)
+        assert len(ref) == len(fast[p]) and ref == fast[p], p.name
+    assert sum(isinstance(r, dict) for recs in fast.values() for r in recs) > 5000

@@ -109,7 +109,7 @@ def _event(rec: SyslogLine, where: Where, message: str, attrs: dict, outcome: st
         tags.append("login")
     return Event(timestamp=rec.timestamp, data_type="linux:auth", message=message, locator=where.locator,
                  timestamp_desc="Event Time", host=rec.host, process_pid=rec.pid, process_name=rec.program,
-                 tags=tags, attributes={k: v for k, v in attrs.items() if v not in (None, "")}, **kw)
+                 tags=tags, attributes={k: v for k, v in attrs.items() if v is not None and v != ""}, **kw)
 
 
 def parse(rec: SyslogLine, where: Where, state: FileState) -> Event | None:

@@ -114,6 +114,22 @@ def _fields(line: str, clock: Clock) -> tuple | None:
             m.group("ua"), m.group("extra"))
 
 
+_REQUESTS: dict[str, tuple[str | None, str | None, str | None, str | None]] = {}
+
+
+def _request(request: str) -> tuple[str | None, str | None, str | None, str | None]:
+    """(method, url, protocol, URL-decoded url) of a request line; the same requests recur all through a log."""
+    hit = _REQUESTS.get(request)
+    if hit is None:
+        r = _REQ.match(request)
+        method, url, proto = (r.group("method"), r.group("url"), r.group("proto")) if r else (None, None, None)
+        hit = (method, url, proto, unquote_plus(url) if url and ("%" in url or "+" in url) else None)
+        if len(_REQUESTS) >= 65536:
+            _REQUESTS.clear()
+        _REQUESTS[request] = hit
+    return hit
+
+
 def parse(line: str, where: Where, clock: Clock) -> Event | None:
     f = _fields(line, clock)
     if f is None:
@@ -122,8 +138,7 @@ def parse(line: str, where: Where, clock: Clock) -> Event | None:
     client_ip, client_name = peer(client)
     if client_ip is None and client_name is None:
         return None
-    r = _REQ.match(request)
-    method, url, proto = (r.group("method"), r.group("url"), r.group("proto")) if r else (None, None, None)
+    method, url, proto, decoded = _request(request)
     status = to_int(status_text)
     size = to_int(size_text)
     attrs = {
@@ -132,7 +147,7 @@ def parse(line: str, where: Where, clock: Clock) -> Event | None:
         "referer": None if referer in (None, "-") else referer,
         "user_agent": None if ua in (None, "-") else ua, "vhost": vhost,
         "format": "combined" if referer is not None else "common",
-        "decoded_url": unquote_plus(url) if url and ("%" in url or "+" in url) else None,
+        "decoded_url": decoded,
     }
     if extra.strip():
         attrs["extra"] = extra.strip()
