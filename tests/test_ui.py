@@ -13,7 +13,7 @@ from streamlit.testing.v1 import AppTest
 
 import ui_case
 
-PAGES = Path(__file__).resolve().parent.parent / "app" / "ui" / "pages"
+PAGES = Path(__file__).resolve().parent.parent / "app" / "ui" / "views"
 ALL = ("cases", "evidence", "ingest", "timeline", "graph", "findings", "storyline", "coverage", "loss", "reports", "admin")
 
 

@@ -51,4 +51,4 @@ if focus:
     target = {"host": "host", "account": "user", "ip": "ip"}.get(kind)
     if st.button(t("Open in the timeline"), key="g_to_timeline"):
         st.session_state["tl_pending"] = {target: d["label"]} if target else {"text": key}
-        st.switch_page("pages/timeline.py")
+        st.switch_page("views/timeline.py")
