@@ -201,3 +201,14 @@ def test_undated_findings_go_last_and_are_not_dated_1970(tmp_path):
     assert d.chronology[-1]["event_id"] == "f" * 64 and d.chronology[-1]["utc"] is None
     html = render(d, "html", "en", ISS).decode()
     assert "1970" not in html and "undated" in html
+
+
+def test_charts_are_deterministic_and_undated(data):
+    from adjusters.report.charts import render_chart
+
+    for key in ("revenue", "swimlanes", "losses"):
+        for fmt in ("svg", "png"):
+            a, b = render_chart(key, data, "zh", fmt), render_chart(key, data, "zh", fmt)
+            assert a == b and len(a) > 1000, (key, fmt)
+        svg = render_chart(key, data, "en", "svg").decode()
+        assert "<dc:date>" not in svg and "Matplotlib" not in svg

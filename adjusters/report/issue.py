@@ -188,17 +188,13 @@ def gather(case_id: str) -> ReportData:
         except Exception as e:  # noqa: BLE001 — stated in the report instead of inventing figures
             problems.append(f"adjustment: {type(e).__name__}: {e}")
 
-    revenue = None
-    if fin is not None and len(fin.revenue):
-        revenue = pd.DataFrame({"timestamp": pd.to_datetime(fin.revenue_ts, unit="us", utc=True), "revenue": fin.revenue})
     versions = _versions(case_id, evidence, case, fin)
     if adjustment is not None:
         versions["adjustment_method"] = adjustment.get("method")
     return build_report_data(
         {"id": case.id, "title": case.title, "insured": case.insured}, evidence, chain, storyline=storyline,
         events=_events(case_id, _cited_ids(storyline, adjustment)), adjustment=adjustment, policy=policy,
-        revenue=revenue, versions=versions, missing=missing, problems=problems,
-        revenue_service=(fin.profile.revenue_service if fin is not None and fin.profile is not None else None),
+        financials=fin, versions=versions, missing=missing, problems=problems,
     )
 
 

@@ -353,9 +353,18 @@ def build_report_data(
     missing: list[str] | None = None,
     problems: list[str] | None = None,
     revenue_service: str | None = None,
+    financials=None,
 ) -> ReportData:
     """Assemble the report. `evidence` items are dicts of the Evidence columns plus `custody` (a summary);
-    `events` are the storyline's and adjustment's cited events as dicts of the event columns."""
+    `events` are the storyline's and adjustment's cited events as dicts of the event columns.
+    `financials` (adjusters.financials.Financials) supplies the revenue history and the revenue-earning
+    service when `revenue` is not given separately."""
+    if financials is not None:
+        if revenue is None and len(financials.revenue):
+            revenue = pd.DataFrame({"timestamp": pd.to_datetime(financials.revenue_ts, unit="us", utc=True),
+                                    "revenue": financials.revenue})
+        if revenue_service is None and financials.profile is not None:
+            revenue_service = financials.profile.revenue_service
     missing = list(missing or [])
     if not evidence and "evidence" not in missing:
         missing.append("evidence")
