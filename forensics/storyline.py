@@ -266,7 +266,8 @@ def _initial_access(q: _Q, st: _State) -> tuple[Fact | None, Fact | None]:
                   "valid accounts" if "T1078" in techs else "drive-by" if "T1189" in techs else "initial access")
         when = r["timestamp"] if plausible(r["timestamp"]) else None
         ids, conf = [x["event_id"] for x in ia_events[:5]], 0.7 if when else 0.5
-        detail = {"host": _name(st, _host_of(st, r["host"], r["dst_ip"]) or ""), "source_ip": r["src_ip"]}
+        detail = {"host": _name(st, _host_of(st, r["host"], r["dst_ip"]) or ""), "source_ip": r["src_ip"],
+                  "target_ip": r["dst_ip"], "target_port": r["dst_port"], "request": r["message"][:300]}
         st.t_access = when
     t0_rows = sorted(first_contact + first_strong, key=lambda r: (r["timestamp"], r["event_id"]))
     if first_contact and first_strong:
@@ -280,6 +281,40 @@ def _initial_access(q: _Q, st: _State) -> tuple[Fact | None, Fact | None]:
                    "first contact with attacker infrastructure" if first_contact else "first attack indicator")
     ia = _fact("initial_access", {"vector": vector, "time": iso_utc(when) if when else None, **detail}, conf, ids) if vector else None
     return t0, ia
+
+
+CORRELATION_WINDOW_US = 10_000_000  # host events this close to the exploit are its candidate consequences
+
+
+def _access_correlation(q: _Q, st: _State, ia: Fact | None) -> Fact | None:
+    """The moment of initial access as each evidence source saw it.
+
+    The victim address of the exploit names the victim host through any event
+    that carries both (a host log's own address); then, per evidence item, the
+    first events on that host or address within a few seconds of the exploit:
+    the network request and the process/file/connection events it caused.
+    """
+    if ia is None or not ia.value.get("time") or not ia.value.get("target_ip"):
+        return None
+    t, ip = _us(ia.value["time"]), ia.value["target_ip"]
+    names = [r["host"] for r in q.rows("""SELECT host, count(*) AS n FROM events WHERE host IS NOT NULL AND (src_ip = ? OR dst_ip = ?)
+                                          AND data_type NOT LIKE 'network:%' AND data_type <> 'detection' GROUP BY host ORDER BY n DESC, host""",
+                                       [ip, ip])]
+    hosts = _sql_list(h.lower() for h in names[:3])
+    rows = q.rows(f"""SELECT evidence_sha256, arg_min(event_id, (timestamp, event_id)) AS eid, min(timestamp) AS first, count(*) AS n,
+                             arg_min(data_type, (timestamp, event_id)) AS data_type, arg_min(parser, (timestamp, event_id)) AS parser,
+                             arg_min(left(message, 200), (timestamp, event_id)) AS message
+                      FROM events WHERE timestamp BETWEEN ? AND ? AND {TIMED}
+                        AND (list_contains({hosts}, lower(host)) OR src_ip = ? OR dst_ip = ?)
+                      GROUP BY evidence_sha256 ORDER BY first, evidence_sha256""", [t - CORRELATION_WINDOW_US, t + CORRELATION_WINDOW_US, ip, ip])
+    if len(rows) < 2:
+        return None
+    value = {"victim_ip": ip, "victim_host": names[0] if names else None, "exploit_time": ia.value["time"],
+             "window_s": CORRELATION_WINDOW_US / 1e6,
+             "sources": [{"evidence_sha256": r["evidence_sha256"], "parser": r["parser"], "data_type": r["data_type"],
+                          "first": iso_utc(r["first"]), "events": int(r["n"]), "message": r["message"]} for r in rows]}
+    return _fact("access_correlation", value, min(0.95, 0.5 + 0.15 * len(rows)), ia.cited_event_ids[:3] + [r["eid"] for r in rows],
+                 "the same moment in every evidence item: events on the victim host or address within the window of the exploit")
 
 
 def _lateral(q: _Q, st: _State) -> Fact | None:
@@ -572,6 +607,87 @@ def _exfiltration(q: _Q, st: _State, inventory: list[dict]) -> list[Exfiltration
     return sorted(out.values(), key=lambda x: (x.first_seen or "", x.destination))
 
 
+def _instant_messaging(q: _Q, st: _State) -> tuple[Fact | None, list[Exfiltration]]:
+    """Conversations over instant messaging, and the files internal hosts sent in them.
+
+    A conversation is the IM events between one internal client address and one
+    peer account (start = first message or offer, end = last). A file the
+    internal side sent (a completed direct transfer, or an offer where no transfer
+    was captured) is data handed to an outside party: an exfiltration of that
+    file's size, whatever network the receiver sat on.
+    """
+    rows = q.rows(f"""SELECT event_id, timestamp, src_ip, dst_ip, "user", file_path, file_sha256, message,
+                             coalesce(json_extract_string(attributes, '$.peer_screen_name'), "user") AS peer,
+                             json_extract_string(attributes, '$.protocol') AS proto,
+                             json_extract_string(attributes, '$.direction') AS direction,
+                             json_extract_string(attributes, '$.receiver_ip') AS receiver,
+                             coalesce(TRY_CAST(json_extract(attributes, '$.file_size') AS BIGINT),
+                                      TRY_CAST(json_extract(attributes, '$.offered_size') AS BIGINT)) AS size,
+                             TRY_CAST(json_extract(attributes, '$.bytes_seen') AS BIGINT) AS seen
+                      FROM events WHERE data_type LIKE '%:im%' AND {TIMED} ORDER BY timestamp, event_id LIMIT 100000""")
+    if not rows:
+        return None, []
+    convs: dict[tuple[str, str], dict] = {}
+    for r in rows:
+        # the internal end is the client; an incoming message names it as the destination
+        client = r["src_ip"] if r["src_ip"] and is_private(ip_key(r["src_ip"]) or "") else r["dst_ip"]
+        key = (client or "?", (r["peer"] or "?"))
+        c = convs.setdefault(key, {"host": _name(st, h) if (h := _host_of(st, None, client)) and h.startswith("host:") else client,
+                                   "client_ip": client, "account": r["peer"], "protocol": set(), "start": r["timestamp"],
+                                   "end": r["timestamp"], "messages": 0, "files_sent": [], "ids": []})
+        c["end"] = max(c["end"], r["timestamp"])
+        c["messages"] += 1
+        c["ids"].append(r["event_id"])
+        if r["proto"]:
+            c["protocol"].add(r["proto"].split("/")[0])
+        if r["file_path"] and r["direction"] != "incoming":
+            name = r["file_path"].replace("\\", "/").rsplit("/", 1)[-1]
+            known = next((f for f in c["files_sent"] if f["name"] == name and f["size"] == r["size"]), None)
+            if known is None:
+                known = {"name": name, "size": r["size"], "sha256": None, "time": iso_utc(r["timestamp"]),
+                         "receiver_ip": None, "complete": False, "ids": []}
+                c["files_sent"].append(known)
+            known["ids"].append(r["event_id"])
+            if r["file_sha256"]:  # the transfer itself, not only the offer
+                known.update(sha256=r["file_sha256"], receiver_ip=r["receiver"] or r["dst_ip"], time=iso_utc(r["timestamp"]),
+                             complete=bool(r["seen"] is not None and r["size"] is not None and r["seen"] >= r["size"]))
+    value, leaks, cited = [], [], []
+    for c in sorted(convs.values(), key=lambda c: (c["start"], c["account"] or "")):
+        files = [{k: v for k, v in f.items() if k != "ids"} for f in c["files_sent"]]
+        value.append({"host": c["host"], "client_ip": c["client_ip"], "account": c["account"],
+                      "protocol": "/".join(sorted(c["protocol"])) or None, "start": iso_utc(c["start"]),
+                      "end": iso_utc(c["end"]), "events": c["messages"], "files_sent": files})
+        cited += c["ids"][:5]
+        for f in c["files_sent"]:
+            if f["size"]:
+                leaks.append(Exfiltration(destination=f"{c['account']} ({'/'.join(sorted(c['protocol'])) or 'IM'})"
+                                          + (f" at {f['receiver_ip']}" if f["receiver_ip"] else ""),
+                                          bytes=int(f["size"]), source_hosts=[c["host"]], first_seen=f["time"], last_seen=f["time"],
+                                          cited_event_ids=f["ids"][:MAX_CITES]))
+    return _fact("im_conversations", value, 0.9, cited, "instant-messaging conversations per internal client and peer account, "
+                 "with the files the internal side sent"), leaks
+
+
+def _insider(story: Storyline, im: Fact, leaks: list[Exfiltration]) -> None:
+    """Files sent out by an insider with no intrusion behind it: the leak dates the story.
+
+    Without attack indicators, an internal host handing files to an outside
+    account is an insider's act; whether it was dishonest is for the adjuster
+    (the chat may say so), hence a suspicion at review confidence.
+    """
+    convs = [c for c in im.value if c["files_sent"]]
+    first = min(convs, key=lambda c: c["start"])
+    cited = [i for x in leaks for i in x.cited_event_ids]
+    story.t0 = _fact("t0", first["start"], 0.6, im.cited_event_ids[:5], "start of the conversation in which the insider sent the first file")
+    story.initial_access = _fact("initial_access", {"vector": "insider (files sent over instant messaging)", "time": first["start"],
+                                                    "host": first["host"], "account": first["account"]}, 0.6, cited)
+    story.facts.append(_fact("insider_dishonesty", {"suspected": True, "hosts": sorted({c["host"] for c in convs}),
+                                                     "accounts": sorted({c["account"] for c in convs}),
+                                                     "files": sorted({f["name"] for c in convs for f in c["files_sent"]})},
+                             0.5, cited, "no intrusion indicators: an internal host sent files to an outside account; "
+                                         "intent is for the adjuster to weigh (read the cited conversation)"))
+
+
 def _extortion(q: _Q, st: _State) -> Fact | None:
     notes = q.rows(f"""SELECT event_id, timestamp, host, file_path FROM events
                        WHERE file_path IS NOT NULL AND regexp_matches(regexp_extract(file_path, '[^\\\\/]+$'), '{_RANSOM_NOTE}')
@@ -811,6 +927,9 @@ def _build(case_id: str, q: _Q, inventory: list[dict], case_docs: list[Path]) ->
     story.t0, story.initial_access = _initial_access(q, st) if malicious else (None, None)
     _compromised(q, st, story.attacker_infrastructure)
     story.lateral_movement = _lateral(q, st)
+    corr = _access_correlation(q, st, story.initial_access)
+    if corr:
+        story.facts.append(corr)
     story.privilege_escalation = _tactic_fact(q, st, "privilege_escalation", ("privilege-escalation",),
                                               ("privilege_escalation", "privileged_logon"), "privileges gained on compromised hosts after T0")
     story.persistence = _tactic_fact(q, st, "persistence", ("persistence",), ("service_installation", "task_scheduled", "account_created"),
@@ -830,6 +949,10 @@ def _build(case_id: str, q: _Q, inventory: list[dict], case_docs: list[Path]) ->
                                         + (story.initial_access.cited_event_ids if story.initial_access else []))
     story.outages = _outages(q, st)
     story.exfiltration = _exfiltration(q, st, inventory)
+    im, im_leaks = _instant_messaging(q, st)
+    if im:
+        story.facts.append(im)
+        story.exfiltration += im_leaks
     story.exfiltrated_bytes = sum(x.bytes for x in story.exfiltration)
     if story.exfiltration and story.attacker_infrastructure:
         _infra_names(q, st)
@@ -849,6 +972,8 @@ def _build(case_id: str, q: _Q, inventory: list[dict], case_docs: list[Path]) ->
         first = q.rows("SELECT timestamp FROM events WHERE event_id = ?", [story.operator_error.cited_event_ids[0]])
         story.t0 = _fact("t0", iso_utc(first[0]["timestamp"]), 0.6, story.operator_error.cited_event_ids[:1], "first faulty (operator) action")
         story.initial_access = _fact("initial_access", {"vector": "operator error"}, 0.6, story.operator_error.cited_event_ids[:3])
+    if im_leaks and not malicious and not (story.operator_error and story.operator_error.value is True):
+        _insider(story, im, im_leaks)
     techs = q.rows(f"""SELECT DISTINCT unnest(attack) AS t FROM events WHERE {STRONG} OR
                        (timestamp >= ? AND host IS NOT NULL AND {_on_hosts(st) if st.compromised else 'false'})""", [st.t0 or 0])
     tech_ids = sorted({r["t"] for r in techs})
