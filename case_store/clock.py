@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import getpass
+from functools import lru_cache
 import os
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -41,6 +42,7 @@ def current_actor() -> str:
         return "unknown"
 
 
+@lru_cache(maxsize=1)
 def tool_version() -> str:
     from importlib.metadata import PackageNotFoundError, version
 

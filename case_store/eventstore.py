@@ -15,7 +15,6 @@ from typing import Iterable
 
 import duckdb
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 from sqlalchemy import select
@@ -112,13 +111,19 @@ def case_parquet_files(case_id: str) -> list[str]:
             .where(IngestResult.evidence_sha256.in_(shas), IngestResult.status != "failed")
             .order_by(IngestResult.id)
         ).all()
-    latest: dict[tuple[str, str], str] = {}
+    return sorted(p for p in latest_paths(rows) if Path(p).exists())
+
+
+def latest_paths(rows) -> list[str]:
+    """Parquet paths of the newest result per (evidence, ingestor, zip member), from
+    (parquet_path, id, evidence_sha256, parser) rows in id order: a newer version of
+    an ingestor replaces the older one's events."""
+    latest: dict[tuple[str, str, str], str] = {}
     for path, _id, sha, parser in rows:
         if path:
             name, _, rest = parser.partition("@")
-            # a newer version of the same ingestor replaces the older; zip members (#member) stay apart
             latest[(sha, name, rest.partition("#")[2])] = path
-    return sorted(p for p in latest.values() if Path(p).exists())
+    return list(latest.values())
 
 
 @dataclass
@@ -221,7 +226,7 @@ def _shared_connection(files: tuple[str, ...]) -> duckdb.DuckDBPyConnection:
     return connect(list(files))
 
 
-def query(case_id: str, q: EventQuery, files: list[str] | None = None) -> tuple[pd.DataFrame, int]:
+def query(case_id: str, q: EventQuery, files: list[str] | None = None) -> tuple["pd.DataFrame", int]:
     """One page of events in time order, and the total count matching the filter."""
     con = _shared_connection(tuple(case_parquet_files(case_id) if files is None else files)).cursor()
     where, params = q.where()

@@ -28,8 +28,8 @@ from sqlalchemy import select
 from case_store import CyberclaimError, cases, custody, vault
 from case_store.clock import now_iso
 from case_store.db import session
-from case_store.eventstore import EventWriter, parquet_path
-from case_store.home import derived_dir
+from case_store.eventstore import EventWriter, latest_paths, parquet_path
+from case_store.home import derived_dir, events_dir
 from case_store.models import Evidence, IngestResult
 from forensics.events import CarvedFile, Event, IngestError, canonical_json
 from forensics.ingestors.base import IngestContext
@@ -139,10 +139,11 @@ def plan(case_id: str, options: dict[str, Any] | None = None, only: list[str] | 
             head = read_head(path)
             item_opts = dict(options, acquired_at=ev.added_at, timezone=ev.timezone or options.get("timezone"))
             for cls in applicable(head, path, etype):
+                unit_opts = dict(item_opts, **cls.config_inputs(item_opts))
                 units.append(Unit(
                     case_id, ev.sha256, ev.original_name + (f"!{prefix[:-1]}" if prefix else ""), str(path), etype,
-                    cls.name, cls.parser_id(), config_fingerprint({k: v for k, v in item_opts.items() if k != "acquired_at"}),
-                    item_opts, prefix,
+                    cls.name, cls.parser_id(), config_fingerprint({k: v for k, v in unit_opts.items() if k != "acquired_at"}),
+                    unit_opts, prefix,
                 ))
     return units
 
@@ -304,11 +305,14 @@ def _post_ingest(case_id: str, options: dict[str, Any], summary: dict[str, ItemS
     for sha, item in summary.items():
         with session() as s:
             rows = s.execute(select(IngestResult).where(IngestResult.evidence_sha256 == sha, IngestResult.status != "failed")).scalars().all()
-        sources = [r.parquet_path for r in rows if r.parquet_path and not r.parser.startswith("sigma@") and r.events]
-        if not sources or any(r.parser == parser_id and r.config_hash == fingerprint for r in rows):
+        sources = sorted(latest_paths([(r.parquet_path, r.id, r.evidence_sha256, r.parser) for r in sorted(rows, key=lambda r: r.id)
+                                       if r.parquet_path and not r.parser.startswith("sigma@") and r.events]))
+        # the cache key covers the rule pack and the event files matched (which name their parser versions)
+        key = hashlib.sha256(canonical_json([fingerprint, [Path(p).relative_to(events_dir()).as_posix() for p in sources]]).encode()).hexdigest()[:16]
+        if not sources or any(r.parser == parser_id and r.config_hash == key for r in rows):
             continue
         t0 = time.perf_counter()
-        writer = EventWriter(parquet_path(sha, parser_id, fingerprint))
+        writer = EventWriter(parquet_path(sha, parser_id, key))
         errors: list[dict] = []
         try:
             for rec in sigma.match(sources, rule_dirs):
@@ -322,7 +326,7 @@ def _post_ingest(case_id: str, options: dict[str, Any], summary: dict[str, ItemS
         item.events += writer.count
         item.errors += errors
         with session() as s:
-            s.add(IngestResult(evidence_sha256=sha, parser=parser_id, config_hash=fingerprint, status="partial" if errors else "ok",
+            s.add(IngestResult(evidence_sha256=sha, parser=parser_id, config_hash=key, status="partial" if errors else "ok",
                                events=writer.count, errors=json.dumps(errors[:MAX_STORED_ERRORS], ensure_ascii=False),
                                parquet_path=path, created_at=now_iso(), seconds=time.perf_counter() - t0))
             custody.append(s, case_id, "sigma_matched", sha, rulepack=fingerprint, detections=writer.count)

@@ -6,7 +6,6 @@ from typing import Optional
 import typer
 
 from app.cli._common import print_json, print_table
-from case_store import cases
 
 case_app = typer.Typer(no_args_is_help=True, help="Create, list and show cases.")
 
@@ -22,6 +21,7 @@ def new(title: str, insured: Optional[str] = typer.Option(None, help="Name of th
         financials: Optional[Path] = typer.Option(None, help="Directory of financial inputs."),
         as_json: bool = typer.Option(False, "--json", help="Print a JSON object with the case id.")):
     """Create a case and print its id."""
+    from case_store import cases  # imported late: keeps `--help` fast
     c = cases.create_case(title, insured, policy, financials)
     print_json({"id": c.id}) if as_json else print(c.id)
 
@@ -29,6 +29,7 @@ def new(title: str, insured: Optional[str] = typer.Option(None, help="Name of th
 @case_app.command("list")
 def list_(as_json: bool = typer.Option(False, "--json")):
     """List cases."""
+    from case_store import cases  # imported late: keeps `--help` fast
     cs = cases.list_cases()
     if as_json:
         print_json([_case_dict(c) for c in cs])
@@ -39,6 +40,7 @@ def list_(as_json: bool = typer.Option(False, "--json")):
 @case_app.command("show")
 def show(case_id: str, as_json: bool = typer.Option(False, "--json")):
     """Show one case with its evidence count."""
+    from case_store import cases  # imported late: keeps `--help` fast
     c = cases.get_case(case_id)
     d = _case_dict(c) | {"evidence": len(cases.list_evidence(case_id))}
     if as_json:

@@ -5,8 +5,6 @@ import json
 import typer
 
 from app.cli._common import console, print_json, print_table
-from case_store import cases, custody
-from case_store.db import session
 
 cu_app = typer.Typer(no_args_is_help=True, help="Chain of custody.")
 
@@ -14,6 +12,8 @@ cu_app = typer.Typer(no_args_is_help=True, help="Chain of custody.")
 @cu_app.command("show")
 def show(case_id: str, as_json: bool = typer.Option(False, "--json")):
     """Print the custody log."""
+    from case_store import cases, custody  # noqa: F401  (imported late: keeps `--help` fast)
+    from case_store.db import session  # noqa: F401
     cases.get_case(case_id)
     with session() as s:
         es = custody.entries(s, case_id)
@@ -28,6 +28,8 @@ def show(case_id: str, as_json: bool = typer.Option(False, "--json")):
 @cu_app.command("verify")
 def verify(case_id: str):
     """Check the hash chain; exit non-zero naming each edited, deleted, inserted or reordered entry."""
+    from case_store import cases, custody  # noqa: F401  (imported late: keeps `--help` fast)
+    from case_store.db import session  # noqa: F401
     cases.get_case(case_id)
     with session() as s:
         es = custody.entries(s, case_id)

@@ -7,14 +7,14 @@ from typing import Optional
 import typer
 
 from app.cli._common import console, print_table
-from case_store import CyberclaimError, cases
-from case_store.eventstore import EventQuery, query
-from forensics.events import to_us
+from case_store import CyberclaimError
 
 
 def parse_time(value: str | None, flag: str) -> int | None:
     if value is None:
         return None
+    from forensics.events import to_us
+
     try:
         return to_us(datetime.fromisoformat(value.replace("Z", "+00:00")))
     except ValueError:
@@ -30,6 +30,9 @@ def events(case_id: str,
            limit: int = 50, offset: int = 0,
            fmt: str = typer.Option("table", "--format", help="table | jsonl | csv")):
     """Query the case's normalized events."""
+    from case_store import cases
+    from case_store.eventstore import EventQuery, query
+
     cases.get_case(case_id)
     if fmt not in ("table", "jsonl", "csv"):
         raise CyberclaimError(f"--format must be table, jsonl or csv, not {fmt!r}")

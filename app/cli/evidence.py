@@ -7,7 +7,7 @@ import typer
 from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColumn
 
 from app.cli._common import console, print_json, print_table
-from case_store import CyberclaimError, cases
+from case_store import CyberclaimError
 
 ev_app = typer.Typer(no_args_is_help=True, help="Register, list and verify evidence.")
 
@@ -16,6 +16,7 @@ ev_app = typer.Typer(no_args_is_help=True, help="Register, list and verify evide
 def add(case_id: str, paths: List[Path], source: Optional[str] = typer.Option(None, help="Where the evidence came from."),
         acquired_by: Optional[str] = typer.Option(None, help="Who acquired it.")):
     """Register evidence files: hashed while copied into the read-only vault."""
+    from case_store import cases  # imported late: keeps `--help` fast
     cases.get_case(case_id)
     with Progress("[progress.description]{task.description}", BarColumn(), DownloadColumn(), TransferSpeedColumn(),
                   console=console, transient=True) as bar:
@@ -34,6 +35,7 @@ def add(case_id: str, paths: List[Path], source: Optional[str] = typer.Option(No
 @ev_app.command("list")
 def list_(case_id: str, as_json: bool = typer.Option(False, "--json")):
     """List a case's evidence with hashes and types."""
+    from case_store import cases  # imported late: keeps `--help` fast
     items = cases.list_evidence(case_id)
     rows = [{"id": e.id, "sha256": e.sha256, "size": e.size, "name": e.original_name, "type": e.evidence_type,
              "source": e.source, "acquired_by": e.acquired_by, "added_at": e.added_at, "added_by": e.added_by,
@@ -48,6 +50,7 @@ def list_(case_id: str, as_json: bool = typer.Option(False, "--json")):
 @ev_app.command("verify")
 def verify(case_id: str):
     """Re-hash every item; exit non-zero naming each item whose bytes changed or went missing."""
+    from case_store import cases  # imported late: keeps `--help` fast
     bad = cases.verify_evidence(case_id)
     total = len(cases.list_evidence(case_id))
     for e, problem in bad:

@@ -7,8 +7,6 @@ import typer
 from rich.progress import Progress, SpinnerColumn, TimeElapsedColumn
 
 from app.cli._common import console, print_table
-from case_store import cases
-from forensics.pipeline import ingest_case
 
 
 def ingest(case_id: str,
@@ -19,6 +17,9 @@ def ingest(case_id: str,
            yara_rules: List[Path] = typer.Option([], "--yara-rules", help="Extra YARA rule directory or tarball."),
            sigma_rules: List[Path] = typer.Option([], "--sigma-rules", help="Extra Sigma rule directory.")):
     """Run every applicable ingestor over every evidence item (cached when nothing changed)."""
+    from case_store import cases
+    from forensics.pipeline import ingest_case
+
     cases.get_case(case_id)
     options = {k: v for k, v in {
         "timezone": timezone, "year": year, "symbols": str(symbols) if symbols else None,

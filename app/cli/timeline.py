@@ -9,8 +9,7 @@ import typer
 
 from app.cli._common import console, print_json, print_table
 from app.cli.events import parse_time
-from case_store import CyberclaimError, cases
-from case_store.eventstore import EventQuery
+from case_store import CyberclaimError
 
 FORMATS = ("table", "jsonl", "csv", "timesketch")
 
@@ -27,6 +26,8 @@ def timeline(case_id: str,
     """The case's events in time order, clock corrections applied (original time kept)."""
     from forensics import interchange, timecorrect
 
+    from case_store import cases
+    from case_store.eventstore import EventQuery  # noqa: F401  (late: keeps startup fast)
     cases.get_case(case_id)
     if fmt not in FORMATS:
         raise CyberclaimError(f"--format must be one of {', '.join(FORMATS)}, not {fmt!r}")
@@ -52,6 +53,8 @@ def graph(case_id: str, fmt: str = typer.Option("json", "--format", help="json (
     """The entity graph (hosts, accounts, processes, IPs, domains, URLs, files, services, rules)."""
     from forensics import graph as g
 
+    from case_store import cases
+    from case_store.eventstore import EventQuery  # noqa: F401  (late: keeps startup fast)
     cases.get_case(case_id)
     if fmt not in g.EXPORTERS:
         raise CyberclaimError(f"--format must be one of {', '.join(g.EXPORTERS)}, not {fmt!r}")
@@ -67,6 +70,8 @@ def storyline(case_id: str, as_json: bool = typer.Option(False, "--json", help="
     """The incident storyline: T0, access, lateral movement, impact, outages, exfiltration, classification."""
     from forensics.storyline import build_storyline
 
+    from case_store import cases
+    from case_store.eventstore import EventQuery  # noqa: F401  (late: keeps startup fast)
     cases.get_case(case_id)
     s = build_storyline(case_id)
     if as_json:

@@ -44,6 +44,12 @@ class Ingestor:
         """Cheap check on the first bytes; the default trusts the evidence type."""
         return evidence_type in cls.accepts
 
+    @classmethod
+    def config_inputs(cls, options: dict[str, Any]) -> dict[str, Any]:
+        """Content fingerprints of external inputs the output depends on (e.g. a rule
+        pack's hash, not its path), folded into the cache key of each ingest."""
+        return {}
+
     def ingest(self, ctx: IngestContext) -> Iterator[Record]:  # pragma: no cover - interface
         raise NotImplementedError
 
