@@ -117,34 +117,43 @@ def _pcap(f: BinaryIO, info: dict, supported) -> Iterator[tuple[int, int, int, i
     frame = 0
     last_sec = None
     skipped = info.setdefault("skipped", [])
+    # the hot loop keeps the window in locals and syncs `b` only around refills
+    buf, pos, base, n = b.buf, b.pos, b.base, len(b.buf)
     while True:
-        if len(b.buf) - b.pos < 16 and not b.fill(16):
-            left = len(b.buf) - b.pos
-            if left:
-                raise CaptureDamage(b.offset, f"truncated record header ({left} of 16 bytes) at end of file")
-            return
-        sec, frac, caplen, wirelen = unpack_from(b.buf, b.pos)
+        if n - pos < 16:
+            b.pos = pos
+            ok = b.fill(16)
+            buf, pos, base, n = b.buf, b.pos, b.base, len(b.buf)
+            if not ok:
+                if n - pos:
+                    raise CaptureDamage(base + pos, f"truncated record header ({n - pos} of 16 bytes) at end of file")
+                return
+        sec, frac, caplen, wirelen = unpack_from(buf, pos)
         if caplen > limit:
-            damage = b.offset
+            damage = base + pos
             why = f"record claims {caplen} captured bytes (snaplen {snaplen}): damaged record header"
+            b.pos = pos
             skip = _resync(b, order, limit, ns_div, last_sec) if len(skipped) < MAX_RESYNCS else None
             if skip is None:
                 raise CaptureDamage(damage, why)
-            b.pos += skip
             skipped.append({"offset": damage, "length": skip, "reason": why})
+            buf, pos, base, n = b.buf, b.pos + skip, b.base, len(b.buf)
             continue
         last_sec = sec
-        start = b.pos + 16
-        if len(b.buf) - start < caplen:
-            off = b.offset
-            if not b.fill(16 + caplen):
-                have = len(b.buf) - b.pos - 16
-                raise CaptureDamage(off, f"truncated record: {caplen} bytes announced, {max(have, 0)} present")
-            start = b.pos + 16
+        start = pos + 16
+        end = start + caplen
+        if end > n:
+            off = base + pos
+            b.pos = pos
+            ok = b.fill(16 + caplen)
+            buf, pos, base, n = b.buf, b.pos, b.base, len(b.buf)
+            if not ok:
+                raise CaptureDamage(off, f"truncated record: {caplen} bytes announced, {max(n - pos - 16, 0)} present")
+            start = pos + 16
+            end = start + caplen
         frame += 1
-        off = b.base + b.pos
-        b.pos = start + caplen
-        yield frame, off, sec * 1_000_000 + frac // ns_div, linktype, wirelen, b.buf[start:b.pos]
+        yield frame, base + pos, sec * 1_000_000 + frac // ns_div, linktype, wirelen, buf[start:end]
+        pos = end
 
 
 def _plausible(sec, frac, caplen, wirelen, limit, ns_div, last_sec) -> bool:

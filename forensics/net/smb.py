@@ -58,18 +58,31 @@ class Handle:
         self.rpc = dcerpc.Pipe() if pipe else None
         self.deleted = bool(options & DELETE_ON_CLOSE)
 
-    def add(self, kind: str, offset: int, data: bytes, limit: int) -> None:
+    def add(self, kind: str, offset: int, data: bytes, budget: list) -> None:
+        """Count the operation; keep its bytes while this handle and the connection stay within budget."""
         c = self.count[kind]
         c[0] += 1
         c[1] += len(data)
         if self.pipe or not data or self.too_big:
             return
-        if self.kept + len(data) > limit:
+        if len(data) > budget[0]:
             self.too_big = True
+            budget[0] += self.kept
+            self.kept = 0
             self.chunks = {"write": {}, "read": {}}
             return
+        budget[0] -= len(data)
         self.kept += len(data)
+        old = self.chunks[kind].get(offset)
+        if old is not None:  # rewritten in place: the earlier bytes no longer count
+            budget[0] += len(old)
+            self.kept -= len(old)
         self.chunks[kind][offset] = data
+
+    def release(self, budget: list) -> None:
+        budget[0] += self.kept
+        self.kept = 0
+        self.chunks = {"write": {}, "read": {}}
 
     def whole(self, kind: str) -> bytes | None:
         """The file's bytes if `kind` operations cover it from 0 to its end without a hole."""
@@ -103,6 +116,7 @@ class SmbSession(Session):
         self.accounts: dict = {}  # session id -> account dict
         self.handles: dict = {}  # file id -> Handle
         self.last_fid = None  # compound requests refer to the previous create's handle
+        self.budget = [carve_limit]  # bytes this connection may still keep for carving, all handles together
         self.dialect = None
         self.n = 0
         self.stats = {"messages": 0, "resyncs": 0, "encrypted": 0, "undecodable": 0}
@@ -198,8 +212,14 @@ class SmbSession(Session):
         data = rec.get("data")
         if data is None or rec["cmd"] == "read":
             return
+        if rec["cmd"] == "write":
+            del rec["data"]  # taken now: a pending request must not hold file bytes
         h = self.handles.get(self._fid(rec))
-        if h is not None and h.rpc is not None:
+        if h is None:
+            return
+        if rec["cmd"] == "write":  # counted as sent: a capture may hold only the client's side
+            h.add("write", rec.get("offset", 0), data, self.budget)
+        if h.rpc is not None:
             for opnum, stub in h.rpc.feed(data):
                 self._rpc(h, opnum, stub, where, out)
 
@@ -213,11 +233,10 @@ class SmbSession(Session):
             self._tree_connect(req, resp, req_where, out)
         elif cmd == "create" and "name" in req:
             self._create(req, resp, req_where, out)
-        elif cmd in ("write", "read") and status == 0:
+        elif cmd == "read" and status == 0:
             h = self.handles.get(self._fid(req))
             if h is not None:
-                data = req.get("data") if cmd == "write" else resp.get("data")
-                h.add(cmd, req.get("offset", 0), data or b"", self.carve_limit)
+                h.add("read", req.get("offset", 0), resp.get("data") or b"", self.budget)
         elif cmd == "set_info" and status == 0 and (req.get("delete") or req.get("rename_to")):
             h = self.handles.get(self._fid(req))
             if h is not None:
@@ -347,6 +366,7 @@ class SmbSession(Session):
             if data is not None:
                 kind = k
                 break
+        h.release(self.budget)
         sha = hashlib.sha256(data).hexdigest() if data is not None else None
         what = "named pipe" if h.pipe else "file"
         msg = (f"{h.proto} {'close' if closed else 'end of capture for'} {what} {h.path}: "

@@ -28,9 +28,10 @@ def _string(m: bytes, p: int, end: int, unicode: bool) -> tuple[str, int]:
     if unicode:
         if p % 2:
             p += 1
-        q = p
-        while q + 1 < end and m[q:q + 2] != b"\x00\x00":
-            q += 2
+        q = m.find(b"\x00\x00", p, end)
+        while q >= 0 and (q - p) % 2:  # a NUL pair straddling two characters is not the terminator
+            q = m.find(b"\x00\x00", q + 1, end)
+        q = end if q < 0 else q
         return m[p:q].decode("utf-16-le", "replace"), q + 2
     q = m.find(b"\x00", p, end)
     q = end if q < 0 else q

@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import email
-import email.policy
 import hashlib
 import re
 from collections import deque
@@ -305,6 +303,8 @@ class SmtpSession(Session):
                  "too_big_to_carve": m.too_big}
         parts: list[tuple[str, str, bytes]] = []
         if body is not None:
+            import email.policy  # noqa: PLC0415 - only captures that carry mail pay for the MIME machinery
+
             try:
                 msg = email.message_from_bytes(body, policy=email.policy.default)
                 for h in ("subject", "from", "to", "cc", "date", "message-id"):
