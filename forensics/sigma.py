@@ -308,7 +308,9 @@ def match(source: Sequence[Path | str] | Path | str | None = None, rules_dirs: I
     con = con or duckdb.connect()
     try:
         src = table if table is not None else _source_sql(source)
-        _build_table(con, src, fields | _correlation_fields(correlations))
+        used = " ".join(c.where for c in compiled)
+        _build_table(con, src, fields | _correlation_fields(correlations),
+                     {f for f in fields if _quote(lowered(f)) in used})
         hits = _run_rules(con, compiled)
         yield from _detections(con, compiled, hits, parser)
         yield from _correlate(con, compiled, correlations, hits, parser, problems)
@@ -327,7 +329,7 @@ def _correlation_fields(correlations: list[SigmaCorrelationRule]) -> set[str]:
     return out
 
 
-def _build_table(con, src: str, fields: set[str]) -> None:
+def _build_table(con, src: str, fields: set[str], lower_fields: set[str] | None = None) -> None:
     """The event rows the rules run over, every rule field a column: as is and lower-cased.
 
     `attributes` is parsed once per row (json_transform into a struct of the keys
@@ -340,7 +342,8 @@ def _build_table(con, src: str, fields: set[str]) -> None:
     for f in sorted(fields):
         expr = _field_sql(f, key_sql)
         virtual.append(f"{expr} AS {_quote(f)}")
-        virtual.append(f"lower({expr}) AS {_quote(lowered(f))}")
+        if lower_fields is None or f in lower_fields:  # only what a case-insensitive comparison reads
+            virtual.append(f"lower({expr}) AS {_quote(lowered(f))}")
     con.execute(f"CREATE OR REPLACE TEMP TABLE {TABLE} AS SELECT {cols}, {', '.join(virtual)} "
                 f"FROM (SELECT *, json_transform(attributes, {_literal(struct)}) AS j "
                 f"FROM {src} WHERE data_type <> 'detection')")
@@ -400,42 +403,53 @@ def _rule_meta(rule: Any) -> _RuleMeta:
                      tuple(attack), tuple(tags), gbt, Path(getattr(rule, "source_file", "")).name)
 
 
-def _detection(m: _RuleMeta, row: dict, parser: str, matched: list[str], extra: dict | None = None) -> Event:
+def _detection(m: _RuleMeta, row: tuple, parser: str, matched: list[str], extra: dict | None = None) -> Event:
+    """A detection citing the event row (a tuple in _ROW_COLUMNS order)."""
     attrs = {"rule_id": m.rule_id, "title": m.title, "level": m.level, "matched_event_ids": matched,
              "rule_tags": list(m.tags), "rule_file": m.rule_file}
     if extra:
         attrs.update(extra)
+    (_eid, sha, locator, ts, host, user, pid, pname, cmdline, src_ip, src_port, dst_ip, dst_port, domain,
+     file_path) = row
     return Event(
-        timestamp=int(row["timestamp"]), data_type="detection", message=f"Sigma {m.level}: {m.title}",
-        locator=row["locator"], timestamp_desc="Event Recorded", parser=parser,
-        evidence_sha256=row["evidence_sha256"], host=row["host"], user=row["user"],
-        process_pid=row["process_pid"], process_name=row["process_name"], process_cmdline=row["process_cmdline"],
-        src_ip=row["src_ip"], src_port=row["src_port"], dst_ip=row["dst_ip"], dst_port=row["dst_port"],
-        domain=row["domain"], file_path=row["file_path"], tags=["sigma"], attack=list(m.attack), gbt_category=m.gbt,
-        severity=m.severity, attributes=attrs, discriminator=f"sigma:{m.rule_id}",
+        timestamp=int(ts), data_type="detection", message=f"Sigma {m.level}: {m.title}",
+        locator=locator, timestamp_desc="Event Recorded", parser=parser,
+        evidence_sha256=sha, host=host, user=user, process_pid=pid, process_name=pname, process_cmdline=cmdline,
+        src_ip=src_ip, src_port=src_port, dst_ip=dst_ip, dst_port=dst_port, domain=domain, file_path=file_path,
+        tags=["sigma"], attack=list(m.attack), gbt_category=m.gbt, severity=m.severity, attributes=attrs,
+        discriminator=f"sigma:{m.rule_id}",
     )
 
 
-def _rows(con, ids: Iterable[str]) -> dict[str, dict]:
+def _rows(con, ids: Iterable[str]) -> dict[str, tuple]:
     ids = sorted(set(ids))
     if not ids:
         return {}
     cur = con.execute(f"SELECT {', '.join(_ROW_COLUMNS)} FROM {TABLE} WHERE event_id IN (SELECT unnest(?))", [ids])
-    names = [d[0] for d in cur.description]
-    return {r[0]: dict(zip(names, r)) for r in cur.fetchall()}
+    return {r[0]: r for r in cur.fetchall()}
+
+
+_TS, _LOC = _ROW_COLUMNS.index("timestamp"), _ROW_COLUMNS.index("locator")
 
 
 def _detections(con, compiled, hits, parser) -> Iterator[Event]:
+    """One detection per (rule, matched event), in (time, locator, rule id) order.
+
+    The order is settled on plain tuples first; each Event is built only as it is yielded.
+    """
     rows = _rows(con, (e for ix, eids in hits.items() if compiled[ix].emit for e in eids))
-    out = []
+    order = []
+    metas = {}
     for ix, eids in hits.items():
         if not compiled[ix].emit:
             continue
-        meta = _rule_meta(compiled[ix].rule)
-        for eid in sorted(set(eids)):
-            out.append(_detection(meta, rows[eid], parser, [eid]))
-    out.sort(key=lambda e: (e.timestamp, e.locator, e.attributes["rule_id"]))
-    yield from out
+        meta = metas[ix] = _rule_meta(compiled[ix].rule)
+        for eid in set(eids):
+            row = rows[eid]
+            order.append((int(row[_TS]), row[_LOC], meta.rule_id, ix, eid))
+    order.sort()
+    for _ts, _loc, _rid, ix, eid in order:
+        yield _detection(metas[ix], rows[eid], parser, [eid])
 
 
 _OPS = {SigmaCorrelationConditionOperator.GTE: ">=", SigmaCorrelationConditionOperator.GT: ">",
