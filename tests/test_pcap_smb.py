@@ -270,3 +270,16 @@ def test_psexec_kerberos_logons_match_tshark(psexec):
                                           for e in logons)
     for e, (_frame, realm, sname) in zip(logons, ws):
         assert e.attributes["realm"] == realm and e.attributes["service_principal"] == sname.replace(",", "/")
+
+
+def test_carve_budget(tmp_path):
+    """Files over the carve limit are counted, not kept; the connection's budget returns when a handle closes."""
+    packets, _report = lateral_movement()
+    p = write_capture(tmp_path, packets)
+    ctx = IngestContext(path=p, evidence_sha256="0" * 64, evidence_type="pcap", display_name=p.name,
+                        options={"pcap": {"carving": {"max_file_bytes": 6000}}})
+    recs = list(PcapIngestor().ingest(ctx))
+    closes = {e.attributes["file_name"]: e for e in smb(recs, "close")}
+    evil = closes[r"Windows\Temp\evil.exe"]
+    assert evil.bytes_out == len(PAYLOAD) and evil.attributes["too_big_to_carve"] and evil.file_sha256 is None
+    assert "evil.exe" not in carved(recs) and "report.docx" in carved(recs)  # the budget came back after the close

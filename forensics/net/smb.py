@@ -217,7 +217,7 @@ class SmbSession(Session):
         h = self.handles.get(self._fid(rec))
         if h is None:
             return
-        if rec["cmd"] == "write":  # counted as sent: a capture may hold only the client's side
+        if rec["cmd"] == "write":  # counted when sent, so the pending request holds no file bytes
             h.add("write", rec.get("offset", 0), data, self.budget)
         if h.rpc is not None:
             for opnum, stub in h.rpc.feed(data):
