@@ -112,6 +112,7 @@ def test_xlsx_recalculates_in_libreoffice_after_an_input_changes(data, tmp_path)
     by_head = {lo["head"]: lo for lo in data.losses}
     ir = wb["incident_response"]
     assert ir["B5"].value == by_head["incident_response"]["adjusted"]
+    assert str(wb["business_interruption"]["B5"].value).startswith("=SUM(")  # BI is live arithmetic too
     ir["B5"] = 300000.0  # the adjuster revises the incident response invoices
     src = tmp_path / "in" / "schedule.xlsx"
     src.parent.mkdir()
@@ -131,6 +132,8 @@ def test_xlsx_recalculates_in_libreoffice_after_an_input_changes(data, tmp_path)
     sheet, ref = next(iter(names["TotalPayable"].destinations))
     assert round(calc[sheet][ref.replace("$", "")].value, 2) == expected
     assert round(calc["incident_response"]["B" + str(_row_of(calc["incident_response"], "Section payable"))].value, 2) == round(new_ir, 2)
+    # the hourly BI arithmetic reproduces the engine's adjusted figure from the hourly inputs
+    assert abs(calc["business_interruption"]["B5"].value - by_head["business_interruption"]["adjusted"]) < 0.05
     # heads the adjuster did not touch recompute to exactly what the adjustment engine paid
     hw = calc["hardware_replacement"]
     assert round(hw["B" + str(_row_of(hw, "Section payable"))].value, 2) == by_head["hardware_replacement"]["payable"]

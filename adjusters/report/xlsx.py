@@ -26,6 +26,7 @@ from adjusters.report.ziputil import normalize_zip
 INPUT_FILL = PatternFill("solid", fgColor="FFF2CC")  # the adjuster's cells
 BOLD = Font(bold=True)
 STEPS_ROW0 = 14  # first row of the policy-terms chain on a head sheet
+BI_HEADS = ("business_interruption", "dependent_business_interruption")
 
 XL_LABELS = {
     "zh": {"decision_hint": "输入 triggered 表示责任成立，其他值按 0 赔付", "covered": "责任内损失",
@@ -125,6 +126,8 @@ def render_xlsx(d: ReportData, lang: str, issuance: dict) -> bytes:
                 c.number_format = fmt
             if note:
                 hs.cell(r_, 3, note)
+        if lo["head"] in BI_HEADS:
+            _bi_live(hs, lo, money_fmt)
         grp = t.get("retention_group")
         if grp and grp in group_cell:
             hs["B6"] = f"={group_cell[grp]}"  # shared: change it once on the Summary sheet
@@ -239,6 +242,65 @@ def render_xlsx(d: ReportData, lang: str, issuance: dict) -> bytes:
     buf = io.BytesIO()
     wb.save(buf)
     return normalize_zip(buf.getvalue())
+
+
+def _bi_live(hs, lo: dict, money_fmt: str) -> None:
+    """Business interruption as live arithmetic: the hourly standard/actual/paid table and the rates are
+    input cells, and the adjusted loss (B5) is their formula (gross-profit basis). The formula is only
+    written when it reproduces the adjustment engine's figure; otherwise B5 stays the engine's value."""
+    inp = lo.get("inputs") or {}
+    hourly = inp.get("hourly")
+    if inp.get("basis") != "gross_profit" or not isinstance(hourly, dict):
+        return
+    cols, rows = hourly.get("columns") or [], hourly.get("rows") or []
+    need = ("hour", "standard", "actual", "paid")
+    if not rows or any(c not in cols for c in need):
+        return
+    ix = {c: cols.index(c) for c in need}
+    icow = inp.get("increased_cost_of_working")
+    icow_amount = icow.get("amount") if isinstance(icow, dict) else None
+    icow_saved = icow.get("turnover_saved_by_it") if isinstance(icow, dict) else None
+    if icow is not None and (icow_amount is None or icow_saved is None):
+        return
+    gp, sav, mk = (_num(inp.get(k)) for k in ("gross_profit_rate", "savings_rate", "make_up_rate"))
+    if gp is None:
+        return
+    sav, mk = sav or 0.0, mk or 0.0
+    lost_paid = sum(max(0.0, float(r[ix["standard"]] or 0) - float(r[ix["actual"]] or 0)) for r in rows if r[ix["paid"]])
+    icow_part = min(icow_amount, icow_saved * gp) if icow is not None else 0.0
+    mine = lost_paid * (1 - mk) * gp * (1 - sav) + icow_part
+    # the hourly figures in the inputs are rounded to cents, so allow a cent per paid hour; beyond that the
+    # engine computed it some other way: show its figure, not a formula that disagrees
+    paid_rows = sum(1 for r in rows if r[ix["paid"]])
+    if abs(mine - float(lo.get("adjusted") or 0.0)) > 0.01 * max(1, paid_rows):
+        return
+    params = [("gross_profit_rate", gp, "0.00%"), ("savings_rate", sav, "0.00%"), ("make_up_rate", mk, "0.00%"),
+              ("ICOW amount", icow_amount or 0.0, money_fmt), ("ICOW turnover_saved_by_it", icow_saved or 0.0, money_fmt)]
+    for k, (name, val, fmt) in enumerate(params, start=3):
+        hs.cell(k, 5, name).font = BOLD
+        c = hs.cell(k, 6, val)
+        c.fill, c.number_format = INPUT_FILL, fmt
+    top = 10
+    for j, h in enumerate(("hour (UTC)", "standard", "actual", "lost = max(0, standard − actual)", "paid", "lost, paid"),
+                          start=5):
+        hs.cell(top, j, h).font = BOLD
+    for i, r in enumerate(rows, start=top + 1):
+        hs.cell(i, 5, r[ix["hour"]])
+        for j, key in ((6, "standard"), (7, "actual")):
+            c = hs.cell(i, j, _num(r[ix[key]]))
+            c.fill, c.number_format = INPUT_FILL, money_fmt
+        hs.cell(i, 8, f"=MAX(0,F{i}-G{i})").number_format = money_fmt
+        c = hs.cell(i, 9, bool(r[ix["paid"]]))
+        c.fill = INPUT_FILL
+        hs.cell(i, 10, f"=IF(I{i},H{i},0)").number_format = money_fmt
+    last = top + len(rows)
+    hs["B5"] = f"=SUM(J{top + 1}:J{last})*(1-F5)*F3*(1-F4)+MIN(F6,F7*F3)"
+    hs["C5"] = "Σ paid lost turnover × (1 − make-up) × gross profit rate × (1 − savings) + min(ICOW, saved × GP rate)"
+    hs.cell(8, 5, "adjustment engine (adjusted)").font = BOLD
+    hs.cell(8, 6, _num(lo.get("adjusted"))).number_format = money_fmt
+    hs.cell(8, 7, "=B5-F8").number_format = money_fmt  # cents of rounding at most, until inputs are changed
+    for col, w in (("E", 22), ("F", 16), ("G", 16), ("H", 18), ("I", 8), ("J", 16)):
+        hs.column_dimensions[col].width = w
 
 
 def _stamp(issuance: dict) -> datetime:
