@@ -18,10 +18,15 @@ from forensics.ingestors.base import IngestContext, Ingestor, Record
 from forensics.logs import auditd, firewall, iis, idsalert, syslog3164, syslog5424, webaccess, weberror
 from forensics.logs.common import FileState, Where
 from forensics.logs.detections import Detector
+from forensics.logs.handoff import parsed_in_child
 from forensics.logs.lines import decode_line, iter_lines, looks_binary
 from forensics.logs.syslogline import to_event
 from forensics.logs.timeparse import Clock
 
+# Files at least this big are parsed in a second process while this one runs the
+# detections and hands events to the event store (both cores busy; the same
+# records in the same order, since each stage runs sequentially over the file).
+PARALLEL_MIN_BYTES = 32 << 20
 MAX_CONTINUATION = 64  # lines appended to one multi-line message, at most
 MAX_MESSAGE = 65536
 
@@ -65,13 +70,41 @@ class TextLogIngestor(Ingestor):
 
     def ingest(self, ctx: IngestContext) -> Iterator[Record]:
         try:
+            size = os.stat(ctx.path).st_size
+        except OSError:
+            size = 0  # parse_records reports it
+        records = None
+        if size >= PARALLEL_MIN_BYTES:
+            records = parsed_in_child(self, ctx)
+        yield from self.detect_over(ctx, records if records is not None else self.parse_records(ctx))
+
+    def detect_over(self, ctx: IngestContext, records: Iterator[Event | IngestError]) -> Iterator[Record]:
+        """Stage 2: the detections over the parsed events, in file order; each detection
+        the event raises follows it, the end-of-file detections come last."""
+        detector = None
+        for r in records:
+            if type(r) is Event:
+                if detector is None:
+                    detector = Detector(ctx.options.get("thresholds"))
+                dets = detector.feed(r)
+                yield r
+                for d in dets:
+                    yield self.stamp(ctx, d)
+            else:
+                yield r
+        if detector is not None:
+            for d in detector.finish():
+                yield self.stamp(ctx, d)
+
+    def parse_records(self, ctx: IngestContext) -> Iterator[Event | IngestError]:
+        """Stage 1: the file's lines to stamped events and errors, in file order."""
+        try:
             mtime = os.stat(ctx.path).st_mtime
             clock = Clock.from_options(ctx.options, mtime)
         except (OSError, ValueError, KeyError) as e:  # unknown zone name, bad date, unreadable file
             yield ctx.error(f"cannot start: {e}", offset=0)
             return
         state = FileState(clock, dict(ctx.options))
-        detector = Detector(ctx.options.get("thresholds"))
         pending: Event | None = None  # held back one line so continuation lines can join it
         continuation = 0
         bad_run: tuple[int, int, int] | None = None  # (first line, offset, count) of unrecognised lines
@@ -85,7 +118,6 @@ class TextLogIngestor(Ingestor):
                 bad_run = None
 
         parser_id, sha = self.parser_id(), ctx.evidence_sha256
-        feed = detector.feed
         try:
             with open(ctx.path, "rb") as f:
                 for number, offset, data, complete, too_long in iter_lines(f):
@@ -138,25 +170,15 @@ class TextLogIngestor(Ingestor):
                         continue
                     if bad_run:
                         yield from flush_bad()
-                    if pending is not None:
-                        # the held-back event is complete now: stamp, detect, hand on
+                    if pending is not None:  # the held-back event is complete now
                         pending.parser, pending.evidence_sha256 = parser_id, sha
-                        dets = feed(pending)
                         yield pending
-                        for d in dets:
-                            yield self.stamp(ctx, d)
                     pending, continuation = ev, 0
         except OSError as e:
             yield ctx.error(f"read error: {e}", offset=None)
         yield from flush_bad()
         if pending is not None:
-            self.stamp(ctx, pending)
-            dets = feed(pending)
-            yield pending
-            for d in dets:
-                yield self.stamp(ctx, d)
-        for d in detector.finish():
-            yield self.stamp(ctx, d)
+            yield self.stamp(ctx, pending)
 
     @classmethod
     def detect(cls, head: bytes, path: Path, evidence_type: str) -> bool:
