@@ -102,3 +102,12 @@ def test_cli_report(cc_home, tmp_path):
     assert r.exit_code != 0
     r = CliRunner().invoke(app, ["report", c.id, "--list", "--json"])
     assert r.exit_code == 0 and json.loads(r.output)[0]["format"] == "docx"
+
+
+def test_invalid_policy_is_reported_not_raised(cc_home, tmp_path):
+    bad = tmp_path / "policy.yaml"
+    bad.write_text("policy_number: X\ncurrency: RMB\nsections: []\n", encoding="utf-8")
+    c = cases.create_case("bad policy", policy=bad, financials=write_financials(tmp_path / "fin"))
+    doc = json.loads(issue_report(c.id, "json", "zh", tmp_path / "r.json").read_text())
+    assert "policy" in doc["missing"] and doc["totals"] is None and doc["losses"] == []
+    assert any("invalid policy" in p for p in doc["problems"])

@@ -161,6 +161,16 @@ def _custody_text(lang: str, c: dict) -> str:
     return f"{c.get('entries', 0)} entries ({first} to {last}): {acts}"
 
 
+def _clock_text(lang: str, e: dict) -> str:
+    """Time corrections recorded for an item: part of how its times in the chronology were read."""
+    parts = []
+    if e.get("clock_offset_s"):
+        parts.append((f"时钟校正 {e['clock_offset_s']:+g} 秒" if lang == "zh" else f"clock offset {e['clock_offset_s']:+g} s"))
+    if e.get("timezone"):
+        parts.append((f"时区 {e['timezone']}" if lang == "zh" else f"zone {e['timezone']}"))
+    return f" ({'; '.join(parts)})" if parts else ""
+
+
 def build_blocks(d: ReportData, lang: str, issuance: dict) -> tuple[str, list[tuple[str, str]], list[Block]]:
     """(title, header key/values, blocks)."""
     L = lambda k: label(lang, k)  # noqa: E731
@@ -329,7 +339,8 @@ def build_blocks(d: ReportData, lang: str, issuance: dict) -> tuple[str, list[tu
             [L("exhibit"), L("name"), L("type"), L("size"), L("sha256"), L("source"), L("acquired_by"), L("added"), L("custody")],
             [[e["no"], e["name"] or "—", e["type"] or "—", number(e["size"]), e["sha256"],
               (f"{L('derived_from')} {e['parent_exhibit']}: {e['derivation'] or ''}" if e.get("parent_exhibit") else e.get("source") or "—"),
-              e.get("acquired_by") or "—", f"{e.get('added_at') or '—'} ({e.get('added_by') or '—'})",
+              (e.get("acquired_by") or "—") + _clock_text(lang, e),
+              f"{e.get('added_at') or '—'} ({e.get('added_by') or '—'})",
               _custody_text(lang, e.get("custody") or {})] for e in d.exhibits], kind="wide", numeric_cols={3}))
     else:
         blocks.append(Para(missing_notice("evidence")[0 if lang == "zh" else 1], "notice"))
