@@ -48,8 +48,11 @@ TIMED = f"(timestamp BETWEEN {MIN_PLAUSIBLE_US} AND {MAX_PLAUSIBLE_US})"
 def plausible(ts_us: int | None) -> bool:
     return ts_us is not None and MIN_PLAUSIBLE_US <= ts_us <= MAX_PLAUSIBLE_US
 
-# "this event on its own says attack"
-STRONG = ("(data_type IN ('detection', 'yara:match', 'memory:injection') OR data_type LIKE 'sigma%' "
+# "this event on its own says attack". A detection with no ATT&CK technique, no GB/T code and below
+# high severity is an observation (a service that stopped answering, a silent log), not an attack:
+# an operator's mistake produces those too.
+STRONG = ("((data_type = 'detection' AND (len(attack) > 0 OR severity IN ('high', 'critical')))"
+          " OR data_type IN ('yara:match', 'memory:injection') OR data_type LIKE 'sigma%' "
           "OR data_type LIKE 'hayabusa%' OR severity IN ('high', 'critical') OR gbt_category IS NOT NULL)")
 
 
@@ -456,7 +459,7 @@ def _outages(q: _Q, st: _State) -> list[Outage]:
         WITH s AS (
             SELECT event_id, timestamp, host,
                    coalesce(json_extract_string(attributes, '$.service_name'),
-                            regexp_extract(message, '(?:Stopped|Started|Stopping|Starting) (.+?)\.?$', 1)) AS svc,
+                            regexp_extract(message, '(?:Stopped|Started|Stopping|Starting) (.+?)\.*$', 1)) AS svc,
                    CASE WHEN lower(json_extract_string(attributes, '$.service_state')) = 'stopped'
                              OR regexp_matches(message, '^(Stopped|Stopping) ') OR regexp_matches(message, 'systemd.*: (Stopped|Stopping) ')
                         THEN 'down'
