@@ -60,6 +60,7 @@ def revenue_chart(d: ReportData, lang: str, fmt: str = "svg") -> bytes | None:
             ax.axvspan(*_ts([wp["start"], wp["end"]]), color="#7f7f7f", alpha=0.3, hatch="//",
                        label=f"{label(lang, 'waiting_period')} ({wp['hours']:g} h, {wp['mode']})")
         ax.set_ylabel(d.summary.get("currency") or "")
+        ax.yaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:,.0f}"))
         ax.xaxis.set_major_formatter(mdates.DateFormatter("%m-%d %H:%M"))
         ax.set_title(f"{label(lang, 'chart_revenue')} — {rc['service']} (UTC)")
         ax.legend(loc="lower left", fontsize=7, frameon=False)
