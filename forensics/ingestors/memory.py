@@ -187,7 +187,7 @@ class MemoryIngestor(Ingestor):
                      banners: list[str]) -> Iterator[Record]:
         from forensics.memory import rows, symbols, volrunner
 
-        symbols.configure_volatility(dirs)
+        symbols.configure_volatility(dirs, ctx.options.get("volatility_cache"))
         names = getattr(volrunner, plugin_set)
         session = volrunner.VolSession(ctx.path, progress=lambda what, pct: log.debug("%s %s %.0f%%", ctx.display_name, what, pct))
         results = {}

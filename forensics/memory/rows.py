@@ -29,6 +29,8 @@ class RowContext:
         if phys is not None:
             parts.append(f"phys=0x{phys:x}")
         if virt is not None:
+            if (1 << 47) <= virt < (1 << 48):  # volatility drops the 0xffff of kernel pointers; put it back
+                virt |= 0xFFFF << 48
             parts.append(f"virt=0x{virt:x}")
         if extra:
             parts.append(extra)

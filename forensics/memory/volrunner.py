@@ -92,6 +92,7 @@ class VolSession:
         self.ctx.config["automagic.LayerStacker.single_location"] = requirements.URIRequirement.location_from_file(str(image))
         self.automagics = automagic.available(self.ctx)
         self.progress = progress or (lambda what, pct: None)
+        self._kernel_cfg = None  # config subtree of the first plugin's satisfied kernel requirement
 
     def run(self, dotted: str) -> PluginResult:
         from volatility3.framework import automagic, exceptions, plugins
@@ -103,6 +104,11 @@ class VolSession:
             res.error = f"volatility3 has no plugin {dotted}"
             return res
         chosen = automagic.choose_automagic(self.automagics, cls)
+        kernel_path = f"plugins.{cls.__name__}.kernel"
+        if self._kernel_cfg is not None and any(r.name == "kernel" for r in cls.get_requirements()):
+            # Hand this plugin the kernel (layer + symbol table) the first plugin's automagic found,
+            # so the symbol finder does not load the ISF again for every plugin.
+            self.ctx.config.splice(kernel_path, self._kernel_cfg)
         try:
             plugin = plugins.construct_plugin(self.ctx, chosen, cls, "plugins",
                                               lambda pct, desc=None: self.progress(f"{dotted}: {desc or ''}", pct), None)
@@ -114,6 +120,8 @@ class VolSession:
                 return acc
 
             grid.populate(visit, res.rows)
+            if self._kernel_cfg is None and kernel_path in self.ctx.config:
+                self._kernel_cfg = self.ctx.config.branch(kernel_path)
         except exceptions.UnsatisfiedException as e:
             res.unsatisfied = sorted(str(k) for k in e.unsatisfied)
             res.error = "requirements not met (symbols or layer): " + ", ".join(res.unsatisfied)
