@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
+from enum import Enum
 from typing import Any
 
 import numpy as np
@@ -53,7 +53,8 @@ class ReportData:
 
 
 def _plain(o: Any) -> Any:
-    """JSON-safe copy: floats rounded to cents' precision noise-free, numpy scalars unwrapped."""
+    """JSON-safe copy: floats rounded (6 places) so float noise never changes the bytes, numpy scalars
+    and enums unwrapped, NaN/inf as null."""
     if isinstance(o, dict):
         return {str(k): _plain(v) for k, v in o.items()}
     if isinstance(o, (list, tuple)):
@@ -65,13 +66,9 @@ def _plain(o: Any) -> Any:
         if f != f or f in (float("inf"), float("-inf")):
             return None
         return round(f, 6)
-    if hasattr(o, "value") and hasattr(o, "name") and type(o).__module__ != "builtins":  # enums
+    if isinstance(o, Enum):
         return o.value
     return o
-
-
-def iso_us(ts_us: int) -> str:
-    return datetime.fromtimestamp(ts_us / 1e6, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def parse_iso(s: str | None) -> pd.Timestamp | None:
