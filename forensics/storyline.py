@@ -86,7 +86,16 @@ _DESTRUCTIVE = (r"(?i)(rm\s+-[a-z]*r[a-z]*f|rm\s+-[a-z]*f[a-z]*r|drop\s+(table|d
                 r"systemctl\s+(stop|disable)|shutdown\s+(/s|-h|-r)|zfs\s+destroy|lvremove|diskpart)")
 _WALLET = r"\b(bc1[02-9ac-hj-np-z]{25,62}|[13][a-km-zA-HJ-NP-Z1-9]{25,34}|4[0-9AB][1-9A-HJ-NP-Za-km-z]{93})\b"
 _DEMAND = r"(?i)(\d+(?:[.,]\d+)?)\s*(BTC|XMR|ETH|USDT|bitcoin|monero)"
-_STATE = r"(?i)(state[- ]sponsored|nation[- ]state|state[- ]backed|government[- ]backed|国家支持|国家背景|\bAPT\s?\d+\b|sandworm|GRU|lazarus)"
+_STATE = (r"(?i)(state[- ]sponsored|nation[- ]state|state[- ]backed|government[- ]backed|国家支持|国家背景|\bAPT\s?\d+\b|sandworm|GRU|lazarus"
+          r"|(?:military|foreign) intelligence (?:unit|service|agency)[^.]{0,40}\bstate\b)")
+# a government (not a vendor) making the attribution: what LMA5567A-style war exclusions accept
+_GOV_ATTRIBUTION = (r"(?i)(\b(UK|US|United States|French|German|Australian|Chinese|the) Government (assesses|attributes|has attributed|judges)"
+                    r"|Foreign, Commonwealth|National Cyber Security Centre|\bNCSC\b|\bCISA\b|Department of State|外交部|国家互联网应急中心|公安部)")
+_MAJOR_IMPACT = r"(?i)(major detrimental impact|重大不利影响)"
+_DOC_IP = r"\b(?:\d{1,3}\.){3}\d{1,3}\b"
+_DOC_DOMAIN = r"\b(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+(?:[a-z]{2,24})\b"
+_INTEL_DOC = r"(?i)(indicators?( of compromise)?:|\bIOCs?\b|威胁情报|失陷指标)"
+_WEB_EXPLOIT = r"(?i)(\.\./\.\./|%2e%2e%2f|\$\{jndi:|union\s+select|/etc/passwd|cmd\.exe|/bin/sh)"
 
 
 @dataclass
@@ -233,8 +242,10 @@ def _infra_names(q: _Q, st: _State) -> None:
 
 def _initial_access(q: _Q, st: _State) -> tuple[Fact | None, Fact | None]:
     infra = _sql_list(st.infra_ips)
-    first_contact = q.rows(f"""SELECT event_id, timestamp FROM events
+    # a log line may name the address only in its text (an appliance's own warning)
+    first_contact = q.rows(f"""SELECT event_id, timestamp, host, src_ip, message FROM events
         WHERE {TIMED} AND (list_contains({infra}, src_ip) OR list_contains({infra}, dst_ip)
+           OR (src_ip IS NULL AND dst_ip IS NULL AND len(list_filter({infra}, lambda a: contains(message, a))) > 0)
            OR list_contains({_sql_list(st.infra_domains)}, lower(domain)))
         ORDER BY timestamp, event_id LIMIT 5""") if (st.infra_ips or st.infra_domains) else []
     logon = q.rows(f"""SELECT event_id, timestamp, host, "user", src_ip, json_extract_string(attributes, '$.logon_type') AS lt
@@ -271,6 +282,15 @@ def _initial_access(q: _Q, st: _State) -> tuple[Fact | None, Fact | None]:
         ids, conf = [x["event_id"] for x in ia_events[:5]], 0.7 if when else 0.5
         detail = {"host": _name(st, _host_of(st, r["host"], r["dst_ip"]) or ""), "source_ip": r["src_ip"],
                   "target_ip": r["dst_ip"], "target_port": r["dst_port"], "request": r["message"][:300]}
+        st.t_access = when
+    elif exploit := next((r for r in first_contact if re.search(_WEB_EXPLOIT, r["message"] or "")), None):
+        # the attacker's first contacts include an exploit request (a log line the parsers did not flag)
+        r = exploit
+        vector = "VPN appliance exploit" if re.search(r"(?i)(vpn|remote/|fgt_|pulse|globalprotect|citrix)", (r["host"] or "") + " " + r["message"]) \
+            else "web exploit"
+        ids, conf, when = [r["event_id"]], 0.6, r["timestamp"]
+        detail = {"host": r["host"], "source_ip": r["src_ip"] or next((ip for ip in st.infra_ips if ip in r["message"]), None),
+                  "request": r["message"][:300]}
         st.t_access = when
     t0_rows = sorted(first_contact + first_strong, key=lambda r: (r["timestamp"], r["event_id"]))
     if first_contact and first_strong:
@@ -771,22 +791,74 @@ def _attribution(q: _Q, st: _State, case_docs: list[Path]) -> Fact | None:
                              regexp_matches(message || ' ' || attributes, '{_STATE}') AS state
                       FROM events WHERE ({STRONG}) AND (attributes ILIKE '%actor%' OR regexp_matches(message || ' ' || attributes, '{_STATE}'))
                       ORDER BY timestamp, event_id LIMIT 50""")
-    doc_hits = []
+    doc_hits, gov, major, linked = [], [], False, False
     for p in case_docs:
-        try:
-            text = p.read_text(encoding="utf-8", errors="replace")[:1_000_000]
-        except OSError:
-            continue
+        text = _doc_text(p)
         m = re.search(_STATE, text)
-        if m:
-            doc_hits.append((p.name, m.group(1)))
+        if not m:
+            continue
+        doc_hits.append((_doc_name(p), m.group(1)))
+        g = re.search(_GOV_ATTRIBUTION, text)
+        if g:
+            gov.append((_doc_name(p), g.group(1)))
+        major = major or bool(re.search(_MAJOR_IMPACT, text))
+        # the statement is about *this* incident when it names infrastructure the evidence shows
+        linked = linked or bool(_doc_indicators(text) & (st.infra_ips | st.infra_domains))
     if not rows and not doc_hits:
         return None
     actor = next((r["actor"] for r in rows if r["actor"]), None) or (doc_hits[0][1] if doc_hits else None)
     state = any(r["state"] for r in rows) or bool(doc_hits)
     basis = ([f"rule/intel metadata on {len(rows)} event(s)"] if rows else []) + [f"case document {n}: {w!r}" for n, w in doc_hits]
-    return _fact("attribution", {"state_actor": state, "actor": actor, "basis": "; ".join(basis)},
-                 0.6 if rows and doc_hits else 0.4, [r["event_id"] for r in rows])
+    if gov:
+        basis.insert(0, f"official attribution by government ({gov[0][1]}, in {gov[0][0]})")
+    conf = 0.4 + 0.2 * bool(rows) + 0.2 * bool(gov) + 0.15 * linked
+    value = {"state_actor": state, "actor": actor, "basis": "; ".join(basis), "major_detrimental_impact": major,
+             "government_attribution": bool(gov), "indicators_match_evidence": linked}
+    return _fact("attribution", value, conf, [r["event_id"] for r in rows],
+                 "state attribution from rule/intel metadata and case documents; a government statement naming "
+                 "this incident's infrastructure weighs most")
+
+
+def _doc_text(p: Path) -> str:
+    try:
+        with open(p, "rb") as f:
+            return f.read(1_000_000).decode("utf-8", errors="replace")
+    except OSError:
+        return ""
+
+
+def _doc_indicators(text: str) -> set[str]:
+    """IP addresses and domain names a document lists (lower-case)."""
+    out = {ip for ip in re.findall(_DOC_IP, text) if ip_key(ip)}
+    out |= {d.lower().rstrip(".") for d in re.findall(_DOC_DOMAIN, text, flags=re.I)
+            if not re.fullmatch(r"[\d.]+", d) and "." in d and not d.lower().endswith((".txt", ".md", ".yaml", ".json", ".exe", ".dll"))}
+    return out
+
+
+def _intel_infrastructure(q: _Q, st: _State, case_docs: list[Path]) -> list[str]:
+    """Indicators a threat-intel or attribution document lists that the evidence itself shows: attacker infrastructure."""
+    found: list[str] = []
+    for p in case_docs:
+        text = _doc_text(p)
+        if not (re.search(_INTEL_DOC, text) or re.search(_STATE, text)):
+            continue
+        cand = sorted(_doc_indicators(text) - st.infra_ips - st.infra_domains)
+        if not cand:
+            continue
+        lst = _sql_list(cand)
+        for r in q.rows(f"""SELECT DISTINCT x FROM (
+                              SELECT unnest([src_ip, dst_ip, lower(domain)]) AS x FROM events WHERE {TIMED}
+                              UNION ALL SELECT unnest(regexp_extract_all(message, '{_DOC_IP}')) FROM events WHERE {TIMED})
+                            WHERE list_contains({lst}, x)"""):
+            k = r["x"]
+            if ip_key(k):
+                if not is_private(ip_key(k)):
+                    st.infra_ips.add(ip_key(k))
+                    found.append(k)
+            else:
+                st.infra_domains.add(k)
+                found.append(k)
+    return found
 
 
 def _operator_error(q: _Q, st: _State, malicious: bool) -> Fact | None:
@@ -908,12 +980,37 @@ def build_storyline(case_id: str, data_inventory=None, files: list[str] | None =
             data_inventory = fin_dir / "data_inventory.csv"
         if case_docs is None:
             case_docs = sorted(p for p in fin_dir.rglob("*") if p.suffix.lower() in (".txt", ".md", ".yaml", ".yml", ".json")) if fin_dir else []
+            case_docs += _evidence_documents(case_id)
     inventory = read_inventory(data_inventory)
     con = case_connection(case_id if files is None else None, files, offsets)
     try:
         return _build(case_id, _Q(con), inventory, case_docs or [])
     finally:
         con.close()
+
+
+class _EvidenceDoc(type(Path())):
+    """A vault file read as a document, named as the evidence it is."""
+    display = ""
+
+
+def _doc_name(p: Path) -> str:
+    return getattr(p, "display", "") or p.name
+
+
+def _evidence_documents(case_id: str) -> list[Path]:
+    """Statements registered as evidence (an attribution statement, an intel report): read from the vault."""
+    try:
+        from case_store import cases, vault
+        out = []
+        for e in cases.list_evidence(case_id):
+            if e.parent_sha256 is None and Path(e.original_name).suffix.lower() in (".txt", ".md"):
+                p = _EvidenceDoc(vault.vault_path(e.sha256))
+                p.display = f"{e.original_name} (evidence sha256 {e.sha256})"
+                out.append(p)
+        return out
+    except Exception:
+        return []
 
 
 def _build(case_id: str, q: _Q, inventory: list[dict], case_docs: list[Path]) -> Storyline:
@@ -927,6 +1024,12 @@ def _build(case_id: str, q: _Q, inventory: list[dict], case_docs: list[Path]) ->
                             [r["event_id"] for r in strong[:10]],
                             f"attack indicators in {n_sources} evidence item(s)" if malicious else "no attack indicators in the evidence")
     story.attacker_infrastructure = _infrastructure(q, st) if malicious else None
+    intel = _intel_infrastructure(q, st, case_docs) if malicious else []
+    if intel:
+        if story.attacker_infrastructure is None:
+            story.attacker_infrastructure = _fact("attacker_infrastructure", [], 0.6, [])
+        story.attacker_infrastructure.value = sorted(st.infra_ips) + sorted(st.infra_domains)
+        story.attacker_infrastructure.note += "; indicators a threat-intel/attribution document lists and the evidence shows"
     story.t0, story.initial_access = _initial_access(q, st) if malicious else (None, None)
     _compromised(q, st, story.attacker_infrastructure)
     story.lateral_movement = _lateral(q, st)
