@@ -117,13 +117,23 @@ def _fields(line: str, clock: Clock) -> tuple | None:
 _REQUESTS: dict[str, tuple[str | None, str | None, str | None, str | None]] = {}
 
 
+def _decode(url: str) -> str:
+    """URL-decoded until stable (at most 3 rounds): double encoding (%2527) is a classic WAF bypass."""
+    for _ in range(3):
+        nxt = unquote_plus(url)
+        if nxt == url:
+            break
+        url = nxt
+    return url
+
+
 def _request(request: str) -> tuple[str | None, str | None, str | None, str | None]:
     """(method, url, protocol, URL-decoded url) of a request line; the same requests recur all through a log."""
     hit = _REQUESTS.get(request)
     if hit is None:
         r = _REQ.match(request)
         method, url, proto = (r.group("method"), r.group("url"), r.group("proto")) if r else (None, None, None)
-        hit = (method, url, proto, unquote_plus(url) if url and ("%" in url or "+" in url) else None)
+        hit = (method, url, proto, _decode(url) if url and ("%" in url or "+" in url) else None)
         if len(_REQUESTS) >= 65536:
             _REQUESTS.clear()
         _REQUESTS[request] = hit
