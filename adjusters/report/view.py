@@ -48,6 +48,7 @@ class Chart:
 
 Block = Heading | Para | Bullets | Table | Chart
 MAX_TABLE_ROWS = 200  # a table inside an input (e.g. hourly BI) beyond this is left to the JSON/XLSX
+MAX_CHRONOLOGY_LINES = 2000  # a document for people; the JSON report carries every line
 
 
 def money(amount: Any, currency: str | None) -> str:
@@ -253,7 +254,12 @@ def build_blocks(d: ReportData, lang: str, issuance: dict) -> tuple[str, list[tu
             [L("time_utc"), L("time_local"), L("what"), L("evidence_item"), L("locator"), L("sha256")],
             [[c["utc"] or L("undated"), c.get("local") or "—", c["message"] + (f" [{', '.join(fact_name(lang, f) for f in c['facts'])}]" if c["facts"] else ""),
               f"{c['exhibit']} {ex_name.get(c['exhibit'], '')}".strip() if c.get("exhibit") else "—",
-              c.get("locator") or "—", c.get("evidence_sha256") or "—"] for c in d.chronology], kind="wide"))
+              c.get("locator") or "—", c.get("evidence_sha256") or "—"] for c in d.chronology[:MAX_CHRONOLOGY_LINES]],
+            kind="wide"))
+        if len(d.chronology) > MAX_CHRONOLOGY_LINES:
+            more = len(d.chronology) - MAX_CHRONOLOGY_LINES
+            blocks.append(Para(f"另有 {more:,} 条，见 JSON 报告。" if lang == "zh"
+                               else f"{more:,} further lines are in the JSON report.", "notice"))
     else:
         blocks.append(Para("—"))
 
