@@ -231,7 +231,7 @@ def ingest_case(case_id: str, options: dict[str, Any] | None = None, workers: in
         pending = []
         for u in todo:
             item = summary.setdefault(u.evidence_sha256, ItemSummary(u.display_name, u.evidence_sha256))
-            hit = _cached(u) if u.ingestor != "decompress" else None
+            hit = _cached(u)
             if hit:
                 item.cached += 1
                 item.events += hit.events
@@ -247,8 +247,7 @@ def ingest_case(case_id: str, options: dict[str, Any] | None = None, workers: in
             item.events += r.events
             item.errors += r.errors
             item.parsers.append(r.unit.parser_id)
-            if r.unit.ingestor != "decompress":
-                _record(r)
+            _record(r)  # a decompression failure is stored too, so the case shows it until fixed
             for c in r.carved:
                 added = cases._register(case_id, c["sha256"], c["size"], c["name"], detect_type(read_head(vault.vault_path(c["sha256"])), c["name"]),
                                         f"derived from {r.unit.evidence_sha256}", None, r.unit.evidence_sha256,
