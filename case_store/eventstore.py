@@ -7,6 +7,7 @@ events are the union of the files of its evidence items' recorded ingests.
 from __future__ import annotations
 
 import hashlib
+import operator
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,6 +24,7 @@ from case_store.home import events_dir
 from forensics.events import EVENT_COLUMNS, EVENT_SCHEMA, PLAIN_FIELDS, Event, canonical_json
 
 BATCH_ROWS = 50_000
+_PLAIN_GETTER = operator.attrgetter(*PLAIN_FIELDS)
 
 
 def parquet_path(evidence_sha256: str, parser_id: str, config_hash: str = "") -> Path:
@@ -46,41 +48,45 @@ class EventWriter:
         self.count = 0
 
     def _reset(self) -> None:
-        self._cols: dict[str, list] = {name: [] for name in EVENT_COLUMNS if name != "datetime"}
-        self._plain = [(name, self._cols[name].append) for name in PLAIN_FIELDS]
-        self._n = 0
+        self._events: list[Event] = []
+        self._rows: list[dict] = []
 
     def add(self, ev: Event) -> None:
-        for name, append in self._plain:
-            append(getattr(ev, name))
-        c = self._cols
-        c["event_id"].append(ev.event_id)
-        c["tags"].append(sorted(set(ev.tags)) if ev.tags else [])
-        c["attack"].append(sorted(set(ev.attack)) if ev.attack else [])
-        c["attributes"].append(canonical_json(ev.attributes) if ev.attributes else "{}")
-        self._n += 1
-        if self._n >= BATCH_ROWS:
+        self._events.append(ev)
+        if len(self._events) >= BATCH_ROWS:
             self._flush()
 
     def add_rows(self, rows: Iterable[dict]) -> None:
         """Rows already in the schema's shape (e.g. from another store)."""
         for r in rows:
-            for name, col in self._cols.items():
-                col.append(r.get(name))
-            self._n += 1
-            if self._n >= BATCH_ROWS:
+            self._rows.append(r)
+            if len(self._rows) >= BATCH_ROWS:
                 self._flush()
 
     def _flush(self) -> None:
-        if not self._n:
-            return
-        ts = np.asarray(self._cols["timestamp"], dtype=np.int64)
+        if self._events:
+            self._write(self._columns(self._events))
+        if self._rows:
+            self._write({name: [r.get(name) for r in self._rows] for name in EVENT_COLUMNS if name != "datetime"})
+        self._reset()
+
+    @staticmethod
+    def _columns(evs: list[Event]) -> dict[str, list]:
+        # attrgetter + zip transpose the batch in C; only the derived columns loop in Python
+        cols = dict(zip(PLAIN_FIELDS, map(list, zip(*map(_PLAIN_GETTER, evs)))))
+        cols["event_id"] = [e.event_id for e in evs]
+        cols["tags"] = [sorted(set(e.tags)) if e.tags else [] for e in evs]
+        cols["attack"] = [sorted(set(e.attack)) if e.attack else [] for e in evs]
+        cols["attributes"] = [canonical_json(e.attributes) if e.attributes else "{}" for e in evs]
+        return cols
+
+    def _write(self, cols: dict[str, list]) -> None:
+        ts = np.asarray(cols["timestamp"], dtype=np.int64)
         iso = np.char.add(np.datetime_as_string(ts.astype("datetime64[us]"), unit="us"), "Z")
-        arrays = [pa.array(iso, pa.string()) if f.name == "datetime" else pa.array(self._cols[f.name], f.type)
+        arrays = [pa.array(iso, pa.string()) if f.name == "datetime" else pa.array(cols[f.name], f.type)
                   for f in EVENT_SCHEMA]
         self._writer.write_table(pa.Table.from_arrays(arrays, schema=EVENT_SCHEMA))
-        self.count += self._n
-        self._reset()
+        self.count += len(ts)
 
     def commit(self) -> Path:
         self._flush()

@@ -68,9 +68,13 @@ def to_us(dt: datetime) -> int:
     return calendar.timegm(dt.utctimetuple()) * 1_000_000 + dt.microsecond
 
 
+# One encoder, built once: json.dumps with options builds a new encoder per call.
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+
+
 def canonical_json(obj: Any) -> str:
     """Deterministic JSON: sorted keys, no whitespace, non-ASCII kept."""
-    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+    return _CANONICAL.encode(obj)
 
 
 def make_event_id(evidence_sha256: str, locator: str, parser: str, discriminator: str = "") -> str:
