@@ -278,8 +278,22 @@ def _initial_access(q: _Q, st: _State) -> tuple[Fact | None, Fact | None]:
         vector = ("web exploit" if "T1190" in techs else "phishing" if "T1566" in techs else
                   "external remote services" if "T1133" in techs else "supply chain" if "T1195" in techs else
                   "valid accounts" if "T1078" in techs else "drive-by" if "T1189" in techs else "initial access")
+        r = dict(r)
         when = r["timestamp"] if plausible(r["timestamp"]) else None
         ids, conf = [x["event_id"] for x in ia_events[:5]], 0.7 if when else 0.5
+        # attempts a WAF or the application refused are not access: the first exploit answered 2xx is
+        ok = q.rows(f"""SELECT event_id, timestamp, message FROM events
+                        WHERE src_ip = ? AND {TIMED} AND timestamp >= ? AND list_contains(attack, 'T1190')
+                          AND TRY_CAST(json_extract(attributes, '$.status') AS INTEGER) BETWEEN 200 AND 299
+                        ORDER BY timestamp, event_id LIMIT 1""", [r["src_ip"], r["timestamp"]]) if r["src_ip"] and when else []
+        if ok and ok[0]["timestamp"] > when:
+            refused = q.one(f"""SELECT count(*) FROM events WHERE src_ip = ? AND {TIMED} AND timestamp BETWEEN ? AND ?
+                                AND list_contains(attack, 'T1190')
+                                AND TRY_CAST(json_extract(attributes, '$.status') AS INTEGER) BETWEEN 400 AND 499""",
+                            [r["src_ip"], when, ok[0]["timestamp"]])
+            when, ids = ok[0]["timestamp"], [ok[0]["event_id"]] + ids
+            vector += f" (after {refused} refused attempts)" if refused else ""
+            r["message"] = ok[0]["message"]
         detail = {"host": _name(st, _host_of(st, r["host"], r["dst_ip"]) or ""), "source_ip": r["src_ip"],
                   "target_ip": r["dst_ip"], "target_port": r["dst_port"], "request": r["message"][:300]}
         st.t_access = when
@@ -620,14 +634,58 @@ def _exfiltration(q: _Q, st: _State, inventory: list[dict]) -> list[Exfiltration
         x.first_seen = min(filter(None, [x.first_seen, iso_utc(r["first"]) if r["first"] is not None else None]), default=None)
         x.last_seen = max(filter(None, [x.last_seen, iso_utc(r["last"]) if r["last"] is not None else None]), default=None)
         x.cited_event_ids = (x.cited_event_ids + list(r["ids"]))[:MAX_CITES]
+    for x in _exploit_responses(q, st, inventory):
+        out.setdefault(x.destination, x)
     for x in out.values():
         hosts = {h.lower() for h in x.source_hosts}
         for row in inventory:
-            if (row.get("host") or "").split(".")[0].lower() in hosts:
+            if (row.get("host") or "").split(".")[0].lower() in hosts and row["system"] not in x.source_systems:
                 x.source_systems.append(row["system"])
                 x.records_by_type[row["record_type"]] = x.records_by_type.get(row["record_type"], 0) + int(row["count"])
         st.infra_ips.add(ip_key(x.destination))
     return sorted(out.values(), key=lambda x: (x.first_seen or "", x.destination))
+
+
+_SQL_TABLE = r"(?i)\b(?:from|join|into|update|table)\s+[`\"\[]?([a-z_][a-z0-9_]{2,63})"
+
+
+def _exploit_responses(q: _Q, st: _State, inventory: list[dict]) -> list[Exfiltration]:
+    """Data pulled out in the answers to a successful web exploit (SQL injection dumps, file downloads).
+
+    An external source whose exploit request got a 2xx answer, and that received
+    at least 1 MiB from the internal server over all its connections, took
+    that data: every payload byte the server sent it counts. The tables its
+    SQL named are matched to the data inventory's record types.
+    """
+    hits = q.rows(f"""SELECT src_ip, min(timestamp) AS first, list(DISTINCT coalesce(json_extract_string(attributes, '$.decoded_url'), url)) AS urls,
+                             arg_min(event_id, (timestamp, event_id), 5) AS ids
+                      FROM events WHERE {TIMED} AND src_ip IS NOT NULL AND NOT cc_private(src_ip)
+                        AND (list_contains(attack, 'T1190') OR list_contains(tags, 'web_attack'))
+                        AND TRY_CAST(json_extract(attributes, '$.status') AS INTEGER) BETWEEN 200 AND 299
+                      GROUP BY src_ip""")
+    out = []
+    for h in hits:
+        r = q.rows(f"""SELECT dst_ip, sum({_PAYLOAD_IN}) AS b, min(timestamp) FILTER (WHERE {TIMED}) AS first,
+                              max(timestamp) FILTER (WHERE {TIMED}) AS last, arg_min(event_id, (timestamp, event_id), 8) AS ids
+                       FROM events WHERE data_type LIKE 'network:flow%' AND src_ip = ? AND dst_ip IS NOT NULL AND cc_private(dst_ip)
+                       GROUP BY dst_ip ORDER BY b DESC""", [h["src_ip"]])
+        total = sum(int(x["b"] or 0) for x in r)
+        if total < LARGE_UPLOAD:
+            continue  # a tampering or probing exploit, not a dump
+        servers = [_name(st, hh) if (hh := _host_of(st, None, x["dst_ip"])) and hh.startswith("host:") else x["dst_ip"] for x in r]
+        x = Exfiltration(destination=h["src_ip"], bytes=total, source_hosts=servers,
+                         first_seen=iso_utc(min(v["first"] for v in r if v["first"] is not None)),
+                         last_seen=iso_utc(max(v["last"] for v in r if v["last"] is not None)),
+                         cited_event_ids=(list(h["ids"]) + [i for v in r for i in v["ids"]])[:MAX_CITES])
+        tables = {t.lower().rstrip("s") for u in h["urls"] if u for t in re.findall(_SQL_TABLE, u)}
+        for row in inventory:
+            kind = (row.get("record_type") or "").lower()
+            if any(t and (t in kind or kind.split("_")[0].rstrip("s") == t) for t in tables):
+                x.source_systems.append(row["system"])
+                x.source_hosts.append(row.get("host") or row["system"])
+                x.records_by_type[row["record_type"]] = x.records_by_type.get(row["record_type"], 0) + int(row["count"])
+        out.append(x)
+    return out
 
 
 def _instant_messaging(q: _Q, st: _State) -> tuple[Fact | None, list[Exfiltration]]:
@@ -1059,6 +1117,20 @@ def _build(case_id: str, q: _Q, inventory: list[dict], case_docs: list[Path]) ->
     if im:
         story.facts.append(im)
         story.exfiltration += im_leaks
+    # a named system whose data an attacker pulled out (a database behind an injected web app) is compromised too
+    grown = False
+    for x in story.exfiltration:
+        if x in im_leaks:
+            continue
+        for h in x.source_hosts:
+            hid = host_id(h)
+            if hid and hid.startswith("host:") and hid not in st.compromised:
+                st.compromised[hid] = h
+                grown = True
+    if grown:
+        story.compromised_hosts = _fact("compromised_hosts", sorted(st.compromised.values(), key=str.lower), 0.7,
+                                        (story.compromised_hosts.cited_event_ids if story.compromised_hosts else [])
+                                        + [i for x in story.exfiltration for i in x.cited_event_ids[:3]])
     story.exfiltrated_bytes = sum(x.bytes for x in story.exfiltration)
     if story.exfiltration and story.attacker_infrastructure:
         _infra_names(q, st)
