@@ -195,10 +195,12 @@ class MemoryIngestor(Ingestor):
             log.info("%s: volatility %s (%d/%d)", ctx.display_name, name, i + 1, len(names))
             results[name] = r = session.run(name)
             if i == 0 and r.error:
-                if r.unsatisfied:
+                if r.unsatisfied and os_name == "windows":  # the ISF is there (checked above): the layer is not
+                    yield ctx.error(f"volatility could not build the Windows kernel layer although its symbols are "
+                                    f"present (damaged or not a Windows memory image?): {r.error}")
+                elif r.unsatisfied:
                     banner = banners[0] if banners else ""
-                    yield from self._missing(ctx, f"Linux kernel symbols for banner {banner!r}" if os_name == "linux"
-                                             else "Windows kernel symbols (" + r.error + ")",
+                    yield from self._missing(ctx, f"Linux kernel symbols for banner {banner!r}",
                                              {"os": os_name, "banner": banner, "unsatisfied": r.unsatisfied})
                 else:
                     yield ctx.error(f"volatility {name} failed: {r.error}")

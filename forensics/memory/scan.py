@@ -1,11 +1,11 @@
 """Symbol-free scanning of a memory image in overlapping windows.
 
 The image is read segment by segment (see layout) in windows of `window`
-bytes plus `overlap` bytes of look-ahead. Each window *owns* the hits that
-start in its first `window` bytes; a hit starting in the look-ahead belongs to
-the next window, which sees it again from its start. So a match straddling a
-window boundary is found exactly once, as long as it is shorter than the
-overlap. Memory stays flat: at most `workers + 1` windows are in memory.
+bytes plus `overlap` bytes of look-ahead. A string match straddling a window
+boundary is seen whole by the window before it (as long as it is shorter than
+the overlap); string instances seen by two windows are the same (rule,
+identifier, physical offset) and collapse to one. Carvers keep only hits that
+start in a window's first `window` bytes (the part it *owns*). Memory stays flat: at most `workers + 1` windows are in memory.
 
 YARA runs in worker threads (yara-python releases the GIL while matching);
 the Python-side carvers (banners, indicators, PE headers) run on the same
@@ -27,6 +27,7 @@ from forensics.yara_rules import RulePack
 WINDOW = 32 << 20
 OVERLAP = 1 << 20
 MAX_EVENTS_PER_RULE = 1000
+MAX_INSTANCES_PER_RULE = 100_000  # memory bound for a string that is everywhere
 CLUSTER_GAP = 4096  # instances of one rule closer than a page are one hit
 
 
@@ -75,16 +76,18 @@ def _collect(hits: YaraHits, w: Window, matches) -> None:
         owned = []
         for s in m.strings:
             for inst in s.instances:
-                if inst.offset < w.owned:  # dedup across the overlap
-                    owned.append({"identifier": s.identifier, "offset": w.phys + inst.offset,
-                                  "data": inst.matched_data[:256].decode("latin-1"), "length": inst.matched_length})
-        if not owned and m.strings:
-            continue
+                # Keep look-ahead instances too: a rule's condition may only hold in the window that
+                # sees all of its strings. Instances seen twice (in the overlap) collapse in clustered_matches.
+                owned.append({"identifier": s.identifier, "offset": w.phys + inst.offset,
+                              "data": inst.matched_data[:256].decode("latin-1"), "length": inst.matched_length})
         if not m.strings:  # condition-only rule: the window start stands for the hit
             owned.append({"identifier": "", "offset": w.phys, "data": "", "length": 0})
         hits.rules.setdefault(key, {"rule": m.rule, "namespace": m.namespace, "tags": sorted(m.tags),
                                     "meta": dict(sorted(m.meta.items()))})
-        hits.instances[key].extend(owned)
+        room = MAX_INSTANCES_PER_RULE - len(hits.instances[key])
+        if room < len(owned):
+            hits.errors.append((w.file_offset, f"YARA rule {m.rule}: more than {MAX_INSTANCES_PER_RULE} string hits, rest not kept"))
+        hits.instances[key].extend(owned[:max(room, 0)])
 
 
 def scan_image(path: Path, segs: list[Segment], pack: RulePack | None, *, carvers: list[Callable[[Window], None]] = (),
