@@ -68,12 +68,33 @@ def to_us(dt: datetime) -> int:
     return calendar.timegm(dt.utctimetuple()) * 1_000_000 + dt.microsecond
 
 
+try:
+    import orjson as _orjson
+except ImportError:  # pragma: no cover - orjson is a declared dependency
+    _orjson = None
+
 # One encoder, built once: json.dumps with options builds a new encoder per call.
 _CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
 
 
+_FLAT = (str, bool, type(None))
+
+
 def canonical_json(obj: Any) -> str:
-    """Deterministic JSON: sorted keys, no whitespace, non-ASCII kept."""
+    """Deterministic JSON: sorted keys, no whitespace, non-ASCII kept.
+
+    Flat dicts of strings, booleans, None and 64-bit ints (most event
+    attributes) go through orjson, whose bytes are identical to the stdlib's
+    for those types; anything else (floats, nesting, odd keys) takes the
+    stdlib path, so the output never depends on which path ran.
+    """
+    if type(obj) is dict and _orjson is not None and all(
+        type(k) is str and (type(v) in _FLAT or (type(v) is int and -(1 << 63) <= v < (1 << 63))) for k, v in obj.items()
+    ):
+        try:
+            return _orjson.dumps(obj, option=_orjson.OPT_SORT_KEYS).decode()
+        except TypeError:  # e.g. a lone surrogate in a string
+            pass
     return _CANONICAL.encode(obj)
 
 

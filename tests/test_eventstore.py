@@ -123,3 +123,20 @@ def test_events_cli_formats(case_with_events):
     assert len(rows) == 3 and all("brute_force" in x["tags"] for x in rows)
     r = CliRunner().invoke(app, ["events", cid, "--host", "host2", "--limit", "2", "--format", "csv"])
     assert r.exit_code == 0 and r.output.splitlines()[0].startswith("event_id,timestamp,datetime")
+
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+_flat_values = st.one_of(st.text(), st.booleans(), st.none(), st.integers(min_value=-(1 << 63), max_value=(1 << 63) - 1),
+                         st.integers(), st.floats(allow_nan=False), st.lists(st.text(), max_size=3))
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.dictionaries(st.text(), _flat_values, max_size=8))
+def test_canonical_json_fast_path_is_byte_identical_to_stdlib(d):
+    import json
+
+    from forensics.events import canonical_json
+
+    assert canonical_json(d) == json.dumps(d, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
