@@ -37,7 +37,8 @@ EXTERNAL_NAMES = ("filename", "filepath", "extension", "filetype", "owner")
 DEFAULT_TIMEOUT_S = 60
 MAX_RULE_FILE = 8 * 1024 * 1024  # a "rule file" larger than this is not a rule file
 
-_ERR_LINE = re.compile(r"\((\d+)\)\s*:\s*(.*)$")
+# yara-python spells it "line 5: msg" or "<source>(5): msg"
+_ERR_LINE = re.compile(r"(?:\(|\bline )(\d+)\)?\s*:\s*(.*)$")
 _UNDEFINED = re.compile(r'undefined identifier "([A-Za-z_]\w*)"')
 
 
