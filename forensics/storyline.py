@@ -48,12 +48,14 @@ TIMED = f"(timestamp BETWEEN {MIN_PLAUSIBLE_US} AND {MAX_PLAUSIBLE_US})"
 def plausible(ts_us: int | None) -> bool:
     return ts_us is not None and MIN_PLAUSIBLE_US <= ts_us <= MAX_PLAUSIBLE_US
 
-# "this event on its own says attack". A detection with no ATT&CK technique, no GB/T code and below
+# "this event on its own says attack" (STRONG), or a command that uploads a local file to a remote host
+# (UPLOAD: a staged theft that stayed under the network detection's volume threshold). A detection with no ATT&CK technique, no GB/T code and below
 # high severity is an observation (a service that stopped answering, a silent log), not an attack:
 # an operator's mistake produces those too.
 STRONG = ("((data_type = 'detection' AND (len(attack) > 0 OR severity IN ('high', 'critical')))"
           " OR data_type IN ('yara:match', 'memory:injection') OR data_type LIKE 'sigma%' "
-          "OR data_type LIKE 'hayabusa%' OR severity IN ('high', 'critical') OR gbt_category IS NOT NULL)")
+          "OR data_type LIKE 'hayabusa%' OR severity IN ('high', 'critical') OR gbt_category IS NOT NULL "
+          "OR (process_cmdline IS NOT NULL AND regexp_matches(process_cmdline, '{upload}')))")
 
 
 def _techs_sql(*tactics: str) -> str:
@@ -95,6 +97,17 @@ _MAJOR_IMPACT = r"(?i)(major detrimental impact|重大不利影响)"
 _DOC_IP = r"\b(?:\d{1,3}\.){3}\d{1,3}\b"
 _DOC_DOMAIN = r"\b(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+(?:[a-z]{2,24})\b"
 _INTEL_DOC = r"(?i)(indicators?( of compromise)?:|\bIOCs?\b|威胁情报|失陷指标)"
+# a command that sends a local file to a remote URL or host (T1048 / T1567): curl -T / -F @ / --data-binary @,
+# wget --post-file, scp/rsync to user@host, rclone copy, ftp/sftp put
+_UPLOAD_CMD = (r"(?i)(\bcurl\b[^|;&]*\s(-T|--upload-file|-F\s*\S*=@|--data-binary\s+@|-d\s*@)\s*\S+[^|;&]*\b(https?|ftps?|sftp)://"
+               r"|\bwget\b[^|;&]*--post-file|\b(scp|rsync)\b[^|;&]*\s\S+@[\w.-]+:|\brclone\s+(copy|sync|move)\b)")
+STRONG = STRONG.replace("{upload}", _UPLOAD_CMD.replace("'", "''"))
+_URL_HOST = r"(?i)\b(?:https?|ftps?|sftp)://([a-z0-9.-]+)"
+# VPN concentrators' session lines: (user, remote address, assigned inner address)
+_VPN_PATTERNS = (
+    r"(?P<user>[^\s/\[\]]+)/(?P<remote>\d{1,3}(?:\.\d{1,3}){3}):\d+ MULTI_sva: pool returned IPv4=(?P<inner>\d{1,3}(?:\.\d{1,3}){3})",
+    r"tunnel established user=(?P<user>\S+) remote_ip=(?P<remote>\d{1,3}(?:\.\d{1,3}){3}) assigned_ip=(?P<inner>\d{1,3}(?:\.\d{1,3}){3})",
+)
 _WEB_EXPLOIT = r"(?i)(\.\./\.\./|%2e%2e%2f|\$\{jndi:|union\s+select|/etc/passwd|cmd\.exe|/bin/sh)"
 
 
@@ -122,6 +135,16 @@ class _State:
     display: dict[str, str] = field(default_factory=dict)  # host id -> display name
     t0: int | None = None
     t_access: int | None = None
+
+
+def _ip(value: str | None) -> str | None:
+    """The canonical address when `value` is an IP address at all (ip_key canonicalises, it does not validate)."""
+    import ipaddress
+    k = ip_key(value) if value else None
+    try:
+        return str(ipaddress.ip_address(k)) if k else None
+    except ValueError:
+        return None
 
 
 def _fact(name: str, value: Any, confidence: float, ids: Iterable[str], note: str = "") -> Fact:
@@ -160,6 +183,13 @@ def _host_maps(q: _Q, st: _State) -> None:
         SELECT src_ip, json_extract_string(attributes, '$.workstation'), count(*) FROM events
         WHERE list_contains(tags, 'login') AND src_ip IS NOT NULL AND attributes LIKE '%"workstation"%'
         GROUP BY ALL ORDER BY n DESC""")
+    # a logon names its client address and port; the captured connection from that address and port
+    # (within five minutes) names the address of the host that logged it
+    pairs += q.rows(f"""SELECT f.dst_ip AS ip, l.host, count(*) AS n FROM events l JOIN events f
+                          ON f.src_ip = l.src_ip AND f.src_port = l.src_port AND f.data_type LIKE 'network:flow%'
+                         AND abs(f.timestamp - l.timestamp) <= 300000000
+                        WHERE list_contains(l.tags, 'login') AND l.host IS NOT NULL AND l.src_port IS NOT NULL AND {TIMED.replace('timestamp', 'l.timestamp')}
+                        GROUP BY ALL ORDER BY n DESC""")
     for r in pairs:
         ip, hid = ip_key(r["ip"]), host_id(r["host"])
         if ip and hid and hid.startswith("host:") and is_private(ip) and ip not in st.ip_host:
@@ -219,6 +249,7 @@ def _infrastructure(q: _Q, st: _State) -> Fact | None:
             st.infra_ips.add(k)
         if r["domain"]:
             st.infra_domains.add(r["domain"].lower().rstrip("."))
+    rows += _upload_destinations(q, st)
     if not st.infra_ips and not st.infra_domains:
         return None
     _infra_names(q, st)
@@ -228,6 +259,44 @@ def _infrastructure(q: _Q, st: _State) -> Fact | None:
     return _fact("attacker_infrastructure", value, conf, [r["event_id"] for r in rows],
                  "external addresses that logged on after failures, received C2/exfiltration traffic or exploited a host "
                  "that called back; names they answer to from DNS/TLS/HTTP")
+
+
+def _upload_destinations(q: _Q, st: _State) -> list[dict]:
+    """Hosts a command uploaded local files to, and the addresses DNS gave for them; the uploading hosts are compromised."""
+    out = []
+    for r in q.rows(f"""SELECT event_id, timestamp, evidence_sha256, host, lower(regexp_extract(process_cmdline, '{_URL_HOST}', 1)) AS d,
+                               regexp_extract(process_cmdline, '@([0-9.]+):', 1) AS ip
+                        FROM events WHERE process_cmdline IS NOT NULL AND regexp_matches(process_cmdline, '{_UPLOAD_CMD}')
+                        ORDER BY timestamp, event_id LIMIT 200"""):
+        if r["d"] and not _ip(r["d"]):
+            st.infra_domains.add(r["d"].rstrip("."))
+        k = _ip(r["ip"] or r["d"] or "")
+        if k and not is_private(k):
+            st.infra_ips.add(k)
+        h = host_id(r["host"]) if r["host"] else None
+        if h and h.startswith("host:"):
+            st.compromised.setdefault(h, _name(st, h))
+        out.append({"why": "upload", "ip": None, "domain": r["d"], "event_id": r["event_id"], "timestamp": r["timestamp"],
+                    "evidence_sha256": r["evidence_sha256"]})
+    if out and st.infra_domains:
+        for r in q.rows(f"""SELECT DISTINCT unnest(json_extract_string(attributes, '$.answers[*].value')) AS a FROM events
+                            WHERE data_type LIKE '%dns%' AND list_contains({_sql_list(st.infra_domains)}, lower(rtrim(domain, '.')))"""):
+            k = _ip(r["a"] or "")
+            if k and not is_private(k):
+                st.infra_ips.add(k)
+    return out
+
+
+def _vpn_sessions(q: _Q) -> list[dict]:
+    """VPN sessions from concentrator logs: who, from which outside address, given which inner address."""
+    out = []
+    for pat in _VPN_PATTERNS:
+        sql_pat = pat.replace("(?P<user>", "(").replace("(?P<remote>", "(").replace("(?P<inner>", "(").replace("'", "''")
+        names = re.findall(r"\(\?P<(\w+)>", pat)
+        cols = ", ".join(f"regexp_extract(message, '{sql_pat}', {i + 1}) AS {n}" for i, n in enumerate(names))
+        out += q.rows(f"""SELECT event_id, timestamp, host, {cols} FROM events
+                          WHERE {TIMED} AND regexp_matches(message, '{sql_pat}') ORDER BY timestamp, event_id LIMIT 10000""")
+    return sorted(out, key=lambda r: (r["timestamp"], r["event_id"]))
 
 
 def _infra_names(q: _Q, st: _State) -> None:
@@ -306,6 +375,16 @@ def _initial_access(q: _Q, st: _State) -> tuple[Fact | None, Fact | None]:
         detail = {"host": r["host"], "source_ip": r["src_ip"] or next((ip for ip in st.infra_ips if ip in r["message"]), None),
                   "request": r["message"][:300]}
         st.t_access = when
+    elif vpn := _vpn_entry(q, st):
+        r, session = vpn
+        vector = "stolen VPN credentials (valid account over VPN from an outside address)"
+        ids, conf, when = [session["event_id"], r["event_id"]], 0.65, session["timestamp"]
+        detail = {"host": session["host"], "account": session["user"], "source_ip": session["remote"],
+                  "inner_ip": session["inner"], "next_hop": _name(st, host_id(r["host"]) or "")}
+        st.t_access = when
+        st.accounts.add(session["user"].lower())
+        first_contact = sorted(first_contact + [{"event_id": session["event_id"], "timestamp": session["timestamp"]}],
+                               key=lambda x: (x["timestamp"], x["event_id"]))
     t0_rows = sorted(first_contact + first_strong, key=lambda r: (r["timestamp"], r["event_id"]))
     if first_contact and first_strong:
         # an indicator long before any contact with the infrastructure is only kept when it is on a
@@ -352,6 +431,27 @@ def _access_correlation(q: _Q, st: _State, ia: Fact | None) -> Fact | None:
                           "first": iso_utc(r["first"]), "events": int(r["n"]), "message": r["message"]} for r in rows]}
     return _fact("access_correlation", value, min(0.95, 0.5 + 0.15 * len(rows)), ia.cited_event_ids[:3] + [r["eid"] for r in rows],
                  "the same moment in every evidence item: events on the victim host or address within the window of the exploit")
+
+
+def _vpn_entry(q: _Q, st: _State) -> tuple[dict, dict] | None:
+    """The VPN session (from an outside address) of an account that then logged on to a host with attack indicators.
+
+    The session's inner address is the source of that logon; the outside address joins the infrastructure.
+    """
+    sessions = [v for v in _vpn_sessions(q) if _ip(v["remote"]) and not is_private(_ip(v["remote"]))]
+    if not sessions:
+        return None
+    suspects = {h.split(":", 1)[1] for h in st.compromised}
+    for v in sessions:
+        r = q.rows(f"""SELECT event_id, timestamp, host FROM events
+                       WHERE list_contains(tags, 'login') AND NOT list_contains(tags, 'login_failed') AND src_ip = ? AND {TIMED}
+                         AND timestamp >= ? AND lower(split_part("user", '\\', -1)) = lower(?) AND host IS NOT NULL
+                       ORDER BY timestamp, event_id LIMIT 20""", [v["inner"], v["timestamp"], v["user"]])
+        hit = next((x for x in r if (host_id(x["host"]) or "").split(":", 1)[-1] in suspects), None)
+        if hit:
+            st.infra_ips.add(ip_key(v["remote"]))
+            return hit, v
+    return None
 
 
 def _lateral(q: _Q, st: _State) -> Fact | None:
@@ -638,9 +738,11 @@ def _exfiltration(q: _Q, st: _State, inventory: list[dict]) -> list[Exfiltration
         out.setdefault(x.destination, x)
     for x in out.values():
         hosts = {h.lower() for h in x.source_hosts}
+        counted = set(x.source_systems)  # systems already matched (e.g. by the tables an injection named)
         for row in inventory:
-            if (row.get("host") or "").split(".")[0].lower() in hosts and row["system"] not in x.source_systems:
-                x.source_systems.append(row["system"])
+            if (row.get("host") or "").split(".")[0].lower() in hosts and row["system"] not in counted:
+                if row["system"] not in x.source_systems:
+                    x.source_systems.append(row["system"])
                 x.records_by_type[row["record_type"]] = x.records_by_type.get(row["record_type"], 0) + int(row["count"])
         st.infra_ips.add(ip_key(x.destination))
     return sorted(out.values(), key=lambda x: (x.first_seen or "", x.destination))
@@ -887,7 +989,7 @@ def _doc_text(p: Path) -> str:
 
 def _doc_indicators(text: str) -> set[str]:
     """IP addresses and domain names a document lists (lower-case)."""
-    out = {ip for ip in re.findall(_DOC_IP, text) if ip_key(ip)}
+    out = {ip for ip in re.findall(_DOC_IP, text) if _ip(ip)}
     out |= {d.lower().rstrip(".") for d in re.findall(_DOC_DOMAIN, text, flags=re.I)
             if not re.fullmatch(r"[\d.]+", d) and "." in d and not d.lower().endswith((".txt", ".md", ".yaml", ".json", ".exe", ".dll"))}
     return out
@@ -909,9 +1011,9 @@ def _intel_infrastructure(q: _Q, st: _State, case_docs: list[Path]) -> list[str]
                               UNION ALL SELECT unnest(regexp_extract_all(message, '{_DOC_IP}')) FROM events WHERE {TIMED})
                             WHERE list_contains({lst}, x)"""):
             k = r["x"]
-            if ip_key(k):
-                if not is_private(ip_key(k)):
-                    st.infra_ips.add(ip_key(k))
+            if _ip(k):
+                if not is_private(_ip(k)):
+                    st.infra_ips.add(_ip(k))
                     found.append(k)
             else:
                 st.infra_domains.add(k)
