@@ -75,6 +75,21 @@ def set_inputs(case_id: str, policy: Path | None = None, financials: Path | None
     return get_case(case_id)
 
 
+CASE_STATUSES = ("open", "on_hold", "closed")  # batch reprocessing takes open cases unless told otherwise
+
+
+def set_status(case_id: str, status: str) -> Case:
+    """Change a case's status; the change (from, to, who) is logged in custody."""
+    if status not in CASE_STATUSES:
+        raise CyberclaimError(f"unknown case status {status!r} (one of {', '.join(CASE_STATUSES)})")
+    with session() as s:
+        c = _get(s, case_id)
+        if c.status != status:
+            custody.append(s, case_id, "status_set", previous=c.status, status=status)
+            c.status = status
+    return get_case(case_id)
+
+
 def _get(s, case_id: str) -> Case:
     c = s.get(Case, case_id)
     if c is None:

@@ -235,6 +235,16 @@ def create_case(user: Principal, title: str, insured: str | None = None, policy:
     return c
 
 
+def set_status(user: Principal, case_id: str, status: str) -> Case:
+    """Change a case's status as `user` (lawyers may not); custody records who did it."""
+    from case_store import cases
+    from case_store.clock import acting_as
+
+    require(user, "set_status", case_id)
+    with acting_as(user.username):
+        return cases.set_status(case_id, status)
+
+
 def record_view(user: Principal, case_id: str, what: str, **details) -> None:
     """A case (or one page of it) was opened: the custody log says who looked at what, when."""
     require(user, "view", case_id)

@@ -321,3 +321,25 @@ def test_create_case_with_broken_policy_creates_nothing(case):
     at = _submit(at, "new_case")
     ok(at)
     assert len(cases.list_cases()) == n + 1
+
+
+def test_case_status_is_changed_on_the_cases_page_not_by_a_lawyer(case):
+    from case_store import cases, custody
+    from case_store.db import session
+
+    cid = case["id"]
+    at = ok(run("cases", "law", None))
+    assert not [b for b in at.button if b.key == "case_status_set"]
+    at = ok(run("cases", "adj", None))
+    at.selectbox(key="open_case_pick").set_value(cid)
+    at = ok(at.run())
+    assert at.button(key="case_status_set").disabled  # nothing to change yet
+    at = ok(at.selectbox(key=f"case_status_{cid}").set_value("on_hold").run())
+    at = ok(at.button(key="case_status_set").click().run())
+    assert cases.get_case(cid).status == "on_hold"
+    assert "on_hold" in str(at.dataframe[0].value.to_dict())
+    at = ok(at.selectbox(key=f"case_status_{cid}").set_value("open").run())
+    at = ok(at.button(key="case_status_set").click().run())
+    assert cases.get_case(cid).status == "open"
+    with session() as s:
+        assert [e.actor for e in custody.entries(s, cid) if e.action == "status_set"] == ["adj", "adj"]

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import io
+import json
 import os
 from pathlib import Path
 
@@ -149,3 +150,21 @@ def test_upload_over_limit_refused_and_nothing_kept(team, cc_home, monkeypatch):
 def test_lawyer_cannot_upload(team):
     with pytest.raises(users.AccessDenied):
         uploads.store_upload(_p("law"), team, "x.log", io.BytesIO(b"x"), 1)
+
+
+def test_case_status_change_is_role_checked_and_in_custody(team):
+    cid = team
+    with pytest.raises(users.AccessDenied):
+        users.set_status(_p("law"), cid, "closed")
+    with pytest.raises(users.AccessDenied):
+        users.set_status(_p("out"), cid, "closed")
+    with pytest.raises(CyberclaimError, match="unknown case status"):
+        users.set_status(_p("adj"), cid, "finished")
+    assert cases.get_case(cid).status == "open"
+    assert users.set_status(_p("adj"), cid, "closed").status == "closed"
+    users.set_status(_p("adj"), cid, "closed")  # no change, no entry
+    with session() as s:
+        chain = custody.entries(s, cid)
+        log = [(e.actor, json.loads(e.details)) for e in chain if e.action == "status_set"]
+        assert custody.verify_entries(chain) == []
+    assert log == [("adj", {"previous": "open", "status": "closed"})]

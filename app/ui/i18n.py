@@ -28,7 +28,8 @@ ZH: dict[str, str] = {
     "Title": "标题", "Insured": "被保险人", "Status": "状态", "Created": "创建时间", "Created by": "创建人",
     "Policy": "保单", "Financials": "财务资料", "Open case": "打开案件", "Opened case {case}.": "已打开案件 {case}。",
     "No cases you can open yet.": "暂无您可打开的案件。", "New case": "新建案件",
-    "Policy (YAML, optional)": "保单（YAML，可选）", "Create case": "创建案件", "Created case {case}.": "已创建案件 {case}。",
+    "Policy (YAML, optional)": "保单（YAML，可选）",
+    "Status of {case}": "案件 {case} 的状态", "Set status": "更改状态", "open": "进行中", "on_hold": "暂停", "closed": "已结案", "Create case": "创建案件", "Created case {case}.": "已创建案件 {case}。",
     # evidence
     "Add evidence": "添加证据", "Evidence files (up to {mb:,} MB each)": "证据文件（每个不超过 {mb:,} MB）",
     "Acquired by": "取证人", "Add to the vault": "存入证据库",

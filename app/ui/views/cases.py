@@ -15,7 +15,7 @@ st.title(t("Cases"))
 
 visible = users.visible_cases(p.user)
 if visible:
-    st.dataframe(pd.DataFrame([{t("Case"): c.id, t("Title"): c.title, t("Insured"): c.insured, t("Status"): c.status,
+    st.dataframe(pd.DataFrame([{t("Case"): c.id, t("Title"): c.title, t("Insured"): c.insured, t("Status"): t(c.status),
                                 t("Created"): c.created_at, t("Created by"): c.created_by,
                                 t("Policy"): "✓" if c.policy_path else "—", t("Financials"): "✓" if c.financials_path else "—"}
                                for c in visible]), hide_index=True, width="stretch")
@@ -30,6 +30,14 @@ if visible:
             st.success(t("Opened case {case}.", case=pick))
         else:
             st.error(t("You do not have access to case {case}.", case=pick))
+    if users.can(p.user, "set_status", pick):  # lawyers read; they do not move a case along
+        now = next(c.status for c in visible if c.id == pick)
+        s1, s2 = st.columns([3, 1])
+        status = s1.selectbox(t("Status of {case}", case=pick), cases.CASE_STATUSES, key=f"case_status_{pick}",
+                              index=cases.CASE_STATUSES.index(now) if now in cases.CASE_STATUSES else 0, format_func=t)
+        if s2.button(t("Set status"), key="case_status_set", disabled=status == now):
+            if guarded(users.set_status, p.user, pick, status) is not None:
+                st.rerun()
 else:
     st.info(t("No cases you can open yet."))
 
