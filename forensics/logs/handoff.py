@@ -1,10 +1,10 @@
-"""Parse a large text log in a second process and hand the records back in order.
+"""Run a record generator in a second process and hand its records back in order.
 
-The ingestor's work has two sequential stages: parsing lines into events
-(most of the time) and, in this process, detections plus the event store's
-per-event cost. Running the first stage in a forked child overlaps the two on
-two cores. Each stage still sees every line in file order, so the records —
-ids, locators, errors, detections — are exactly those of the one-process path.
+Ingesting a large text log has two sequential halves of similar cost: parsing
+lines into events, and the detections plus the event store's per-event work.
+Running the first in a forked child overlaps them on two cores. Each half runs
+exactly the one-process code over the whole file in order, so the records —
+ids, locators, errors, detections, order — are the same.
 
 Events cross the pipe as plain field tuples in batches (a fraction of the cost
 of pickling the dataclass); errors as themselves.
@@ -16,26 +16,22 @@ import operator
 import os
 import pickle
 from dataclasses import fields
-from typing import TYPE_CHECKING, Iterator
+from typing import Callable, Iterator
 
 from forensics.events import Event, IngestError
-
-if TYPE_CHECKING:
-    from forensics.ingestors.base import IngestContext, Ingestor
 
 BATCH = 2000  # records per message: large enough to amortise the pipe, small enough to keep memory flat
 _FIELDS = operator.attrgetter(*(f.name for f in fields(Event)))
 
 
-def parsed_in_child(ingestor: "Ingestor", ctx: "IngestContext") -> Iterator[Event | IngestError] | None:
-    """The records of `ingestor.parse_records(ctx)`, produced in a child process; None when
-    no child can be started here (one core, no fork), and the caller parses itself."""
+def in_child(produce: Callable[[], Iterator[Event | IngestError]]) -> Iterator[Event | IngestError] | None:
+    """The records of `produce()`, produced in a child process; None when no child can be
+    started here (one core, no fork), and the caller runs `produce` itself."""
     if (os.cpu_count() or 1) < 2 or "fork" not in multiprocessing.get_all_start_methods():
         return None
     mp = multiprocessing.get_context("fork")  # no re-import of the caller's program, nothing to pickle
     receiver, sender = mp.Pipe(duplex=False)
-    proc = mp.Process(target=_produce, args=(ingestor, ctx, sender, receiver), name=f"{ingestor.name}-parse",
-                      daemon=True)
+    proc = mp.Process(target=_produce, args=(produce, sender, receiver), name="cyberclaim-parse", daemon=True)
     try:
         proc.start()
     except (OSError, AssertionError):  # no process to spare (limits) or a daemonic parent
@@ -66,11 +62,11 @@ def _consume(proc, receiver) -> Iterator[Event | IngestError]:
         proc.join()
 
 
-def _produce(ingestor: "Ingestor", ctx: "IngestContext", sender, receiver) -> None:
+def _produce(produce: Callable[[], Iterator[Event | IngestError]], sender, receiver) -> None:
     receiver.close()  # the parent's end: if the parent goes away, sending fails instead of blocking
     try:
         batch: list = []
-        for r in ingestor.parse_records(ctx):
+        for r in produce():
             batch.append(_FIELDS(r) if type(r) is Event else r)
             if len(batch) >= BATCH:
                 sender.send_bytes(pickle.dumps(batch, pickle.HIGHEST_PROTOCOL))
