@@ -18,7 +18,7 @@ from typing import Any, Iterator
 
 from forensics.events import Event
 from forensics.ingestors.base import IngestContext, Ingestor, Record
-from forensics.logs import auditd
+from forensics.logs import auditd, m365audit
 from forensics.logs.common import Where, clean_ip, to_int
 from forensics.logs.lines import decode_line, iter_raw_lines, looks_binary
 from forensics.logs.timeparse import Clock, parse_iso
@@ -58,7 +58,7 @@ def is_foreign_json(obj: Any) -> str | None:
 
 class TabularIngestor(Ingestor):
     name = "tabular"
-    version = "1.0.0"
+    version = "1.1.0"  # 1.1.0: Microsoft 365 unified audit rows read as such
     accepts = ("jsonl", "csv")
 
     @classmethod
@@ -151,6 +151,13 @@ class TabularIngestor(Ingestor):
 
     def _event(self, ctx, row: dict[str, Any], mapping: dict, clock: Clock, kind: str, number: int, offset: int):
         lower = {k.lower(): k for k in row}
+        if kind == "csv" and m365audit.COLUMNS <= set(lower):  # Microsoft 365 unified audit log export
+            try:
+                ts = _timestamp(row[lower["creationdate"]], clock)
+            except (ValueError, TypeError, OverflowError) as e:
+                return f"unreadable timestamp: {e}"
+            ev = m365audit.event(row, ts, f"line={number};off={offset}")
+            return ev if isinstance(ev, str) else self.stamp(ctx, ev)
         fields: dict[str, Any] = {}
         used: set[str] = set()
         for fld, names in GUESSES.items():
