@@ -63,6 +63,28 @@ class EventWriter:
             if len(self._rows) >= BATCH_ROWS:
                 self._flush()
 
+    def add_batch(self, batch: "EventBatch") -> None:
+        """Events already in columns (forensics.events.EventBatch), stored after what came before.
+
+        `event_id` and `datetime` are derived here, the same bytes `Event.event_id` and
+        `_write` give one by one, so a batch stores exactly what its events would.
+        """
+        self._flush()  # keep arrival order: pending single events go first
+        t = batch.table
+        if t.num_rows == 0:
+            return
+        con = duckdb.connect()
+        con.register("b", t)
+        # make_event_id: sha256("sha|locator|parser|discriminator or data_type")[:32]
+        ids = con.execute(
+            "SELECT substr(sha256(coalesce(evidence_sha256, 'None') || '|' || coalesce(locator, 'None') || '|' "
+            "|| coalesce(parser, 'None') || '|' || coalesce(nullif(discriminator, ''), data_type, 'None')), 1, 32) FROM b"
+        ).to_arrow_table().column(0)
+        con.close()
+        cols = {f.name: t[f.name] for f in EVENT_SCHEMA if f.name not in ("event_id", "datetime")}
+        cols["event_id"] = ids
+        self._write(cols)
+
     def _flush(self) -> None:
         if self._events:
             self._write(self._columns(self._events))
@@ -83,7 +105,7 @@ class EventWriter:
     def _write(self, cols: dict[str, list]) -> None:
         ts = np.asarray(cols["timestamp"], dtype=np.int64)
         iso = np.char.add(np.datetime_as_string(ts.astype("datetime64[us]"), unit="us"), "Z")
-        arrays = [pa.array(iso, pa.string()) if f.name == "datetime" else pa.array(cols[f.name], f.type)
+        arrays = [pa.array(iso, pa.string()) if f.name == "datetime" else _as_array(cols[f.name], f.type)
                   for f in EVENT_SCHEMA]
         self._writer.write_table(pa.Table.from_arrays(arrays, schema=EVENT_SCHEMA))
         self.count += len(ts)
@@ -101,6 +123,15 @@ class EventWriter:
             self._writer.close()
         finally:
             self.tmp.unlink(missing_ok=True)
+
+
+def _as_array(v, typ: pa.DataType):
+    """A column as an Arrow array of the schema's type (lists, or columns of an EventBatch)."""
+    if isinstance(v, pa.ChunkedArray):
+        v = v.combine_chunks()
+    if isinstance(v, pa.Array):
+        return v if v.type == typ else v.cast(typ)
+    return pa.array(v, typ)
 
 
 def case_parquet_files(case_id: str) -> list[str]:

@@ -185,3 +185,23 @@ class CarvedFile:
     data: bytes
     locator: str
     note: str = ""
+
+
+@dataclass(slots=True)
+class EventBatch:
+    """Many events as columns, for ingestors that normalize in bulk (DuckDB/Arrow).
+
+    `table` holds the EVENT_SCHEMA columns except the derived `event_id` and
+    `datetime`, plus `discriminator` (as on `Event`); the event store derives the
+    other two exactly as it does for `Event`s, so a batch and the same events
+    one by one are stored identically.
+    """
+
+    table: pa.Table
+
+    def with_locator_prefix(self, prefix: str) -> "EventBatch":
+        if not prefix:
+            return self
+        import pyarrow.compute as pc
+        i = self.table.schema.get_field_index("locator")
+        return EventBatch(self.table.set_column(i, "locator", pc.binary_join_element_wise(prefix, self.table["locator"], "")))

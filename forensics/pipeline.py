@@ -31,7 +31,7 @@ from case_store.db import session
 from case_store.eventstore import EventWriter, latest_paths, parquet_path
 from case_store.home import derived_dir, events_dir
 from case_store.models import Evidence, IngestResult
-from forensics.events import CarvedFile, Event, IngestError, canonical_json
+from forensics.events import CarvedFile, Event, EventBatch, IngestError, canonical_json
 from forensics.ingestors.base import IngestContext
 from forensics.magic import COMPRESSED, detect_type, read_head
 from forensics.registry import all_ingestors, applicable, by_name
@@ -174,8 +174,12 @@ def run_unit(u: Unit) -> UnitResult:
     carved: list[dict] = []
     status = "ok"
     try:
-        for rec in ingestor.ingest(ctx):
-            if isinstance(rec, Event):
+        # an ingestor that can hand over whole batches of events as columns says so
+        stream = ingestor.ingest_batches(ctx) if hasattr(ingestor, "ingest_batches") else ingestor.ingest(ctx)
+        for rec in stream:
+            if isinstance(rec, EventBatch):
+                writer.add_batch(rec.with_locator_prefix(u.locator_prefix))
+            elif isinstance(rec, Event):
                 if not rec.parser:
                     ingestor.stamp(ctx, rec)
                 if u.locator_prefix:

@@ -22,11 +22,15 @@ import zlib
 from typing import Iterator
 
 import evtx
+import numpy as np
 import orjson
+import pyarrow as pa
+import pyarrow.compute as pc
 
-from forensics.events import Event
+from forensics.events import EVENT_SCHEMA, Event, EventBatch
 from forensics.ingestors.base import IngestContext, Ingestor, Record
-from forensics.windows.normalize import normalize
+from forensics.windows.bulk import normalize_batch
+from forensics.windows.normalize import DATA_TYPE, _family, normalize
 from forensics.windows.scriptblocks import ScriptBlockAssembler
 
 def _loads(text: str):
@@ -40,6 +44,9 @@ def _loads(text: str):
     except orjson.JSONDecodeError:
         return json.loads(text)
 
+
+BULK_BATCH = 20_000  # records per DuckDB batch: large enough to amortise each query, memory stays flat
+BULK_DEFAULT = False  # the pipeline's path (ingest_batches): bulk once it stores what record-by-record does
 
 FILE_HEADER = 4096
 CHUNK = 65536
@@ -166,6 +173,15 @@ class EvtxIngestor(Ingestor):
         return evidence_type == "evtx" or head.startswith(FILE_MAGIC)
 
     def ingest(self, ctx: IngestContext) -> Iterator[Record]:
+        """Record by record: one Event per record (what direct callers and the tests read)."""
+        return self._ingest(ctx, bulk=False)
+
+    def ingest_batches(self, ctx: IngestContext) -> Iterator[Record | EventBatch]:
+        """What the pipeline stores: the same events, normalized in bulk (forensics.windows.bulk)
+        and handed over as EventBatch columns; option evtx_bulk=False gives the record-by-record path."""
+        return self._ingest(ctx, bulk=bool(ctx.options.get("evtx_bulk", BULK_DEFAULT)))
+
+    def _ingest(self, ctx: IngestContext, bulk: bool) -> Iterator[Record | EventBatch]:
         path = str(ctx.path)
         threads = int(ctx.options.get("evtx_threads", 1))
         try:
@@ -194,10 +210,17 @@ class EvtxIngestor(Ingestor):
             while start < n_chunks:  # every pass moves start forward: bounded by the chunk count
                 cmap.cur = start
                 last_chunk = start
+                pending: list[dict] = []  # bulk: records waiting for the next batch
                 src = path if (start == 0 and header_ok) else _Spliced(path, header, FILE_HEADER + start * CHUNK)
                 try:
                     parser = evtx.PyEvtxParser(src, number_of_threads=threads)
                     for rec in parser.records_json():
+                        if bulk:
+                            pending.append(rec)
+                            if len(pending) >= BULK_BATCH:
+                                yield from self._bulk(ctx, pending, cmap, start, scripts)
+                                pending, last_chunk = [], cmap.cur
+                            continue
                         ev = self._event(ctx, rec, cmap, start)
                         if ev is None:
                             continue
@@ -205,8 +228,13 @@ class EvtxIngestor(Ingestor):
                         yield ev
                         for blk in scripts.feed(ev):
                             yield self.stamp(ctx, blk)
+                    if pending:
+                        yield from self._bulk(ctx, pending, cmap, start, scripts)
                     break
                 except Exception as e:  # the package signals any damage as an exception
+                    if pending:  # the records read before the damage, as the record-by-record path keeps them
+                        yield from self._bulk(ctx, pending, cmap, start, scripts)
+                        last_chunk = cmap.cur
                     msg = str(e).splitlines()[0][:300] if str(e) else type(e).__name__
                     m = _CHUNK_NO.search(msg)
                     bad = start + int(m.group(1)) if m else last_chunk
@@ -221,19 +249,98 @@ class EvtxIngestor(Ingestor):
             for blk in scripts.flush():
                 yield self.stamp(ctx, blk)
 
-    def _event(self, ctx: IngestContext, rec: dict, cmap: _ChunkMap, start: int) -> Event | None:
-        rid = rec.get("event_record_id")
+    def _bulk(self, ctx: IngestContext, recs: list[dict], cmap: _ChunkMap, start: int,
+              scripts: ScriptBlockAssembler) -> Iterator[Record | EventBatch]:
+        """One batch through forensics.windows.bulk, in record order; unusual records, and the
+        script blocks PowerShell parts complete, go the record-by-record way in their place."""
+        locs, datas, chk, ks = [], [], [], []
+        for rec in recs:  # the chunk map walks forward with the records, as in _event
+            rid = rec.get("event_record_id")
+            k = cmap.chunk_of(rid, start) if isinstance(rid, int) else None
+            off = cmap.offset_of(k, rid) if k is not None else None
+            locs.append(f"chunk={k if k is not None else '?'};record={rid};off={off if off is not None else '?'}")
+            d = rec.get("data")
+            datas.append(d if isinstance(d, str) else "")
+            chk.append(k in cmap.checksum_problems)
+            ks.append(k)
+        try:
+            table, slow = normalize_batch(datas, locs, chk, _family)
+        except Exception:  # a query the data breaks: this batch goes record by record, same result
+            table, slow = None, list(range(len(recs)))
+        slow_set = set(slow)
+        special = sorted(slow_set.union(_script_rows(table)))
+        row = 0  # next row of `table` not yet handed over
+        idx = table["idx"].to_numpy() if table is not None else None
+        for p in special:
+            if p in slow_set:
+                upto = int(np.searchsorted(idx, p)) if idx is not None else 0
+                evs = [self._normalized(ctx, recs[p], locs[p], ks[p], cmap)]
+            else:
+                upto = int(np.searchsorted(idx, p)) + 1
+                evs = [_event_of_row(table, upto - 1)]
+            blocks = [self.stamp(ctx, b) for e in evs for b in scripts.feed(e)]
+            out = (evs if p in slow_set else []) + blocks
+            if out:
+                if upto > row:
+                    yield self._batch(ctx, table.slice(row, upto - row))
+                    row = upto
+                yield from out
+        if table is not None and table.num_rows > row:
+            yield self._batch(ctx, table.slice(row))
+
+    def _batch(self, ctx: IngestContext, t: pa.Table) -> EventBatch:
+        n = t.num_rows
+        msg = t["message"]
+        if pc.any(pc.greater(pc.utf8_length(msg), 2000)).as_py():  # as normalize() cuts long messages
+            msg = pa.array([m if len(m) <= 2000 else m[:2000] + "…" for m in msg.to_pylist()], pa.string())
+        const = {"timestamp_desc": "Event Recorded", "data_type": DATA_TYPE, "parser": self.parser_id(),
+                 "evidence_sha256": ctx.evidence_sha256, "discriminator": ""}
+        cols = {}
+        for f in EVENT_SCHEMA:
+            if f.name in ("event_id", "datetime"):
+                continue
+            if f.name in const:
+                cols[f.name] = pa.array([const[f.name]] * n, pa.string())
+            elif f.name == "message":
+                cols[f.name] = msg
+            elif f.name in t.column_names:
+                cols[f.name] = t[f.name].cast(f.type)
+            else:
+                cols[f.name] = pa.nulls(n, f.type)
+        cols["discriminator"] = pa.array([""] * n, pa.string())
+        return EventBatch(pa.table(cols))
+
+    def _normalized(self, ctx: IngestContext, rec: dict, locator: str, k: int | None, cmap: _ChunkMap) -> Event:
         try:
             doc = _loads(rec["data"])
             event = doc["Event"] if isinstance(doc, dict) and isinstance(doc.get("Event"), dict) else {}
         except (ValueError, KeyError, TypeError):
             event = {}
-        k = cmap.chunk_of(rid, start) if isinstance(rid, int) else None
-        off = cmap.offset_of(k, rid) if k is not None else None
-        locator = f"chunk={k if k is not None else '?'};record={rid};off={off if off is not None else '?'}"
         ev = normalize(event, locator)
         if k in cmap.checksum_problems:
             ev.attributes["chunk_checksum_ok"] = False
         if not event:
             ev.attributes["unparsed"] = True
         return self.stamp(ctx, ev)
+
+    def _event(self, ctx: IngestContext, rec: dict, cmap: _ChunkMap, start: int) -> Event | None:
+        rid = rec.get("event_record_id")
+        k = cmap.chunk_of(rid, start) if isinstance(rid, int) else None
+        off = cmap.offset_of(k, rid) if k is not None else None
+        locator = f"chunk={k if k is not None else '?'};record={rid};off={off if off is not None else '?'}"
+        return self._normalized(ctx, rec, locator, k, cmap)
+
+
+def _script_rows(table: pa.Table | None) -> list[int]:
+    """Positions of bulk rows that are PowerShell 4104 parts (fed to the script block assembler)."""
+    if table is None:
+        return []
+    return table.filter(table["script_part"])["idx"].to_pylist()
+
+
+def _event_of_row(table: pa.Table, i: int) -> Event:
+    """The fields of a bulk row the script block assembler reads, as an Event."""
+    r = table.slice(i, 1).to_pylist()[0]
+    return Event(timestamp=r["timestamp"], data_type=DATA_TYPE, message=r["message"], locator=r["locator"],
+                 timestamp_desc="Event Recorded", host=r["host"], user=r["user"], file_path=r["file_path"],
+                 attributes=orjson.loads(r["attributes"]))
