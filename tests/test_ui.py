@@ -343,3 +343,41 @@ def test_case_status_is_changed_on_the_cases_page_not_by_a_lawyer(case):
     assert cases.get_case(cid).status == "open"
     with session() as s:
         assert [e.actor for e in custody.entries(s, cid) if e.action == "status_set"] == ["adj", "adj"]
+
+
+def test_timeline_shows_clock_corrected_times_beside_parsed_ones(case):
+    from case_store import cases
+    from case_store.eventstore import EventQuery, query
+    from forensics import timecorrect
+
+    cid = case["id"]
+    syslog = next(e for e in cases.list_evidence(cid) if e.original_name == "gw-mes_syslog.log")
+    raw, _ = query(cid, EventQuery(limit=1000, columns=["event_id", "timestamp", "evidence_sha256"]))
+    raw = dict(zip(raw["event_id"], raw["timestamp"]))
+    timecorrect.set_correction(cid, syslog.sha256, -5400.0, None)  # that gateway's clock ran 1.5 h fast
+    try:
+        at = ok(run("timeline", "ana", cid))
+        df = at.dataframe[0].value
+        assert "Parsed time (before clock correction)" in df.columns
+        from datetime import datetime
+
+        def us(s):
+            return int(datetime.fromisoformat(s.replace("Z", "+00:00")).timestamp() * 1_000_000)
+
+        fixed = df[df["evidence_sha256"] == syslog.sha256]
+        other = df[df["evidence_sha256"] != syslog.sha256]
+        assert len(fixed) and len(other)
+        for r in fixed.itertuples():
+            assert us(r.datetime) == raw[r.event_id] - 5_400_000_000
+            assert us(r[df.columns.get_loc("Parsed time (before clock correction)") + 1]) == raw[r.event_id]
+        assert (other["Parsed time (before clock correction)"] == "").all()
+        assert all(us(r.datetime) == raw[r.event_id] for r in other.itertuples())
+        assert list(df["datetime"]) == sorted(df["datetime"])  # ordered by the corrected time
+        # a time filter selects on corrected times
+        first = min(fixed["datetime"])
+        at.text_input(key="tl_to").input(first)
+        at = ok(at.run())
+        df2 = at.dataframe[0].value
+        assert max(df2["datetime"]) <= first and first in set(df2["datetime"])
+    finally:
+        timecorrect.set_correction(cid, syslog.sha256, 0.0, None)

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import streamlit as st
 
-from case_store import cases
-from case_store.eventstore import case_parquet_files
+from case_store import cases, eventstats
 
 
-def _files(case_id: str) -> tuple[str, ...]:
-    return tuple(case_parquet_files(case_id))
+def _files(case_id: str) -> eventstats.Source:
+    """The case's event files and recorded clock corrections: a new ingest or correction is a new key."""
+    return eventstats.source(case_id)
 
 
 def _stamp(path: str | None) -> str:
@@ -24,10 +24,10 @@ def _stamp(path: str | None) -> str:
 
 
 @st.cache_resource(max_entries=4, show_spinner=False)
-def _graph(case_id: str, files: tuple[str, ...]):
+def _graph(case_id: str, src: eventstats.Source):
     from forensics.graph import case_graph
 
-    return case_graph(case_id, list(files))
+    return case_graph(case_id, list(src.files))
 
 
 def graph(case_id: str):
@@ -35,7 +35,7 @@ def graph(case_id: str):
 
 
 @st.cache_resource(max_entries=8, show_spinner=False)
-def _storyline(case_id: str, files: tuple[str, ...], financials: str | None):
+def _storyline(case_id: str, src: eventstats.Source, financials: str | None):
     from forensics.storyline import build_storyline
 
     return build_storyline(case_id)
@@ -68,7 +68,7 @@ def inputs(case_id: str):
 
 
 @st.cache_resource(max_entries=8, show_spinner=False)
-def _adjusted(case_id: str, files: tuple[str, ...], policy_sha: str | None, financials: str | None):
+def _adjusted(case_id: str, src: eventstats.Source, policy_sha: str | None, financials: str | None):
     from adjusters.adjust import adjust
 
     pol, fin = inputs(case_id)

@@ -57,6 +57,7 @@ ZH: dict[str, str] = {
     "Severity": "严重程度", "Bucket: {w} s. Drag across the chart to zoom in to that period.":
         "分桶：{w} 秒。在图上拖选一段时间即可放大到该时段。",
     "Reset time range": "重置时间范围",
+    "Parsed time (before clock correction)": "解析时间（时钟校正前）", "Clock correction (s)": "时钟校正（秒）",
     "**{total:,}** events · page {page} of {pages:,} · {ms:.0f} ms": "共 **{total:,}** 条事件 · 第 {page}/{pages:,} 页 · {ms:.0f} 毫秒",
     "Page": "页码", "Marks": "标记", "Event": "事件", "Star": "加星标", "Unstar": "取消星标", "Add tag": "添加标签",
     "Remove tag {tag}": "移除标签 {tag}", "Comment": "批注", "Add comment": "添加批注", "No events match.": "没有匹配的事件。",
