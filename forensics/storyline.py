@@ -108,6 +108,10 @@ _VPN_PATTERNS = (
     r"(?P<user>[^\s/\[\]]+)/(?P<remote>\d{1,3}(?:\.\d{1,3}){3}):\d+ MULTI_sva: pool returned IPv4=(?P<inner>\d{1,3}(?:\.\d{1,3}){3})",
     r"tunnel established user=(?P<user>\S+) remote_ip=(?P<remote>\d{1,3}(?:\.\d{1,3}){3}) assigned_ip=(?P<inner>\d{1,3}(?:\.\d{1,3}){3})",
 )
+# look-alike (typo-squatted) names of the services whose credentials phishing harvests
+_LOOKALIKE = (r"(?i)(micr[0o]s[0o]ft|m1cros|0ff1?ice|0utl[0o][0o]k|outl00k|paypa1|g00g|app1e|amaz0n|a1ipay|we-?chat-?login"
+              r"|(login|signin|secure|verify|account)s?[.-](microsoft|office|outlook|live|paypal|google|apple|amazon|alipay))")
+_LOOKALIKE_OK = r"(?i)\.(microsoft|office|outlook|live|microsoftonline|paypal|google|apple|amazon|alipay)\.com$"
 _WEB_EXPLOIT = r"(?i)(\.\./\.\./|%2e%2e%2f|\$\{jndi:|union\s+select|/etc/passwd|cmd\.exe|/bin/sh)"
 
 
@@ -335,6 +339,10 @@ def _initial_access(q: _Q, st: _State) -> tuple[Fact | None, Fact | None]:
             f"SELECT count(*) FROM events WHERE dst_port = 22 AND list_contains({infra}, src_ip)") else "valid accounts (external logon)")
         if failed:
             vector += " (brute force)"
+        elif vector.startswith("valid accounts") and (ph := _phishing(q, st, r["timestamp"])):
+            vector = "phishing (credential harvesting), then logon from an outside address"
+            first_contact = sorted(first_contact + [{"event_id": ph["event_id"], "timestamp": ph["timestamp"]}],
+                                   key=lambda x: (x["timestamp"], x["event_id"]))
         ids, conf, when = [x["event_id"] for x in logon], 0.85 if failed else 0.7, r["timestamp"]
         detail = {"host": _name(st, host_id(r["host"]) or ""), "account": r["user"], "source_ip": r["src_ip"],
                   "failed_logons_before": int(failed or 0)}
@@ -431,6 +439,37 @@ def _access_correlation(q: _Q, st: _State, ia: Fact | None) -> Fact | None:
                           "first": iso_utc(r["first"]), "events": int(r["n"]), "message": r["message"]} for r in rows]}
     return _fact("access_correlation", value, min(0.95, 0.5 + 0.15 * len(rows)), ia.cited_event_ids[:3] + [r["eid"] for r in rows],
                  "the same moment in every evidence item: events on the victim host or address within the window of the exploit")
+
+
+def _phishing(q: _Q, st: _State, before_us: int) -> dict | None:
+    """Credential phishing before an account's outside logon: a look-alike login domain an inside client
+    resolved, the address it resolved to, and the mail that came from that same address (the lure).
+    Adds the domains and the address to the infrastructure; returns the lure (or the lookup)."""
+    look = q.rows(f"""SELECT event_id, timestamp, lower(rtrim(domain, '.')) AS d,
+                             json_extract_string(attributes, '$.answers[*].value') AS answers
+                      FROM events WHERE domain IS NOT NULL AND data_type LIKE '%dns%' AND {TIMED} AND timestamp <= ?
+                        AND regexp_matches(domain, '{_LOOKALIKE}') AND NOT regexp_matches(rtrim(domain, '.'), '{_LOOKALIKE_OK}')
+                      ORDER BY timestamp, event_id LIMIT 200""", [before_us])
+    if not look:
+        return None
+    ips = sorted({k for r in look for a in (r["answers"] or []) if (k := _ip(a)) and not is_private(k)})
+    st.infra_domains.update(r["d"] for r in look)
+    st.infra_ips.update(ips)
+    lure = None
+    if ips:
+        # the mail server's log names the connecting client as host[address]
+        like = " OR ".join(f"contains(message, '[{ip}]')" for ip in ips)
+        mail = q.rows(f"""SELECT event_id, timestamp, host, message FROM events WHERE {TIMED} AND timestamp <= ? AND ({like})
+                          ORDER BY timestamp, event_id LIMIT 5""", [before_us])
+        if mail:
+            lure = mail[0]
+            senders = q.rows(f"""SELECT DISTINCT lower(regexp_extract(message, 'from=<[^@>]+@([^>]+)>', 1)) AS d FROM events
+                                 WHERE host = ? AND timestamp BETWEEN ? AND ? AND regexp_matches(message, 'from=<[^@>]+@[^>]+>')""",
+                             [lure["host"], lure["timestamp"], lure["timestamp"] + 60_000_000])
+            st.infra_domains.update(r["d"] for r in senders if r["d"])
+    r = lure or look[0]
+    return {"event_id": r["event_id"], "timestamp": r["timestamp"], "lookups": [x["event_id"] for x in look[:5]],
+            "lure": bool(lure)}
 
 
 def _vpn_entry(q: _Q, st: _State) -> tuple[dict, dict] | None:
@@ -1191,6 +1230,8 @@ def _build(case_id: str, q: _Q, inventory: list[dict], case_docs: list[Path]) ->
         story.attacker_infrastructure.value = sorted(st.infra_ips) + sorted(st.infra_domains)
         story.attacker_infrastructure.note += "; indicators a threat-intel/attribution document lists and the evidence shows"
     story.t0, story.initial_access = _initial_access(q, st) if malicious else (None, None)
+    if story.attacker_infrastructure is not None:  # initial access may have named more of it (phishing, VPN)
+        story.attacker_infrastructure.value = sorted(st.infra_ips) + sorted(st.infra_domains)
     _compromised(q, st, story.attacker_infrastructure)
     story.lateral_movement = _lateral(q, st)
     corr = _access_correlation(q, st, story.initial_access)

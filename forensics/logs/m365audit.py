@@ -50,7 +50,7 @@ def event(row: dict[str, Any], ts: int, locator: str) -> Event | str:
     workload = str(audit.get("Workload") or "")
     status = str(audit.get("ResultStatus") or "")
     ev = Event(timestamp=ts, data_type="m365:audit", message="", locator=locator, user=user, src_ip=ip,
-               host="exchange-online" if workload.lower() == "exchange" else None, attributes=dict(audit))
+               attributes=dict(audit))  # a cloud mailbox is an account, not an insured host
     ev.attributes["workload"] = workload
     key = op.lower()
     where = f" from {ip}" + (f" ({audit['Country']})" if audit.get("Country") else "") if ip else ""
