@@ -88,7 +88,7 @@ def analyze_pe(data: bytes, reference_time_s: int | None = None) -> PeReport:
         rep.problems.append(PeProblem(None, f"PE analysis stopped early: {type(e).__name__}: {e}"))
     for w in pe.get_warnings()[:20]:
         rep.info.setdefault("pefile_warnings", []).append(w)
-    pe.close()
+    # no pe.close(): parsed from bytes there is nothing to close, and close() runs a full gc.collect()
     return rep
 
 

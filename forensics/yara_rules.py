@@ -62,6 +62,16 @@ class RulePack:
     problems: list[RuleProblem] = field(default_factory=list)
     from_cache: bool = False
 
+    def compiled_path(self) -> str:
+        """A file holding the compiled rules (the cache entry, or a private copy) for worker processes."""
+        path = _cache_dir() / f"{self.digest}.yarc"
+        if not path.is_file():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_suffix(f".{os.getpid()}.tmp")
+            self.rules.save(str(tmp))
+            os.replace(tmp, path)
+        return str(path)
+
     @property
     def rule_count(self) -> int:
         return sum(1 for _ in self.rules)

@@ -5,16 +5,19 @@ bytes plus `overlap` bytes of look-ahead. A string match straddling a window
 boundary is seen whole by the window before it (as long as it is shorter than
 the overlap); string instances seen by two windows are the same (rule,
 identifier, physical offset) and collapse to one. Carvers keep only hits that
-start in a window's first `window` bytes (the part it *owns*). Memory stays flat: at most `workers + 1` windows are in memory.
+start in a window's first `window` bytes (the part it *owns*).
 
-YARA runs in worker threads (yara-python releases the GIL while matching);
-the Python-side carvers (banners, indicators, PE headers) run on the same
-bytes in the calling thread.
+YARA runs in `workers` worker processes (yara-python keeps the GIL while it
+matches, so threads would not use the second core), each reading its window
+from the file itself; the Python-side carvers (banners, indicators, PE
+headers) run in this process. Memory stays flat: every process holds at most
+a couple of windows whatever the image size.
 """
 from __future__ import annotations
 
 import collections
-from concurrent.futures import Future, ThreadPoolExecutor
+import multiprocessing
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator
@@ -22,7 +25,7 @@ from typing import Callable, Iterator
 import yara
 
 from forensics.memory.layout import Segment
-from forensics.yara_rules import RulePack
+from forensics.yara_rules import RulePack, externals_for
 
 WINDOW = 32 << 20
 OVERLAP = 1 << 20
@@ -36,21 +39,46 @@ class Window:
     phys: int  # physical address of data[0]
     file_offset: int
     owned: int  # data[:owned] is this window's; the rest is look-ahead
-    data: bytes
+    data: bytes | bytearray
 
 
-def windows(path: Path, segs: list[Segment], window: int = WINDOW, overlap: int = OVERLAP) -> Iterator[Window]:
-    with open(path, "rb") as f:
-        for seg in segs:
-            pos = 0
-            while pos < seg.size:  # bounded: pos grows by `window` each turn
-                owned = min(window, seg.size - pos)
-                f.seek(seg.file_offset + pos)
-                data = f.read(min(owned + overlap, seg.size - pos))
-                if not data:
-                    break
-                yield Window(seg.phys + pos, seg.file_offset + pos, min(owned, len(data)), data)
-                pos += window
+@dataclass(frozen=True, slots=True)
+class Span:
+    phys: int
+    file_offset: int
+    owned: int
+    length: int
+
+
+def plan(segs: list[Segment], window: int = WINDOW, overlap: int = OVERLAP) -> Iterator[Span]:
+    for seg in segs:
+        pos = 0
+        while pos < seg.size:  # bounded: pos grows by `window` each turn
+            owned = min(window, seg.size - pos)
+            yield Span(seg.phys + pos, seg.file_offset + pos, owned, min(owned + overlap, seg.size - pos))
+            pos += window
+
+
+def windows(path: Path, segs: list[Segment], window: int = WINDOW, overlap: int = OVERLAP,
+            buffers: int = 1) -> Iterator[Window]:
+    """Windows over the segments, read into a ring of `buffers` preallocated buffers.
+
+    Reusing buffers keeps peak memory at buffers x (window + overlap) whatever
+    the image size; a window's data is valid until `buffers` more windows were
+    read, so the caller must be done with it by then.
+    """
+    ring = [bytearray(window + overlap) for _ in range(max(1, buffers))]
+    with open(path, "rb", buffering=0) as f:
+        for k, sp in enumerate(plan(segs, window, overlap)):
+            yield _read(f, sp, ring[k % len(ring)])
+
+
+def _read(f, sp: Span, buf: bytearray) -> Window:
+    f.seek(sp.file_offset)
+    n = f.readinto(memoryview(buf)[:sp.length]) or 0
+    # a short window gets its own bytes; full ones are the ring buffer itself
+    data = buf if n == len(buf) else bytes(memoryview(buf)[:n])
+    return Window(sp.phys, sp.file_offset, min(sp.owned, n), data)
 
 
 @dataclass
@@ -61,62 +89,94 @@ class YaraHits:
     errors: list[tuple[int, str]] = field(default_factory=list)
 
 
-def _yara_window(pack: RulePack, w: Window, timeout: int, name: str):
+_WORKER: dict = {}
+
+
+def _worker_init(compiled: str, path: str, window: int, overlap: int) -> None:
+    _WORKER["rules"] = yara.load(compiled)
+    _WORKER["file"] = open(path, "rb", buffering=0)
+    _WORKER["buf"] = bytearray(window + overlap)
+
+
+def _match_plain(rules: yara.Rules, w: Window, timeout: int, name: str) -> tuple[list[dict], str | None]:
+    """YARA over one window, as plain data (picklable) with physical offsets."""
     try:
-        return pack.scan(data=w.data, name=name, timeout=timeout), None
+        matches = rules.match(data=w.data, externals=externals_for(name), timeout=timeout)
     except yara.TimeoutError:
         return [], f"YARA timed out after {timeout} s on window at phys 0x{w.phys:x}"
     except yara.Error as e:
         return [], f"YARA failed on window at phys 0x{w.phys:x}: {e}"
-
-
-def _collect(hits: YaraHits, w: Window, matches) -> None:
+    out = []
     for m in matches:
-        key = (m.namespace, m.rule)
-        owned = []
-        for s in m.strings:
-            for inst in s.instances:
-                # Keep look-ahead instances too: a rule's condition may only hold in the window that
-                # sees all of its strings. Instances seen twice (in the overlap) collapse in clustered_matches.
-                owned.append({"identifier": s.identifier, "offset": w.phys + inst.offset,
-                              "data": inst.matched_data[:256].decode("latin-1"), "length": inst.matched_length})
+        insts = [{"identifier": s.identifier, "offset": w.phys + i.offset,
+                  "data": i.matched_data[:256].decode("latin-1"), "length": i.matched_length}
+                 for s in m.strings for i in s.instances[:MAX_INSTANCES_PER_RULE]]
         if not m.strings:  # condition-only rule: the window start stands for the hit
-            owned.append({"identifier": "", "offset": w.phys, "data": "", "length": 0})
-        hits.rules.setdefault(key, {"rule": m.rule, "namespace": m.namespace, "tags": sorted(m.tags),
-                                    "meta": dict(sorted(m.meta.items()))})
+            insts.append({"identifier": "", "offset": w.phys, "data": "", "length": 0})
+        out.append({"rule": m.rule, "namespace": m.namespace, "tags": sorted(m.tags),
+                    "meta": dict(sorted(m.meta.items())), "instances": insts})
+    return out, None
+
+
+def _worker_scan(sp: Span, timeout: int, name: str) -> tuple[list[dict], str | None]:
+    w = _read(_WORKER["file"], sp, _WORKER["buf"])
+    return _match_plain(_WORKER["rules"], w, timeout, name)
+
+
+def _collect(hits: YaraHits, file_offset: int, matches: list[dict]) -> None:
+    for m in matches:
+        key = (m["namespace"], m["rule"])
+        hits.rules.setdefault(key, {k: m[k] for k in ("rule", "namespace", "tags", "meta")})
         room = MAX_INSTANCES_PER_RULE - len(hits.instances[key])
-        if room < len(owned):
-            hits.errors.append((w.file_offset, f"YARA rule {m.rule}: more than {MAX_INSTANCES_PER_RULE} string hits, rest not kept"))
-        hits.instances[key].extend(owned[:max(room, 0)])
+        if room < len(m["instances"]):
+            hits.errors.append((file_offset, f"YARA rule {m['rule']}: more than {MAX_INSTANCES_PER_RULE} string hits, rest not kept"))
+        hits.instances[key].extend(m["instances"][:max(room, 0)])
 
 
 def scan_image(path: Path, segs: list[Segment], pack: RulePack | None, *, carvers: list[Callable[[Window], None]] = (),
                window: int = WINDOW, overlap: int = OVERLAP, workers: int = 2, timeout: int = 600,
                name: str = "", progress: Callable[[int], None] | None = None) -> YaraHits:
-    """One pass over the image: YARA (threads) + carvers (this thread), each window once."""
+    """One pass over the image: YARA (worker processes, or inline when workers <= 1) + carvers here."""
     hits = YaraHits()
-    inflight: collections.deque[tuple[Window, Future]] = collections.deque()
-    done_bytes = 0
-    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-        def drain(limit: int) -> None:
-            nonlocal done_bytes
-            while len(inflight) > limit:
-                w, fut = inflight.popleft()
-                matches, err = fut.result()
-                if err:
-                    hits.errors.append((w.file_offset, err))
-                _collect(hits, w, matches)
-                done_bytes += w.owned
-                if progress:
-                    progress(done_bytes)
+    done = [0]
+
+    def tick(n: int) -> None:
+        done[0] += n
+        if progress:
+            progress(done[0])
+
+    if pack is None or workers <= 1:
         for w in windows(path, segs, window, overlap):
             if pack is not None:
-                inflight.append((w, pool.submit(_yara_window, pack, w, timeout, name)))
+                matches, err = _match_plain(pack.rules, w, timeout, name)
+                if err:
+                    hits.errors.append((w.file_offset, err))
+                _collect(hits, w.file_offset, matches)
             for carve in carvers:
                 carve(w)
-            if pack is None:
-                done_bytes += w.owned
-            drain(workers)
+            tick(w.owned)
+        return hits
+    inflight: collections.deque[tuple[Span, Future]] = collections.deque()
+    ring = [bytearray(window + overlap)] if carvers else []
+    ctx = multiprocessing.get_context("fork")
+    with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_worker_init,
+                             initargs=(pack.compiled_path(), str(path), window, overlap)) as pool, \
+            open(path, "rb", buffering=0) as f:
+        def drain(limit: int) -> None:
+            while len(inflight) > limit:
+                sp, fut = inflight.popleft()
+                matches, err = fut.result()
+                if err:
+                    hits.errors.append((sp.file_offset, err))
+                _collect(hits, sp.file_offset, matches)
+                tick(sp.owned)
+        for sp in plan(segs, window, overlap):
+            inflight.append((sp, pool.submit(_worker_scan, sp, timeout, name)))
+            if carvers:  # this process reads the window only when something here needs the bytes
+                w = _read(f, sp, ring[0])
+                for carve in carvers:
+                    carve(w)
+            drain(2 * workers)  # a few windows queued keeps every worker busy; results stay small
         drain(0)
     return hits
 
