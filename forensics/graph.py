@@ -25,6 +25,7 @@ from pathlib import Path
 import duckdb
 import networkx as nx
 import pandas as pd
+import pyarrow as pa
 
 from forensics.entities import is_private, register_entity_map
 from forensics.events import iso_utc
@@ -88,9 +89,16 @@ def _phase1(link: Link) -> str:
         FROM events WHERE {link.where} GROUP BY ALL"""
 
 
-def _process_links() -> str:
-    """Processes: host + pid + start time, the start found by an as-of join on creation events."""
-    return f"""
+def _process_fine(con: duckdb.DuckDBPyConnection) -> None:
+    """Process events resolved to their process and grouped by everything a process link reads: `_gproc`.
+
+    Processes are host + pid + start time, the start found by an as-of join on
+    creation events. Grouping by (process, account, address, file) first keeps
+    this a few rows per process, so the as-of join runs once and the four link
+    kinds are cheap re-aggregations of the small table (see `_process_links`).
+    """
+    con.execute(f"""
+        CREATE OR REPLACE TEMP TABLE _gproc AS
         WITH pe AS (
             SELECT lower(host) AS h, host, process_pid AS pid, process_name, "user", dst_ip, file_sha256,
                    timestamp, event_id, bytes_out, bytes_in
@@ -98,34 +106,63 @@ def _process_links() -> str:
         starts AS (
             SELECT DISTINCT lower(host) AS h, process_pid AS pid, timestamp AS start
             FROM events WHERE process_pid IS NOT NULL AND host IS NOT NULL
-              AND (list_contains(tags, 'application_execution') OR data_type ILIKE '%process%creat%')),
-        resolved AS (
-            SELECT pe.*, pe.host || '\x1f' || pe.pid || '\x1f' || coalesce(CAST(starts.start AS VARCHAR), '') AS proc
-            FROM pe ASOF LEFT JOIN starts ON pe.h = starts.h AND pe.pid = starts.pid AND pe.timestamp >= starts.start),
-        links AS (
-            SELECT 'host' AS sk, host AS s, 'process' AS dk, proc AS d, 'runs' AS relation, * FROM resolved
-            UNION ALL SELECT 'account', "user", 'process', proc, 'started', * FROM resolved WHERE "user" IS NOT NULL
-            UNION ALL SELECT 'process', proc, 'ip', dst_ip, 'connects_to', * FROM resolved WHERE dst_ip IS NOT NULL
-            UNION ALL SELECT 'process', proc, 'file', file_sha256, 'has_file', * FROM resolved WHERE file_sha256 IS NOT NULL)
-        SELECT sk, s, dk, d, relation, min(timestamp) AS first_seen, max(timestamp) AS last_seen, count(*) AS n,
+              AND (list_contains(tags, 'application_execution') OR data_type ILIKE '%process%creat%'))
+        SELECT pe.host, pe.pid, starts.start, "user", dst_ip, file_sha256,
+               min(timestamp) AS first_seen, max(timestamp) AS last_seen, count(*) AS n,
                arg_min({{'t': timestamp, 'e': event_id}}, (timestamp, event_id), {SAMPLE_IDS}) AS sample,
                sum(bytes_out) AS bytes_out, sum(bytes_in) AS bytes_in,
-               arg_min(process_name, timestamp) AS label
-        FROM links GROUP BY sk, s, dk, d, relation"""
+               arg_min(process_name, (timestamp, event_id)) AS label
+        FROM pe ASOF LEFT JOIN starts ON pe.h = starts.h AND pe.pid = starts.pid AND pe.timestamp >= starts.start
+        GROUP BY pe.host, pe.pid, starts.start, "user", dst_ip, file_sha256""")
+
+
+def _process_links() -> list[str]:
+    """The four process link kinds (host runs, account started, connects to, has file) over `_gproc`,
+    merging the earliest-event samples the same way phase 2 does."""
+    def link(sk: str, s: str, dk: str, d: str, relation: str, label: str, where: str) -> str:
+        return f"""
+            SELECT '{sk}' AS sk, {s} AS s, '{dk}' AS dk, {d} AS d, '{relation}' AS relation,
+                   min(first_seen) AS first_seen, max(last_seen) AS last_seen, sum(n)::BIGINT AS n,
+                   list_sort(flatten(list(sample)))[1:{SAMPLE_IDS}] AS sample,
+                   sum(bytes_out) AS bytes_out, sum(bytes_in) AS bytes_in, {label} AS label
+            FROM _gproc WHERE {where} GROUP BY {s}, {d}"""
+
+    return [link("host", "host", "process", _PROC, "runs", "arg_min(label, first_seen)", "true"),
+            link("account", '"user"', "process", _PROC, "started", "NULL", '"user" IS NOT NULL'),
+            link("process", _PROC, "ip", "dst_ip", "connects_to", "NULL", "dst_ip IS NOT NULL"),
+            link("process", _PROC, "file", "file_sha256", "has_file", "NULL", "file_sha256 IS NOT NULL")]
+
+
+# how phase 1 spells a process (forensics.entities resolves it): host, pid, start µs (empty if unseen)
+_PROC = "(host || '\x1f' || pid || '\x1f' || coalesce(CAST(start AS VARCHAR), ''))"
+
+
+def _raw_links(con: duckdb.DuckDBPyConnection) -> None:
+    """Phase 1 into the temp table `_graw`: one row per (raw source, raw target, relation)."""
+    _process_fine(con)
+    parts = [_phase1(link) for link in LINKS] + _process_links()
+    con.execute("CREATE OR REPLACE TEMP TABLE _graw AS " + " UNION ALL ".join(f"({p})" for p in parts))
+    con.execute("DROP TABLE _gproc")
 
 
 def edge_table(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
     """One row per (source entity, target entity, relation), aggregated set-wise."""
-    parts = []
-    for i, link in enumerate(LINKS):
-        con.execute(f"CREATE OR REPLACE TEMP TABLE _g{i} AS {_phase1(link)}")
-        parts.append(f"SELECT * FROM _g{i}")
-    con.execute(f"CREATE OR REPLACE TEMP TABLE _g{len(LINKS)} AS {_process_links()}")
-    parts.append(f"SELECT * FROM _g{len(LINKS)}")
-    union = " UNION ALL ".join(parts)
-    con.execute(f"CREATE OR REPLACE TEMP TABLE _graw AS {union}")
+    return _edge_arrow(con).to_pandas()
+
+
+def _edge_arrow(con: duckdb.DuckDBPyConnection) -> pa.Table:
+    _raw_links(con)
+    try:
+        return _resolved_edges(con)
+    finally:
+        con.execute("DROP TABLE IF EXISTS _graw")
+        con.execute("DROP TABLE IF EXISTS _gmap")
+
+
+def _resolved_edges(con: duckdb.DuckDBPyConnection) -> pa.Table:
+    """Phase 2: raw values -> entity ids (once per distinct spelling), groups summed per entity pair."""
     register_entity_map(con, "SELECT sk AS kind, s AS raw FROM _graw UNION SELECT dk, d FROM _graw", "_gmap")
-    df = con.execute(f"""
+    return con.sql(f"""
         SELECT ms.id AS src, md.id AS dst, relation, min(first_seen) AS first_seen, max(last_seen) AS last_seen,
                sum(n)::BIGINT AS count,
                list_transform(list_sort(flatten(list(sample)))[1:{SAMPLE_IDS}], lambda x: x.e) AS sample_event_ids,
@@ -134,51 +171,70 @@ def edge_table(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
         JOIN _gmap ms ON ms.kind = g.sk AND ms.raw = g.s
         JOIN _gmap md ON md.kind = g.dk AND md.raw = g.d
         WHERE ms.id IS NOT NULL AND md.id IS NOT NULL AND ms.id <> md.id
-        GROUP BY ms.id, md.id, relation ORDER BY src, dst, relation""").df()
-    for i in range(len(LINKS) + 1):
-        con.execute(f"DROP TABLE IF EXISTS _g{i}")
-    con.execute("DROP TABLE IF EXISTS _graw")
-    return df
+        GROUP BY ms.id, md.id, relation ORDER BY src, dst, relation""").to_arrow_table()
 
 
 def aliases(con: duckdb.DuckDBPyConnection) -> dict[str, list[str]]:
     """How each host / account entity was spelled across the evidence."""
     register_entity_map(con, """SELECT 'host' AS kind, host AS raw FROM (SELECT DISTINCT host FROM events)
                                 UNION ALL SELECT 'account', "user" FROM (SELECT DISTINCT "user" FROM events)""", "_amap")
-    rows = con.execute("SELECT id, list_sort(list(DISTINCT raw)) FROM _amap WHERE id IS NOT NULL GROUP BY id").fetchall()
-    return {k: v[:50] for k, v in rows}
+    rows = con.execute("SELECT id, list_sort(list(DISTINCT raw))[1:50] FROM _amap WHERE id IS NOT NULL GROUP BY id").fetchall()
+    con.execute("DROP TABLE IF EXISTS _amap")
+    return dict(rows)
 
 
-def build_graph(con: duckdb.DuckDBPyConnection) -> nx.MultiDiGraph:
-    """The entity graph over a connection whose `events` view holds the case (see timecorrect.case_connection)."""
-    edges = edge_table(con)
-    names = aliases(con)
-    g = nx.MultiDiGraph()
-    labels = dict(zip(edges.loc[edges.label.notna(), "dst"], edges.loc[edges.label.notna(), "label"]))
+def _nodes(edges: pd.DataFrame, names: dict[str, list[str]]) -> list[tuple[str, dict]]:
+    """Node attributes, computed column-wise: span and event count over the node's edges, kind, label."""
     ends = pd.concat([
         edges[["src", "first_seen", "last_seen", "count"]].rename(columns={"src": "id"}),
         edges[["dst", "first_seen", "last_seen", "count"]].rename(columns={"dst": "id"}),
-    ]).groupby("id").agg(first_seen=("first_seen", "min"), last_seen=("last_seen", "max"), events=("count", "sum"))
-    for node_id, r in ends.sort_index().iterrows():
-        kind, _, key = node_id.partition(":")
-        attrs = {"kind": kind, "key": key, "first_seen": int(r.first_seen), "last_seen": int(r.last_seen),
-                 "edge_events": int(r.events), "aliases": names.get(node_id, [])}
-        if kind == "process":
-            attrs["label"] = f"{labels.get(node_id) or '?'} (pid {key.split(':')[1]})"
-        elif kind == "ip":
-            attrs["internal"] = is_private(key)
-            attrs["label"] = key
-        else:
-            attrs["label"] = key
-        g.add_node(node_id, **attrs)
-    for r in edges.itertuples(index=False):
-        attrs = {"relation": r.relation, "first_seen": int(r.first_seen), "last_seen": int(r.last_seen),
-                 "count": int(r.count), "sample_event_ids": list(r.sample_event_ids)}
-        if pd.notna(r.bytes_out):
-            attrs["bytes_out"] = int(r.bytes_out)
-        if pd.notna(r.bytes_in):
-            attrs["bytes_in"] = int(r.bytes_in)
-        g.add_edge(r.src, r.dst, key=r.relation, **attrs)
+    ]).groupby("id", sort=True).agg(first_seen=("first_seen", "min"), last_seen=("last_seen", "max"), events=("count", "sum"))
+    ids = ends.index.to_series()
+    parts = ids.str.partition(":")
+    kind, key = parts[0], parts[2]
+    label = key.copy()
+    is_proc = kind == "process"
+    if is_proc.any():
+        named = edges.loc[edges.label.notna()].drop_duplicates("dst").set_index("dst").label
+        pname = ids[is_proc].map(named).fillna("?")
+        pid = key[is_proc].str.split(":").str[1]
+        label[is_proc] = pname + " (pid " + pid + ")"
+    is_ip = (kind == "ip").to_numpy()
+    nodes = []
+    for i, (n, k, kk, lab, fs, ls, ev) in enumerate(zip(ids.tolist(), kind.tolist(), key.tolist(), label.tolist(),
+                                                       ends.first_seen.tolist(), ends.last_seen.tolist(), ends.events.tolist())):
+        attrs = {"kind": k, "key": kk, "first_seen": int(fs), "last_seen": int(ls), "edge_events": int(ev),
+                 "aliases": names.get(n, []), "label": lab}
+        if is_ip[i]:
+            attrs["internal"] = is_private(kk)
+        nodes.append((n, attrs))
+    return nodes
+
+
+def _edges(edges: pa.Table):
+    """(u, v, key, attrs) tuples for add_edges_from; byte sums only on edges that carry traffic."""
+    cols = [edges.column(c).to_pylist() for c in ("src", "dst", "relation", "first_seen", "last_seen", "count",
+                                                   "sample_event_ids", "bytes_out", "bytes_in")]
+    for u, v, rel, fs, ls, n, ids, bo, bi in zip(*cols):
+        attrs = {"relation": rel, "first_seen": fs, "last_seen": ls, "count": n, "sample_event_ids": ids}
+        if bo is not None:
+            attrs["bytes_out"] = bo
+        if bi is not None:
+            attrs["bytes_in"] = bi
+        yield u, v, rel, attrs
+
+
+def build_graph(con: duckdb.DuckDBPyConnection) -> nx.MultiDiGraph:
+    """The entity graph over a connection whose `events` view holds the case (see timecorrect.case_connection).
+
+    Nodes and edges are added in bulk, in sorted order, from the aggregated
+    edge table: Python touches each edge once, never each event.
+    """
+    edges = _edge_arrow(con)
+    names = aliases(con)
+    g = nx.MultiDiGraph()
+    g.add_nodes_from(_nodes(edges.drop_columns(["sample_event_ids"]).to_pandas(), names))
+    g.add_edges_from(_edges(edges))
     return g
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import duckdb
@@ -23,7 +24,12 @@ import pandas as pd
 
 from case_store import CyberclaimError, cases
 from case_store.eventstore import case_parquet_files, connect
+from case_store.home import home
 from forensics.entities import install_macros
+
+
+DUCKDB_THREADS = 2
+DUCKDB_MEMORY = "2GB"  # per connection; DuckDB spills to CYBERCLAIM_HOME/tmp/duckdb beyond it
 
 
 @dataclass(frozen=True)
@@ -95,12 +101,18 @@ def case_connection(case_id: str | None, files: list[str] | None = None,
     if offsets is None:
         offsets = {c.evidence_sha256: c.offset_us for c in corrections(case_id) if c.offset_us} if case_id else {}
     con = connect(files)
-    con.execute("SET threads TO 2")
+    # a bounded footprint on a shared 2-core machine: big aggregations spill instead of growing
+    con.execute(f"SET threads TO {DUCKDB_THREADS}")
+    con.execute(f"SET memory_limit = '{DUCKDB_MEMORY}'")
+    spill = home() / "tmp" / "duckdb"
+    spill.mkdir(parents=True, exist_ok=True)
+    con.execute(f"SET temp_directory = '{str(spill).replace(chr(39), chr(39) * 2)}'")
     con.execute("SET enable_progress_bar = false")
     con.execute("ALTER VIEW events RENAME TO events_raw")
     if offsets:
         con.register("_offsets_df", pd.DataFrame({"sha": list(offsets), "off": list(offsets.values())}))
-        con.execute("CREATE TEMP TABLE time_offsets AS SELECT sha, CAST(off AS BIGINT) AS off FROM _offsets_df")
+        # a plain (not TEMP) table: cursors of a shared connection must see it
+        con.execute("CREATE TABLE time_offsets AS SELECT sha, CAST(off AS BIGINT) AS off FROM _offsets_df")
         con.unregister("_offsets_df")
         con.execute("""
             CREATE VIEW events AS
@@ -117,6 +129,30 @@ def case_connection(case_id: str | None, files: list[str] | None = None,
     return con
 
 
+@lru_cache(maxsize=8)
+def _shared(files: tuple[str, ...], offsets: tuple[tuple[str, int], ...]) -> duckdb.DuckDBPyConnection:
+    # Opened once per process, file set and corrections: the Parquet metadata, the
+    # compacted copy's lookup and the views are set up once, not per page. Each
+    # query runs on its own cursor (safe across the UI's threads). Evidence files
+    # are immutable and a re-ingest is a new file set, so the key never goes stale.
+    return case_connection(None, list(files), dict(offsets))
+
+
+@lru_cache(maxsize=8)
+def _host_spellings(files: tuple[str, ...], offsets: tuple[tuple[str, int], ...]) -> dict[str, list[str]]:
+    """host entity id -> every spelling of it in the case (one DISTINCT scan per file set)."""
+    from forensics.entities import host_id
+
+    cur = _shared(files, offsets).cursor()
+    try:
+        out: dict[str, list[str]] = {}
+        for (h,) in cur.execute("SELECT DISTINCT host FROM events WHERE host IS NOT NULL ORDER BY host").fetchall():
+            out.setdefault(host_id(h), []).append(h)
+        return out
+    finally:
+        cur.close()
+
+
 def query(case_id: str | None, q, files: list[str] | None = None, offsets: dict[str, int] | None = None,
           host_entity: str | None = None):
     """`case_store.eventstore.query` over corrected times: (page DataFrame with `original_timestamp`, total).
@@ -125,16 +161,27 @@ def query(case_id: str | None, q, files: list[str] | None = None, offsets: dict[
     """
     from forensics.entities import host_id
 
-    con = case_connection(case_id, files, offsets)
+    if files is None:
+        files = case_parquet_files(case_id) if case_id else []
+    if offsets is None:
+        offsets = {c.evidence_sha256: c.offset_us for c in corrections(case_id) if c.offset_us} if case_id else {}
+    key = (tuple(sorted(files)), tuple(sorted(offsets.items())))
+    where, params = q.where()
+    clauses = [where[len(" WHERE "):]] if where else []
+    if offsets and (q.start_us is not None or q.end_us is not None):
+        # the corrected time is computed, so the Parquet scan cannot prune on it; bound the
+        # stored (original) time too, which it can: original = corrected - offset
+        if q.start_us is not None:
+            clauses.append("original_timestamp >= ?"); params.append(q.start_us - max(0, max(offsets.values())))
+        if q.end_us is not None:
+            clauses.append("original_timestamp <= ?"); params.append(q.end_us - min(0, min(offsets.values())))
+    if host_entity:
+        clauses.append("list_contains(?, host)")
+        params.append(_host_spellings(*key).get(host_id(host_entity), []))
+    where = (" WHERE " + " AND ".join(clauses)) if clauses else ""
+    cols = ", ".join(f'"{c}"' for c in list(q.columns) + ["original_timestamp"])
+    con = _shared(*key).cursor()
     try:
-        where, params = q.where()
-        if host_entity:
-            want = host_id(host_entity)
-            spellings = [h for (h,) in con.execute("SELECT DISTINCT host FROM events WHERE host IS NOT NULL").fetchall()
-                         if host_id(h) == want]
-            where = (where + " AND " if where else " WHERE ") + "list_contains(?, host)"
-            params = params + [spellings]
-        cols = ", ".join(f'"{c}"' for c in list(q.columns) + ["original_timestamp"])
         total = con.execute(f"SELECT count(*) FROM events{where}", params).fetchone()[0]
         page = con.execute(f"SELECT {cols} FROM events{where} ORDER BY timestamp, event_id "
                            f"LIMIT {int(q.limit)} OFFSET {int(q.offset)}", params).df()
