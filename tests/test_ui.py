@@ -381,3 +381,27 @@ def test_timeline_shows_clock_corrected_times_beside_parsed_ones(case):
         assert max(df2["datetime"]) <= first and first in set(df2["datetime"])
     finally:
         timecorrect.set_correction(cid, syslog.sha256, 0.0, None)
+
+
+def test_graph_entity_picked_by_a_click_in_the_chart(case):
+    import json
+
+    from forensics.graph import case_graph
+
+    at = ok(run("graph", "ana", case["id"]))
+    spec = json.loads(at.get("vega_lite_chart")[0].proto.spec)
+    assert [p["name"] for p in spec["params"]] == ["entity"]  # the chart itself is the picker
+    focus = at.selectbox(key="g_focus").value
+    g = case_graph(case["id"])
+    node = sorted(g.nodes, key=lambda n: (-g.nodes[n]["edge_events"], n))[3]
+    assert node != focus
+    at.session_state["g_chart"] = {"selection": {"entity": [{"id": node}]}}  # what the browser sends on a click
+    at = ok(at.run())
+    assert at.selectbox(key="g_focus").value == node
+    assert any(g.nodes[node]["label"] in s.value for s in at.subheader)
+    links, events = at.dataframe[0].value, at.dataframe[1].value
+    assert len(links) == g.in_degree(node) + g.out_degree(node) and len(events)
+    # the chart keeps its selection; picking another entity from the list is not overridden by it
+    at.selectbox(key="g_focus").set_value(focus)
+    at = ok(at.run())
+    assert at.selectbox(key="g_focus").value == focus

@@ -1,4 +1,7 @@
-"""Graph: the entity graph (top-N subgraph); select an entity to see its links and events."""
+"""Graph: the entity graph (top-N subgraph) as an interactive chart; click an entity (or pick it) to see its links and events."""
+import math
+
+import altair as alt
 import pandas as pd
 import streamlit as st
 
@@ -7,7 +10,61 @@ from app.ui._shell import page
 from app.ui.i18n import t
 from forensics import findings
 from forensics.events import iso_utc
-from forensics.graph import to_dot
+
+
+@st.cache_data(max_entries=32, show_spinner=False)
+def _layout(nodes: tuple[str, ...], edges: tuple[tuple[str, str], ...]) -> dict[str, tuple[float, float]]:
+    """A force-directed layout of the shown entities, seeded so the same graph is drawn the same way."""
+    import networkx as nx
+
+    h = nx.Graph()
+    h.add_nodes_from(nodes)
+    h.add_edges_from(edges)
+    pos = nx.spring_layout(h, seed=7, iterations=100) if len(h) else {}
+    return {n: (float(x), float(y)) for n, (x, y) in pos.items()}
+
+
+def _around(pos: dict, focus, extra: list[str]) -> dict:
+    """Neighbours of the focus that are not among the shown entities: on a ring around it, so the rest stays put."""
+    cx, cy = pos.get(focus, (0.0, 0.0))
+    out = dict(pos)
+    n = max(len(extra), 1)
+    for i, node in enumerate(extra):
+        a = 2 * math.pi * i / n
+        out[node] = (cx + 0.18 * math.cos(a), cy + 0.18 * math.sin(a))
+    return out
+
+
+def _chart(sub, pos: dict, focus) -> alt.LayerChart:
+    nodes = pd.DataFrame([{"id": n, "kind": d["kind"], "label": str(d["label"])[:40], "events": d["edge_events"],
+                           "x": pos[n][0], "y": pos[n][1], "focus": n == focus} for n, d in sub.nodes(data=True)])
+    links = pd.DataFrame([{"x": pos[a][0], "y": pos[a][1], "x2": pos[b][0], "y2": pos[b][1], "relation": k,
+                           "count": e["count"], "from": sub.nodes[a]["label"], "to": sub.nodes[b]["label"]}
+                          for a, b, k, e in sub.edges(keys=True, data=True)],
+                         columns=["x", "y", "x2", "y2", "relation", "count", "from", "to"])
+    x = alt.X("x:Q", axis=None, scale=alt.Scale(zero=False))
+    y = alt.Y("y:Q", axis=None, scale=alt.Scale(zero=False))
+    pick = alt.selection_point(name="entity", fields=["id"], on="click")
+    edges = alt.Chart(links).mark_rule(opacity=0.3).encode(
+        x=x, y=y, x2="x2:Q", y2="y2:Q", tooltip=["from:N", "relation:N", "to:N", "count:Q"])
+    points = alt.Chart(nodes).mark_circle(opacity=0.9, cursor="pointer").encode(
+        x=x, y=y, color=alt.Color("kind:N", title=t("Kinds")),
+        size=alt.Size("events:Q", scale=alt.Scale(type="sqrt", range=[60, 900]), legend=None),
+        stroke=alt.condition("datum.focus", alt.value("#e65100"), alt.value("white")),
+        strokeWidth=alt.condition("datum.focus", alt.value(3), alt.value(0.5)),
+        tooltip=["kind:N", "label:N", "events:Q"]).add_params(pick)
+    labels = alt.Chart(nodes).mark_text(dy=-12, fontSize=10).encode(x=x, y=y, text="label:N")
+    return alt.layer(edges, points, labels).properties(height=560)
+
+
+def _clicked(event) -> str | None:
+    """The entity id a chart click selected, if any."""
+    try:
+        sel = event["selection"]["entity"]
+    except (KeyError, TypeError):
+        return None
+    return sel[0].get("id") if sel else None
+
 
 p = page("graph")
 st.title(t("Entity graph"))
@@ -24,15 +81,28 @@ top_n = c1.slider(t("Entities shown"), 5, min(150, g.number_of_nodes()), min(40,
 chosen = c2.multiselect(t("Kinds"), kinds, default=kinds, key="g_kinds")
 ranked = sorted((n for n, d in g.nodes(data=True) if d["kind"] in chosen),
                 key=lambda n: (-g.nodes[n]["edge_events"], n))
+# a click on a node in the chart picks the entity (applied before the pick-list exists)
+if "g_pending_focus" in st.session_state:
+    st.session_state["g_focus"] = st.session_state.pop("g_pending_focus")
+if st.session_state.get("g_focus") not in ranked:
+    st.session_state.pop("g_focus", None)
 focus = st.selectbox(t("Entity"), ranked, key="g_focus",
                      format_func=lambda n: f"{g.nodes[n]['kind']}: {g.nodes[n]['label']} ({g.nodes[n]['edge_events']:,})")
-keep = set(ranked[:top_n]) | ({focus} | set(g.predecessors(focus)) | set(g.successors(focus)) if focus else set())
+base = ranked[:top_n]
+keep = set(base) | ({focus} | set(g.predecessors(focus)) | set(g.successors(focus)) if focus else set())
 sub = g.subgraph(keep)
 st.caption(t("{n} of {total} entities, {e} links", n=sub.number_of_nodes(), total=g.number_of_nodes(), e=sub.number_of_edges()))
-dot = to_dot(sub)
-if focus:  # the selected entity stands out
-    dot = dot.rstrip().rstrip("}") + f'  "{focus.replace(chr(34), "")}" [style=filled, fillcolor="#ffd54f"];\n}}\n'
-st.graphviz_chart(dot, width="stretch")
+pos = _layout(tuple(base), tuple(sorted({(a, b) for a, b in g.subgraph(base).edges()})))
+pos = _around(pos, focus, sorted(keep - set(pos)))
+chart_event = st.altair_chart(_chart(sub, pos, focus), width="stretch", on_select="rerun", selection_mode="entity",
+                              key="g_chart")
+clicked = _clicked(chart_event)
+if clicked != st.session_state.get("g_clicked"):  # a new click (not the chart's remembered one) moves the focus
+    st.session_state["g_clicked"] = clicked
+    if clicked in keep and clicked != focus:
+        st.session_state["g_pending_focus"] = clicked
+        st.rerun()
+st.caption(t("Click an entity in the chart (or pick it above) to list its links and events."))
 
 if focus:
     d = g.nodes[focus]
