@@ -194,6 +194,11 @@ def _host_maps(q: _Q, st: _State) -> None:
                          AND abs(f.timestamp - l.timestamp) <= 300000000
                         WHERE list_contains(l.tags, 'login') AND l.host IS NOT NULL AND l.src_port IS NOT NULL AND {TIMED.replace('timestamp', 'l.timestamp')}
                         GROUP BY ALL ORDER BY n DESC""")
+    # clients reaching an internal server by its bare host name (HTTP Host: web01) name its address
+    pairs += q.rows("""SELECT dst_ip AS ip, regexp_extract(url, '^https?://([A-Za-z][A-Za-z0-9-]*)(?::\d+)?/', 1) AS host, count(*) AS n
+                       FROM events WHERE data_type LIKE 'network:http%' AND dst_ip IS NOT NULL AND cc_private(dst_ip)
+                         AND regexp_matches(url, '^https?://[A-Za-z][A-Za-z0-9-]*(:\d+)?/')
+                       GROUP BY ALL ORDER BY n DESC""")
     for r in pairs:
         ip, hid = ip_key(r["ip"]), host_id(r["host"])
         if ip and hid and hid.startswith("host:") and is_private(ip) and ip not in st.ip_host:
@@ -240,6 +245,11 @@ def _infrastructure(q: _Q, st: _State) -> Fact | None:
         SELECT 'exploit', e.src_ip, NULL, e.event_id, e.timestamp, e.evidence_sha256 FROM ext e
         WHERE {_techs_sql('initial-access')} AND {STRONG} AND e.src_ip = e.xip
           AND e.src_ip IN (SELECT dst_ip FROM events WHERE dst_ip IS NOT NULL AND cc_private(src_ip))
+        UNION ALL
+        -- the source of an exploit the application answered with success (2xx)
+        SELECT 'exploit_ok', src_ip, NULL, event_id, timestamp, evidence_sha256 FROM ext
+        WHERE src_ip = xip AND list_contains(attack, 'T1190') AND {TIMED}
+          AND TRY_CAST(json_extract(attributes, '$.status') AS INTEGER) BETWEEN 200 AND 299
         ORDER BY timestamp, event_id""")
     if not rows:
         # fall back to every external address a strong indicator names (lower confidence)
@@ -259,7 +269,7 @@ def _infrastructure(q: _Q, st: _State) -> Fact | None:
     _infra_names(q, st)
     whys = {r["why"] for r in rows}
     conf = 0.5 if whys == {"indicator"} else min(0.95, 0.6 + 0.15 * len(whys - {"indicator"}))
-    value = sorted(st.infra_ips) + sorted(st.infra_domains)
+    value = _infra_value(st)
     return _fact("attacker_infrastructure", value, conf, [r["event_id"] for r in rows],
                  "external addresses that logged on after failures, received C2/exfiltration traffic or exploited a host "
                  "that called back; names they answer to from DNS/TLS/HTTP")
@@ -301,6 +311,25 @@ def _vpn_sessions(q: _Q) -> list[dict]:
         out += q.rows(f"""SELECT event_id, timestamp, host, {cols} FROM events
                           WHERE {TIMED} AND regexp_matches(message, '{sql_pat}') ORDER BY timestamp, event_id LIMIT 10000""")
     return sorted(out, key=lambda r: (r["timestamp"], r["event_id"]))
+
+
+CIDR_MIN_HOSTS = 16  # this many attacking addresses in one /24 are shown as the network (a botnet, a hosting range)
+
+
+def _infra_value(st: _State) -> list[str]:
+    """Infrastructure as a reader wants it: addresses, with crowded /24s (flood sources) shown as the network."""
+    import ipaddress
+    by_net: dict[str, list[str]] = {}
+    for ip in st.infra_ips:
+        try:
+            a = ipaddress.ip_address(ip)
+        except ValueError:
+            continue
+        if a.version == 4:
+            by_net.setdefault(str(ipaddress.ip_network(f"{ip}/24", strict=False)), []).append(ip)
+    crowded = {n for n, ips in by_net.items() if len(ips) >= CIDR_MIN_HOSTS}
+    singles = [ip for ip in st.infra_ips if not any(ip in by_net[n] for n in crowded)]
+    return sorted(crowded) + sorted(singles) + sorted(st.infra_domains)
 
 
 def _infra_names(q: _Q, st: _State) -> None:
@@ -571,6 +600,16 @@ def _compromised(q: _Q, st: _State, infra_fact: Fact | None) -> Fact | None:
             if h and h.startswith("host:"):
                 st.compromised.setdefault(h, _name(st, h))
                 ids.append(r["eid"])
+        # the servers a successful exploit's source talked to (the capture names them by address)
+        for r in q.rows(f"""SELECT DISTINCT f.dst_ip, min(f.event_id) AS eid FROM events f
+                WHERE f.data_type LIKE 'network:flow%' AND cc_private(f.dst_ip) AND f.src_ip IN (
+                    SELECT src_ip FROM events WHERE list_contains(attack, 'T1190') AND list_contains({_sql_list(st.infra_ips)}, src_ip)
+                      AND TRY_CAST(json_extract(attributes, '$.status') AS INTEGER) BETWEEN 200 AND 299)
+                GROUP BY f.dst_ip"""):
+            h = _host_of(st, None, r["dst_ip"])
+            if h and h.startswith("host:"):
+                st.compromised.setdefault(h, _name(st, h))
+                ids.append(r["eid"])
     if st.t0 is not None:
         for r in q.rows(f"""SELECT host, min(event_id) AS eid FROM events WHERE {STRONG} AND host IS NOT NULL AND timestamp >= ? AND {TIMED}
                             AND severity IN ('high', 'critical') GROUP BY host""", [st.t0]):
@@ -632,6 +671,7 @@ def _outages(q: _Q, st: _State) -> list[Outage]:
         WITH s AS (
             SELECT event_id, timestamp, host,
                    coalesce(json_extract_string(attributes, '$.service_name'),
+                            nullif(regexp_extract(message, '(?:Stopped|Started|Stopping|Starting) (\S+\.(?:service|socket|target))\b', 1), ''),
                             regexp_extract(message, '(?:Stopped|Started|Stopping|Starting) (.+?)\.*$', 1)) AS svc,
                    CASE WHEN lower(json_extract_string(attributes, '$.service_state')) = 'stopped'
                              OR regexp_matches(message, '^(Stopped|Stopping) ') OR regexp_matches(message, 'systemd.*: (Stopped|Stopping) ')
@@ -685,6 +725,7 @@ def _us(iso: str) -> int:
 # Which source dates an outage best: an explicit service state change is exact; a traffic gap
 # starts at the last answered conversation (up to one polling interval early); failing health
 # checks only bracket it at their own interval.
+OUTAGE_PRECEDES_US = 15 * 60_000_000  # more than a polling interval or two: a different, earlier cause
 _BASIS_RANK = {"service stop": 0, "traffic gap": 1, "failed health checks": 2}
 
 
@@ -716,6 +757,11 @@ def _merge_outages(items: list[Outage]) -> list[Outage]:
         best = [o for o in cl if _BASIS_RANK.get(o.basis, 9) == best_rank]
         start = min(_us(o.start) for o in best)
         end = None if any(o.end is None for o in best) else max(_us(o.end) for o in best)
+        earliest = min(_us(o.start) for o in cl)
+        if start - earliest > OUTAGE_PRECEDES_US:
+            # the service was already unreachable well before anyone stopped it (a flood, a crash):
+            # the outage began with the first evidence of it
+            start = earliest
         services, hosts = [], []
         for o in best + [o for o in cl if o not in best]:
             if o.service not in services:
@@ -827,6 +873,55 @@ def _exploit_responses(q: _Q, st: _State, inventory: list[dict]) -> list[Exfiltr
                 x.records_by_type[row["record_type"]] = x.records_by_type.get(row["record_type"], 0) + int(row["count"])
         out.append(x)
     return out
+
+
+_SQL_WRITE = r"(?i)\b(?:update\s+[`\"\[]?([a-z_][a-z0-9_]*)[`\"\]]?\s+set|delete\s+from\s+[`\"\[]?([a-z_][a-z0-9_]*)|insert\s+into\s+[`\"\[]?([a-z_][a-z0-9_]*))"
+_ROWS_CHANGED = r"(?i)(\d[\d,]*)\s+rows?\s+(?:in|of)\s+[`\"]?([a-z_][a-z0-9_]*)[`\"]?\s+(?:were\s+)?(?:changed|modified|altered|updated|deleted|tampered)"
+
+
+def _inventory_rows(inventory: list[dict], table: str) -> list[dict]:
+    """Inventory rows whose record type is the table (price_list -> price_list_rows, customers -> customer_records)."""
+    t = table.lower().rstrip("s")
+    return [r for r in inventory if t and (t in (r.get("record_type") or "").lower()
+                                          or (r.get("record_type") or "").lower().split("_")[0].rstrip("s") == t)]
+
+
+def _tampering(q: _Q, st: _State, inventory: list[dict]) -> Fact | None:
+    """Stored data changed by the attacker (T1565.001): SQL writes in exploit requests, and the integrity
+    or audit messages that count the rows changed; the table's host (per the data inventory) is compromised."""
+    infra = _sql_list(st.infra_ips)
+    writes = q.rows(f"""SELECT event_id, timestamp, coalesce(json_extract_string(attributes, '$.decoded_url'), url, message) AS u FROM events
+                        WHERE {TIMED} AND list_contains({infra}, src_ip) AND list_contains(attack, 'T1190')
+                          AND regexp_matches(coalesce(json_extract_string(attributes, '$.decoded_url'), url, message), '{_SQL_WRITE}')
+                        ORDER BY timestamp, event_id LIMIT 200""") if st.infra_ips else []
+    tables = {t.lower() for r in writes for m in re.findall(_SQL_WRITE, r["u"]) for t in m if t}
+    if not tables:
+        return None
+    counts = q.rows(f"""SELECT event_id, timestamp, host, regexp_extract(message, '{_ROWS_CHANGED}', 1) AS n,
+                               lower(regexp_extract(message, '{_ROWS_CHANGED}', 2)) AS t FROM events
+                        WHERE {TIMED} AND timestamp >= ? AND regexp_matches(message, '{_ROWS_CHANGED}')
+                        ORDER BY timestamp, event_id LIMIT 200""", [writes[0]["timestamp"]])
+    records: dict[str, int] = {}
+    hosts: set[str] = set()
+    cited = [r["event_id"] for r in writes[:5]]
+    for c in counts:
+        if c["t"] not in tables:
+            continue
+        cited.append(c["event_id"])
+        for row in _inventory_rows(inventory, c["t"]):
+            records[row["record_type"]] = max(records.get(row["record_type"], 0), int(c["n"].replace(",", "")))
+            hosts.add(row.get("host") or "")
+        if c["host"]:
+            hosts.add(c["host"])
+    for h in sorted(x for x in hosts if x):
+        hid = host_id(h)
+        if hid and hid.startswith("host:"):
+            st.compromised.setdefault(hid, h)
+    return _fact("impact:data_tampering", {"tables": sorted(tables), "hosts": sorted(x for x in hosts if x),
+                                           "records": records, "first": iso_utc(writes[0]["timestamp"]),
+                                           "last": iso_utc(writes[-1]["timestamp"]), "events": len(writes)},
+                 0.8 if records else 0.6, cited,
+                 "SQL writes in the attacker's exploit requests; rows counted by the insured's own integrity/audit messages")
 
 
 def _instant_messaging(q: _Q, st: _State) -> tuple[Fact | None, list[Exfiltration]]:
@@ -1227,11 +1322,11 @@ def _build(case_id: str, q: _Q, inventory: list[dict], case_docs: list[Path]) ->
     if intel:
         if story.attacker_infrastructure is None:
             story.attacker_infrastructure = _fact("attacker_infrastructure", [], 0.6, [])
-        story.attacker_infrastructure.value = sorted(st.infra_ips) + sorted(st.infra_domains)
+        story.attacker_infrastructure.value = _infra_value(st)
         story.attacker_infrastructure.note += "; indicators a threat-intel/attribution document lists and the evidence shows"
     story.t0, story.initial_access = _initial_access(q, st) if malicious else (None, None)
     if story.attacker_infrastructure is not None:  # initial access may have named more of it (phishing, VPN)
-        story.attacker_infrastructure.value = sorted(st.infra_ips) + sorted(st.infra_domains)
+        story.attacker_infrastructure.value = _infra_value(st)
     _compromised(q, st, story.attacker_infrastructure)
     story.lateral_movement = _lateral(q, st)
     corr = _access_correlation(q, st, story.initial_access)
@@ -1245,6 +1340,11 @@ def _build(case_id: str, q: _Q, inventory: list[dict], case_docs: list[Path]) ->
     if attacker_discovery:
         story.facts.append(attacker_discovery)
     story.impact = _impact(q, st) if malicious else []
+    tamper = _tampering(q, st, inventory) if malicious else None
+    if tamper:
+        story.impact = [f for f in story.impact if f.name != "impact:data_tampering"] + [tamper]
+        for k, v in tamper.value["records"].items():
+            story.records_affected[k] = max(story.records_affected.get(k, 0), v)
     for f in story.impact:
         for h in f.value["hosts"]:
             hid = host_id(h)
@@ -1277,7 +1377,7 @@ def _build(case_id: str, q: _Q, inventory: list[dict], case_docs: list[Path]) ->
     story.exfiltrated_bytes = sum(x.bytes for x in story.exfiltration)
     if story.exfiltration and story.attacker_infrastructure:
         _infra_names(q, st)
-        story.attacker_infrastructure.value = sorted(st.infra_ips) + sorted(st.infra_domains)
+        story.attacker_infrastructure.value = _infra_value(st)
         story.attacker_infrastructure.cited_event_ids = (story.attacker_infrastructure.cited_event_ids
                                                          + [i for x in story.exfiltration for i in x.cited_event_ids[:2]])[:MAX_CITES]
     for x in story.exfiltration:
