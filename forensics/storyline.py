@@ -195,7 +195,7 @@ def _host_maps(q: _Q, st: _State) -> None:
                         WHERE list_contains(l.tags, 'login') AND l.host IS NOT NULL AND l.src_port IS NOT NULL AND {TIMED.replace('timestamp', 'l.timestamp')}
                         GROUP BY ALL ORDER BY n DESC""")
     # clients reaching an internal server by its bare host name (HTTP Host: web01) name its address
-    pairs += q.rows("""SELECT dst_ip AS ip, regexp_extract(url, '^https?://([A-Za-z][A-Za-z0-9-]*)(?::\d+)?/', 1) AS host, count(*) AS n
+    pairs += q.rows(r"""SELECT dst_ip AS ip, regexp_extract(url, '^https?://([A-Za-z][A-Za-z0-9-]*)(?::\d+)?/', 1) AS host, count(*) AS n
                        FROM events WHERE data_type LIKE 'network:http%' AND dst_ip IS NOT NULL AND cc_private(dst_ip)
                          AND regexp_matches(url, '^https?://[A-Za-z][A-Za-z0-9-]*(:\d+)?/')
                        GROUP BY ALL ORDER BY n DESC""")
