@@ -366,6 +366,8 @@ class _Job:
     versions: dict = field(default_factory=dict)
     key: str = ""
     known: set = field(default_factory=set)  # evidence shas of the case
+    parent: dict = field(default_factory=dict)  # evidence sha -> the sha it was carved from
+    index: int = 0  # position in the batch: earlier cases go first
 
 
 @dataclass
@@ -418,39 +420,69 @@ def _plan_units(case_id: str, options: dict, packs: dict, only: list[str] | None
     return units
 
 
-def _record_unit(r) -> None:
-    """Replace-or-insert the unit's row (a row whose Parquet vanished is replaced, never duplicated)."""
-    from forensics.pipeline import _record
-
-    u = r.unit
-    key = u.parser_id + (f"#{u.locator_prefix}" if u.locator_prefix else "")
-    with session() as s:
-        s.execute(delete(IngestResult).where(IngestResult.evidence_sha256 == u.evidence_sha256, IngestResult.parser == key,
-                                             IngestResult.config_hash == u.config_hash))
-    _record(r)
+def _unit_key(u) -> tuple[str, str, str]:
+    return u.evidence_sha256, u.parser_id + (f"#{u.locator_prefix}" if u.locator_prefix else ""), u.config_hash
 
 
-def _register_carved(case_id: str, r, known: set[str]) -> list[str]:
-    """Register a unit's carved files as derived evidence; `known` (the case's shas) skips the
-    repeats a capture carves over and over (the same HTTP object served a thousand times)."""
+def _split_cached(units: list) -> tuple[list, list]:
+    """(cached, to run) with one query for all the units (the per-unit lookup is what made a
+    no-change reprocess slow): cached = a stored result whose Parquet file is still there."""
+    shas = sorted({u.evidence_sha256 for u in units})
+    stored: dict[tuple, str | None] = {}
+    if shas:
+        with session() as s:
+            for sha, parser, config, path in s.execute(select(
+                    IngestResult.evidence_sha256, IngestResult.parser, IngestResult.config_hash, IngestResult.parquet_path)
+                    .where(IngestResult.evidence_sha256.in_(shas))):
+                stored[(sha, parser, config)] = path
+    cached, todo = [], []
+    for u in units:
+        key = _unit_key(u)
+        hit = u.ingestor != "decompress" and key in stored and (stored[key] is None or os.path.exists(stored[key]))
+        (cached if hit else todo).append(u)
+    return cached, todo
+
+
+def _register_derived(s, case_id: str, c: dict, u) -> bool:
+    """A carved file as derived evidence of the case, in the driver's transaction; True if new.
+    Same row and custody entry as `cases._register` (which opens a transaction of its own)."""
+    from case_store.clock import current_actor
     from forensics.magic import detect_type, read_head
 
-    new = []
-    for c in r.carved:
-        if c["sha256"] in known:
-            continue
-        known.add(c["sha256"])
-        added = cases._register(case_id, c["sha256"], c["size"], c["name"],
-                                detect_type(read_head(vault.vault_path(c["sha256"])), c["name"]),
-                                f"derived from {r.unit.evidence_sha256}", None, r.unit.evidence_sha256,
-                                f"{r.unit.parser_id} at {c['locator']}" + (f": {c['note']}" if c["note"] else ""))
-        if not added.duplicate:
-            new.append(c["sha256"])
-    return new
+    sha = c["sha256"]
+    if s.execute(select(Evidence.id).where(Evidence.case_id == case_id, Evidence.sha256 == sha)).first():
+        return False
+    source = f"derived from {u.evidence_sha256}"
+    derivation = f"{u.parser_id} at {c['locator']}" + (f": {c['note']}" if c["note"] else "")
+    etype = detect_type(read_head(vault.vault_path(sha)), c["name"])
+    s.add(Evidence(case_id=case_id, sha256=sha, size=c["size"], original_name=c["name"], evidence_type=etype, source=source,
+                   acquired_by=None, added_at=now_iso(), added_by=current_actor(), parent_sha256=u.evidence_sha256,
+                   derivation=derivation))
+    s.flush()
+    custody.append(s, case_id, "evidence_derived", sha, name=c["name"], size=c["size"], type=etype, source=source,
+                   acquired_by=None, parent=u.evidence_sha256, derivation=derivation)
+    return True
+
+
+def run_sigma_tasks(tasks: list) -> list:
+    """Worker task: Sigma over each evidence item of one case (reads Parquet, writes Parquet)."""
+    from forensics.pipeline import run_sigma
+
+    return [run_sigma(t) for t in tasks]
+
+
+# what runs first: a case's follow-up work before the next case's first units, so cases finish
+# one after another (a killed batch loses little; per-case progress means something)
+STAGE_UNITS, STAGE_CARVED, STAGE_SIGMA, STAGE_FINALIZE = range(4)
 
 
 class Batch:
-    """Reprocess a list of cases on one executor; the only writer of the database."""
+    """Reprocess a list of cases on one executor; the only writer of the database.
+
+    Finished work comes back in batches (`Executor.batches`); the results of one
+    batch are written in one transaction. Everything heavy — ingest, Sigma,
+    storyline, adjustment — runs on the workers; the driver plans, records and diffs.
+    """
 
     def __init__(self, executor, options: dict | None = None, progress: Progress | None = None,
                  recompute: bool = False, reports: bool = True, n_draws: int | None = None):
@@ -462,6 +494,7 @@ class Batch:
         self.n_draws = n_draws
         self.code = code_fingerprint()
         self.jobs: dict[str, _Job] = {}
+        self._packs: dict[str, dict] = {}
 
     # -- planning
 
@@ -472,10 +505,15 @@ class Batch:
         last = _last_done(case_id)
         return dict(json.loads(last.versions or "{}").get("options") or {}) if last else {}
 
+    def _rulepacks(self, options: dict) -> dict:
+        """Rule-pack fingerprints, once per distinct options in a batch (the packs do not change under it)."""
+        k = canonical_json(options)
+        if k not in self._packs:
+            self._packs[k] = rulepacks(options)
+        return self._packs[k]
+
     def dry_run(self, case_ids: list[str]) -> BatchSummary:
         t0 = time.perf_counter()
-        from forensics.pipeline import _cached
-
         outs = []
         for cid in case_ids:
             o = CaseOutcome(cid, "planned")
@@ -486,10 +524,8 @@ class Batch:
                     raise CyberclaimError("evidence verification failed: " + "; ".join(
                         f"{e.original_name} ({e.sha256[:12]}…): {p}" for e, p in bad))
                 opts = self._options_for(cid)
-                units = _plan_units(cid, opts, rulepacks(opts))
-                o.units = len(units)
-                o.cached = sum(1 for u in units if u.ingestor != "decompress" and _cached(u))
-                o.ran = o.units - o.cached
+                cached, todo = _split_cached(_plan_units(cid, opts, self._rulepacks(opts)))
+                o.units, o.cached, o.ran = len(cached) + len(todo), len(cached), len(todo)
             except CyberclaimError as e:
                 o.status, o.error = "failed", str(e)
             outs.append(o)
@@ -499,31 +535,21 @@ class Batch:
     def run(self, case_ids: list[str]) -> BatchSummary:
         t0 = time.perf_counter()
         self.progress("batch_start", {"cases": len(case_ids)})
-        for cid in case_ids:
-            self._start(cid)
-        for done in self.ex.completed():
-            kind, cid, payload = done.tag
-            job = self.jobs[cid]
-            try:
-                if job.outcome.status == "failed":
-                    continue
-                if kind == "unit":
-                    self._unit_done(job, payload, done)
-                else:
-                    self._finalized(job, done)
-            except CyberclaimError as e:
-                self._fail(job, str(e))
-            except Exception as e:  # a bug in one case's finishing must not stop the batch
-                self._fail(job, f"{type(e).__name__}: {e}")
+        for i, cid in enumerate(case_ids):
+            self._start(cid, i)
+        for batch in self.ex.batches():
+            self._absorb(batch)
         for job in self.jobs.values():  # defensive: nothing may stay "running"
             if job.outcome.status == "pending":
                 self._fail(job, "the batch ended before this case finished")
         return BatchSummary([j.outcome for j in self.jobs.values()], time.perf_counter() - t0, self.ex.where)
 
-    def _start(self, cid: str) -> None:
-        from forensics.pipeline import _cached
+    def _submit(self, job: _Job, stage: int, kind: str, payload, fn, *args) -> None:
+        job.outstanding += 1
+        self.ex.submit((kind, job.outcome.case_id, payload), fn, *args, priority=stage * 1_000_000 - job.index)
 
-        job = self.jobs[cid] = _Job(CaseOutcome(cid), {}, time.perf_counter())
+    def _start(self, cid: str, index: int) -> None:
+        job = self.jobs[cid] = _Job(CaseOutcome(cid), {}, time.perf_counter(), index=index)
         try:
             cases.get_case(cid)
             recover_stale_runs(cid)
@@ -538,76 +564,167 @@ class Batch:
             if bad:
                 raise CyberclaimError("evidence verification failed: " + "; ".join(
                     f"{e.original_name} ({e.sha256[:12]}…): {p}" for e, p in bad))
-            job.packs = rulepacks(job.options)
-            job.known = {e.sha256 for e in cases.list_evidence(cid)}
+            job.packs = self._rulepacks(job.options)
+            items = cases.list_evidence(cid)
+            job.known = {e.sha256 for e in items}
+            job.parent = {e.sha256: e.parent_sha256 for e in items}
             _clean_partial_event_files(sorted(job.known))
-            units = _plan_units(cid, job.options, job.packs)
+            cached, todo = _split_cached(_plan_units(cid, job.options, job.packs))
         except CyberclaimError as e:
             self._fail(job, str(e))
             return
-        pending = []
-        for u in units:
-            if u.ingestor != "decompress" and _cached(u):
-                job.outcome.cached += 1
-            else:
-                pending.append(u)
-        job.outcome.units = len(units)
-        self.progress("case_start", {"case_id": cid, "units": len(units), "cached": job.outcome.cached})
-        self._submit_units(job, pending)
+        job.outcome.cached, job.outcome.units = len(cached), len(cached) + len(todo)
+        self.progress("case_start", {"case_id": cid, "units": job.outcome.units, "cached": job.outcome.cached})
+        self._submit_units(job, todo, STAGE_UNITS)
         if job.outstanding == 0:
             self._ingested(job)
 
-    def _submit_units(self, job: _Job, units: list) -> None:
+    def _submit_units(self, job: _Job, units: list, stage: int) -> None:
         from forensics.pipeline import run_unit
 
-        for u in units:
-            job.outstanding += 1
-            self.ex.submit(("unit", job.outcome.case_id, u), run_unit, u)
+        def size(u) -> int:
+            try:
+                return os.path.getsize(u.analysis_path)
+            except OSError:
+                return 0
+        for u in sorted(units, key=size, reverse=True):  # the longest first: it bounds when the case can finish
+            self._submit(job, stage, "unit", u, run_unit, u)
 
-    def _unit_done(self, job: _Job, u, done) -> None:
-        from forensics.pipeline import MAX_CARVE_DEPTH, UnitResult
+    # -- results
 
-        cid = job.outcome.case_id
-        job.outstanding -= 1
+    def _absorb(self, batch: list) -> None:
+        """One batch of finished tasks: unit and Sigma results recorded in one transaction, then follow-ups."""
+        units, sigmas = [], []
+        for done in batch:
+            kind, cid, payload = done.tag
+            job = self.jobs[cid]
+            job.outstanding -= 1
+            if job.outcome.status == "failed":
+                continue
+            if done.error is not None:
+                what = f"{payload.display_name} · {payload.parser_id}: worker failed" if kind == "unit" else \
+                    ("Sigma matching failed" if kind == "sigma" else "storyline/adjustment failed")
+                e = done.error
+                # not recorded, so the next batch runs it again
+                self._fail(job, str(e) if isinstance(e, CyberclaimError) else f"{what}: {type(e).__name__}: {e}")
+            elif kind == "unit":
+                units.append((job, done.value))
+            elif kind == "sigma":
+                sigmas.append((job, done.value))
+            else:
+                self._guard(job, self._complete, job, done.value)
+        if units or sigmas:
+            self._record(units, sigmas)
+
+    def _guard(self, job: _Job, fn, *args) -> None:
+        """A bug or a database error in one case's bookkeeping fails that case, never the batch."""
+        try:
+            fn(*args)
+        except CyberclaimError as e:
+            self._fail(job, str(e))
+        except Exception as e:
+            self._fail(job, f"{type(e).__name__}: {e}")
+
+    def _record(self, units: list, sigmas: list) -> None:
+        try:
+            with session() as s:
+                new = self._write(s, units, sigmas)
+        except Exception:
+            # something in the batch cannot be written: write case by case, so only that case fails
+            new = {}
+            for job in {id(j): j for j, _ in units + sigmas}.values():
+                mine_u, mine_s = [x for x in units if x[0] is job], [x for x in sigmas if x[0] is job]
+                try:
+                    with session() as s:
+                        new.update(self._write(s, mine_u, mine_s))
+                except CyberclaimError as e:
+                    self._fail(job, str(e))
+                except Exception as e:
+                    self._fail(job, f"cannot record results: {type(e).__name__}: {e}")
+        for job, r in units:
+            if job.outcome.status != "failed":
+                self._guard(job, self._unit_recorded, job, r, new.get(id(r), []))
+        for job, results in sigmas:
+            if job.outcome.status != "failed":
+                self._guard(job, self._sigma_recorded, job, results)
+
+    def _write(self, s, units: list, sigmas: list) -> dict[int, list[str]]:
+        """Rows and custody entries for a batch of results; returns the carved shas new to their case."""
+        from forensics.pipeline import record_sigma, record_unit
+
+        new: dict[int, list[str]] = {}
+        for job, r in units:
+            cid, u = job.outcome.case_id, r.unit
+            if u.ingestor == "decompress":
+                continue
+            fresh, seen = [], set(job.known)
+            for c in r.carved:  # before the unit's row: the row is the unit's "done" marker
+                if c["sha256"] in seen:
+                    continue  # a capture carves the same object over and over (one HTTP object served a thousand times)
+                seen.add(c["sha256"])
+                if _register_derived(s, cid, c, u):
+                    fresh.append(c["sha256"])
+            sha, parser, config = _unit_key(u)
+            # replace, never duplicate: a row whose Parquet vanished is rewritten
+            s.execute(delete(IngestResult).where(IngestResult.evidence_sha256 == sha, IngestResult.parser == parser,
+                                                 IngestResult.config_hash == config))
+            record_unit(s, r)
+            new[id(r)] = fresh
+        for job, results in sigmas:
+            for r in results:  # two cases of a batch may share an item (the same carved object): replace
+                t = r.task
+                s.execute(delete(IngestResult).where(IngestResult.evidence_sha256 == t.evidence_sha256,
+                                                     IngestResult.parser == t.parser_id, IngestResult.config_hash == t.key))
+                record_sigma(s, job.outcome.case_id, r)
+        return new
+
+    def _unit_recorded(self, job: _Job, r, fresh: list[str]) -> None:
+        from forensics.pipeline import MAX_CARVE_DEPTH
+
+        cid, u = job.outcome.case_id, r.unit
         job.outcome.ran += 1
-        if done.error is not None:
-            # a worker died or the task could not run: not recorded, so the next batch runs it again
-            self._fail(job, f"{u.display_name} · {u.parser_id}: worker failed: {type(done.error).__name__}: {done.error}")
-            return
-        r: UnitResult = done.value
         if u.ingestor == "decompress":
             job.problems += [e["reason"] for e in r.errors]
-        else:
-            new = _register_carved(cid, r, job.known)  # before the unit's row: the row is the "done" marker
-            _record_unit(r)
-            if new and self._depth(u) < MAX_CARVE_DEPTH:  # as pipeline.ingest_case: carved items up to depth 2
-                more = _plan_units(cid, job.options, job.packs, new)
-                job.outcome.units += len(more)
-                self.progress("units_added", {"case_id": cid, "units": len(more)})
-                self._submit_units(job, more)
+        for sha in fresh:
+            job.known.add(sha)
+            job.parent[sha] = u.evidence_sha256
+        if fresh and self._depth(job, u.evidence_sha256) < MAX_CARVE_DEPTH:  # as pipeline.ingest_case: carved items up to depth 2
+            cached, todo = _split_cached(_plan_units(cid, job.options, job.packs, fresh))
+            job.outcome.units += len(cached) + len(todo)
+            job.outcome.cached += len(cached)
+            self.progress("units_added", {"case_id": cid, "units": len(todo)})  # the bar counts units still to run
+            self._submit_units(job, todo, STAGE_CARVED)
         self.progress("unit_done", {"case_id": cid, "unit": u, "events": r.events})
         if job.outstanding == 0:
             self._ingested(job)
 
     @staticmethod
-    def _depth(u) -> int:
-        """How many carve steps separate this unit's evidence from an original item."""
-        depth, sha = 0, u.evidence_sha256
-        with session() as s:
-            while depth < 10:
-                parent = s.execute(select(Evidence.parent_sha256).where(Evidence.case_id == u.case_id, Evidence.sha256 == sha)).scalar()
-                if not parent:
-                    return depth
-                depth, sha = depth + 1, parent
+    def _depth(job: _Job, sha: str) -> int:
+        """How many carve steps separate this evidence from an original item."""
+        depth = 0
+        while depth < 10 and job.parent.get(sha):
+            depth, sha = depth + 1, job.parent[sha]
         return depth
 
     def _ingested(self, job: _Job) -> None:
-        """All units recorded: Sigma over the stored events, then the finalize task (or the cached result)."""
-        from forensics.pipeline import ItemSummary, _post_ingest
+        """All units recorded: Sigma over the stored events (on a worker), unless cached."""
+        from forensics.pipeline import sigma_tasks
 
         cid = job.outcome.case_id
-        summary = {e.sha256: ItemSummary(e.original_name, e.sha256) for e in cases.list_evidence(cid)}
-        _post_ingest(cid, job.options, summary, lambda k, i: None)
+        names = {e.sha256: e.original_name for e in cases.list_evidence(cid)}
+        with session() as s:
+            rows = s.execute(select(IngestResult).where(IngestResult.evidence_sha256.in_(list(names)),
+                                                        IngestResult.status != "failed")).scalars().all()
+        tasks = sigma_tasks(job.options, names, rows)
+        if tasks:
+            self.progress("case_stage", {"case_id": cid, "stage": "sigma"})
+            self._submit(job, STAGE_SIGMA, "sigma", None, run_sigma_tasks, tasks)
+        else:
+            self._sigma_recorded(job, [])
+
+    def _sigma_recorded(self, job: _Job, results: list) -> None:
+        """Events complete: the finalize task (storyline + adjustment), or the cached result."""
+        cid = job.outcome.case_id
         self.progress("case_stage", {"case_id": cid, "stage": "storyline + adjustment"})
         job.versions = case_versions(cid, job.options, job.packs, self.code)
         job.key = input_key(job.versions)
@@ -615,14 +732,7 @@ class Batch:
         if prev is not None and prev.input_key == job.key and prev.result is not None and not self.recompute:
             self._complete(job, prev.result)  # nothing the result depends on changed
             return
-        self.ex.submit(("finalize", cid, None), finalize_case, cid, self.n_draws)
-
-    def _finalized(self, job: _Job, done) -> None:
-        if done.error is not None:
-            e = done.error
-            self._fail(job, str(e) if isinstance(e, CyberclaimError) else f"storyline/adjustment failed: {type(e).__name__}: {e}")
-            return
-        self._complete(job, done.value)
+        self._submit(job, STAGE_FINALIZE, "finalize", None, finalize_case, cid, self.n_draws)
 
     def _complete(self, job: _Job, result: str) -> None:
         cid = job.outcome.case_id
@@ -672,6 +782,8 @@ class Batch:
 
     def _fail(self, job: _Job, reason: str) -> None:
         o = job.outcome
+        if o.status == "failed":
+            return
         o.status, o.error, o.seconds = "failed", reason, time.perf_counter() - job.t0
         if o.run_id is not None:
             with session() as s:

@@ -1,9 +1,19 @@
 """Where work units run: in this process, on a local process pool, or on a Dask cluster.
 
-All three offer the same two calls — `submit(fn, *args)` and `completed()` —
-so the batch driver does not care where a unit runs. Workers only write
-immutable files (Parquet event files, vault blobs); the driver that consumes
-`completed()` is the only writer of the case database.
+All three offer the same calls — `submit(tag, fn, *args, priority=)` and
+`batches()` (or `completed()`, one at a time) — so the batch driver does not
+care where a unit runs. Workers only write immutable files (Parquet event
+files, vault blobs); the driver that consumes the results is the only writer
+of the case database.
+
+`batches()` hands over everything that has finished since the driver last
+looked, so the driver writes one database transaction per batch: the busier
+the driver, the larger its batches, and its share of the machine stays small.
+
+Higher `priority` runs first (the Dask convention); equal priorities run in
+submission order. The driver gives a case's follow-up work (carved files,
+Sigma, storyline) precedence over the next case's first units, so cases finish
+one after another rather than all at the end.
 
 A worker that dies (OOM killer, SIGKILL) costs the units it held: the local
 pool is rebuilt and those units are resubmitted a bounded number of times;
@@ -11,9 +21,10 @@ Dask reschedules them by itself (its `allowed-failures`).
 """
 from __future__ import annotations
 
+import heapq
+import itertools
 import multiprocessing
 import os
-from collections import deque
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
@@ -22,6 +33,7 @@ from typing import Any, Callable, Iterator
 from case_store import CyberclaimError
 
 MAX_RESUBMITS = 2
+IN_FLIGHT_PER_WORKER = 2  # one running, one queued: a worker never waits for the driver to hand it work
 
 
 @dataclass
@@ -33,16 +45,37 @@ class Done:
     error: BaseException | None = None
 
 
+class _Queue:
+    """Tasks not yet handed to a worker: highest priority first, then submission order."""
+
+    def __init__(self):
+        self._heap: list = []
+        self._seq = itertools.count()
+
+    def push(self, priority: int, task: tuple) -> None:
+        heapq.heappush(self._heap, (-priority, next(self._seq), task))
+
+    def pop(self) -> tuple:
+        return heapq.heappop(self._heap)[2]
+
+    def __len__(self) -> int:
+        return len(self._heap)
+
+
 class Executor:
     workers: int = 1
     where: str = "inline"
 
-    def submit(self, tag: Any, fn: Callable, *args: Any) -> None:
+    def submit(self, tag: Any, fn: Callable, *args: Any, priority: int = 0) -> None:
+        raise NotImplementedError
+
+    def batches(self) -> Iterator[list[Done]]:
+        """Lists of finished tasks, as they finish, until none is outstanding (new submits are picked up)."""
         raise NotImplementedError
 
     def completed(self) -> Iterator[Done]:
-        """Finished tasks as they finish, until none is outstanding (new submits are picked up)."""
-        raise NotImplementedError
+        for batch in self.batches():
+            yield from batch
 
     def close(self) -> None:
         pass
@@ -55,68 +88,90 @@ class Executor:
 
 
 class InlineExecutor(Executor):
-    """One worker: run each task in this process, in submission order (the honest 1-worker baseline)."""
+    """One worker: run each task in this process (the honest 1-worker baseline: no IPC, one import)."""
 
     def __init__(self):
-        self._queue: deque = deque()
+        self._queue = _Queue()
 
-    def submit(self, tag, fn, *args):
-        self._queue.append((tag, fn, args))
+    def submit(self, tag, fn, *args, priority: int = 0):
+        self._queue.push(priority, (tag, fn, args))
 
-    def completed(self):
+    def batches(self):
         while self._queue:
-            tag, fn, args = self._queue.popleft()
+            tag, fn, args = self._queue.pop()
             try:
-                yield Done(tag, fn(*args))
+                yield [Done(tag, fn(*args))]
             except Exception as e:  # the driver decides what a failed task costs
-                yield Done(tag, error=e)
+                yield [Done(tag, error=e)]
 
 
 class LocalExecutor(Executor):
-    """A process pool on this machine. Spawned (not forked) workers: the driver holds
-    database connections and DuckDB handles that must not be shared with children."""
+    """A process pool on this machine, one pool for the whole batch. Spawned (not forked) workers:
+    the driver holds database connections and DuckDB handles that must not be shared with children.
+
+    Only a few tasks per worker are handed to the pool at a time; the rest wait in
+    our own priority queue, so follow-up work overtakes queued first units."""
 
     def __init__(self, workers: int | None = None):
         self.workers = max(1, workers or os.cpu_count() or 1)
         self.where = f"{self.workers} local processes"
         self._ctx = multiprocessing.get_context("spawn")
-        self._pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=self._ctx)
-        self._futs: dict = {}  # future -> (tag, fn, args, attempts)
-        self._later: list = []  # tasks of a broken pool, resubmitted to the next one
+        self._pool = self._new_pool()
+        self._queue = _Queue()
+        self._futs: dict = {}  # future -> (tag, fn, args, attempts, priority)
+        self._refused: list[Done] = []  # tasks given up on at submission
 
-    def submit(self, tag, fn, *args, _attempt: int = 0):
-        self._futs[self._pool.submit(fn, *args)] = (tag, fn, args, _attempt)
+    def _new_pool(self) -> ProcessPoolExecutor:
+        return ProcessPoolExecutor(max_workers=self.workers, mp_context=self._ctx)
 
-    def completed(self):
-        while self._futs:
-            done, _ = wait(list(self._futs), return_when=FIRST_COMPLETED)
-            broken = False
-            for f in done:
-                tag, fn, args, attempt = self._futs.pop(f)
+    def submit(self, tag, fn, *args, priority: int = 0, _attempt: int = 0):
+        self._queue.push(priority, (tag, fn, args, _attempt, priority))
+        self._top_up()  # workers start on the first case while the driver still plans the others
+
+    def _top_up(self) -> None:
+        while self._queue and len(self._futs) < self.workers * IN_FLIGHT_PER_WORKER:
+            tag, fn, args, attempt, priority = task = self._queue.pop()
+            try:
+                self._futs[self._pool.submit(fn, *args)] = task
+            except BrokenProcessPool as e:  # a worker died since we last looked: fresh pool, this task once more
+                if attempt < MAX_RESUBMITS:
+                    self._rebuild([(tag, fn, args, attempt + 1, priority)])
+                else:
+                    self._refused.append(Done(tag, error=RuntimeError(f"worker process died {attempt + 1} times: {e}")))
+
+    def batches(self):
+        self._top_up()
+        while self._futs or self._refused:
+            done, _ = wait(list(self._futs), return_when=FIRST_COMPLETED) if self._futs else (set(), set())
+            out, retry = self._refused, []
+            self._refused = []
+            for f in sorted(done, key=lambda f: self._futs[f][4], reverse=True):
+                tag, fn, args, attempt, priority = self._futs.pop(f)
                 try:
-                    yield Done(tag, f.result())
+                    out.append(Done(tag, f.result()))
                 except BrokenProcessPool as e:
-                    broken = True
                     if attempt < MAX_RESUBMITS:
-                        self._later.append((tag, fn, args, attempt + 1))
+                        retry.append((tag, fn, args, attempt + 1, priority))
                     else:
-                        yield Done(tag, error=RuntimeError(f"worker process died {attempt + 1} times: {e}"))
+                        out.append(Done(tag, error=RuntimeError(f"worker process died {attempt + 1} times: {e}")))
                 except Exception as e:
-                    yield Done(tag, error=e)
-            if broken:
-                self._rebuild()
+                    out.append(Done(tag, error=e))
+            if retry:
+                self._rebuild(retry)
+            self._top_up()  # before the driver works through the batch: workers stay busy meanwhile
+            if out:
+                yield out
+            self._top_up()  # the driver may have submitted follow-up work
 
-    def _rebuild(self) -> None:
-        """A dead worker breaks the whole pool: collect every unfinished task and start a fresh pool."""
-        later = list(self._later)
-        self._later = []
-        for f, (tag, fn, args, attempt) in list(self._futs.items()):
-            later.append((tag, fn, args, attempt + 1 if f.done() else attempt))
+    def _rebuild(self, retry: list) -> None:
+        """A dead worker breaks the whole pool: requeue every unfinished task on a fresh pool."""
+        for f, (tag, fn, args, attempt, priority) in list(self._futs.items()):
+            retry.append((tag, fn, args, attempt + 1 if f.done() else attempt, priority))
         self._futs.clear()
         self._pool.shutdown(wait=False, cancel_futures=True)
-        self._pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=self._ctx)
-        for tag, fn, args, attempt in later:
-            self.submit(tag, fn, *args, _attempt=attempt)
+        self._pool = self._new_pool()
+        for tag, fn, args, attempt, priority in retry:
+            self.submit(tag, fn, *args, priority=priority, _attempt=attempt)
 
     def close(self):
         self._pool.shutdown(wait=True, cancel_futures=True)
@@ -129,9 +184,10 @@ class DaskExecutor(Executor):
     URL as the driver; `check_environment` verifies that before any work is sent.
     """
 
-    def __init__(self, scheduler: str | None = None, client=None, timeout: float = 10):
+    def __init__(self, scheduler: str | None = None, client=None, timeout: float = 10, worker_wait: float = 30):
         from distributed import Client, as_completed
 
+        self.worker_wait = worker_wait
         self._owns = client is None
         try:
             self.client = client or Client(scheduler, timeout=timeout, set_as_default=False)
@@ -139,38 +195,47 @@ class DaskExecutor(Executor):
             raise CyberclaimError(f"cannot reach the Dask scheduler at {scheduler}: {e}") from None
         self._ac = as_completed([], loop=self.client.loop, with_results=False)
         self._tags: dict = {}
-        n = len(self.client.scheduler_info().get("workers", {}))
-        self.workers = max(1, sum(w.get("nthreads", 1) for w in self.client.scheduler_info()["workers"].values()) if n else 1)
-        self.where = f"Dask cluster {self.client.scheduler.address} ({n} workers)"
+        info = self.client.scheduler_info().get("workers", {})
+        self.workers = max(1, sum(w.get("nthreads", 1) for w in info.values()))
+        self.where = f"Dask cluster {self.client.scheduler.address} ({len(info)} workers)"
 
     def check_environment(self) -> None:
         """Every worker must resolve the driver's home and database, or results would go astray."""
         from case_store.home import db_url, home
 
         want = (str(home()), db_url())
+        try:  # a cluster just started may still be connecting its workers
+            self.client.wait_for_workers(1, timeout=self.worker_wait)
+        except Exception:  # TimeoutError: reported below as "no workers"
+            pass
         seen = self.client.run(_worker_environment)
         wrong = {w: got for w, got in seen.items() if tuple(got) != want}
         if not seen:
-            raise CyberclaimError(f"the Dask cluster at {self.client.scheduler.address} has no workers")
+            raise CyberclaimError(f"the Dask cluster at {self.client.scheduler.address} has no workers "
+                                  f"(waited {self.worker_wait:.0f} s for one)")
+        self.where = f"Dask cluster {self.client.scheduler.address} ({len(seen)} workers)"
         if wrong:
             w, got = next(iter(wrong.items()))
             raise CyberclaimError(f"Dask worker {w} uses CYBERCLAIM_HOME {got[0]} / database {got[1].split('@')[-1]}; "
                                   f"the driver uses {want[0]} — start workers with the same CYBERCLAIM_HOME on a shared filesystem")
 
-    def submit(self, tag, fn, *args):
-        fut = self.client.submit(fn, *args, pure=False)
+    def submit(self, tag, fn, *args, priority: int = 0):
+        fut = self.client.submit(fn, *args, pure=False, priority=priority)
         self._tags[fut.key] = tag
         self._ac.add(fut)
 
-    def completed(self):
-        for fut in self._ac:
-            tag = self._tags.pop(fut.key)
-            try:
-                yield Done(tag, fut.result())
-            except Exception as e:
-                yield Done(tag, error=e)
-            finally:
-                fut.release()
+    def batches(self):
+        for futs in self._ac.batches():
+            out = []
+            for fut in futs:
+                tag = self._tags.pop(fut.key)
+                try:
+                    out.append(Done(tag, fut.result()))
+                except Exception as e:
+                    out.append(Done(tag, error=e))
+                finally:
+                    fut.release()
+            yield out
 
     def close(self):
         if self._owns:

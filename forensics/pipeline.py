@@ -209,15 +209,20 @@ def _safe(s: str) -> str:
 
 
 def _record(r: UnitResult) -> None:
-    u = r.unit
     with session() as s:
-        s.add(IngestResult(
-            evidence_sha256=u.evidence_sha256, parser=u.parser_id + (f"#{u.locator_prefix}" if u.locator_prefix else ""),
-            config_hash=u.config_hash, status=r.status, events=r.events, errors=json.dumps(r.errors, ensure_ascii=False),
-            parquet_path=r.parquet, created_at=now_iso(), seconds=r.seconds,
-        ))
-        custody.append(s, u.case_id, "ingested", u.evidence_sha256, parser=u.parser_id, events=r.events,
-                       errors=len(r.errors), status=r.status)
+        record_unit(s, r)
+
+
+def record_unit(s, r: UnitResult) -> None:
+    """The unit's row and custody entry, in the caller's transaction."""
+    u = r.unit
+    s.add(IngestResult(
+        evidence_sha256=u.evidence_sha256, parser=u.parser_id + (f"#{u.locator_prefix}" if u.locator_prefix else ""),
+        config_hash=u.config_hash, status=r.status, events=r.events, errors=json.dumps(r.errors, ensure_ascii=False),
+        parquet_path=r.parquet, created_at=now_iso(), seconds=r.seconds,
+    ))
+    custody.append(s, u.case_id, "ingested", u.evidence_sha256, parser=u.parser_id, events=r.events,
+                   errors=len(r.errors), status=r.status)
 
 
 Progress = Callable[[str, dict], None]
@@ -296,44 +301,95 @@ def _post_ingest(case_id: str, options: dict[str, Any], summary: dict[str, ItemS
     Keyed by (evidence sha256, sigma@version, rule-pack fingerprint), so a new
     rule pack re-matches and an unchanged one is a cache hit.
     """
+    with session() as s:
+        rows = s.execute(select(IngestResult).where(IngestResult.evidence_sha256.in_(list(summary)),
+                                                    IngestResult.status != "failed")).scalars().all()
+    for task in sigma_tasks(options, {sha: item.name for sha, item in summary.items()}, rows):
+        r = run_sigma(task)
+        item = summary[task.evidence_sha256]
+        item.events += r.events
+        item.errors += r.errors
+        with session() as s:
+            record_sigma(s, case_id, r)
+        progress("sigma", {"sha256": task.evidence_sha256, "events": r.events})
+
+
+@dataclass
+class SigmaTask:
+    """Sigma matching of one evidence item's event files (runs anywhere: reads Parquet, writes one)."""
+
+    evidence_sha256: str
+    name: str
+    sources: list[str]
+    rule_dirs: list[str]
+    fingerprint: str
+    parser_id: str
+    key: str
+
+
+@dataclass
+class SigmaResult:
+    task: SigmaTask
+    events: int
+    errors: list[dict]
+    parquet: str
+    seconds: float
+
+
+def sigma_tasks(options: dict[str, Any], names: dict[str, str], rows) -> list[SigmaTask]:
+    """The Sigma matches still to do for the items `names` ({sha256: display name}), given their
+    IngestResult rows (status != failed); an item whose key is already stored is a cache hit."""
     try:
         from forensics import sigma
     except ImportError:
-        return
+        return []
     if not hasattr(sigma, "match"):
-        return
+        return []
     rule_dirs = list(options.get("sigma_rules") or [])
     fingerprint = sigma.rulepack_fingerprint(rule_dirs)
     parser_id = f"sigma@{getattr(sigma, 'VERSION', '1')}"
-    for sha, item in summary.items():
-        with session() as s:
-            rows = s.execute(select(IngestResult).where(IngestResult.evidence_sha256 == sha, IngestResult.status != "failed")).scalars().all()
-        sources = sorted(latest_paths([(r.parquet_path, r.id, r.evidence_sha256, r.parser) for r in sorted(rows, key=lambda r: r.id)
+    by_sha: dict[str, list] = {}
+    for r in rows:
+        by_sha.setdefault(r.evidence_sha256, []).append(r)
+    tasks = []
+    for sha, name in names.items():
+        mine = sorted(by_sha.get(sha, []), key=lambda r: r.id)
+        sources = sorted(latest_paths([(r.parquet_path, r.id, r.evidence_sha256, r.parser) for r in mine
                                        if r.parquet_path and not r.parser.startswith("sigma@") and r.events]))
         # the cache key covers the rule pack and the event files matched (which name their parser versions)
         key = hashlib.sha256(canonical_json([fingerprint, [Path(p).relative_to(events_dir()).as_posix() for p in sources]]).encode()).hexdigest()[:16]
-        if not sources or any(r.parser == parser_id and r.config_hash == key for r in rows):
+        if not sources or any(r.parser == parser_id and r.config_hash == key for r in mine):
             continue
-        t0 = time.perf_counter()
-        writer = EventWriter(parquet_path(sha, parser_id, key))
-        errors: list[dict] = []
-        try:
-            for rec in sigma.match(sources, rule_dirs):
-                if isinstance(rec, Event):
-                    writer.add(rec)
-                elif isinstance(rec, IngestError):
-                    errors.append(rec.to_dict())
-        except Exception as e:
-            errors.append(IngestError(item.name, None, f"sigma matching stopped: {type(e).__name__}: {e}").to_dict())
-        path = str(writer.commit())
-        item.events += writer.count
-        item.errors += errors
-        with session() as s:
-            s.add(IngestResult(evidence_sha256=sha, parser=parser_id, config_hash=key, status="partial" if errors else "ok",
-                               events=writer.count, errors=json.dumps(errors[:MAX_STORED_ERRORS], ensure_ascii=False),
-                               parquet_path=path, created_at=now_iso(), seconds=time.perf_counter() - t0))
-            custody.append(s, case_id, "sigma_matched", sha, rulepack=fingerprint, detections=writer.count)
-        progress("sigma", {"sha256": sha, "events": writer.count})
+        tasks.append(SigmaTask(sha, name, sources, rule_dirs, fingerprint, parser_id, key))
+    return tasks
+
+
+def run_sigma(t: SigmaTask) -> SigmaResult:
+    from forensics import sigma
+
+    t0 = time.perf_counter()
+    writer = EventWriter(parquet_path(t.evidence_sha256, t.parser_id, t.key))
+    errors: list[dict] = []
+    try:
+        for rec in sigma.match(t.sources, t.rule_dirs):
+            if isinstance(rec, Event):
+                writer.add(rec)
+            elif isinstance(rec, IngestError):
+                errors.append(rec.to_dict())
+    except Exception as e:
+        errors.append(IngestError(t.name, None, f"sigma matching stopped: {type(e).__name__}: {e}").to_dict())
+    path = str(writer.commit())
+    return SigmaResult(t, writer.count, errors, path, time.perf_counter() - t0)
+
+
+def record_sigma(s, case_id: str, r: SigmaResult) -> None:
+    """The result's row and custody entry, in the caller's transaction."""
+    t = r.task
+    s.add(IngestResult(evidence_sha256=t.evidence_sha256, parser=t.parser_id, config_hash=t.key,
+                       status="partial" if r.errors else "ok", events=r.events,
+                       errors=json.dumps(r.errors[:MAX_STORED_ERRORS], ensure_ascii=False),
+                       parquet_path=r.parquet, created_at=now_iso(), seconds=r.seconds))
+    custody.append(s, case_id, "sigma_matched", t.evidence_sha256, rulepack=t.fingerprint, detections=r.events)
 
 
 def ingestor_versions() -> dict[str, str]:
