@@ -73,14 +73,14 @@ class EventWriter:
         t = batch.table
         if t.num_rows == 0:
             return
-        con = duckdb.connect()
+        con = _batch_connection()
         con.register("b", t)
         # make_event_id: sha256("sha|locator|parser|discriminator or data_type")[:32]
-        ids = con.execute(
+        ids = con.sql(
             "SELECT substr(sha256(coalesce(evidence_sha256, 'None') || '|' || coalesce(locator, 'None') || '|' "
             "|| coalesce(parser, 'None') || '|' || coalesce(nullif(discriminator, ''), data_type, 'None')), 1, 32) FROM b"
         ).to_arrow_table().column(0)
-        con.close()
+        con.unregister("b")
         cols = {f.name: t[f.name] for f in EVENT_SCHEMA if f.name not in ("event_id", "datetime")}
         cols["event_id"] = ids
         self._write(cols)
@@ -123,6 +123,19 @@ class EventWriter:
             self._writer.close()
         finally:
             self.tmp.unlink(missing_ok=True)
+
+
+_BATCH_CON: dict[int, duckdb.DuckDBPyConnection] = {}
+
+
+def _batch_connection() -> duckdb.DuckDBPyConnection:
+    """One in-memory DuckDB per process for add_batch (never shared across a fork)."""
+    con = _BATCH_CON.get(os.getpid())
+    if con is None:
+        _BATCH_CON.clear()
+        con = _BATCH_CON[os.getpid()] = duckdb.connect()
+        con.execute("SET threads = 1")
+    return con
 
 
 def _as_array(v, typ: pa.DataType):

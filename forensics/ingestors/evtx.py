@@ -27,7 +27,7 @@ import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from forensics.events import EVENT_SCHEMA, Event, EventBatch
+from forensics.events import EVENT_SCHEMA, Event, EventBatch, canonical_json
 from forensics.ingestors.base import IngestContext, Ingestor, Record
 from forensics.windows.bulk import normalize_batch
 from forensics.windows.normalize import DATA_TYPE, _family, normalize
@@ -267,25 +267,19 @@ class EvtxIngestor(Ingestor):
             table, slow = normalize_batch(datas, locs, chk, _family)
         except Exception:  # a query the data breaks: this batch goes record by record, same result
             table, slow = None, list(range(len(recs)))
-        slow_set = set(slow)
-        special = sorted(slow_set.union(_script_rows(table)))
-        row = 0  # next row of `table` not yet handed over
-        idx = table["idx"].to_numpy() if table is not None else None
-        for p in special:
-            if p in slow_set:
-                upto = int(np.searchsorted(idx, p)) if idx is not None else 0
-                evs = [self._normalized(ctx, recs[p], locs[p], ks[p], cmap)]
-            else:
-                upto = int(np.searchsorted(idx, p)) + 1
-                evs = [_event_of_row(table, upto - 1)]
-            blocks = [self.stamp(ctx, b) for e in evs for b in scripts.feed(e)]
-            out = (evs if p in slow_set else []) + blocks
-            if out:
-                if upto > row:
-                    yield self._batch(ctx, table.slice(row, upto - row))
-                    row = upto
-                yield from out
-        if table is not None and table.num_rows > row:
+        singles = {p: self._normalized(ctx, recs[p], locs[p], ks[p], cmap) for p in slow}
+        table = _merge(table, singles)
+        # PowerShell parts feed the script block assembler in record order; a completed block
+        # is stored right after the part that completed it
+        row = 0
+        for i in table.filter(table["script_part"])["idx"].to_pylist() if table.num_rows else []:
+            ev = singles.get(i) or _event_of_row(table, i)
+            blocks = [self.stamp(ctx, b) for b in scripts.feed(ev)]
+            if blocks:
+                yield self._batch(ctx, table.slice(row, i + 1 - row))
+                row = i + 1
+                yield from blocks
+        if table.num_rows > row:
             yield self._batch(ctx, table.slice(row))
 
     def _batch(self, ctx: IngestContext, t: pa.Table) -> EventBatch:
@@ -331,11 +325,34 @@ class EvtxIngestor(Ingestor):
         return self._normalized(ctx, rec, locator, k, cmap)
 
 
-def _script_rows(table: pa.Table | None) -> list[int]:
-    """Positions of bulk rows that are PowerShell 4104 parts (fed to the script block assembler)."""
-    if table is None:
-        return []
-    return table.filter(table["script_part"])["idx"].to_pylist()
+_ROWS = pa.schema([("idx", pa.int64()), ("script_part", pa.bool_())] + [
+    f for f in EVENT_SCHEMA if f.name in (
+        "timestamp", "locator", "host", "user", "process_pid", "process_name", "process_cmdline", "src_ip", "src_port",
+        "dst_ip", "dst_port", "proto", "domain", "file_path", "file_sha256", "tags", "attack", "gbt_category",
+        "severity", "attributes", "message")])
+
+
+def _merge(table: pa.Table | None, singles: dict[int, Event]) -> pa.Table:
+    """The bulk rows and the records normalized one by one, as one table in record order (row i = record i)."""
+    parts = [table.select(_ROWS.names).cast(_ROWS)] if table is not None else []
+    if singles:
+        evs = [singles[i] for i in sorted(singles)]
+        cols = {"idx": sorted(singles),
+                "script_part": [e.attributes.get("event_id") == 4104 and "ScriptBlockId" in e.attributes for e in evs]}
+        for f in _ROWS:
+            if f.name in cols:
+                continue
+            if f.name in ("tags", "attack"):
+                cols[f.name] = [sorted(set(getattr(e, f.name))) for e in evs]
+            elif f.name == "attributes":
+                cols[f.name] = [canonical_json(e.attributes) if e.attributes else "{}" for e in evs]
+            else:
+                cols[f.name] = [getattr(e, f.name) for e in evs]
+        parts.append(pa.table(cols, schema=_ROWS))
+    if not parts:
+        return _ROWS.empty_table()
+    t = pa.concat_tables(parts)
+    return t.take(pc.sort_indices(t["idx"])) if singles and table is not None else t
 
 
 def _event_of_row(table: pa.Table, i: int) -> Event:

@@ -23,6 +23,7 @@ anything with a surrogate escape or a non-integer number is sent the old way.
 """
 from __future__ import annotations
 
+import json
 import string
 from functools import lru_cache
 from typing import Callable
@@ -31,6 +32,7 @@ import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from forensics.events import canonical_json
 from forensics.windows import normalize as wn
 from forensics.windows.eventmap import TABLE, Spec
 from forensics.windows.fields import RESERVED, as_int
@@ -53,15 +55,9 @@ def _q(s: str) -> str:
 
 
 def _jstr(expr: str) -> str:
-    """JSON string literal of a VARCHAR, byte-identical to orjson/json.dumps(ensure_ascii=False).
-
-    DuckDB escapes exactly the same characters; only its \\u00XX hex digits are upper-case.
-    """
-    fixed = f"to_json({expr})"
-    for c in (0x0B, 0x0E, 0x0F, 0x1A, 0x1B, 0x1C, 0x1D, 0x1E, 0x1F):
-        up, low = f"\\u{c:04X}", f"\\u{c:04x}"
-        fixed = f"replace({fixed}, {_q(up)}, {_q(low)})"
-    return f"CASE WHEN regexp_matches({expr}, '[\\x0b\\x0e\\x0f\\x1a-\\x1f]') THEN {fixed} ELSE to_json({expr}) END"
+    """JSON string literal of a VARCHAR. DuckDB escapes exactly what orjson/json.dumps(ensure_ascii=False)
+    do, but writes \\u00XX with upper-case hex: rows with such escapes are re-encoded (_fix_escapes)."""
+    return f"to_json({expr})"
 
 
 def _scalar_text(v: str, t: str) -> str:
@@ -73,72 +69,58 @@ def _scalar_text(v: str, t: str) -> str:
 
 
 _SCALAR_TYPES = "('VARCHAR', 'UBIGINT', 'BIGINT', 'BOOLEAN', 'NULL')"
+_ENTRY = "STRUCT(k VARCHAR, p INTEGER, j VARCHAR, d VARCHAR)"  # an attribute: key, priority, JSON, display text
 
 
-def _spec_key(fam: str, eid: int) -> str:
-    return f"{fam}|{eid}"
-
-
-def _pick_sql(names: tuple[str, ...]) -> str:
-    """normalize._pick: the first candidate present and not one of '', '-', '0x0'."""
-    parts = [f"pk(dm[{_q(n)}])" for n in names]
-    return parts[0] if len(parts) == 1 else f"coalesce({', '.join(parts)})"
-
-
-def _case(per_spec: dict[str, str]) -> str:
-    if not per_spec:
-        return "NULL"
-    whens = " ".join(f"WHEN {_q(k)} THEN {v}" for k, v in per_spec.items())
-    return f"CASE spec_key {whens} END"
-
-
-@lru_cache(maxsize=1)
-def _compiled() -> dict:
-    """SQL fragments from the event table (built once per process)."""
-    roles: dict[str, dict[str, str]] = {r: {} for r in ENTITY_ROLES}
-    extras: dict[str, dict[str, str]] = {}
-    specs = []
-    for (fam, eid), spec in TABLE.items():
-        key = _spec_key(fam, eid)
-        for r in ENTITY_ROLES:
-            names = getattr(spec, r)
-            if names:
-                roles[r][key] = _pick_sql(names)
-        for name, cands in spec.extra.items():
-            extras.setdefault(name, {})[key] = _pick_sql(cands)
-        specs.append((key, sorted(set(spec.tags)), sorted(set(spec.attack)), spec.gbt, spec.severity))
-    return {"roles": {r: _case(v) for r, v in roles.items()},
-            "extras": {n: _case(v) for n, v in extras.items()},
-            "specs": specs}
-
-
-def _template_sql(spec: Spec) -> str | None:
-    """The spec's message template as a SQL concatenation (normalize._fill semantics)."""
+def _template_parts(spec: Spec) -> list[dict] | None:
+    """The spec's message template as [{lit} | {name}] parts; None if it is more than plain {name} fields."""
     parts = []
     try:
         for lit, field, fmt, conv in string.Formatter().parse(spec.message):
             if lit:
-                parts.append(_q(lit))
+                parts.append({"lit": lit, "name": None})
             if field is not None:
                 if fmt or conv or not field or any(c in field for c in ".[") or field.isdigit():
-                    return None  # only plain {name} fields are compiled; others go the old way
-                ent = f"e_{field}" if field in wn._ENTITIES else "NULL"
-                parts.append(f"coalesce({ent}, am[{_q(field)}], dm[{_q(field)}], '-')")
+                    return None
+                parts.append({"lit": None, "name": field})
     except ValueError:
         return None
-    return " || ".join(parts) if parts else "''"
+    return parts
+
+
+# normalize._fill: a template name is an entity, else an attribute, else an EventData field, else '-'
+_ENTITY_OF = "CASE p.name " + " ".join(f"WHEN '{e}' THEN e_{e}" for e in wn._ENTITIES) + " END"
+_MESSAGE = (f"array_to_string(list_transform(msg_parts, lambda p: CASE WHEN p.name IS NULL THEN p.lit "
+            f"ELSE coalesce({_ENTITY_OF}, am[p.name], dm[p.name], '-') END), '')")
 
 
 @lru_cache(maxsize=1)
-def _messages() -> tuple[str, frozenset]:
-    compiled, odd = {}, set()
-    for (fam, eid), spec in TABLE.items():
-        sql = _template_sql(spec)
-        if sql is None:
-            odd.add(_spec_key(fam, eid))
-        else:
-            compiled[_spec_key(fam, eid)] = sql
-    return _case(compiled), frozenset(odd)
+def _specs() -> tuple[pa.Table, list[int]]:
+    """The event table as an Arrow table (one row per spec) and the numbers of specs whose template is not plain (their records go the old way)."""
+    rows: dict[str, list] = {"spec_no": [], "spec_key": [], "tags": [], "attack": [], "gbt": [], "severity": [],
+                             "extras": [], "msg_parts": [], **{f"c_{r}": [] for r in ENTITY_ROLES}}
+    odd = []
+    for no, ((fam, eid), spec) in enumerate(TABLE.items(), start=1):
+        rows["spec_no"].append(no)
+        rows["spec_key"].append(f"{fam}|{eid}")
+        rows["tags"].append(sorted(set(spec.tags)))
+        rows["attack"].append(sorted(set(spec.attack)))
+        rows["gbt"].append(spec.gbt)
+        rows["severity"].append(spec.severity)
+        rows["extras"].append([{"n": name, "c": list(c)} for name, c in spec.extra.items()])
+        for r in ENTITY_ROLES:
+            rows[f"c_{r}"].append(list(getattr(spec, r)))
+        parts = _template_parts(spec)
+        rows["msg_parts"].append(parts or [])
+        if parts is None:
+            odd.append(no)
+    lst = pa.list_(pa.string())
+    types = {"spec_no": pa.int32(), "spec_key": pa.string(), "tags": lst, "attack": lst, "gbt": pa.string(),
+             "severity": pa.string(), "extras": pa.list_(pa.struct([("n", pa.string()), ("c", lst)])),
+             "msg_parts": pa.list_(pa.struct([("lit", pa.string()), ("name", pa.string())])),
+             **{f"c_{r}": lst for r in ENTITY_ROLES}}
+    table = pa.table({k: pa.array(v, types[k]) for k, v in rows.items()})
+    return table, odd
 
 
 def _map_unique(arr: pa.Array, fn: Callable, typ: pa.DataType) -> pa.Array:
@@ -170,7 +152,12 @@ def _connection() -> duckdb.DuckDBPyConnection:
     if con is None:
         con = duckdb.connect()
         con.execute("SET threads = 1")  # the pipeline already runs one process per core
-        con.execute("CREATE MACRO pk(v) AS CASE WHEN v IN ('-', '0x0') THEN NULL ELSE v END")
+        # normalize._pick: the first candidate field present and not '-' / '0x0' (absent or blank is NULL here)
+        con.execute("CREATE MACRO pick(dm, cands) AS "
+                    "list_filter(list_transform(cands, lambda c: dm[c]), lambda v: v IS NOT NULL AND v NOT IN ('-', '0x0'))[1]")
+        con.register("spec_src", _specs()[0])
+        con.execute("CREATE TABLE spec AS SELECT * FROM spec_src")
+        con.unregister("spec_src")
         _CONNECTIONS.clear()
         _CONNECTIONS[os.getpid()] = con
     return con
@@ -180,47 +167,76 @@ def normalize_batch(datas: list[str], locators: list[str], checksum_bad: list[bo
                     family: Callable[[str | None, str | None], str]) -> tuple[pa.Table, list[int]]:
     """Normalize a batch of records (the evtx package's `data` strings).
 
-    Returns the table of the records that took the bulk path (EVENT columns the
-    normalizer decides, plus `idx`, the record's position in the batch, ascending)
-    and the positions of the records the caller must normalize one by one.
+    Returns the table of the records that took the bulk path (the columns the
+    normalizer decides, `idx` = position in the batch, ascending, and `script_part`
+    for PowerShell 4104 parts) and the positions of the records the caller must
+    normalize one by one.
     """
     con = _connection()
-    n = len(datas)
-    con.register("recs", pa.table({"idx": pa.array(range(n), pa.int64()), "data": pa.array(datas, pa.string()),
+    con.register("recs", pa.table({"idx": pa.array(range(len(datas)), pa.int64()), "data": pa.array(datas, pa.string()),
                                    "locator": pa.array(locators, pa.string()),
                                    "chk_bad": pa.array(checksum_bad, pa.bool_())}))
     try:
-        return _run(con, n, family)
+        out, slow = _run(con, family)
+        return _fix_escapes(out), slow
     finally:
         try:
             con.unregister("recs")
-            for t in ("s", "kv", "dl", "d", "r", "fam", "spec", "der", "a"):
+            for t in ("s", "r", "fam", "der"):
                 con.execute(f"DROP TABLE IF EXISTS {t}")
         except duckdb.Error:  # a failed query left the connection busy: start afresh next batch
             _CONNECTIONS.clear()
 
 
-def _run(con, n: int, family) -> tuple[pa.Table, list[int]]:
-    sys_list = "[" + ", ".join(_q(p) for p in _SYS_PATHS) + "]"
-    # 1. the record, its System block and EventData/UserData, parsed once
+def _fix_escapes(t: pa.Table) -> pa.Table:
+    """Attributes holding a \\u00XX escape (control characters) re-encoded by canonical_json, whose hex is
+    lower-case; DuckDB's to_json writes upper-case and a text-level fix could not tell escapes from data."""
+    a = t["attributes"]
+    if not pc.any(pc.match_substring(a, "\\u00")).as_py():
+        return t
+    vals = [canonical_json(json.loads(v)) if v is not None and "\\u00" in v else v for v in a.to_pylist()]
+    return t.set_column(t.schema.get_field_index("attributes"), "attributes", pa.array(vals, pa.string()))
+
+
+def _run(con, family) -> tuple[pa.Table, list[int]]:
+    paths = "[" + ", ".join(_q(p) for p in ("/Event/EventData", "/Event/UserData")
+                            + tuple("/Event/System" + p for p in _SYS_PATHS)) + "]"
+    reserved = "[" + ", ".join(_q(r) for r in sorted(RESERVED)) + "]"
+    sc = _SCALAR_TYPES
+    # 1. per record: System fields, EventData as a map of JSON values, and whether the shape is the usual one
     con.execute(f"""
         CREATE TEMP TABLE s AS
-        WITH p AS (
+        WITH p AS (  -- one parse of the record: EventData, UserData and the System values
             SELECT idx, locator, chk_bad,
-                   CASE WHEN json_valid(data) AND NOT regexp_matches(data, '\\\\u[dD][89a-fA-F]')
-                        THEN json_extract(data, ['/Event', '/Event/System', '/Event/EventData', '/Event/UserData'])
-                   END AS j
+                   CASE WHEN NOT regexp_matches(data, '\\\\u[dD][89a-fA-F]') THEN json_extract(data, {paths}) END AS j
             FROM recs),
-        q AS (
-            SELECT idx, locator, chk_bad, json_type(j[1]) AS ev_t, json_type(j[2]) AS sys_t, j[3] AS ed,
-                   json_type(j[3]) AS ed_t, json_type(j[4]) AS ud_t,
-                   CASE WHEN json_type(j[2]) = 'OBJECT' THEN json_extract(j[2], {sys_list}) END AS x
+        q AS (  -- json_extract writes values back compactly: the first character tells the type
+            SELECT idx, locator, chk_bad, j[1] AS ed, j[2] AS ud, j[3:] AS x,
+                   CASE WHEN starts_with(j[1], '{{') THEN json_transform(j[1], '"MAP(VARCHAR, JSON)"') END AS m
             FROM p),
         t AS (
-            SELECT *, list_transform(x, lambda v: coalesce(json_type(v), 'NULL')) AS xt FROM q)
-        SELECT idx, locator, chk_bad, ed, ed_t,
-            ev_t = 'OBJECT' AND sys_t = 'OBJECT' AND coalesce(ud_t, 'NULL') = 'NULL'
-            AND coalesce(ed_t, 'NULL') IN ('NULL', 'OBJECT')
+            SELECT *, list_transform(x, lambda v: coalesce(json_type(v), 'NULL')) AS xt,
+                   list_transform(list_filter(map_entries(m), lambda e: e.key NOT IN ('#attributes', 'Data')),
+                                  lambda e: {{'k': e.key, 'v': e.value, 't': coalesce(json_type(e.value), 'NULL')}}) AS es,
+                   m['Data'] AS dv, json_type(m['Data']) AS dt
+            FROM q),
+        u AS (
+            SELECT *, CASE WHEN dt = 'OBJECT' THEN json_extract(dv, '/#text') END AS dtv FROM t),
+        w AS (
+            SELECT *, CASE WHEN dt = 'ARRAY' THEN json_transform(dv, '["JSON"]')
+                           WHEN json_type(dtv) = 'ARRAY' THEN json_transform(dtv, '["JSON"]') END AS dlist,
+                      CASE WHEN dt = 'OBJECT' AND json_type(dtv) <> 'ARRAY' THEN dtv
+                           WHEN dt NOT IN ('OBJECT', 'ARRAY') THEN dv END AS dscalar
+            FROM u)
+        SELECT idx, locator, chk_bad,
+            coalesce(ud, 'null') = 'null'
+            AND (coalesce(ed, 'null') = 'null' OR (starts_with(ed, '{{') AND m IS NOT NULL))
+            AND len(list_filter(es, lambda e: e.k IN ('', '#text') OR starts_with(e.k, 'EventData.')
+                                              OR e.t NOT IN {sc})) = 0
+            AND (dt IS NULL OR dt IN {sc} OR dt = 'ARRAY' OR (dt = 'OBJECT' AND dtv IS NOT NULL
+                 AND (json_type(dtv) IN {sc} OR json_type(dtv) = 'ARRAY')))
+            AND (dlist IS NULL OR (len(list_filter(dlist, lambda e: coalesce(json_type(e), 'NULL') NOT IN {sc})) = 0
+                 AND len(list_filter(es, lambda e: starts_with(e.k, 'Data_'))) = 0))
             AND xt[1] IN {_INT} AND TRY_CAST(x[1] AS HUGEINT) BETWEEN 0 AND 2147483647 AND xt[2] IN {_INT}
             AND xt[3] IN ('VARCHAR', 'NULL') AND xt[4] IN ('VARCHAR', 'NULL') AND xt[5] IN ('VARCHAR', 'NULL')
             AND xt[6] IN ('VARCHAR', 'NULL') AND xt[7] IN {_INT_OR_NULL} AND xt[8] IN {_INT_OR_NULL}
@@ -244,89 +260,49 @@ def _run(con, n: int, family) -> tuple[pa.Table, list[int]]:
             CASE WHEN xt[12] IN {_INT} THEN TRY_CAST(x[12] AS HUGEINT) END AS execution_pid,
             CASE WHEN xt[13] IN {_INT} THEN TRY_CAST(x[13] AS HUGEINT) END AS execution_tid,
             CASE WHEN xt[14] = 'VARCHAR' AND x[14]->>'$' <> '' THEN x[14]->>'$' END AS activity_id,
-            x[15]->>'$' AS system_time
-        FROM t""")
-    # 2. EventData flattened (fields.event_data): named values, and unnamed <Data> values as Data_0, Data_1, …
-    con.execute("""
-        CREATE TEMP TABLE kv AS
-        SELECT s.idx, j.key AS k, j.value AS v, j.type AS t,
-               CASE WHEN j.key = 'Data' AND j.type = 'OBJECT' THEN json_extract(j.value, '/#text') END AS tv
-        FROM s, json_each(s.ed) j WHERE s.ok AND s.ed_t = 'OBJECT' AND j.key <> '#attributes'""")
-    con.execute("""
-        CREATE TEMP TABLE dl AS  -- the <Data> element's values, when it holds a list
-        SELECT kv.idx, TRY_CAST(j.key AS BIGINT) AS i, j.value AS v, j.type AS t
-        FROM kv, json_each(CASE WHEN kv.t = 'ARRAY' THEN kv.v ELSE kv.tv END) j
-        WHERE kv.k = 'Data' AND (kv.t = 'ARRAY' OR json_type(kv.tv) = 'ARRAY')""")
-    con.execute(f"""
-        UPDATE s SET ok = false WHERE idx IN (
-            SELECT idx FROM kv GROUP BY idx HAVING count(*) <> count(DISTINCT k)
-            UNION SELECT idx FROM kv WHERE k = '' OR k = '#text' OR starts_with(k, 'EventData.')
-                OR (k <> 'Data' AND t NOT IN {_SCALAR_TYPES})
-                OR (k = 'Data' AND t = 'OBJECT' AND (tv IS NULL OR json_type(tv) NOT IN ('ARRAY', 'VARCHAR', 'UBIGINT', 'BIGINT', 'BOOLEAN', 'NULL')))
-                OR (k = 'Data' AND t NOT IN ('OBJECT', 'ARRAY') AND t NOT IN {_SCALAR_TYPES})
-            UNION SELECT idx FROM dl WHERE t NOT IN {_SCALAR_TYPES}
-            UNION SELECT a.idx FROM kv a JOIN kv b ON a.idx = b.idx
-                  WHERE a.k = 'Data' AND (a.t = 'ARRAY' OR json_type(a.tv) = 'ARRAY') AND regexp_full_match(b.k, 'Data_.*'))""")
-    reserved = "[" + ", ".join(_q(r) for r in sorted(RESERVED)) + "]"
-    con.execute(f"""
-        CREATE TEMP TABLE d AS
-        WITH one AS (
-            SELECT idx, k AS key, {_scalar_text('v', 't')} AS val FROM kv
-            WHERE k <> 'Data' AND idx IN (SELECT idx FROM s WHERE ok)
-            UNION ALL
-            SELECT idx, 'Data', {_scalar_text('w', 'coalesce(json_type(w), ' + _q('NULL') + ')')} FROM (
-                SELECT idx, CASE WHEN t = 'OBJECT' THEN tv ELSE v END AS w FROM kv
-                WHERE k = 'Data' AND t <> 'ARRAY' AND coalesce(json_type(tv), '') <> 'ARRAY'
-                  AND idx IN (SELECT idx FROM s WHERE ok))
-            UNION ALL
-            SELECT idx, 'Data_' || i, {_scalar_text('v', 't')} FROM dl
-            WHERE idx IN (SELECT idx FROM s WHERE ok))
-        SELECT idx, CASE WHEN list_contains({reserved}, key) THEN 'EventData.' || key ELSE key END AS key, val
-        FROM one WHERE val IS NOT NULL""")
-    # 3. which log each record belongs to (eventmap.family over the few distinct channel/provider pairs)
+            -- fields.event_data: named values, then <Data> as Data or Data_0, Data_1, …; reserved names prefixed
+            list_filter(list_concat(
+                list_transform(es, lambda e: {{'k': CASE WHEN list_contains({reserved}, e.k) THEN 'EventData.' || e.k
+                                                        ELSE e.k END, 'v': {_scalar_text('e.v', 'e.t')}}}),
+                CASE WHEN dscalar IS NOT NULL THEN [{{'k': 'Data', 'v': {_scalar_text('dscalar', "coalesce(json_type(dscalar), 'NULL')")}}}] END,
+                list_transform(dlist, lambda e, i: {{'k': 'Data_' || (i - 1),
+                                                     'v': {_scalar_text('e', "coalesce(json_type(e), 'NULL')")}}})),
+                lambda e: e.v IS NOT NULL) AS dl
+        FROM w""")
+    # 2. which log each record belongs to (eventmap.family over the few distinct channel/provider pairs)
     pairs = con.execute("SELECT DISTINCT channel, provider FROM s WHERE ok").fetchall()
     con.register("fam_src", pa.table({
         "channel": pa.array([c for c, _ in pairs], pa.string()), "provider": pa.array([p for _, p in pairs], pa.string()),
         "fam": pa.array([family(c, p) for c, p in pairs], pa.string())}))
     con.execute("CREATE TEMP TABLE fam AS SELECT * FROM fam_src")
     con.unregister("fam_src")
-    comp = _compiled()
-    spec_rows = comp["specs"]
-    con.register("spec_src", pa.table({
-        "spec_key": pa.array([r[0] for r in spec_rows], pa.string()),
-        "tags": pa.array([r[1] for r in spec_rows], pa.list_(pa.string())),
-        "attack": pa.array([r[2] for r in spec_rows], pa.list_(pa.string())),
-        "gbt": pa.array([r[3] for r in spec_rows], pa.string()),
-        "severity": pa.array([r[4] for r in spec_rows], pa.string())}))
-    con.execute("CREATE TEMP TABLE spec AS SELECT * FROM spec_src")
-    con.unregister("spec_src")
-    msg_case, odd_specs = _messages()
-    odd = "[" + ", ".join(_q(k) for k in sorted(odd_specs)) + "]" if odd_specs else "[]::VARCHAR[]"
-    con.execute(f"UPDATE s SET ok = false WHERE ok AND list_contains({odd}, "
-                f"(SELECT f.fam FROM fam f WHERE f.channel IS NOT DISTINCT FROM s.channel "
-                f"AND f.provider IS NOT DISTINCT FROM s.provider) || '|' || s.event_id)")
-    extras = comp["extras"]
-    extra_cols = ", ".join(f'{sql} AS "x_{name}"' for name, sql in extras.items())
-    role_cols = ", ".join(f"{sql} AS r_{r}" for r, sql in comp["roles"].items())
-    # 4. per record: the data map, the spec it falls under, the raw entity and extra picks
+    _, odd = _specs()
+    odd_list = "[" + ", ".join(map(str, odd)) + "]::INTEGER[]"
+    roles = ", ".join(f"pick(dm, c_{r}) AS r_{r}" for r in ENTITY_ROLES)
+    # 3. per record: the spec it falls under, the raw entity picks and the extra attributes
     con.execute(f"""
         CREATE TEMP TABLE r AS
-        WITH dm AS (
-            SELECT idx, map_from_entries(list({{'k': key, 'v': val}})) AS dm FROM d GROUP BY idx),
-        b AS (
-            SELECT s.*, coalesce(dm.dm, MAP {{}}::MAP(VARCHAR, VARCHAR)) AS dm,
-                   f.fam || '|' || s.event_id AS fk
-            FROM s LEFT JOIN dm USING (idx)
+        WITH b AS (
+            SELECT s.*, map_from_entries(dl) AS dm, sp.spec_no, sp.c_user, sp.c_pid, sp.c_image, sp.c_cmdline,
+                   sp.c_src_ip, sp.c_src_port, sp.c_dst_ip, sp.c_dst_port, sp.c_proto, sp.c_domain, sp.c_file_path,
+                   sp.extras
+            FROM s
             LEFT JOIN fam f ON f.channel IS NOT DISTINCT FROM s.channel AND f.provider IS NOT DISTINCT FROM s.provider
-            WHERE s.ok)
-        SELECT b.*, sp.spec_key, {role_cols}, {extra_cols}
-        FROM b LEFT JOIN spec sp ON sp.spec_key = b.fk""")
+            LEFT JOIN spec sp ON sp.spec_key = f.fam || '|' || s.event_id
+            WHERE s.ok AND NOT list_contains({odd_list}, coalesce(sp.spec_no, 0))),
+        c AS (
+            SELECT b.* EXCLUDE (extras), {roles},
+                   list_filter(list_transform(extras, lambda e: {{'k': e.n, 'v': pick(dm, e.c)}}),
+                               lambda e: e.v IS NOT NULL) AS xs
+            FROM b)
+        SELECT c.*,
+               CASE WHEN spec_no IS NOT NULL THEN coalesce(list_filter(xs, lambda e: e.k = 'logon_type')[1].v, dm['logon_type']) END AS lt,
+               CASE WHEN spec_no IS NOT NULL THEN coalesce(list_filter(xs, lambda e: e.k = 'parent_process')[1].v, dm['parent_process']) END AS pp,
+               CASE WHEN spec_no IS NOT NULL THEN coalesce(list_filter(xs, lambda e: e.k = 'hashes')[1].v, dm['hashes']) END AS hs
+        FROM c""")
     r = con.execute("SELECT idx, r_user, r_image, r_pid, r_src_ip, r_src_port, r_dst_ip, r_dst_port, r_proto, "
-                    "r_domain, CASE WHEN spec_key IS NOT NULL THEN coalesce(\"x_logon_type\", dm['logon_type']) END AS lt, "
-                    "CASE WHEN spec_key IS NOT NULL THEN coalesce(\"x_parent_process\", dm['parent_process']) END AS pp, "
-                    "CASE WHEN spec_key IS NOT NULL THEN coalesce(\"x_hashes\", dm['hashes']) END AS hs "
-                    "FROM r ORDER BY idx").to_arrow_table()
-    # 5. conversions with Python semantics, once per distinct value
+                    "r_domain, lt, pp, hs FROM r ORDER BY idx").to_arrow_table()
+    # 4. conversions with Python semantics, once per distinct value
     s_, i64, i32 = pa.string(), pa.int64(), pa.int32()
     der = pa.table({
         "idx": r["idx"],
@@ -347,67 +323,53 @@ def _run(con, n: int, family) -> tuple[pa.Table, list[int]]:
     con.register("der_src", der)
     con.execute("CREATE TEMP TABLE der AS SELECT * FROM der_src")
     con.unregister("der_src")
-    # 6. attributes (canonical JSON: sorted keys, the value of the last writer in normalize()'s order) and message
-    jv = _jstr("v")
-    sys_entries = " UNION ALL ".join(
-        f"SELECT idx, {_q(name)} AS key, 1 AS prio, {expr} AS j, {disp} AS disp FROM r WHERE {col} IS NOT NULL"
-        for name, col, expr, disp in (
-            ("channel", "channel", _jstr("channel"), "channel"), ("provider", "provider", _jstr("provider"), "provider"),
-            ("event_id", "event_id", "event_id::VARCHAR", "event_id::VARCHAR"),
-            ("record_id", "record_id", "record_id::VARCHAR", "record_id::VARCHAR"),
-            ("computer", "computer", _jstr("computer"), "computer"),
-            ("level", "level", "level::VARCHAR", "level::VARCHAR"), ("task", "task", "task::VARCHAR", "task::VARCHAR"),
-            ("opcode", "opcode", "opcode::VARCHAR", "opcode::VARCHAR"),
-            ("keywords", "keywords", _jstr("keywords"), "keywords"), ("user_sid", "user_sid", _jstr("user_sid"), "user_sid"),
-            ("execution_pid", "execution_pid", "execution_pid::VARCHAR", "execution_pid::VARCHAR"),
-            ("execution_tid", "execution_tid", "execution_tid::VARCHAR", "execution_tid::VARCHAR"),
-            ("activity_id", "activity_id", _jstr("activity_id"), "activity_id")))
-    extra_entries = " UNION ALL ".join(
-        f"SELECT idx, {_q(name)}, 3, {_jstr(chr(34) + 'x_' + name + chr(34))}, \"x_{name}\" FROM r "
-        f"WHERE \"x_{name}\" IS NOT NULL" for name in extras)
-    con.execute(f"""
-        CREATE OR REPLACE TEMP TABLE a AS
-        WITH ent AS (
-            SELECT idx, key, 0 AS prio, {_jstr('val')} AS j, val AS disp FROM d WHERE idx IN (SELECT idx FROM r)
-            UNION ALL {sys_entries}
-            UNION ALL SELECT idx, 'user_domain', 2, {_jstr('user_domain')}, user_domain FROM der
-                      WHERE user_domain IS NOT NULL AND user_domain <> ''
-            UNION ALL SELECT idx, 'process_image', 2, {_jstr('r_image')}, r_image FROM r
-                      WHERE spec_key IS NOT NULL AND r_image IS NOT NULL
-            {('UNION ALL ' + extra_entries) if extra_entries else ''}
-            UNION ALL SELECT r.idx, 'logon_type', 4, coalesce(der.lt_int::VARCHAR, 'null'), der.lt_int::VARCHAR
-                      FROM r JOIN der USING (idx)
-                      WHERE r.spec_key IS NOT NULL AND coalesce(r."x_logon_type", r.dm['logon_type']) IS NOT NULL
-            UNION ALL SELECT idx, 'parent_process_name', 5, {_jstr('pp_name')}, pp_name FROM der WHERE pp_name IS NOT NULL
-            UNION ALL SELECT idx, 'chunk_checksum_ok', 6, 'false', 'False' FROM r WHERE chk_bad),
-        fin AS (  -- the last writer wins, as in normalize(): highest priority per key
-            SELECT idx, key, j, disp FROM ent QUALIFY row_number() OVER (PARTITION BY idx, key ORDER BY prio DESC) = 1)
-        SELECT idx, '{{' || string_agg({_jstr('key')} || ':' || j, ',' ORDER BY key) || '}}' AS attributes,
-               map_from_entries(list({{'k': key, 'v': disp}}) FILTER (WHERE disp IS NOT NULL)) AS am
-        FROM fin GROUP BY idx""")
+    # 5. attributes: every writer of normalize() in order (priority), the last one per key kept,
+    #    keys sorted, as canonical JSON; then the message from the template
+    E = lambda k, p, j, d: f"{{'k': {k}, 'p': {p}, 'j': {j}, 'd': {d}}}::{_ENTRY}"  # noqa: E731
+    sys_entries = ", ".join(
+        E(_q(name), 1, _jstr(name) if kind == "s" else f"{name}::VARCHAR", name if kind == "s" else f"{name}::VARCHAR")
+        for name, kind in (("channel", "s"), ("provider", "s"), ("event_id", "i"), ("record_id", "i"),
+                           ("computer", "s"), ("level", "i"), ("task", "i"), ("opcode", "i"), ("keywords", "s"),
+                           ("user_sid", "s"), ("execution_pid", "i"), ("execution_tid", "i"), ("activity_id", "s")))
+    empty = f"[]::{_ENTRY}[]"
     out = con.execute(f"""
         WITH z AS (
-            SELECT r.idx, r.spec_key, r.provider, r.channel, r.event_id, r.computer, r.dm, a.am, a.attributes,
-                   r.ts, r.locator, r.r_cmdline, r.r_file_path, der.e_process_pid, der.e_file_sha256,
-                   der.e_src_port AS src_port, der.e_dst_port AS dst_port,
-                   r.computer AS e_host, CASE WHEN r.spec_key IS NOT NULL THEN der.e_user END AS e_user,
-                   der.e_process_name, r.r_cmdline AS e_process_cmdline, der.e_src_ip,
-                   der.e_src_port::VARCHAR AS e_src_port, der.e_dst_ip, der.e_dst_port::VARCHAR AS e_dst_port,
-                   der.e_proto, der.e_domain, r.r_file_path AS e_file_path
-            FROM r JOIN der USING (idx) JOIN a USING (idx))
-        SELECT z.idx, z.event_id = 4104 AND z.dm['ScriptBlockId'] IS NOT NULL AS script_part, z.ts AS timestamp, z.locator, z.computer AS host, z.e_user AS "user",
-            z.e_process_pid AS process_pid, z.e_process_name AS process_name, z.r_cmdline AS process_cmdline,
-            z.e_src_ip AS src_ip, z.src_port, z.e_dst_ip AS dst_ip, z.dst_port,
-            z.e_proto AS proto, z.e_domain AS domain, z.r_file_path AS file_path, z.e_file_sha256 AS file_sha256,
+            SELECT r.*, der.* EXCLUDE (idx),
+                   list_sort(list_concat(
+                       list_transform(dl, lambda e: {E('e.k', 0, _jstr('e.v'), 'e.v')}),
+                       list_filter([{sys_entries}], lambda e: e.j IS NOT NULL),
+                       CASE WHEN der.user_domain <> '' THEN [{E("'user_domain'", 2, _jstr('der.user_domain'), 'der.user_domain')}] ELSE {empty} END,
+                       CASE WHEN r.spec_no IS NOT NULL AND r.r_image IS NOT NULL THEN [{E("'process_image'", 2, _jstr('r.r_image'), 'r.r_image')}] ELSE {empty} END,
+                       list_transform(xs, lambda e: {E('e.k', 3, _jstr('e.v'), 'e.v')}),
+                       CASE WHEN r.lt IS NOT NULL THEN [{E("'logon_type'", 4, "coalesce(der.lt_int::VARCHAR, 'null')", 'der.lt_int::VARCHAR')}] ELSE {empty} END,
+                       CASE WHEN der.pp_name IS NOT NULL THEN [{E("'parent_process_name'", 5, _jstr('der.pp_name'), 'der.pp_name')}] ELSE {empty} END,
+                       CASE WHEN r.chk_bad THEN [{E("'chunk_checksum_ok'", 6, "'false'", "'False'")}] ELSE {empty} END
+                   )) AS ent
+            FROM r JOIN der USING (idx)),
+        y AS (
+            SELECT *, list_filter(ent, lambda e, i: i = len(ent) OR ent[i + 1].k <> e.k) AS fin FROM z),
+        x AS (
+            SELECT *, '{{' || array_to_string(list_transform(fin, lambda e: {_jstr('e.k')} || ':' || e.j), ',') || '}}' AS attributes,
+                   map_from_entries(list_transform(list_filter(fin, lambda e: e.d IS NOT NULL),
+                                                   lambda e: {{'k': e.k, 'v': e.d}})) AS am,
+                   computer AS e_host, r_cmdline AS e_process_cmdline, r_file_path AS e_file_path,
+                   CASE WHEN spec_no IS NULL THEN NULL ELSE e_user END AS e_user_,
+                   e_src_port::VARCHAR AS e_src_port_, e_dst_port::VARCHAR AS e_dst_port_
+            FROM y)
+        SELECT x.idx, x.event_id = 4104 AND x.dm['ScriptBlockId'] IS NOT NULL AS script_part, x.ts AS timestamp,
+            x.locator, x.computer AS host, x.e_user_ AS "user",
+            x.e_process_pid AS process_pid, x.e_process_name AS process_name, x.r_cmdline AS process_cmdline,
+            x.e_src_ip AS src_ip, x.e_src_port AS src_port, x.e_dst_ip AS dst_ip, x.e_dst_port AS dst_port,
+            x.e_proto AS proto, x.e_domain AS domain, x.r_file_path AS file_path, x.e_file_sha256 AS file_sha256,
             coalesce(sp.tags, []::VARCHAR[]) AS tags, coalesce(sp.attack, []::VARCHAR[]) AS attack,
-            sp.gbt AS gbt_category, coalesce(sp.severity, 'info') AS severity, z.attributes,
-            CASE WHEN z.spec_key IS NULL
-                 THEN coalesce(nullif(z.provider, ''), nullif(z.channel, ''), 'Windows') || ' event ' || z.event_id
-                      || ' on ' || coalesce(nullif(z.computer, ''), '-')
-                 ELSE z.event_id || ' ' || ({msg_case.replace('CASE spec_key', 'CASE z.spec_key')})
+            sp.gbt AS gbt_category, coalesce(sp.severity, 'info') AS severity, x.attributes,
+            CASE WHEN x.spec_no IS NULL
+                 THEN coalesce(nullif(x.provider, ''), nullif(x.channel, ''), 'Windows') || ' event ' || x.event_id
+                      || ' on ' || coalesce(nullif(x.computer, ''), '-')
+                 ELSE x.event_id || ' ' || {_MESSAGE.replace('e_user', 'e_user_').replace('e_src_port', 'e_src_port_').replace('e_dst_port', 'e_dst_port_')}
             END AS message
-        FROM z LEFT JOIN spec sp ON sp.spec_key = z.spec_key
-        ORDER BY z.idx""").to_arrow_table()
-    con.execute("DROP TABLE IF EXISTS a")
-    bad = con.execute("SELECT idx FROM s WHERE NOT ok OR ok IS NULL ORDER BY idx").fetchall()
+        FROM x LEFT JOIN (SELECT spec_no, tags, attack, gbt, severity, msg_parts FROM spec) sp ON sp.spec_no = x.spec_no
+        ORDER BY x.idx""").to_arrow_table()
+    bad = con.execute("SELECT idx FROM s WHERE NOT ok OR ok IS NULL "
+                      "UNION SELECT idx FROM s WHERE ok AND idx NOT IN (SELECT idx FROM r) ORDER BY idx").fetchall()
     return out, [b[0] for b in bad]
