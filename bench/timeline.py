@@ -284,19 +284,19 @@ def main() -> None:
     from forensics import graph, timecorrect
     from forensics.storyline import build_storyline
 
-    t = time.perf_counter()
+    t, c = time.perf_counter(), time.process_time()
     con = timecorrect.case_connection(None, files, offsets={})
     g = graph.build_graph(con)
     con.close()
-    tg = time.perf_counter() - t
+    tg, cg = time.perf_counter() - t, time.process_time() - c
     agg = sum(c for *_, c in g.edges(data="count"))
     print(f"graph: {g.number_of_nodes():,} nodes, {g.number_of_edges():,} edges aggregating {agg:,} event links "
-          f"in {tg:.1f} s (RSS so far {peak_rss_mb():,.0f} MB)")
+          f"in {tg:.1f} s wall, {cg:.1f} s CPU (RSS so far {peak_rss_mb():,.0f} MB)")
     del g
-    t = time.perf_counter()
+    t, c = time.perf_counter(), time.process_time()
     story = build_storyline("bench", files=files, offsets={}, data_inventory=[], case_docs=[])
-    ts = time.perf_counter() - t
-    print(f"storyline: {ts:.1f} s (malicious={story.malicious.value if story.malicious else None}, "
+    ts, cs = time.perf_counter() - t, time.process_time() - c
+    print(f"storyline: {ts:.1f} s wall, {cs:.1f} s CPU (malicious={story.malicious.value if story.malicious else None}, "
           f"exfiltrated {story.exfiltrated_bytes:,} bytes)")
     lat = page_queries(files, a.queries)
     p50, p95 = np.percentile(lat, [50, 95])
@@ -304,7 +304,8 @@ def main() -> None:
     print()
     print(f"{'measure':<28}{'cyberclaim':>14}{'target':>12}{'ratio':>8}")
     for name, val, target in (("graph build s", tg, None), ("storyline build s", ts, None),
-                              ("graph + storyline build s", tg + ts, 120.0), ("peak RSS MB", rss, 3072.0),
+                              ("graph + storyline build s", tg + ts, 120.0),
+                              ("  same, CPU s / 2 cores", (cg + cs) / 2, 120.0), ("peak RSS MB", rss, 3072.0),
                               ("page query p50 ms", p50, 300.0), ("page query p95 ms", p95, 300.0)):
         tgt, ratio = (f"{target:>12.1f}", f"{val / target:>8.2f}") if target else (f"{'':>12}", f"{'':>8}")
         print(f"{name:<28}{val:>14.1f}{tgt}{ratio}")

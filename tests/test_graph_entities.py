@@ -139,3 +139,69 @@ def test_exports_parse_and_are_deterministic(tmp_path):
     assert len(root.findall(".//{http://graphml.graphdrawing.org/xmlns}edge")) == g.number_of_edges()
     dot = to_dot(g)
     assert dot.startswith("digraph") and dot.count("->") == g.number_of_edges()
+
+
+def _reference_process_edges(rows):
+    """Plain-Python process resolution, event by event: the latest start on the same host
+    (case-insensitive) and pid at or before the event, else unknown start."""
+    starts: dict[tuple[str, int], list[int]] = {}
+    for r in rows:
+        if r["start"]:
+            starts.setdefault((r["host"].lower(), r["pid"]), []).append(r["t"])
+    out: dict[tuple[str, str, str], list] = {}
+    for r in rows:
+        before = [s for s in starts.get((r["host"].lower(), r["pid"]), []) if s <= r["t"]]
+        proc = E.process_id(r["host"], r["pid"], max(before) if before else None)
+        links = [(E.host_id(r["host"]), proc, "runs")]
+        if r["user"]:
+            links.append((E.account_id(r["user"]), proc, "started"))
+        if r["dst"]:
+            links.append((proc, E.RESOLVERS["ip"](r["dst"]), "connects_to"))
+        for k in links:
+            out.setdefault(k, []).append((r["t"], r["eid"]))
+    return {k: (len(v), min(v)[0], max(v)[0], [e for _, e in sorted(v)[:5]]) for k, v in out.items()}
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["WS01", "ws01", "WS02.corp.local"]), st.sampled_from([4, 8]),
+                          st.integers(0, 40), st.booleans(), st.sampled_from([None, "CORP\\bob", "bob"]),
+                          st.sampled_from([None, "8.8.8.8", "::ffff:10.0.0.7"])), min_size=1, max_size=40))
+def test_process_edges_match_event_by_event_resolution(tmp_path_factory, evs):
+    """Pid reuse, host spellings and the one-pass as-of grouping agree with a per-event reference."""
+    tmp = tmp_path_factory.mktemp("proc")
+    rows = [dict(host=h, pid=pid, t=T + dt, start=start, user=user, dst=dst, id=f"e{i:03d}")
+            for i, (h, pid, dt, start, user, dst) in enumerate(evs)]
+    events = [Event(r["t"], "windows:evtx:record" if r["start"] else "windows:sysmon:network", "p", r["id"], host=r["host"],
+                    process_pid=r["pid"], user=r["user"], dst_ip=r["dst"], process_name="x.exe",
+                    tags=["application_execution"] if r["start"] else []) for r in rows]
+    f = write(tmp, events)
+    con = case_connection(None, [f])
+    ids = dict(con.execute("SELECT locator, event_id FROM events").fetchall())
+    g = build_graph(con)
+    for r in rows:
+        r["eid"] = ids[r["id"]]
+    want = _reference_process_edges(rows)
+    got = {(u, v, k): (a["count"], a["first_seen"], a["last_seen"], a["sample_event_ids"])
+           for u, v, k, a in g.edges(keys=True, data=True) if k in ("runs", "started") or u.startswith("process:")}
+    assert got == want
+
+
+def test_host_filter_and_time_bounds_with_clock_offsets(tmp_path):
+    from case_store.eventstore import EventQuery
+    from forensics.timecorrect import query
+
+    a = write(tmp_path, [Event(T + i * 1_000_000, "x", f"a{i}", "", host=h) for i, h in
+                         enumerate(["WS01", "ws01.corp.local", "WS02", "WS01$", "WS03"])], "a")
+    b = write(tmp_path, [Event(T + i * 1_000_000, "x", f"b{i}", "", host="WS01") for i in range(5)], "b", sha="b" * 64)
+    page, total = query(None, EventQuery(limit=100), files=[a, b], offsets={}, host_entity="WS01.CORP.LOCAL")
+    assert total == 8 and set(page.host) == {"WS01", "ws01.corp.local", "WS01$"}
+    # evidence b's clock was 10 s fast (offset -10 s), a's is right: a window on corrected time must
+    # find b's events although their stored times lie outside it
+    for offs in ({"b" * 64: -10_000_000}, {"b" * 64: 10_000_000}, {"a" * 64: -3_000_000, "b" * 64: -10_000_000}):
+        lo, hi = T - 20_000_000, T + 2_000_000
+        page, total = query(None, EventQuery(start_us=lo, end_us=hi, limit=100), files=[a, b], offsets=offs)
+        con = case_connection(None, [a, b], offsets=offs)
+        want = con.execute("SELECT count(*) FROM events WHERE timestamp BETWEEN ? AND ?", [lo, hi]).fetchone()[0]
+        assert total == want == len(page)
+        assert page.timestamp.between(lo, hi).all()
+        assert (page.timestamp - page.original_timestamp).isin([offs.get("a" * 64, 0), offs.get("b" * 64, 0)]).all()
