@@ -313,3 +313,25 @@ def test_bulk_path_stores_byte_identical_tables(corpus, cc_home):
             diff = next((i for i, (x, y) in enumerate(zip(a, b)) if x != y), None)
             assert len(a) == len(b) and diff is None, (f.name, name, diff, diff is not None and (a[diff], b[diff]))
         assert single.equals(bulk), f.name
+
+
+def test_bulk_path_takes_nearly_every_corpus_record(corpus):
+    """The equality above is only worth something if the bulk path did the work: the records it
+    leaves to the record-by-record path must be the unusual ones (here: numbers written as text)."""
+    from forensics.windows.bulk import normalize_batch
+    from forensics.windows.normalize import _family
+    total = slow_n = 0
+    for f in evtx_files(corpus):
+        datas = []
+        try:
+            for r in evtx.PyEvtxParser(str(f)).records_json():
+                datas.append(r["data"])
+        except RuntimeError:
+            pass
+        table, slow = normalize_batch(datas, ["x"] * len(datas), [False] * len(datas), _family)
+        assert table.num_rows + len(slow) == len(datas), f.name
+        assert sorted(table["idx"].to_pylist() + slow) == list(range(len(datas))), f.name
+        total, slow_n = total + len(datas), slow_n + len(slow)
+        if f.name == "rdp_success_1149.evtx":  # EventID, Level, … written as strings: the general code decides
+            assert slow
+    assert total > 8000 and slow_n < 0.01 * total, (slow_n, total)

@@ -45,7 +45,7 @@ _SYS_PATHS = ("/EventID", "/EventRecordID", "/Channel", "/Provider/#attributes/N
               "/Provider/#attributes/EventSourceName", "/Computer", "/Level", "/Task", "/Opcode", "/Keywords",
               "/Security/#attributes/UserID", "/Execution/#attributes/ProcessID",
               "/Execution/#attributes/ThreadID", "/Correlation/#attributes/ActivityID",
-              "/TimeCreated/#attributes/SystemTime")
+              "/TimeCreated/#attributes/SystemTime", "/EventID/#text", "/EventID/#attributes/Qualifiers")
 _INT = "('UBIGINT', 'BIGINT')"
 _INT_OR_NULL = "('UBIGINT', 'BIGINT', 'NULL')"
 
@@ -210,10 +210,17 @@ def _run(con, family) -> tuple[pa.Table, list[int]]:
             SELECT idx, locator, chk_bad,
                    CASE WHEN NOT regexp_matches(data, '\\\\u[dD][89a-fA-F]') THEN json_extract(data, {paths}) END AS j
             FROM recs),
-        q AS (  -- json_extract writes values back compactly: the first character tells the type
+        q0 AS (  -- json_extract writes values back compactly: the first character tells the type
             SELECT idx, locator, chk_bad, j[1] AS ed, j[2] AS ud, j[3:] AS x,
-                   CASE WHEN starts_with(j[1], '{{') THEN json_transform(j[1], '"MAP(VARCHAR, JSON)"') END AS m
+                   CASE WHEN starts_with(j[1], '{{') THEN json_transform(j[1], '"MAP(VARCHAR, JSON)"') END AS edm,
+                   CASE WHEN starts_with(j[2], '{{') THEN list_filter(map_entries(json_transform(j[2], '"MAP(VARCHAR, JSON)"')),
+                                                                    lambda e: e.key <> '#attributes') END AS udw
             FROM p),
+        q AS (  -- the fields: EventData's, or those of UserData's one wrapper element (fields._flatten either way)
+            SELECT *, CASE WHEN coalesce(ud, 'null') = 'null' THEN edm
+                           WHEN coalesce(ed, 'null') = 'null' AND len(udw) = 1 AND starts_with(udw[1].value, '{{')
+                           THEN json_transform(udw[1].value, '"MAP(VARCHAR, JSON)"') END AS m
+            FROM q0),
         t AS (
             SELECT *, list_transform(x, lambda v: coalesce(json_type(v), 'NULL')) AS xt,
                    list_transform(list_filter(map_entries(m), lambda e: e.key NOT IN ('#attributes', 'Data')),
@@ -229,15 +236,18 @@ def _run(con, family) -> tuple[pa.Table, list[int]]:
                            WHEN dt NOT IN ('OBJECT', 'ARRAY') THEN dv END AS dscalar
             FROM u)
         SELECT idx, locator, chk_bad,
-            coalesce(ud, 'null') = 'null'
-            AND (coalesce(ed, 'null') = 'null' OR (starts_with(ed, '{{') AND m IS NOT NULL))
-            AND len(list_filter(es, lambda e: e.k IN ('', '#text') OR starts_with(e.k, 'EventData.')
-                                              OR e.t NOT IN {sc})) = 0
+            ((coalesce(ud, 'null') = 'null' AND (coalesce(ed, 'null') = 'null' OR (starts_with(ed, '{{') AND m IS NOT NULL)))
+             OR (coalesce(ed, 'null') = 'null' AND starts_with(ud, '{{') AND m IS NOT NULL))
+            AND coalesce(len(list_filter(es, lambda e: e.k IN ('', '#text') OR starts_with(e.k, 'EventData.')
+                                                       OR e.t NOT IN {sc})), 0) = 0
             AND (dt IS NULL OR dt IN {sc} OR dt = 'ARRAY' OR (dt = 'OBJECT' AND dtv IS NOT NULL
                  AND (json_type(dtv) IN {sc} OR json_type(dtv) = 'ARRAY')))
             AND (dlist IS NULL OR (len(list_filter(dlist, lambda e: coalesce(json_type(e), 'NULL') NOT IN {sc})) = 0
-                 AND len(list_filter(es, lambda e: starts_with(e.k, 'Data_'))) = 0))
-            AND xt[1] IN {_INT} AND TRY_CAST(x[1] AS HUGEINT) BETWEEN 0 AND 2147483647 AND xt[2] IN {_INT}
+                 AND coalesce(len(list_filter(es, lambda e: starts_with(e.k, 'Data_'))), 0) = 0))
+            -- EventID: a number, or {{"#attributes": {{"Qualifiers": n}}, "#text": n}} (fields._system_fields)
+            AND (xt[1] IN {_INT} OR (starts_with(x[1], '{{') AND xt[16] IN {_INT} AND xt[17] IN {_INT_OR_NULL}))
+            AND TRY_CAST(CASE WHEN xt[1] IN {_INT} THEN x[1] ELSE x[16] END AS HUGEINT) BETWEEN 0 AND 2147483647
+            AND xt[2] IN {_INT}
             AND xt[3] IN ('VARCHAR', 'NULL') AND xt[4] IN ('VARCHAR', 'NULL') AND xt[5] IN ('VARCHAR', 'NULL')
             AND xt[6] IN ('VARCHAR', 'NULL') AND xt[7] IN {_INT_OR_NULL} AND xt[8] IN {_INT_OR_NULL}
             AND xt[9] IN {_INT_OR_NULL} AND xt[10] IN ('VARCHAR', 'NULL') AND xt[11] IN ('VARCHAR', 'NULL')
@@ -245,7 +255,9 @@ def _run(con, family) -> tuple[pa.Table, list[int]]:
             AND xt[15] = 'VARCHAR'
             AND regexp_full_match(x[15]->>'$', '[0-9]{{4}}-[0-9]{{2}}-[0-9]{{2}}T[0-9]{{2}}:[0-9]{{2}}:[0-9]{{2}}(\\.[0-9]+)?Z')
             AND try_strptime(substr(x[15]->>'$', 1, 19), '%Y-%m-%dT%H:%M:%S') IS NOT NULL AS ok,
-            TRY_CAST(x[1] AS BIGINT) AS event_id, TRY_CAST(x[2] AS HUGEINT) AS record_id,
+            TRY_CAST(CASE WHEN xt[1] IN {_INT} THEN x[1] ELSE x[16] END AS BIGINT) AS event_id,
+            CASE WHEN starts_with(x[1], '{{') AND xt[17] IN {_INT} THEN TRY_CAST(x[17] AS HUGEINT) END AS qualifiers,
+            TRY_CAST(x[2] AS HUGEINT) AS record_id,
             epoch_us(try_strptime(substr(x[15]->>'$', 1, 19), '%Y-%m-%dT%H:%M:%S'))
               + coalesce(TRY_CAST(rpad(substr(regexp_extract(x[15]->>'$', '\\.([0-9]+)', 1), 1, 6), 6, '0') AS BIGINT), 0) AS ts,
             CASE WHEN xt[3] = 'VARCHAR' THEN x[3]->>'$' END AS channel,
@@ -328,7 +340,7 @@ def _run(con, family) -> tuple[pa.Table, list[int]]:
     E = lambda k, p, j, d: f"{{'k': {k}, 'p': {p}, 'j': {j}, 'd': {d}}}::{_ENTRY}"  # noqa: E731
     sys_entries = ", ".join(
         E(_q(name), 1, _jstr(name) if kind == "s" else f"{name}::VARCHAR", name if kind == "s" else f"{name}::VARCHAR")
-        for name, kind in (("channel", "s"), ("provider", "s"), ("event_id", "i"), ("record_id", "i"),
+        for name, kind in (("channel", "s"), ("provider", "s"), ("event_id", "i"), ("qualifiers", "i"), ("record_id", "i"),
                            ("computer", "s"), ("level", "i"), ("task", "i"), ("opcode", "i"), ("keywords", "s"),
                            ("user_sid", "s"), ("execution_pid", "i"), ("execution_tid", "i"), ("activity_id", "s")))
     empty = f"[]::{_ENTRY}[]"
