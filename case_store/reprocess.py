@@ -23,6 +23,7 @@ both pure functions of the event files, the policy and the financials.
 """
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -495,6 +496,9 @@ class Batch:
         self.code = code_fingerprint()
         self.jobs: dict[str, _Job] = {}
         self._packs: dict[str, dict] = {}
+        # units submitted and not yet back, by cache key -> the other cases waiting for the same result
+        # (cases of one batch can share an item: the same attachment, the same carved HTTP object)
+        self._inflight: dict[tuple, list[_Job]] = {}
 
     # -- planning
 
@@ -588,6 +592,12 @@ class Batch:
             except OSError:
                 return 0
         for u in sorted(units, key=size, reverse=True):  # the longest first: it bounds when the case can finish
+            waiting = self._inflight.get(_unit_key(u))
+            if waiting is not None:  # another case of the batch is already running this very unit
+                waiting.append(job)
+                job.outstanding += 1
+                continue
+            self._inflight[_unit_key(u)] = []
             self._submit(job, stage, "unit", u, run_unit, u)
 
     # -- results
@@ -599,16 +609,25 @@ class Batch:
             kind, cid, payload = done.tag
             job = self.jobs[cid]
             job.outstanding -= 1
+            if kind == "unit":
+                waiters = self._inflight.pop(_unit_key(payload), [])
+                for w in waiters:
+                    w.outstanding -= 1
+                takers = [j for j in [job] + waiters if j.outcome.status != "failed"]
+                for i, j in enumerate(takers):
+                    if done.error is not None:
+                        self._fail(j, f"{payload.display_name} · {payload.parser_id}: worker failed: "
+                                      f"{type(done.error).__name__}: {done.error}")
+                    else:  # the first case to take the result records its row; each registers the carved files
+                        units.append((j, done.value, i == 0))
+                continue
             if job.outcome.status == "failed":
                 continue
             if done.error is not None:
-                what = f"{payload.display_name} · {payload.parser_id}: worker failed" if kind == "unit" else \
-                    ("Sigma matching failed" if kind == "sigma" else "storyline/adjustment failed")
+                what = "Sigma matching failed" if kind == "sigma" else "storyline/adjustment failed"
                 e = done.error
                 # not recorded, so the next batch runs it again
                 self._fail(job, str(e) if isinstance(e, CyberclaimError) else f"{what}: {type(e).__name__}: {e}")
-            elif kind == "unit":
-                units.append((job, done.value))
             elif kind == "sigma":
                 sigmas.append((job, done.value))
             else:
@@ -632,7 +651,7 @@ class Batch:
         except Exception:
             # something in the batch cannot be written: write case by case, so only that case fails
             new = {}
-            for job in {id(j): j for j, _ in units + sigmas}.values():
+            for job in {id(x[0]): x[0] for x in units + sigmas}.values():
                 mine_u, mine_s = [x for x in units if x[0] is job], [x for x in sigmas if x[0] is job]
                 try:
                     with session() as s:
@@ -641,9 +660,9 @@ class Batch:
                     self._fail(job, str(e))
                 except Exception as e:
                     self._fail(job, f"cannot record results: {type(e).__name__}: {e}")
-        for job, r in units:
+        for job, r, own in units:
             if job.outcome.status != "failed":
-                self._guard(job, self._unit_recorded, job, r, new.get(id(r), []))
+                self._guard(job, self._unit_recorded, job, r, new.get((id(job), id(r)), []), own)
         for job, results in sigmas:
             if job.outcome.status != "failed":
                 self._guard(job, self._sigma_recorded, job, results)
@@ -652,8 +671,8 @@ class Batch:
         """Rows and custody entries for a batch of results; returns the carved shas new to their case."""
         from forensics.pipeline import record_sigma, record_unit
 
-        new: dict[int, list[str]] = {}
-        for job, r in units:
+        new: dict[tuple, list[str]] = {}
+        for job, r, own in units:
             cid, u = job.outcome.case_id, r.unit
             if u.ingestor == "decompress":
                 continue
@@ -664,12 +683,15 @@ class Batch:
                 seen.add(c["sha256"])
                 if _register_derived(s, cid, c, u):
                     fresh.append(c["sha256"])
-            sha, parser, config = _unit_key(u)
-            # replace, never duplicate: a row whose Parquet vanished is rewritten
-            s.execute(delete(IngestResult).where(IngestResult.evidence_sha256 == sha, IngestResult.parser == parser,
-                                                 IngestResult.config_hash == config))
-            record_unit(s, r)
-            new[id(r)] = fresh
+            new[(id(job), id(r))] = fresh
+            if own:
+                if u.case_id != cid:  # the case that submitted it failed meanwhile: the custody entry goes to this one
+                    r = dataclasses.replace(r, unit=dataclasses.replace(u, case_id=cid))
+                sha, parser, config = _unit_key(u)
+                # replace, never duplicate: a row whose Parquet vanished is rewritten
+                s.execute(delete(IngestResult).where(IngestResult.evidence_sha256 == sha, IngestResult.parser == parser,
+                                                     IngestResult.config_hash == config))
+                record_unit(s, r)
         for job, results in sigmas:
             for r in results:  # two cases of a batch may share an item (the same carved object): replace
                 t = r.task
@@ -678,11 +700,14 @@ class Batch:
                 record_sigma(s, job.outcome.case_id, r)
         return new
 
-    def _unit_recorded(self, job: _Job, r, fresh: list[str]) -> None:
+    def _unit_recorded(self, job: _Job, r, fresh: list[str], ran: bool = True) -> None:
         from forensics.pipeline import MAX_CARVE_DEPTH
 
         cid, u = job.outcome.case_id, r.unit
-        job.outcome.ran += 1
+        if ran:
+            job.outcome.ran += 1
+        else:  # another case of the batch ran it: for this case it is a cache hit
+            job.outcome.cached += 1
         if u.ingestor == "decompress":
             job.problems += [e["reason"] for e in r.errors]
         for sha in fresh:
