@@ -70,6 +70,12 @@ def analyze_pe(data: bytes, reference_time_s: int | None = None) -> PeReport:
     """Parse one PE image. `reference_time_s` is "now" for the future-timestamp flag."""
     rep = PeReport()
     rep.info.update(hashes(data))
+    bad = _header_problem(data)
+    if bad:
+        # Decided here, not by pefile: its failure path calls close(), which runs a full gc.collect()
+        # (seconds in a process holding a big heap, for every non-PE "MZ" carved from memory).
+        rep.problems.append(PeProblem(bad[0], bad[1]))
+        return rep
     try:
         pe = pefile.PE(data=data, fast_load=True)
     except pefile.PEFormatError as e:
@@ -90,6 +96,17 @@ def analyze_pe(data: bytes, reference_time_s: int | None = None) -> PeReport:
         rep.info.setdefault("pefile_warnings", []).append(w)
     # no pe.close(): parsed from bytes there is nothing to close, and close() runs a full gc.collect()
     return rep
+
+
+def _header_problem(data: bytes) -> tuple[int, str] | None:
+    if len(data) < 0x40 or data[:2] != b"MZ":
+        return 0, "not a PE: no MZ header"
+    lfanew = int.from_bytes(data[0x3C:0x40], "little")
+    if lfanew + 24 > len(data):
+        return 0x3C, f"not a parseable PE: e_lfanew {lfanew} points outside the file ({len(data)} bytes)"
+    if data[lfanew:lfanew + 4] != b"PE\x00\x00":
+        return lfanew, "not a parseable PE: no PE signature at e_lfanew"
+    return None
 
 
 def _headers(pe: pefile.PE, data: bytes, rep: PeReport, ref: int | None) -> None:

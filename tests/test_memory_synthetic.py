@@ -199,7 +199,9 @@ def test_windows_kernel_isf_found_and_loaded_offline(corpus, tmp_path, cc_home):
     mem[0x100000:0x100000 + 40] = _rsds(GUID, 1)
     p = tmp_path / "win.raw"
     p.write_bytes(mem)
-    evs, errs, _ = _ingest(p, "raw_memory", volatility=True, symbols=str(isf_dir), volatility_cache=str(tmp_path / "volcache"))
+    # identifier cache kept between runs (indexing the ISF is the slow part, and not what is tested here)
+    volcache = Path(__file__).resolve().parent.parent / ".pytest_cache" / "cyberclaim-volatility-win"
+    evs, errs, _ = _ingest(p, "raw_memory", volatility=True, symbols=str(isf_dir), volatility_cache=str(volcache))
     assert not [e for e in evs if e.data_type == "memory:symbols_missing"]
     assert any("volatility" in e.reason for e in errs)  # no real kernel behind the signature: a clear error
 
