@@ -52,9 +52,15 @@ def _iso(us: int) -> str:
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
+def _counts(src: eventstats.Source, q: EventQuery) -> eventstats.Counts:
+    """One scan per filter: feeds the chart and locates every page."""
+    return eventstats.counts(src, q)
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
 def _chart(src: eventstats.Source, q: EventQuery, lang: str) -> tuple[dict | None, int]:
     """The chart's Vega-Lite spec for one filter (built and validated once, not per page turn)."""
-    hist, width = eventstats.histogram(src, q)
+    hist, width = eventstats.chart_buckets(_counts(src, q))
     if not len(hist):
         return None, width
     hist["time"] = pd.to_datetime(hist["bucket_us"], unit="us", utc=True)
@@ -69,7 +75,7 @@ def _chart(src: eventstats.Source, q: EventQuery, lang: str) -> tuple[dict | Non
 
 @st.cache_data(max_entries=256, show_spinner=False)
 def _page(src: eventstats.Source, q: EventQuery) -> tuple[pd.DataFrame, int]:
-    return eventstats.page(src, q)
+    return eventstats.page(src, q, _counts(src, eventstats.unpaged(q)))
 
 
 with st.sidebar.expander(t("Saved views"), expanded=False):  # the sidebar is outside the fragment: full reruns here
