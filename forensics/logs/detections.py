@@ -200,7 +200,9 @@ class Detector:
                 pp[0 if ev.attributes.get("source") == "pam" else 1] += 1
             if len(b.samples) < 10:
                 b.samples.append(ev)
-            dq = self.recent_fail.setdefault(src, deque(maxlen=1000))
+            dq = self.recent_fail.get(src)
+            if dq is None:
+                dq = self.recent_fail[src] = deque(maxlen=1000)
             dq.append(ev)
         elif outcome == "success" and (ev.attributes.get("kind") == "accepted"
                                        or ev.attributes.get("record_type") == "USER_LOGIN"):
