@@ -48,12 +48,12 @@ def _bare(path: str) -> int:
     return n
 
 
-def _ingest(job: tuple[int, str]) -> int:
+def _ingest(job: tuple[int, str, dict]) -> int:
     from forensics.ingestors.evtx import EvtxIngestor
     from forensics.pipeline import Unit, run_unit
-    i, path = job
+    i, path, options = job
     sha = hashlib.sha256(f"{i}:{path}".encode()).hexdigest()
-    u = Unit("bench", sha, Path(path).name, path, "evtx", EvtxIngestor.name, EvtxIngestor.parser_id(), "", {})
+    u = Unit("bench", sha, Path(path).name, path, "evtx", EvtxIngestor.name, EvtxIngestor.parser_id(), "", options)
     return run_unit(u).events
 
 
@@ -123,7 +123,10 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--rules", type=int, default=200)
     ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--path", choices=("default", "bulk", "single"), default="default",
+                    help="EVTX normalization: the product default, bulk (DuckDB batches) or record by record")
     a = ap.parse_args()
+    options = {} if a.path == "default" else {"evtx_bulk": a.path == "bulk"}
     files = sorted(p for p in (CORPUS / "evtx").glob("*.evtx"))
     jobs, total = [], 0
     while total < a.mb * 1e6:
@@ -132,7 +135,7 @@ def main() -> None:
             total += f.stat().st_size
     tmp = Path(tempfile.mkdtemp(prefix="bench_evtx_"))
     os.environ["CYBERCLAIM_HOME"] = str(tmp / "home")  # the event store the workers write into
-    print(f"input: {len(jobs)} files, {total / 1e6:.0f} MB, {a.workers} worker processes, "
+    print(f"input: {len(jobs)} files, {total / 1e6:.0f} MB, {a.workers} worker processes, path {a.path}, "
           f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
     try:
         bare_t, ing_t, sig_t = [], [], []
@@ -148,7 +151,7 @@ def main() -> None:
                 bare = sum(ex.map(_bare, jobs, chunksize=4))
                 bare_t.append(time.perf_counter() - t)
                 t = time.perf_counter()
-                ours = sum(ex.map(_ingest, list(enumerate(jobs)), chunksize=4))
+                ours = sum(ex.map(_ingest, [(i, j, options) for i, j in enumerate(jobs)], chunksize=4))
                 ing_t.append(time.perf_counter() - t)
             parquet = sorted(str(p) for p in (tmp / "home").rglob("*.parquet"))
             t = time.perf_counter()

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import evtx
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from forensics.events import Event, IngestError
@@ -335,3 +335,59 @@ def test_bulk_path_takes_nearly_every_corpus_record(corpus):
         if f.name == "rdp_success_1149.evtx":  # EventID, Level, … written as strings: the general code decides
             assert slow
     assert total > 8000 and slow_n < 0.01 * total, (slow_n, total)
+
+
+def test_bulk_whitespace_is_what_python_calls_whitespace():
+    from forensics.windows.bulk import WHITESPACE
+    assert set(WHITESPACE) == {c for c in range(0x110000) if chr(c).isspace()}
+
+
+_value = st.one_of(st.none(), st.booleans(), st.integers(-2**40, 2**40),
+                   st.sampled_from(["", " ", "-", "0x0", "0x1f", "\r\n", "a\rb", "\u3000", "\x0b", "x\x1fy\x0e",
+                                    "10.0.0.5", "::ffff:10.1.2.3", "[fe80::1]", "CORP\\alice", "\\", "C:/w/cmd.EXE",
+                                    "SHA1=AB,SHA256=" + "A" * 64, "Example.COM.", "ÉCOLE", "\\u0041", '"q"']),
+                   st.text(max_size=6))
+_fields = st.dictionaries(st.sampled_from(["TargetUserName", "IpAddress", "IpPort", "LogonType", "ProcessName",
+                                           "SubjectUserName", "Image", "Hashes", "QueryName", "Protocol", "channel",
+                                           "SourceIp", "DestinationPort", "CommandLine", "ServiceName", "x/y", "Status"]),
+                          _value, max_size=8)
+_system = st.sampled_from([("Security", "Microsoft-Windows-Security-Auditing", 4624),
+                           ("Security", "Microsoft-Windows-Security-Auditing", 4688),
+                           ("Microsoft-Windows-Sysmon/Operational", "Microsoft-Windows-Sysmon", 3),
+                           ("Microsoft-Windows-Sysmon/Operational", "Microsoft-Windows-Sysmon", 22),
+                           ("System", "Service Control Manager", 7045), ("Application", "", 1000)])
+
+
+_SEC = ("Security", "Microsoft-Windows-Security-Auditing", 4624)
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.lists(st.tuples(_system, _fields, st.sampled_from(["EventData", "UserData", "Data"])), min_size=1, max_size=25))
+@example([(_SEC, {"TargetUserName": "0x0", "IpAddress": "-", "LogonType": "0x0a", "ProcessName": "C:/x/Y.exe"}, "EventData"),
+          (_SEC, {"TargetUserName": "DOM\\", "IpAddress": "::ffff:10.0.0.1", "IpPort": "70000", "x/y": "\x1f"}, "EventData"),
+          (_SEC, {"TargetUserName": " \u3000", "Status": True, "LogonType": 3}, "UserData")])
+def test_bulk_normalize_equals_record_by_record(records):
+    """Odd values (blank, control characters, typed, addresses, user names) give the same event either way."""
+    from forensics.ingestors.evtx import _merge
+    from forensics.windows.bulk import normalize_batch
+    from forensics.windows.normalize import _family, normalize
+    datas = []
+    for n, ((ch, prov, eid), fields, where) in enumerate(records):
+        system = {"Provider": {"#attributes": {"Name": prov}}, "EventID": eid, "Level": 4, "EventRecordID": n + 1,
+                  "TimeCreated": {"#attributes": {"SystemTime": f"2024-02-29T23:59:{n % 60:02d}.12345678Z"}},
+                  "Execution": {"#attributes": {"ProcessID": 4, "ThreadID": 8}}, "Channel": ch, "Computer": "H1"}
+        body = {"EventData": fields} if where == "EventData" else \
+            {"UserData": {"W": {"#attributes": {"xmlns": "x"}, **fields}}} if where == "UserData" else \
+            {"EventData": {"Data": {"#text": [v for v in fields.values()]}, "Binary": None}}
+        datas.append(json.dumps({"Event": {"System": system, **body}}, ensure_ascii=False))
+    locs = [f"chunk=0;record={i};off=0" for i in range(len(datas))]
+    table, slow = normalize_batch(datas, locs, [i % 3 == 0 for i in range(len(datas))], _family)
+    singles = {}
+    for i, d in enumerate(datas):
+        ev = normalize(json.loads(d)["Event"], locs[i])
+        if i % 3 == 0:
+            ev.attributes["chunk_checksum_ok"] = False
+        singles[i] = ev
+    want = _merge(None, singles)
+    got = _merge(table, {i: singles[i] for i in slow})
+    assert got.to_pylist() == want.to_pylist()

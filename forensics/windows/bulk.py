@@ -39,8 +39,10 @@ from forensics.windows.fields import RESERVED, as_int
 
 ENTITY_ROLES = ("user", "pid", "image", "cmdline", "src_ip", "src_port", "dst_ip", "dst_port", "proto", "domain",
                 "file_path")
-# what str.isspace() calls whitespace, as an RE2 class (scalar(): blank text is absent text)
-_WS = "".join(f"\\x{{{c:x}}}" for c in range(0x110000) if chr(c).isspace())
+# what str.isspace() calls whitespace (scalar(): blank text is absent text); a test checks the list
+WHITESPACE = (0x9, 0xA, 0xB, 0xC, 0xD, 0x1C, 0x1D, 0x1E, 0x1F, 0x20, 0x85, 0xA0, 0x1680, *range(0x2000, 0x200B),
+              0x2028, 0x2029, 0x202F, 0x205F, 0x3000)
+_WS = "".join(f"\\x{{{c:x}}}" for c in WHITESPACE)  # as an RE2 character class
 _SYS_PATHS = ("/EventID", "/EventRecordID", "/Channel", "/Provider/#attributes/Name",
               "/Provider/#attributes/EventSourceName", "/Computer", "/Level", "/Task", "/Opcode", "/Keywords",
               "/Security/#attributes/UserID", "/Execution/#attributes/ProcessID",
