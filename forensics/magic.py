@@ -9,7 +9,7 @@ HEAD_SIZE = 4096
 
 EVIDENCE_TYPES = (
     "pcap", "pcapng", "evtx", "pe", "elf", "elf_core", "lime", "raw_memory", "crashdump", "hibernation",
-    "minidump", "text_log", "jsonl", "csv", "xml", "zip", "xz", "gzip", "yara_rules", "unknown",
+    "minidump", "text_log", "jsonl", "csv", "xml", "zip", "xz", "gzip", "yara_rules", "email", "unknown",
     "plaso_jsonl", "timesketch", "hayabusa",  # timelines from other tools (forensics.ingestors.plaso / .hayabusa)
 )
 COMPRESSED = ("zip", "xz", "gzip")
@@ -72,6 +72,8 @@ def detect_type(head: bytes, name: str = "") -> str:
         except ValueError:
             pass
         return "jsonl" if suffix in (".jsonl", ".json", ".ndjson") else "text_log"
+    if suffix == ".eml" or _looks_like_mail(text):
+        return "email"
     if text.startswith(b"<?xml") or text.startswith(b"<Events") or text.startswith(b"<Event"):
         return "xml"
     if suffix == ".csv":
@@ -99,3 +101,14 @@ def _timeline_flavour(keys: set, timestamp_desc) -> str | None:
             return "hayabusa"
         return "timesketch"
     return None
+
+
+_MAIL_HEADERS = (b"received:", b"return-path:", b"from:", b"to:", b"subject:", b"date:", b"message-id:",
+                 b"mime-version:", b"content-type:", b"delivered-to:", b"x-")
+
+
+def _looks_like_mail(text: bytes) -> bool:
+    """An RFC 5322 message: its first lines are header fields, several of the usual ones."""
+    lines = text[:2048].split(b"\n", 12)[:12]
+    named = sum(1 for l in lines if l.lower().startswith(_MAIL_HEADERS))
+    return named >= 3 and lines[0].lower().startswith(_MAIL_HEADERS)

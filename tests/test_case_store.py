@@ -128,6 +128,8 @@ def test_custody_chain_detects_tampering(store, tamper):
         (b"a,b\n1,2\n", "x.csv", "csv"),
         (b"\0" * 4096, "mem.raw", "raw_memory"),
         (b"", "empty", "unknown"),
+        (b"Received: from mx\nFrom: a@b\nTo: c@d\nSubject: invoice\n\nbody", "msg", "email"),
+        (b"x", "carved.eml", "email"),
     ],
 )
 def test_evidence_typing_from_magic(head, name, expected):

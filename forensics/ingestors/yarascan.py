@@ -18,7 +18,7 @@ from forensics.yara_rules import DEFAULT_TIMEOUT_S, match_event, match_to_dict, 
 class YaraIngestor(Ingestor):
     name = "yara"
     version = "1.0.1"  # 1.0.1: wallet rules also keep the demanded amount
-    accepts = ("pe", "elf", "text_log", "jsonl", "csv", "xml", "pcap", "pcapng", "evtx", "unknown")
+    accepts = ("pe", "elf", "text_log", "jsonl", "csv", "xml", "pcap", "pcapng", "evtx", "email", "unknown")
 
     def ingest(self, ctx: IngestContext) -> Iterator[Record]:
         try:
