@@ -1,7 +1,9 @@
 """End to end in a real browser: Debian chromium driven by Playwright against
 `cyberclaim ui` on a free loopback port and a prepared (ingested) scenario case.
-Signs in, opens the case, filters the timeline, changes a what-if input on the
-loss page, issues a report; screenshots go to the test's tmp dir."""
+Signs in, opens the case, filters the timeline (and prints how long the filter
+change took to render), shows the entity graph, changes a what-if input on the loss
+page, issues and downloads a report, switches to Chinese; screenshots go to the
+test's tmp dir."""
 from __future__ import annotations
 
 import os
@@ -31,9 +33,9 @@ def _free_port() -> int:
 
 
 @pytest.fixture()
-def server(tmp_path_factory, tmp_path, monkeypatch):
+def server(tmp_path, monkeypatch, request):
     need(Path(CHROMIUM).exists(), "chromium not installed at /usr/bin/chromium")
-    scn = ui_case.scenario(str(tmp_path_factory.getbasetemp()))
+    scn = ui_case.scenario(ui_case.cache_root(request))
     home = tmp_path / "home"
     monkeypatch.setenv("CYBERCLAIM_HOME", str(home))
     monkeypatch.delenv("CYBERCLAIM_DB_URL", raising=False)
@@ -93,6 +95,12 @@ def test_browser_session(server):
         page.wait_for_timeout(500)
         page.screenshot(path=str(shots / "2_timeline.png"), full_page=True)
 
+        page.get_by_role("link", name="Graph").click()
+        expect(page.get_by_text("Click an entity in the chart")).to_be_visible(timeout=60_000)
+        expect(page.get_by_test_id("stVegaLiteChart").first).to_be_visible()
+        page.wait_for_timeout(500)
+        page.screenshot(path=str(shots / "2b_graph.png"), full_page=True)
+
         page.get_by_role("link", name="Loss").click()
         adjusted = page.get_by_test_id("stMetric").filter(has_text="Adjusted (what if)")
         expect(adjusted).to_be_visible(timeout=60_000)  # first visit: the storyline is derived and cached
@@ -117,5 +125,12 @@ def test_browser_session(server):
 
         assert json.loads(saved.read_text(encoding="utf-8"))  # the issued report, as a machine reads it
         page.screenshot(path=str(shots / "4_reports.png"), full_page=True)
+
+        page.get_by_text("中文", exact=True).click()  # the language switch: the same page in Chinese
+        expect(page.get_by_role("heading", name="报告")).to_be_visible()
+        page.get_by_role("link", name="定损").click()
+        expect(page.get_by_test_id("stMetric").filter(has_text="核定金额（假设）")).to_be_visible(timeout=60_000)
+        page.wait_for_timeout(500)
+        page.screenshot(path=str(shots / "5_loss_zh.png"), full_page=True)
         browser.close()
     print("screenshots in", shots)

@@ -18,9 +18,9 @@ ALL = ("cases", "evidence", "ingest", "timeline", "graph", "findings", "storylin
 
 
 @pytest.fixture(scope="module")
-def case(tmp_path_factory):
+def case(tmp_path_factory, request):
     base = tmp_path_factory.mktemp("ui")
-    scn = ui_case.scenario(str(tmp_path_factory.getbasetemp()))
+    scn = ui_case.scenario(ui_case.cache_root(request))
     mp = pytest.MonkeyPatch()
     home = base / "home"
     mp.setenv("CYBERCLAIM_HOME", str(home))
@@ -65,6 +65,8 @@ def test_pages_render_in_chinese(case):
     assert any("定损" in t.value for t in at.title)
     at = ok(run("timeline", "law", case["id"], lang="zh"))
     assert any("时间线" == t.value for t in at.title)
+    at = ok(at.radio(key="_lang_pick").set_value("en").run())  # the switch
+    assert at.session_state["lang"] == "en" and any("Timeline" == t.value for t in at.title)
 
 
 def test_sign_in_required_and_works(case):
@@ -405,3 +407,20 @@ def test_graph_entity_picked_by_a_click_in_the_chart(case):
     at.selectbox(key="g_focus").set_value(focus)
     at = ok(at.run())
     assert at.selectbox(key="g_focus").value == focus
+
+
+def test_timeline_brush_on_the_chart_zooms_the_time_filter(case):
+    import json
+
+    at = ok(run("timeline", "ana", case["id"]))
+    spec = json.loads(at.get("vega_lite_chart")[0].proto.spec)
+    assert [p["name"] for p in spec["params"]] == ["brush"]
+    total = _total(at)
+    lo, hi = 1_772_409_600_000, 1_772_431_200_000  # 2026-03-02 00:00 → 06:00 UTC, in ms as the browser sends them
+    at.session_state["tl_chart"] = {"selection": {"brush": {"time": [lo, hi]}}}  # a drag across the chart
+    at = ok(at.run())
+    assert at.text_input(key="tl_from").value == "2026-03-02T00:00:00Z"
+    assert at.text_input(key="tl_to").value.startswith("2026-03-02T")
+    assert 0 < _total(at) < total
+    at = ok(at.button(key="tl_reset").click().run())
+    assert at.text_input(key="tl_from").value == "" and _total(at) == total

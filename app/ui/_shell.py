@@ -24,9 +24,17 @@ class Page:
 
 
 def _language() -> None:
-    if "lang" not in st.session_state:
-        st.session_state["lang"] = os.environ.get("CYBERCLAIM_UI_LANG", "en") if os.environ.get("CYBERCLAIM_UI_LANG") in LANGS else "en"
-    st.sidebar.radio("Language / 语言", LANGS, key="lang", horizontal=True,
+    # "lang" is plain session state, not the radio's own key: Streamlit drops a widget's state when
+    # another page is shown, and the chosen language must survive moving between pages.
+    ss = st.session_state
+    if "lang" not in ss:
+        ss["lang"] = os.environ.get("CYBERCLAIM_UI_LANG", "en") if os.environ.get("CYBERCLAIM_UI_LANG") in LANGS else "en"
+    ss["_lang_pick"] = ss["lang"]
+
+    def chosen():
+        ss["lang"] = ss["_lang_pick"]
+
+    st.sidebar.radio("Language / 语言", LANGS, key="_lang_pick", horizontal=True, on_change=chosen,
                      format_func=lambda x: {"en": "English", "zh": "中文"}[x])
 
 

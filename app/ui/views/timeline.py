@@ -132,7 +132,8 @@ def _chart_view(q: EventQuery) -> None:
         sel = (ev or {}).get("selection", {}).get("brush")
         if sel and sel.get("time"):
             lo, hi = sel["time"][0], sel["time"][1]
-            st.session_state["tl_pending"] = {"from": _iso(int(lo) * 1000), "to": _iso(int(hi) * 1000 + width * 1_000_000)}
+            # the dragged span itself (ms from the browser), widened to whole seconds
+            st.session_state["tl_pending"] = {"from": _iso(int(lo) * 1000), "to": _iso(-(-int(hi) // 1000) * 1_000_000)}
             st.session_state.pop("tl_chart", None)
             _rerun()
         st.caption(t("Bucket: {w} s. Drag across the chart to zoom in to that period.", w=width))
