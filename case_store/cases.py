@@ -152,6 +152,30 @@ def _register(case_id, sha, size, name, etype, source, acquired_by, parent=None,
         return Added(ev, False)
 
 
+def register_derived(case_id: str, parent_sha256: str, parser_id: str, carved: list[dict]) -> list[str]:
+    """Register carved files (already in the vault) as derived evidence, in one
+    transaction; returns the sha256s new to the case. A file carved again later
+    (another run, another parent) is not re-registered."""
+    new: list[str] = []
+    with session() as s:
+        known = set(s.execute(select(Evidence.sha256).where(Evidence.case_id == case_id,
+                                                            Evidence.sha256.in_([c["sha256"] for c in carved]))).scalars())
+        for c in carved:
+            if c["sha256"] in known:
+                continue
+            known.add(c["sha256"])
+            derivation = f"{parser_id} at {c['locator']}" + (f": {c['note']}" if c.get("note") else "")
+            etype = detect_type(read_head(vault.vault_path(c["sha256"])), c["name"])
+            ev = Evidence(case_id=case_id, sha256=c["sha256"], size=c["size"], original_name=c["name"], evidence_type=etype,
+                          source=f"derived from {parent_sha256}", acquired_by=None, added_at=now_iso(), added_by=current_actor(),
+                          parent_sha256=parent_sha256, derivation=derivation)
+            s.add(ev)
+            custody.append(s, case_id, "evidence_derived", c["sha256"], name=c["name"], size=c["size"], type=etype,
+                           parent=parent_sha256, derivation=derivation, occurrences=c.get("occurrences", 1))
+            new.append(c["sha256"])
+    return new
+
+
 def list_evidence(case_id: str) -> list[Evidence]:
     with session() as s:
         _get(s, case_id)

@@ -172,6 +172,7 @@ def run_unit(u: Unit) -> UnitResult:
     errors: list[dict] = []
     n_errors = 0
     carved: list[dict] = []
+    carved_at: dict[str, dict] = {}
     status = "ok"
     try:
         # an ingestor that can hand over whole batches of events as columns says so
@@ -190,8 +191,14 @@ def run_unit(u: Unit) -> UnitResult:
                 if len(errors) < MAX_STORED_ERRORS:
                     errors.append(rec.to_dict())
             elif isinstance(rec, CarvedFile):
+                # the same object carved many times (a polled page, a repeated reply) is one derived item
                 sha, size, _ = vault.store_bytes(rec.data)
-                carved.append({"sha256": sha, "size": size, "name": rec.name, "locator": u.locator_prefix + rec.locator, "note": rec.note})
+                if sha in carved_at:
+                    carved_at[sha]["occurrences"] += 1
+                else:
+                    carved_at[sha] = {"sha256": sha, "size": size, "name": rec.name, "locator": u.locator_prefix + rec.locator,
+                                      "note": rec.note, "occurrences": 1}
+                    carved.append(carved_at[sha])
     except Exception as e:  # an ingestor bug must cost this unit only, keeping what it produced
         status = "partial"
         errors.append(IngestError(u.display_name, None, f"{u.parser_id} stopped: {type(e).__name__}: {e}").to_dict())
@@ -257,12 +264,8 @@ def ingest_case(case_id: str, options: dict[str, Any] | None = None, workers: in
             item.errors += r.errors
             item.parsers.append(r.unit.parser_id)
             _record(r)  # a decompression failure is stored too, so the case shows it until fixed
-            for c in r.carved:
-                added = cases._register(case_id, c["sha256"], c["size"], c["name"], detect_type(read_head(vault.vault_path(c["sha256"])), c["name"]),
-                                        f"derived from {r.unit.evidence_sha256}", None, r.unit.evidence_sha256,
-                                        f"{r.unit.parser_id} at {c['locator']}" + (f": {c['note']}" if c["note"] else ""))
-                if not added.duplicate:
-                    new_shas.append(c["sha256"])
+            if r.carved:
+                new_shas += cases.register_derived(case_id, r.unit.evidence_sha256, r.unit.parser_id, r.carved)
         depth += 1
         todo = plan(case_id, options, new_shas) if new_shas and depth <= MAX_CARVE_DEPTH else []
     _post_ingest(case_id, options or {}, summary, progress)
