@@ -68,6 +68,7 @@ ZH: dict[str, str] = {
     "First seen {a}, last seen {b}; aliases: {al}": "首次出现 {a}，最后出现 {b}；别名：{al}",
     "From": "起点", "Relation": "关系", "To": "终点", "First seen": "首次出现", "Last seen": "最后出现",
     "**Events** (earliest of each link)": "**事件**（每条关系最早的几条）", "Open in the timeline": "在时间线中查看",
+    "; the {k} busiest of its {m} neighbours": "；另显示其 {m} 个相邻实体中最活跃的 {k} 个",
     "Click an entity in the chart (or pick it above) to list its links and events.": "在图中点击实体（或在上方选择）即可列出其关系与事件。",
     # findings, storyline, coverage
     "Network": "网络", "Logs": "日志", "None.": "无。", "Deriving the storyline…": "正在推导事件经过…",

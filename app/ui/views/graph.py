@@ -1,5 +1,4 @@
 """Graph: the entity graph (top-N subgraph) as an interactive chart; click an entity (or pick it) to see its links and events."""
-import math
 
 import altair as alt
 import pandas as pd
@@ -14,25 +13,22 @@ from forensics.events import iso_utc
 
 @st.cache_data(max_entries=32, show_spinner=False)
 def _layout(nodes: tuple[str, ...], edges: tuple[tuple[str, str], ...]) -> dict[str, tuple[float, float]]:
-    """A force-directed layout of the shown entities, seeded so the same graph is drawn the same way."""
+    """A force-directed layout of the shown entities, seeded so the same graph is drawn the same way.
+
+    Separate components would drift to the corners; a hidden hub loosely tied to each
+    component's busiest entity keeps them together on one screen."""
     import networkx as nx
 
     h = nx.Graph()
     h.add_nodes_from(nodes)
-    h.add_edges_from(edges)
-    pos = nx.spring_layout(h, seed=7, iterations=100) if len(h) else {}
-    return {n: (float(x), float(y)) for n, (x, y) in pos.items()}
-
-
-def _around(pos: dict, focus, extra: list[str]) -> dict:
-    """Neighbours of the focus that are not among the shown entities: on a ring around it, so the rest stays put."""
-    cx, cy = pos.get(focus, (0.0, 0.0))
-    out = dict(pos)
-    n = max(len(extra), 1)
-    for i, node in enumerate(extra):
-        a = 2 * math.pi * i / n
-        out[node] = (cx + 0.18 * math.cos(a), cy + 0.18 * math.sin(a))
-    return out
+    h.add_edges_from(edges, weight=1.0)
+    if not len(h):
+        return {}
+    hub = object()
+    for comp in sorted((sorted(c) for c in nx.connected_components(h)), key=lambda c: c[0]):
+        h.add_edge(hub, max(comp, key=lambda n: (h.degree(n), n)), weight=0.2)
+    pos = nx.spring_layout(h, seed=7, iterations=150, weight="weight", k=1.5 / max(len(h), 1) ** 0.5)
+    return {n: (float(x), float(y)) for n, (x, y) in pos.items() if n is not hub}
 
 
 def _chart(sub, pos: dict, focus) -> alt.LayerChart:
@@ -53,7 +49,8 @@ def _chart(sub, pos: dict, focus) -> alt.LayerChart:
         stroke=alt.condition("datum.focus", alt.value("#e65100"), alt.value("white")),
         strokeWidth=alt.condition("datum.focus", alt.value(3), alt.value(0.5)),
         tooltip=["kind:N", "label:N", "events:Q"]).add_params(pick)
-    labels = alt.Chart(nodes).mark_text(dy=-12, fontSize=10).encode(x=x, y=y, text="label:N")
+    top = set(nodes.nlargest(LABELLED, "events")["id"]) | {focus}
+    labels = alt.Chart(nodes[nodes["id"].isin(top)]).mark_text(dy=-12, fontSize=10).encode(x=x, y=y, text="label:N")
     return alt.layer(edges, points, labels).properties(height=560)
 
 
@@ -65,6 +62,9 @@ def _clicked(event) -> str | None:
         return None
     return sel[0].get("id") if sel else None
 
+
+MAX_NEIGHBOURS = 30
+LABELLED = 25  # labels on the busiest entities (and the focus); the rest show theirs on hover
 
 p = page("graph")
 st.title(t("Entity graph"))
@@ -89,11 +89,14 @@ if st.session_state.get("g_focus") not in ranked:
 focus = st.selectbox(t("Entity"), ranked, key="g_focus",
                      format_func=lambda n: f"{g.nodes[n]['kind']}: {g.nodes[n]['label']} ({g.nodes[n]['edge_events']:,})")
 base = ranked[:top_n]
-keep = set(base) | ({focus} | set(g.predecessors(focus)) | set(g.successors(focus)) if focus else set())
+neighbours = sorted(set(g.predecessors(focus)) | set(g.successors(focus)), key=lambda n: (-g.nodes[n]["edge_events"], n)) \
+    if focus else []
+keep = set(base) | ({focus} if focus else set()) | set(neighbours[:MAX_NEIGHBOURS])  # a hub's hundreds of links would bury the rest
 sub = g.subgraph(keep)
-st.caption(t("{n} of {total} entities, {e} links", n=sub.number_of_nodes(), total=g.number_of_nodes(), e=sub.number_of_edges()))
-pos = _layout(tuple(base), tuple(sorted({(a, b) for a, b in g.subgraph(base).edges()})))
-pos = _around(pos, focus, sorted(keep - set(pos)))
+st.caption(t("{n} of {total} entities, {e} links", n=sub.number_of_nodes(), total=g.number_of_nodes(), e=sub.number_of_edges())
+           + (t("; the {k} busiest of its {m} neighbours", k=MAX_NEIGHBOURS, m=len(neighbours))
+              if len(neighbours) > MAX_NEIGHBOURS else ""))
+pos = _layout(tuple(sorted(keep)), tuple(sorted({(a, b) for a, b in sub.edges()})))
 chart_event = st.altair_chart(_chart(sub, pos, focus), width="stretch", on_select="rerun", selection_mode="entity",
                               key="g_chart")
 clicked = _clicked(chart_event)
