@@ -2,9 +2,14 @@
 
 One driver process owns the case database; work goes to an executor
 (`forensics.executors`): ingest units (one ingestor over one evidence item,
-`pipeline.run_unit`) and one finalize task per case (storyline + adjustment,
-read-only, `finalize_case`). Units of all cases share the executor, so one
-large case spreads over the workers and many small cases fill them.
+`pipeline.run_unit`), one Sigma task per case (`run_sigma_tasks`) and one
+finalize task per case (storyline + adjustment, read-only, `finalize_case`).
+Units of all cases share the executor, so one large case spreads over the
+workers and many small cases fill them; a unit two cases share runs once.
+
+The driver only plans, records and diffs, so that it takes little of the
+machine from the workers: finished work is recorded one transaction per batch
+of results, and the cache is looked up with one query per case.
 
 What makes it safe to kill at any moment:
 - a unit's events are one Parquet file renamed into place when complete, at a
@@ -161,9 +166,9 @@ def rulepacks(options: dict) -> dict[str, str | None]:
     return out
 
 
-def _rel(p: str) -> str:
+def _rel(p: str, base: Path) -> str:
     try:
-        return Path(p).relative_to(events_dir()).as_posix()
+        return Path(p).relative_to(base).as_posix()
     except ValueError:
         return p
 
@@ -173,7 +178,8 @@ def case_versions(case_id: str, options: dict, packs: dict, code: str) -> dict:
 
     c = cases.get_case(case_id)
     items = cases.list_evidence(case_id)
-    files = [_rel(p) for p in case_parquet_files(case_id)]
+    base = events_dir()  # resolved once: it is a realpath per call
+    files = [_rel(p, base) for p in case_parquet_files(case_id)]
     parsers: dict[str, list[str]] = {}
     for f in files:  # <sha[:2]>/<sha>/<parser@version[#member]>[+config].parquet
         parts = f.split("/")
