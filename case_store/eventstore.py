@@ -218,6 +218,7 @@ class EventQuery:
 
 
 COMPACT_MIN_ROWS = 250_000  # below this, reading the per-evidence files directly is as fast
+COMPACT_MEMORY = "1GB"  # DuckDB memory limit while building the compacted copy
 
 
 def connect(files: list[str]) -> duckdb.DuckDBPyConnection:
@@ -251,6 +252,9 @@ def _compacted(files: list[str], con: duckdb.DuckDBPyConnection) -> list[str] | 
     if not dest.exists():
         dest.parent.mkdir(parents=True, exist_ok=True)
         tmp = dest.with_name(f".{dest.name}.{os.getpid()}.tmp")
+        # bounded memory: the sort of a 10M-event timeline spills to disk instead of taking ~10 GB
+        con.execute(f"SET memory_limit = '{COMPACT_MEMORY}'")
+        con.execute(f"SET temp_directory = '{str(dest.parent / '.spill').replace(chr(39), chr(39) * 2)}'")
         con.execute(
             f"COPY (SELECT * FROM read_parquet({_sql_list(files)}) ORDER BY timestamp, event_id) "
             f"TO '{tmp}' (FORMAT PARQUET, COMPRESSION ZSTD, ROW_GROUP_SIZE 100000)"
