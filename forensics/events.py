@@ -77,23 +77,22 @@ except ImportError:  # pragma: no cover - orjson is a declared dependency
 _CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
 
 
-_FLAT = (str, bool, type(None))
+_FLAT = frozenset((str, bool, int, type(None)))
 
 
 def canonical_json(obj: Any) -> str:
     """Deterministic JSON: sorted keys, no whitespace, non-ASCII kept.
 
-    Flat dicts of strings, booleans, None and 64-bit ints (most event
-    attributes) go through orjson, whose bytes are identical to the stdlib's
-    for those types; anything else (floats, nesting, odd keys) takes the
-    stdlib path, so the output never depends on which path ran.
+    Flat dicts of strings, booleans, None and ints (most event attributes) go
+    through orjson, whose bytes are identical to the stdlib's for those types;
+    orjson refuses what it cannot match (non-string keys, ints past 64 bits,
+    lone surrogates) and anything else (floats, nesting) takes the stdlib path,
+    so the output never depends on which path ran.
     """
-    if type(obj) is dict and _orjson is not None and all(
-        type(k) is str and (type(v) in _FLAT or (type(v) is int and -(1 << 63) <= v < (1 << 63))) for k, v in obj.items()
-    ):
+    if type(obj) is dict and _orjson is not None and _FLAT.issuperset(map(type, obj.values())):
         try:
             return _orjson.dumps(obj, option=_orjson.OPT_SORT_KEYS).decode()
-        except TypeError:  # e.g. a lone surrogate in a string
+        except TypeError:
             pass
     return _CANONICAL.encode(obj)
 

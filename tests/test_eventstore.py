@@ -128,7 +128,7 @@ def test_events_cli_formats(case_with_events):
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-_flat_values = st.one_of(st.text(), st.booleans(), st.none(), st.integers(min_value=-(1 << 63), max_value=(1 << 63) - 1),
+_flat_values = st.one_of(st.text(), st.booleans(), st.none(), st.integers(min_value=-(1 << 63), max_value=(1 << 63) - 1), st.dictionaries(st.integers(), st.text(), max_size=2),
                          st.integers(), st.floats(allow_nan=False), st.lists(st.text(), max_size=3))
 
 
