@@ -22,7 +22,7 @@ from forensics.net.decode import SUPPORTED_LINKTYPES
 
 class PcapIngestor(Ingestor):
     name = "pcap"
-    version = "1.1.0"  # 1.1: SMB1/SMB2, SMTP, classic-pcap resynchronisation
+    version = "1.2.0"  # 1.1: SMB1/SMB2, SMTP, classic-pcap resynchronisation; 1.2: SYN-flood DoS detection, beaconing ignores half-open SYNs
     accepts = ("pcap", "pcapng")
 
     @classmethod

@@ -38,6 +38,11 @@ def registered_domain(name: str) -> str:
     return ".".join(labels[-2:])
 
 
+def half_open(fl) -> bool:
+    """A TCP attempt that never got past the client's SYN: no answer, no payload either way."""
+    return fl.proto == 6 and fl.state() == "S0" and not fl.la and not fl.lb and not fl.pb
+
+
 def entropy(s: str) -> float:
     n = len(s)
     return -sum(c / n * math.log2(c / n) for c in Counter(s).values()) if n else 0.0
@@ -63,6 +68,9 @@ class Detectors:
         self.exfil_dst: dict[bytes, list] = {}  # dst -> [bytes, flows, first ts, locator, srcs]
         self.services: dict[tuple, list] = {}  # (dst,port,proto) -> [array starts, bytearray answered, array served, locs]
         self.dns: dict[str, dict] = {}
+        # SYN flood: (dst,port,proto) -> [array starts, array source ids, first locator]; sources interned once
+        self.flood: dict[tuple, list] = {}
+        self.flood_src: dict[bytes, int] = {}
 
     # -- feeds ------------------------------------------------------------------
     def flow(self, fl) -> None:
@@ -73,6 +81,7 @@ class Detectors:
         self._beacon(fl)
         self._exfil(fl)
         self._service(fl)
+        self._flood(fl)
 
     def dns_query(self, qname: str, qtype: str, ev: Event) -> None:
         c = self.cfg["dns_tunnel"]
@@ -171,6 +180,8 @@ class Detectors:
 
     def _beacon(self, fl) -> None:
         c = self.cfg["beaconing"]
+        if half_open(fl):
+            return  # a SYN nobody answered carries no command: a flood's bots repeat on a timer too
         key = (fl.a, fl.b, fl.bp, fl.proto)
         st = self.beacon.get(key)
         if st is None:
@@ -206,6 +217,25 @@ class Detectors:
         if len(st[4]) < SAMPLES:
             st[4].add(ip_str(fl.a))
 
+    def _flood(self, fl) -> None:
+        """Half-open TCP attempts per service, for the flood detector. (Unanswered UDP is not counted:
+        syslog, NetFlow and SNMP traps are one-way by design and would read as floods.)"""
+        if not half_open(fl):
+            return
+        key = (fl.b, fl.bp, fl.proto)
+        st = self.flood.get(key)
+        if st is None:
+            if len(self.flood) >= MAX_KEYS:
+                return
+            st = self.flood[key] = [array("q"), array("q"), fl.locator]
+        if len(st[0]) >= self.cfg["dos"]["max_attempts_per_service"]:
+            return
+        sid = self.flood_src.get(fl.a)
+        if sid is None:
+            sid = self.flood_src[fl.a] = len(self.flood_src) if len(self.flood_src) < (1 << 22) else -1
+        st[0].append(fl.first)
+        st[1].append(sid)
+
     def _service(self, fl) -> None:
         key = (fl.b, fl.bp, fl.proto)
         st = self.services.get(key)
@@ -229,6 +259,56 @@ class Detectors:
         out += self._finish_exfil_dst()
         out += self._finish_dns()
         out += self._finish_outages()
+        out += self._finish_floods()
+        return out
+
+    def _finish_floods(self) -> list[Event]:
+        """Denial of service: many half-open attempts on one service from many sources within a window.
+
+        Every attempt that has at least `min_attempts` attempts (itself included) within the next
+        `window_s` seconds opens a flood window; the union of those windows, split where they stop
+        overlapping, gives the flood episodes, each reported once with its span, peak and sources.
+        """
+        c = self.cfg["dos"]
+        win = int(c["window_s"] * 1_000_000)
+        out = []
+        for (b, port, proto), (starts, srcs, loc) in sorted(self.flood.items()):
+            if len(starts) < c["min_attempts"]:
+                continue
+            t = np.frombuffer(starts, dtype=np.int64)
+            s = np.frombuffer(srcs, dtype=np.int64)
+            order = np.argsort(t, kind="stable")
+            t, s = t[order], s[order]
+            ends = np.searchsorted(t, t + win, side="left")  # window [t_i, t_i + win)
+            counts = ends - np.arange(len(t))
+            opens = np.flatnonzero(counts >= c["min_attempts"])
+            if not len(opens):
+                continue
+            # coverage of the union of flood windows: +1 at each opening attempt, -1 after its window
+            delta = np.zeros(len(t) + 1, dtype=np.int64)
+            np.add.at(delta, opens, 1)
+            np.add.at(delta, ends[opens], -1)
+            covered = np.cumsum(delta[:-1]) > 0
+            # an episode is a run of covered attempts; a pause longer than the window ends it
+            starts_run = covered & np.concatenate(([True], ~covered[:-1] | (np.diff(t) > win)))
+            ends_run = covered & np.concatenate((~covered[1:] | (np.diff(t) > win), [True]))
+            for i, j in zip(np.flatnonzero(starts_run), np.flatnonzero(ends_run) + 1):
+                sources = np.unique(s[i:j])
+                if len(sources) < c["min_sources"]:
+                    continue
+                peak = int(counts[i:j].max())
+                svc = f"{ip_str(b)}:{port}/{PROTO_NAMES[proto]}"
+                first, last = int(t[i]), int(t[j - 1])
+                kind = "SYN flood"
+                out.append(_detection(
+                    "dos_flood", first, loc if i == 0 else f"{loc};from_us={first}",
+                    f"Denial of service ({kind}) on {svc}: {j - i} unanswered attempts from {len(sources)} sources "
+                    f"over {(last - first) / 1e6:.0f} s (peak {peak} in {c['window_s']} s)",
+                    ["T1498", "T1499"], ["dos", "availability"], "high", "NADOS",
+                    {"service": svc, "kind": kind, "attempts": int(j - i), "sources": int(len(sources)),
+                     "peak_attempts_in_window": peak, "window_s": c["window_s"], "first_seen_us": first,
+                     "last_seen_us": last, "threshold": c},
+                    f"{svc}-{first}", dst_ip=ip_str(b), dst_port=port, proto=PROTO_NAMES[proto]))
         return out
 
     def _finish_beacons(self) -> list[Event]:
