@@ -17,8 +17,11 @@ EID = "0123456789abcdef0123456789abcdef"
 
 @pytest.fixture()
 def team(cc_home):
-    for name, role in {"ada": "admin", "ana": "analyst", "adj": "adjuster", "law": "lawyer", "out": "analyst"}.items():
-        users.add_user(name, role, "password-" + name)
+    import ui_case
+
+    with ui_case.quick_hashes():  # argon2id at its lowest cost: five users without seconds each
+        for name, role in {"ada": "admin", "ana": "analyst", "adj": "adjuster", "law": "lawyer", "out": "analyst"}.items():
+            users.add_user(name, role, "password-" + name)
     c = users.create_case(users.get_user("ana"), "case one")
     users.grant("law", c.id)
     users.grant("adj", c.id)

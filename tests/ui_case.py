@@ -54,7 +54,7 @@ def scenario(root: str | Path) -> Path:
 
 
 @contextlib.contextmanager
-def _quick_hashes():
+def quick_hashes():
     """argon2id at its lowest cost while the test users are created: the same scheme, checked the same way
     (verification reads the parameters from the hash), without seconds per user on a busy machine."""
     from argon2 import PasswordHasher
@@ -75,7 +75,7 @@ def prepare(home: Path, scn: Path) -> str:
     from case_store import cases, users
     from forensics.pipeline import ingest_case
 
-    with _quick_hashes():
+    with quick_hashes():
         for name, role in ROLES.items():
             users.add_user(name, role, PASSWORD)
     c = users.create_case(users.get_user("ana"), "Line 3 ransomware", "HDPM Manufacturing",

@@ -15,20 +15,28 @@ from forensics.events import iso_utc
 def _layout(nodes: tuple[str, ...], edges: tuple[tuple[str, str], ...]) -> dict[str, tuple[float, float]]:
     """A force-directed layout of the shown entities, seeded so the same graph is drawn the same way.
 
-    Separate components would drift to the corners; a hidden hub loosely tied to each
-    component's busiest entity keeps them together on one screen."""
+    Each connected component is laid out on its own, sized by the square root of its
+    entity count, and the components are packed left to right in rows (largest first):
+    one force layout of everything pushes unconnected parts to the far corners."""
     import networkx as nx
 
     h = nx.Graph()
     h.add_nodes_from(nodes)
-    h.add_edges_from(edges, weight=1.0)
-    if not len(h):
-        return {}
-    hub = object()
-    for comp in sorted((sorted(c) for c in nx.connected_components(h)), key=lambda c: c[0]):
-        h.add_edge(hub, max(comp, key=lambda n: (h.degree(n), n)), weight=0.2)
-    pos = nx.spring_layout(h, seed=7, iterations=150, weight="weight", k=1.5 / max(len(h), 1) ** 0.5)
-    return {n: (float(x), float(y)) for n, (x, y) in pos.items() if n is not hub}
+    h.add_edges_from(edges)
+    comps = sorted((sorted(c) for c in nx.connected_components(h)), key=lambda c: (-len(c), c[0]))
+    row_width = 2.2 * max(1.0, sum(len(c) for c in comps) ** 0.5)
+    out: dict[str, tuple[float, float]] = {}
+    x = y = row_h = 0.0
+    for comp in comps:
+        r = max(len(comp), 1) ** 0.5 * 0.5 + 0.3  # radius of this component's disc
+        if x and x + 2 * r > row_width:  # next row
+            x, y, row_h = 0.0, y - row_h - 0.3, 0.0
+        pos = nx.spring_layout(h.subgraph(comp), seed=7, iterations=100) if len(comp) > 1 else {comp[0]: (0.0, 0.0)}
+        for n, (px, py) in pos.items():
+            out[n] = (x + r + float(px) * (r - 0.3), y - r + float(py) * (r - 0.3))
+        x += 2 * r + 0.3
+        row_h = max(row_h, 2 * r)
+    return out
 
 
 def _chart(sub, pos: dict, focus) -> alt.LayerChart:
