@@ -116,6 +116,20 @@ def counts(src: Source | str, q: EventQuery, by: str | None = "severity") -> Cou
     lo = lo if q.start_us is None else max(lo, q.start_us)
     hi = hi if q.end_us is None else min(hi, q.end_us)
     fine = bucket_seconds(max(hi - lo, 1), FINE_BUCKETS) * 1_000_000
+    c = _count_scan(src, q, fine, by)
+    if len(c.frame):
+        # matches spread over much less than the case (a narrow filter, or a few outlying times in the
+        # case): count again at the resolution their own span allows, within that span only
+        first, last = int(c.frame["bucket_us"].iloc[0]), int(c.frame["bucket_us"].iloc[-1]) + fine
+        finer = bucket_seconds(last - first, FINE_BUCKETS) * 1_000_000
+        if finer < fine:
+            inside = replace(q, start_us=first if q.start_us is None else max(first, q.start_us),
+                             end_us=last - 1 if q.end_us is None else min(last - 1, q.end_us))
+            c = _count_scan(src, inside, finer, by)
+    return c
+
+
+def _count_scan(src: Source, q: EventQuery, fine: int, by: str | None) -> Counts:
     series = f"coalesce(CAST(\"{by}\" AS VARCHAR), '—')" if by else "'events'"
     con = _cursor(src)
     try:
