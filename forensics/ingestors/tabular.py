@@ -18,7 +18,7 @@ from typing import Any, Iterator
 
 from forensics.events import Event
 from forensics.ingestors.base import IngestContext, Ingestor, Record
-from forensics.logs import auditd, m365audit
+from forensics.logs import auditd, m365audit, sysmonlinux
 from forensics.logs.common import Where, clean_ip, to_int
 from forensics.logs.lines import decode_line, iter_raw_lines, looks_binary
 from forensics.logs.timeparse import Clock, parse_iso
@@ -58,7 +58,7 @@ def is_foreign_json(obj: Any) -> str | None:
 
 class TabularIngestor(Ingestor):
     name = "tabular"
-    version = "1.1.0"  # 1.1.0: Microsoft 365 unified audit rows read as such
+    version = "1.2.0"  # 1.1.0: Microsoft 365 unified audit rows read as such; 1.2.0: Sysmon for Linux XML in syslog rows
     accepts = ("jsonl", "csv")
 
     @classmethod
@@ -192,6 +192,12 @@ class TabularIngestor(Ingestor):
             if audit is not None:
                 audit.attributes["forwarder"] = {k: v for k, v in row.items() if k not in used}
                 return self.stamp(ctx, audit)
+        if kind == "jsonl" and isinstance(msg, str) and sysmonlinux.find(msg) >= 0:  # Sysmon for Linux via syslog
+            sysmon = sysmonlinux.parse(msg[sysmonlinux.find(msg):], Where(number, offset), host=ev.host)
+            if isinstance(sysmon, str):
+                return sysmon
+            sysmon.attributes["forwarder"] = {k: v for k, v in row.items() if k not in used}
+            return self.stamp(ctx, sysmon)
         ev.message = str(msg) if msg is not None else " ".join(f"{k}={row[k]}" for k in sorted(row) if k not in used)[:2000]
         ev.attributes = {k: v for k, v in row.items() if k not in used}
         return self.stamp(ctx, ev)
