@@ -108,6 +108,7 @@ def case_connection(case_id: str | None, files: list[str] | None = None,
     spill.mkdir(parents=True, exist_ok=True)
     con.execute(f"SET temp_directory = '{str(spill).replace(chr(39), chr(39) * 2)}'")
     con.execute("SET enable_progress_bar = false")
+    con.execute("SET parquet_metadata_cache = true")  # event files are immutable; footers are read once
     con.execute("ALTER VIEW events RENAME TO events_raw")
     if offsets:
         con.register("_offsets_df", pd.DataFrame({"sha": list(offsets), "off": list(offsets.values())}))
