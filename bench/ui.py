@@ -74,13 +74,14 @@ def main(n: int = 1_000_000, browser: bool = False) -> None:
     print(f"synthetic case: {n:,} events written in {time.perf_counter() - t:.1f} s")
     t = time.perf_counter()
     query(cid, EventQuery(limit=1))
+    eventstats.counts(eventstats.source(cid), EventQuery())  # the timeline's own shared connection and case span
     print(f"first open (compaction, once per file set): {time.perf_counter() - t:.2f} s")
     filters = [EventQuery(), EventQuery(host="HOST042"), EventQuery(text="sshd"), EventQuery(user="user0007"),
                EventQuery(start_us=1_772_500_000_000_000, end_us=1_772_900_000_000_000, host="HOST001")]
     print("per filter change: ours = one counting scan (chart + page index) + a two-step page read; "
           "plain = min/max, histogram, count, ORDER BY/OFFSET page; ref = matching rows to pandas")
-    print(f"{'filter':44} {'matches':>9} {'ours':>7} {'deep page':>9} {'plain':>7} {'ref pandas':>10} "
-          f"{'plain/ours':>10} {'ref/ours':>8}")
+    print(f"{'filter':44} {'matches':>9} {'ours':>7} {'plain':>7} {'ref pandas':>10} {'plain/ours':>10} "
+          f"{'ref/ours':>8}   {'last page: ours':>15} {'plain':>7} {'ratio':>6}")
     import duckdb
     from dataclasses import replace
 
@@ -94,9 +95,13 @@ def main(n: int = 1_000_000, browser: bool = False) -> None:
         eventstats.chart_buckets(c)
         page, total = eventstats.page(src, replace(q, limit=100, offset=0, columns=cols), c)
         ours = time.perf_counter() - t
+        last = replace(q, limit=100, offset=max(0, total - 100), columns=cols)
         t = time.perf_counter()
-        eventstats.page(src, replace(q, limit=100, offset=max(0, total - 100), columns=cols), c)
+        eventstats.page(src, last, c)
         deep = time.perf_counter() - t
+        t = time.perf_counter()
+        eventstats.page(src, last)
+        deep_plain = time.perf_counter() - t
         t = time.perf_counter()
         eventstats.time_range(src, q)
         eventstats.page(src, replace(q, limit=100, offset=0, columns=cols))  # count(*) + ORDER BY/OFFSET
@@ -114,8 +119,9 @@ def main(n: int = 1_000_000, browser: bool = False) -> None:
         ref = time.perf_counter() - t
         del df
         label = ", ".join(f"{k}={v}" for k, v in q.__dict__.items() if v not in (None, 100, 0) and k != "columns") or "(none)"
-        print(f"{label[:44]:44} {total:>9,} {ours * 1000:>5.0f}ms {deep * 1000:>7.0f}ms {plain * 1000:>5.0f}ms "
-              f"{ref * 1000:>8.0f}ms {plain / ours:>9.1f}x {ref / ours:>7.1f}x")
+        print(f"{label[:44]:44} {total:>9,} {ours * 1000:>5.0f}ms {plain * 1000:>5.0f}ms {ref * 1000:>8.0f}ms "
+              f"{plain / ours:>9.1f}x {ref / ours:>7.1f}x   {deep * 1000:>13.0f}ms {deep_plain * 1000:>5.0f}ms "
+              f"{deep_plain / deep:>5.1f}x")
     if browser:
         in_browser(cid, n)
 
