@@ -2,13 +2,20 @@
 from __future__ import annotations
 
 import os
+from functools import lru_cache
 from pathlib import Path
 
 
 def home() -> Path:
-    p = Path(os.environ.get("CYBERCLAIM_HOME") or Path.home() / ".cyberclaim").expanduser().resolve()
+    p = _resolved(os.environ.get("CYBERCLAIM_HOME") or str(Path.home() / ".cyberclaim"))
     p.mkdir(parents=True, exist_ok=True)
     return p
+
+
+@lru_cache(maxsize=16)
+def _resolved(raw: str) -> Path:
+    """realpath walks every component: once per distinct setting, not once per vault or event path."""
+    return Path(raw).expanduser().resolve()
 
 
 def vault_dir() -> Path:

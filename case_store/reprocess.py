@@ -173,11 +173,11 @@ def _rel(p: str, base: Path) -> str:
         return p
 
 
-def case_versions(case_id: str, options: dict, packs: dict, code: str) -> dict:
+def case_versions(case_id: str, options: dict, packs: dict, code: str, items: list[Evidence] | None = None) -> dict:
     from forensics.pipeline import config_fingerprint, ingestor_versions
 
     c = cases.get_case(case_id)
-    items = cases.list_evidence(case_id)
+    items = cases.list_evidence(case_id) if items is None else items
     base = events_dir()  # resolved once: it is a realpath per call
     files = [_rel(p, base) for p in case_parquet_files(case_id)]
     parsers: dict[str, list[str]] = {}
@@ -375,6 +375,8 @@ class _Job:
     known: set = field(default_factory=set)  # evidence shas of the case
     parent: dict = field(default_factory=dict)  # evidence sha -> the sha it was carved from
     index: int = 0  # position in the batch: earlier cases go first
+    prev: Run | None = None  # the case's last finished run before this batch
+    items: list = field(default_factory=list)  # the case's evidence once ingest is complete
 
 
 @dataclass
@@ -508,11 +510,11 @@ class Batch:
 
     # -- planning
 
-    def _options_for(self, case_id: str) -> dict:
+    def _options_for(self, case_id: str, last: Run | None = None) -> dict:
         """The options given on the command line, else those of the case's last run (so --all keeps each case's)."""
         if self.cli_options is not None:
             return dict(self.cli_options)
-        last = _last_done(case_id)
+        last = last or _last_done(case_id)
         return dict(json.loads(last.versions or "{}").get("options") or {}) if last else {}
 
     def _rulepacks(self, options: dict) -> dict:
@@ -563,7 +565,8 @@ class Batch:
         try:
             cases.get_case(cid)
             recover_stale_runs(cid)
-            job.options = self._options_for(cid)
+            job.prev = _last_done(cid)  # only this driver writes the case's runs until it finishes
+            job.options = self._options_for(cid, job.prev)
             with session() as s:
                 run = Run(case_id=cid, started_at=now_iso(), status="running", driver=driver_id(),
                           versions=canonical_json({"options": job.options}))
@@ -578,8 +581,8 @@ class Batch:
             items = cases.list_evidence(cid)
             job.known = {e.sha256 for e in items}
             job.parent = {e.sha256: e.parent_sha256 for e in items}
-            _clean_partial_event_files(sorted(job.known))
             cached, todo = _split_cached(_plan_units(cid, job.options, job.packs))
+            _clean_partial_event_files(sorted({u.evidence_sha256 for u in todo}))  # where a unit will write
         except CyberclaimError as e:
             self._fail(job, str(e))
             return
@@ -742,7 +745,8 @@ class Batch:
         from forensics.pipeline import sigma_tasks
 
         cid = job.outcome.case_id
-        names = {e.sha256: e.original_name for e in cases.list_evidence(cid)}
+        job.items = cases.list_evidence(cid)  # complete now: Sigma and the storyline register no evidence
+        names = {e.sha256: e.original_name for e in job.items}
         with session() as s:
             rows = s.execute(select(IngestResult).where(IngestResult.evidence_sha256.in_(list(names)),
                                                         IngestResult.status != "failed")).scalars().all()
@@ -757,9 +761,9 @@ class Batch:
         """Events complete: the finalize task (storyline + adjustment), or the cached result."""
         cid = job.outcome.case_id
         self.progress("case_stage", {"case_id": cid, "stage": "storyline + adjustment"})
-        job.versions = case_versions(cid, job.options, job.packs, self.code)
+        job.versions = case_versions(cid, job.options, job.packs, self.code, job.items)
         job.key = input_key(job.versions)
-        prev = _last_done(cid)
+        prev = job.prev
         if prev is not None and prev.input_key == job.key and prev.result is not None and not self.recompute:
             self._complete(job, prev.result)  # nothing the result depends on changed
             return
@@ -767,7 +771,7 @@ class Batch:
 
     def _complete(self, job: _Job, result: str) -> None:
         cid = job.outcome.case_id
-        prev = _last_done(cid)
+        prev = job.prev
         cur = json.loads(result)
         d = diff_runs(prev, json.loads(prev.result) if prev and prev.result else None,
                       json.loads(prev.versions or "{}") if prev else None, cur, job.versions)

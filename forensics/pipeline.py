@@ -354,13 +354,13 @@ def sigma_tasks(options: dict[str, Any], names: dict[str, str], rows) -> list[Si
     by_sha: dict[str, list] = {}
     for r in rows:
         by_sha.setdefault(r.evidence_sha256, []).append(r)
-    tasks = []
+    tasks, base = [], events_dir()
     for sha, name in names.items():
         mine = sorted(by_sha.get(sha, []), key=lambda r: r.id)
         sources = sorted(latest_paths([(r.parquet_path, r.id, r.evidence_sha256, r.parser) for r in mine
                                        if r.parquet_path and not r.parser.startswith("sigma@") and r.events]))
         # the cache key covers the rule pack and the event files matched (which name their parser versions)
-        key = hashlib.sha256(canonical_json([fingerprint, [Path(p).relative_to(events_dir()).as_posix() for p in sources]]).encode()).hexdigest()[:16]
+        key = hashlib.sha256(canonical_json([fingerprint, [Path(p).relative_to(base).as_posix() for p in sources]]).encode()).hexdigest()[:16]
         if not sources or any(r.parser == parser_id and r.config_hash == key for r in mine):
             continue
         tasks.append(SigmaTask(sha, name, sources, rule_dirs, fingerprint, parser_id, key))
