@@ -185,6 +185,8 @@ def aliases(con: duckdb.DuckDBPyConnection) -> dict[str, list[str]]:
 
 def _nodes(edges: pd.DataFrame, names: dict[str, list[str]]) -> list[tuple[str, dict]]:
     """Node attributes, computed column-wise: span and event count over the node's edges, kind, label."""
+    if edges.empty:
+        return []
     ends = pd.concat([
         edges[["src", "first_seen", "last_seen", "count"]].rename(columns={"src": "id"}),
         edges[["dst", "first_seen", "last_seen", "count"]].rename(columns={"dst": "id"}),

@@ -205,3 +205,10 @@ def test_host_filter_and_time_bounds_with_clock_offsets(tmp_path):
         assert total == want == len(page)
         assert page.timestamp.between(lo, hi).all()
         assert (page.timestamp - page.original_timestamp).isin([offs.get("a" * 64, 0), offs.get("b" * 64, 0)]).all()
+
+
+def test_empty_case_gives_an_empty_graph(tmp_path):
+    g = build_graph(case_connection(None, []))
+    assert g.number_of_nodes() == 0 and json.loads(to_json(g))["links"] == []
+    f = write(tmp_path, [Event(T, "text:log", "no entities here", "")])
+    assert build_graph(case_connection(None, [f])).number_of_nodes() == 0
