@@ -676,7 +676,7 @@ class Batch:
             if job.outcome.status != "failed":
                 self._guard(job, self._sigma_recorded, job, results)
 
-    def _write(self, s, units: list, sigmas: list) -> dict[int, list[str]]:
+    def _write(self, s, units: list, sigmas: list) -> dict[tuple, list[str]]:
         """Rows and custody entries for a batch of results; returns the carved shas new to their case."""
         from forensics.pipeline import record_sigma, record_unit
 
