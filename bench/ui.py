@@ -213,5 +213,11 @@ def _settled(page) -> None:
 
 
 if __name__ == "__main__":
+    import shutil
+
     args = [a for a in sys.argv[1:] if not a.startswith("--")]
-    main(int(args[0]) if args else 1_000_000, browser="--browser" in sys.argv)
+    try:
+        main(int(args[0]) if args else 1_000_000, browser="--browser" in sys.argv)
+    finally:
+        if os.environ.get("CYBERCLAIM_HOME", "").startswith(tempfile.gettempdir()):  # the synthetic case's own home
+            shutil.rmtree(os.environ["CYBERCLAIM_HOME"], ignore_errors=True)

@@ -32,7 +32,7 @@ if visible:
             st.error(t("You do not have access to case {case}.", case=pick))
     if users.can(p.user, "set_status", pick):  # lawyers read; they do not move a case along
         now = next(c.status for c in visible if c.id == pick)
-        s1, s2 = st.columns([3, 1])
+        s1, s2 = st.columns([3, 1], vertical_alignment="bottom")
         status = s1.selectbox(t("Status of {case}", case=pick), cases.CASE_STATUSES, key=f"case_status_{pick}",
                               index=cases.CASE_STATUSES.index(now) if now in cases.CASE_STATUSES else 0, format_func=t)
         if s2.button(t("Set status"), key="case_status_set", disabled=status == now):

@@ -22,7 +22,9 @@ MIME = {"pdf": "application/pdf", "json": "application/json", "html": "text/html
 if p.can("export"):
     c1, c2 = st.columns(2)
     fmt = c1.selectbox(t("Format"), FORMATS, key="rep_fmt")
-    lang = c2.selectbox(t("Language"), LANGS, key="rep_lang", format_func=lambda x: {"en": "English", "zh": "中文"}.get(x, x))
+    ui_lang = st.session_state.get("lang", "en")  # the report's language follows the interface's until chosen
+    lang = c2.selectbox(t("Language"), LANGS, key="rep_lang", index=list(LANGS).index(ui_lang) if ui_lang in LANGS else 0,
+                        format_func=lambda x: {"en": "English", "zh": "中文"}.get(x, x))
     if st.button(t("Issue report"), key="rep_issue"):
         def _issue():
             out_dir = case_dir(p.case_id) / "reports" / "exports"
