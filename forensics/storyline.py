@@ -70,12 +70,13 @@ def _techs_sql(*tactics: str) -> str:
 # relies on it. Where we cannot name a sub-code we give the category only.
 GBT_NAMES = {
     "MPRANS": "有害程序事件/勒索软件事件 (ransomware)",
+    "MPOTH": "有害程序事件/其他有害程序事件 (other malicious program: destructive malware, wiper)",
     "MP": "有害程序事件 (malicious program)",
     "NADOS": "网络攻击事件/拒绝服务攻击事件 (denial of service)",
     "NA": "网络攻击事件 (network attack)",
     "DSDATALEAK": "数据安全事件/数据泄露事件 (data leak)",
     "DSDATATAMPER": "数据安全事件/数据篡改事件 (data tampering)",
-    "DS": "数据安全事件 (data security)",
+    "DS": "数据安全事件 (data security, incl. social engineering)",
     "RO": "违规操作事件 (improper operation)",
     "DE": "设备设施故障事件 (equipment failure)",
     "OTH": "其他事件 (other)",
@@ -194,11 +195,12 @@ def _host_maps(q: _Q, st: _State) -> None:
                          AND abs(f.timestamp - l.timestamp) <= 300000000
                         WHERE list_contains(l.tags, 'login') AND l.host IS NOT NULL AND l.src_port IS NOT NULL AND {TIMED.replace('timestamp', 'l.timestamp')}
                         GROUP BY ALL ORDER BY n DESC""")
-    # clients reaching an internal server by its bare host name (HTTP Host: web01) name its address
-    pairs += q.rows(r"""SELECT dst_ip AS ip, regexp_extract(url, '^https?://([A-Za-z][A-Za-z0-9-]*)(?::\d+)?/', 1) AS host, count(*) AS n
+    # clients reaching an internal server by its host name (HTTP Host: web01, or a site's name such as
+    # shop.example.cn behind a reverse proxy / WAF) name its address; the busiest name wins
+    pairs += q.rows(r"""SELECT dst_ip AS ip, regexp_extract(url, '^https?://([A-Za-z][A-Za-z0-9.-]*)(?::\d+)?/', 1) AS host, count(*) AS n
                        FROM events WHERE data_type LIKE 'network:http%' AND dst_ip IS NOT NULL AND cc_private(dst_ip)
-                         AND regexp_matches(url, '^https?://[A-Za-z][A-Za-z0-9-]*(:\d+)?/')
-                       GROUP BY ALL ORDER BY n DESC""")
+                         AND regexp_matches(url, '^https?://[A-Za-z][A-Za-z0-9.-]*(:\d+)?/')
+                       GROUP BY ALL ORDER BY n DESC, host""")
     for r in pairs:
         ip, hid = ip_key(r["ip"]), host_id(r["host"])
         if ip and hid and hid.startswith("host:") and is_private(ip) and ip not in st.ip_host:
@@ -250,6 +252,10 @@ def _infrastructure(q: _Q, st: _State) -> Fact | None:
         SELECT 'exploit_ok', src_ip, NULL, event_id, timestamp, evidence_sha256 FROM ext
         WHERE src_ip = xip AND list_contains(attack, 'T1190') AND {TIMED}
           AND TRY_CAST(json_extract(attributes, '$.status') AS INTEGER) BETWEEN 200 AND 299
+        UNION ALL
+        -- the sources of a denial-of-service flood (a botnet the attacker commands)
+        SELECT 'flood', unnest(json_extract_string(attributes, '$.source_addresses[*]')), NULL, event_id, timestamp, evidence_sha256
+        FROM events WHERE data_type = 'detection' AND gbt_category = 'NADOS' AND attributes LIKE '%"source_addresses"%'
         ORDER BY timestamp, event_id""")
     if not rows:
         # fall back to every external address a strong indicator names (lower confidence)
@@ -1211,29 +1217,46 @@ def _containment(q: _Q, st: _State) -> Fact | None:
 
 
 def _classify(story: Storyline) -> Fact:
+    """The GB/T 20986-2023 category of the PRIMARY incident, the other categories it also fits in the note.
+
+    The standard classifies an event by what it is, and a compound incident by its primary event: the
+    one that started it and that the rest exploited. So, in order:
+    - malicious programs whose effect is the incident: ransomware (MPRANS) only when it asks for a ransom
+      (a note or a demand); encryption with no way to pay, or wiping, is destructive malware, a
+      sub-category the standard does not name, so "other malicious program" (MPOTH);
+    - a denial of service (NADOS), even when another act hid behind it: the flood is what took the
+      service down and what the tampering or intrusion used as cover;
+    - an intrusion through an exploited vulnerability (web exploit): a network attack (NA; the
+      standard's exploitation sub-code is not one we can name from its annex, so the category alone),
+      whatever it then reached (a leak is the consequence, named in the note);
+    - data security events by what happened to the data: tampering, leak; social engineering (BEC,
+      payment fraud by impersonation) is a data security sub-category in the 2023 edition (DS);
+    - an operator's mistake without an attacker: improper operation (RO);
+    - any other attack: NA; nothing malicious and no operator error: OTH.
+    """
     impacts = {f.name.split(":", 1)[1]: f for f in story.impact}
-    cited: list[str] = []
-    if "encryption" in impacts or (story.extortion and story.extortion.value.get("ransom_note_files")):
-        code = "MPRANS"
-        cited = (impacts["encryption"].cited_event_ids if "encryption" in impacts else story.extortion.cited_event_ids)[:5]
-    elif "denial_of_service" in impacts:
-        code, cited = "NADOS", impacts["denial_of_service"].cited_event_ids[:5]
-    elif "wiping" in impacts:
-        code, cited = "MP", impacts["wiping"].cited_event_ids[:5]
-    elif "data_tampering" in impacts:
-        code, cited = "DSDATATAMPER", impacts["data_tampering"].cited_event_ids[:5]
-    elif story.exfiltration:
-        code, cited = "DSDATALEAK", story.exfiltration[0].cited_event_ids[:5]
-    elif story.social_engineering:
-        code, cited = "DS", story.social_engineering.cited_event_ids[:5]
-    elif story.operator_error and story.operator_error.value is True:
-        code, cited = "RO", story.operator_error.cited_event_ids[:5]
-    elif story.malicious and story.malicious.value:
-        code, cited = "NA", story.malicious.cited_event_ids[:5]
-    else:
-        code = "OTH"
-    secondary = [c for c, present in (("DSDATALEAK", bool(story.exfiltration)), ("MPRANS", "encryption" in impacts),
-                                      ("NADOS", "denial_of_service" in impacts)) if present and c != code]
+    ext = story.extortion.value if story.extortion else {}
+    ransom_asked = bool(ext.get("ransom_note_files") or ext.get("demand") or ext.get("wallet"))
+    vector = str(((story.initial_access.value if story.initial_access else None) or {}).get("vector") or "").lower()
+    ia_ids = story.initial_access.cited_event_ids[:5] if story.initial_access else []
+    leak_ids = story.exfiltration[0].cited_event_ids[:5] if story.exfiltration else []
+    rules: list[tuple[str, bool, Any]] = [
+        ("MPRANS", "encryption" in impacts and ransom_asked or bool(ext.get("ransom_note_files")),
+         lambda: (impacts["encryption"].cited_event_ids if "encryption" in impacts else story.extortion.cited_event_ids)[:5]),
+        ("MPOTH", "wiping" in impacts or "encryption" in impacts,
+         lambda: (impacts.get("wiping") or impacts["encryption"]).cited_event_ids[:5]),
+        ("NADOS", "denial_of_service" in impacts, lambda: impacts["denial_of_service"].cited_event_ids[:5]),
+        ("NA", vector.startswith(("web exploit", "exploit", "vulnerability")), lambda: ia_ids),
+        ("DSDATATAMPER", "data_tampering" in impacts, lambda: impacts["data_tampering"].cited_event_ids[:5]),
+        ("DSDATALEAK", bool(story.exfiltration), lambda: leak_ids),
+        ("DS", bool(story.social_engineering), lambda: story.social_engineering.cited_event_ids[:5]),
+        ("RO", bool(story.operator_error and story.operator_error.value is True),
+         lambda: story.operator_error.cited_event_ids[:5]),
+        ("NA", bool(story.malicious and story.malicious.value), lambda: story.malicious.cited_event_ids[:5]),
+    ]
+    fits = [(code, cite) for code, present, cite in rules if present]
+    code, cited = (fits[0][0], fits[0][1]()) if fits else ("OTH", [])
+    secondary = list(dict.fromkeys(c for c, _ in fits[1:] if c != code and not (c == "NA" and code.startswith("NA"))))
     return _fact("gbt_category", code, 0.8 if cited else 0.3, cited,
                  GBT_NAMES.get(code, "") + (f"; also {', '.join(secondary)}" if secondary else ""))
 
