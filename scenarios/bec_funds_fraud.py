@@ -104,7 +104,7 @@ def build(b: Builder) -> dict:
         "exfiltrated_bytes": 0, "records_affected": {},
         "attacker_infrastructure": [PHISH_IP, PHISH_DOMAIN, LOGIN_IP, "haichuan-it-support.top"],
         "inbox_rule": {"time": iso(T_RULE), "name": ".", "move_to": "RSS Feeds"},
-        "fraudulent_transfers": transfers, "malicious": True, "operator_error": False, "gbt_category": "IC",
+        "fraudulent_transfers": transfers, "malicious": True, "operator_error": False, "gbt_category": "DS",
         "_anchor_us": T_SEND,
     }
     coverage = {"funds_transfer_fraud": "triggered", "incident_response": "triggered", "legal_costs": "triggered"}

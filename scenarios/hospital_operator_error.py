@@ -98,7 +98,7 @@ def build(b: Builder) -> dict:
         "discovery": iso(T_DISCOVERY), "compromised_hosts": [],
         "outages": [{"service": "Hospital information system (HIS)", "host": "his-db01", "start": iso(T_OUTAGE), "end": iso(T_RESTORED)}],
         "exfiltrated_bytes": 0, "records_affected": {}, "attacker_infrastructure": [],
-        "malicious": False, "operator_error": True, "gbt_category": "OTH",
+        "malicious": False, "operator_error": True, "gbt_category": "RO",
     }
     coverage = {"business_interruption": "triggered", "data_restoration": "triggered", "incident_response": "not_triggered"}
     model = RevenueModel(mean_per_hour=58_000.0, utc_offset_hours=-4, residual_during_outage=0.35)

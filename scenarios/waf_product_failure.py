@@ -21,6 +21,9 @@ from scenarios.writers.revenue import RevenueModel
 TITLE = "Security product (WAF) failed to stop an attack: vendor's third-party liability"
 
 SHOP, WAF_IP, ATTACKER = "10.80.1.20", "10.80.1.5", "203.0.113.201"
+# The retailer's web server as the evidence knows it: the site every request names (Host:) behind the WAF's
+# address. Neither the capture (in front of the WAF) nor the access log carries a machine name for it.
+SITE = "shop.example.cn"
 T_PROBE = at("2026-06-03T18:10:00Z")
 T_BYPASS = at("2026-06-03T18:31:00Z")
 T_DUMP = at("2026-06-03T18:40:00Z")
@@ -38,7 +41,7 @@ def build(b: Builder) -> dict:
     to_attacker = 0  # every payload byte the web server sent the attacker (the stolen data leaves in responses)
     for k, path in enumerate(blocked * 4):
         t = T_PROBE + k * 40 * US
-        req = f"GET {path} HTTP/1.1\r\nHost: shop.example.cn\r\nUser-Agent: Mozilla/5.0\r\n\r\n".encode()
+        req = f"GET {path} HTTP/1.1\r\nHost: {SITE}\r\nUser-Agent: Mozilla/5.0\r\n\r\n".encode()
         resp = b"HTTP/1.1 403 Forbidden\r\nServer: DA-WAF\r\nContent-Length: 0\r\n\r\n"
         to_attacker += len(resp)
         sessions.append((t, pcap.tcp_session(ff, filler, t, ATTACKER, 45000 + k, WAF_IP, 80, [pcap.Exchange("c", req), pcap.Exchange("s", resp)],
@@ -49,7 +52,7 @@ def build(b: Builder) -> dict:
     for k in range(60):
         path = bypass[k % 2].replace("0,5000", f"{k * 1000},1000")
         t = T_BYPASS + k * 9 * US
-        req = f"GET {path} HTTP/1.1\r\nHost: shop.example.cn\r\nUser-Agent: Mozilla/5.0\r\n\r\n".encode()
+        req = f"GET {path} HTTP/1.1\r\nHost: {SITE}\r\nUser-Agent: Mozilla/5.0\r\n\r\n".encode()
         body = 80_000 if k >= 2 else 2_000
         head = b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: " + str(body).encode() + b"\r\n\r\n"
         to_attacker += len(head) + body
@@ -58,7 +61,7 @@ def build(b: Builder) -> dict:
         waf.append((t, json.dumps({"time": iso(t), "client": ATTACKER, "uri": path, "rule": None, "action": "pass", "engine": "DA-WAF 5.2.0"})))
         access.append(logs.access_line(t, ATTACKER, "GET", path, 200, body))
     t = T_DUMP
-    req = b"GET /static/upload/c.sql.gz HTTP/1.1\r\nHost: shop.example.cn\r\n\r\n"
+    req = f"GET /static/upload/c.sql.gz HTTP/1.1\r\nHost: {SITE}\r\n\r\n".encode()
     head = b"HTTP/1.1 200 OK\r\nContent-Type: application/gzip\r\nContent-Length: " + str(DUMP_BYTES).encode() + b"\r\n\r\n"
     to_attacker += len(head) + DUMP_BYTES
     sessions.append((t, pcap.tcp_session(ff, filler, t, ATTACKER, 47001, WAF_IP, 80,
@@ -99,14 +102,14 @@ def build(b: Builder) -> dict:
     )
     truth = {
         "title": TITLE, "t0": iso(T_PROBE),
-        "initial_access": {"vector": "web exploit (WAF bypass)", "time": iso(T_BYPASS), "host": "shop web server", "source_ip": ATTACKER},
-        "discovery": iso(T_DISCOVERY), "compromised_hosts": ["shop web server", "shop-db"], "outages": [],
+        "initial_access": {"vector": "web exploit (WAF bypass)", "time": iso(T_BYPASS), "host": SITE, "source_ip": ATTACKER},
+        "discovery": iso(T_DISCOVERY), "compromised_hosts": [SITE, "shop-db"], "outages": [],
         "exfiltrated_bytes": to_attacker,
-        "exfiltration": [{"source_host": "shop web server", "src_ip": WAF_IP, "dst_ip": ATTACKER, "src_port": 80,
+        "exfiltration": [{"source_host": SITE, "src_ip": WAF_IP, "dst_ip": ATTACKER, "src_port": 80,
                           "payload_bytes": to_attacker, "start": iso(T_PROBE), "direction": "server_to_client",
                           "note": "SQL injection results and the database dump, all in HTTP responses to the attacker"}],
         "records_affected": {"customer_records": 58_000}, "attacker_infrastructure": [ATTACKER],
-        "malicious": True, "operator_error": False, "waf_bypass_requests": 60, "gbt_category": "NAOTH",
+        "malicious": True, "operator_error": False, "waf_bypass_requests": 60, "gbt_category": "NA",
         "_anchor_us": T_DUMP,
     }
     coverage = {"network_security_liability": "triggered", "legal_costs": "triggered"}
