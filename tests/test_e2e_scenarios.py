@@ -82,6 +82,11 @@ def mismatches(truth: dict, story: dict, adjustment: dict) -> list[str]:
     if missing:
         out.append(f"attacker infrastructure missing {sorted(missing)} (derived {sorted(infra)})")
 
+    # GB/T 20986-2023 category of the primary incident, exactly (sub-code included)
+    gbt = fact("gbt_category")
+    if "gbt_category" in truth and gbt != truth["gbt_category"]:
+        out.append(f"gbt category: {gbt} vs truth {truth['gbt_category']}")
+
     # the adjustment: coverage decisions exactly, payable per head and total within 0.5 %
     decisions = {c["section"]: c["decision"] for c in adjustment["coverage"]}
     if decisions != truth["expected_coverage"]:
@@ -135,10 +140,6 @@ def e2e(tmp_path_factory):
 # What the product does not derive yet, per scenario, by the prefix of the mismatch line. A listed gap
 # must still be there (the test fails once it is fixed, so the list only ever shrinks); anything else fails.
 KNOWN_GAPS: dict[str, dict[str, str]] = {
-    "waf_product_failure": {
-        "compromised hosts": "truth names the web server 'shop web server', a description no evidence item carries "
-                             "(the capture sees only the WAF's address 10.80.1.5, the access log names no host)",
-    },
 }
 
 
@@ -167,12 +168,14 @@ def test_mismatches_can_fail():
              "compromised_hosts": ["A"], "outages": [{"service": "s", "host": "A", "start": "2026-01-01T01:00:00Z",
                                                       "end": "2026-01-01T02:00:00Z"}],
              "exfiltrated_bytes": 1000, "records_affected": {"r": 1}, "attacker_infrastructure": ["203.0.113.1"],
-             "expected_coverage": {"bi": "triggered"}, "expected_payable": {"bi": 100.0, "total": 100.0}}
+             "expected_coverage": {"bi": "triggered"}, "expected_payable": {"bi": 100.0, "total": 100.0},
+             "gbt_category": "NADOS"}
     story = {"t0": {"value": "2026-01-01T00:00:30Z"}, "initial_access": {"value": {"vector": "exposed RDP (brute force)",
                                                                                      "time": "2026-01-01T00:00:00Z"}},
              "compromised_hosts": {"value": ["a.corp.local"]},
              "outages": [{"host": "A", "start": "2026-01-01T01:00:20Z", "end": "2026-01-01T02:00:00Z"}],
-             "exfiltrated_bytes": 1005, "records_affected": {"r": 1}, "attacker_infrastructure": {"value": ["203.0.113.1", "x.top"]}}
+             "exfiltrated_bytes": 1005, "records_affected": {"r": 1}, "attacker_infrastructure": {"value": ["203.0.113.1", "x.top"]},
+             "gbt_category": {"value": "NADOS"}}
     adj = {"coverage": [{"section": "bi", "decision": "triggered"}], "losses": [{"head": "bi", "payable": 100.2}],
            "totals": {"payable": 100.2}}
     assert mismatches(truth, story, adj) == []
@@ -181,5 +184,6 @@ def test_mismatches_can_fail():
     adj["losses"][0]["payable"] = 101.0
     adj["coverage"][0]["decision"] = "excluded"
     story["outages"][0]["end"] = "2026-01-01T02:05:00Z"
+    story["gbt_category"]["value"] = "NA"
     got = mismatches(truth, story, adj)
-    assert len(got) == 5 and got[0].startswith("t0") and any("coverage" in g for g in got), got
+    assert len(got) == 6 and any(g.startswith("gbt category") for g in got) and got[0].startswith("t0") and any("coverage" in g for g in got), got

@@ -198,3 +198,33 @@ def test_log4shell_attack_and_gbt(incident_case):
     _, s, _ = incident_case("otrf_log4shell")
     assert "T1190" in s.attack_tactics.value["techniques"] and "initial-access" in s.attack_tactics.value["tactics"]
     assert s.gbt_category.value.startswith("NA")
+
+
+def test_log4shell_shell_spawned_by_java_in_sysmon(incident_case):
+    """Sysmon for Linux (XML inside forwarded syslog rows) gives the process the exploit started: a shell whose
+    parent is the JVM, as T1059/T1203. Expected values are read from the file with json + regex here."""
+    import json
+    import re
+
+    from forensics.timecorrect import case_connection
+
+    case_id, s, folder = incident_case("otrf_log4shell")
+    expected = []
+    for line in (folder / "log4shell_sysmon_for_linux.json").read_text(encoding="utf-8").splitlines():
+        m = json.loads(line)["SyslogMessage"]
+        d = dict(re.findall(r'<Data Name="(\w+)">([^<]*)', m))
+        if "<EventID>1<" in m and re.search(r"/java$", d.get("ParentImage", "")) and re.search(r"/(ba|da)?sh$", d.get("Image", "")):
+            expected.append((int(d["ProcessId"]), re.search(r'SystemTime="([^"]+)"', m).group(1)))
+    assert expected, "no shell started by java in the Sysmon file"
+    con = case_connection(case_id)
+    try:
+        got = con.execute("""SELECT process_pid, timestamp, process_name, "user", attack FROM events
+                             WHERE data_type = 'linux:sysmon:record' AND list_contains(attack, 'T1059.004')
+                             ORDER BY timestamp""").fetchall()
+    finally:
+        con.close()
+    assert sorted((pid, ts) for pid, ts, *_ in got) == sorted((pid, us(re.sub(r"\.(\d{1,6})\d*Z$", lambda x: "." + x.group(1).ljust(6, "0") + "Z", t)))
+                                                                   for pid, t in expected)
+    assert all(name in ("bash", "sh", "dash") and "T1203" in attack for _, _, name, _, attack in got)
+    assert {"T1059.004", "T1203"} <= set(s.attack_tactics.value["techniques"])
+    assert "execution" in s.attack_tactics.value["tactics"]
