@@ -52,6 +52,7 @@ def test_syn_flood_from_many_sources_is_one_dos_detection(tmp_path):
     a = d.attributes
     # derived from the packets we wrote: every SYN counted, every bot counted, the span of the flood
     assert a["attempts"] == 3000 and a["sources"] == 200
+    assert set(a["source_addresses"]) == {f"198.51.100.{2 + k}" for k in range(200)}
     assert d.timestamp == T0 and a["last_seen_us"] == T0 + 2999 * 600_000_000 // 3000
     assert not detections(evs, "beaconing"), [e.message for e in detections(evs, "beaconing")][:3]
 

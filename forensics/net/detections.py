@@ -71,6 +71,7 @@ class Detectors:
         # SYN flood: (dst,port,proto) -> [array starts, array source ids, first locator]; sources interned once
         self.flood: dict[tuple, list] = {}
         self.flood_src: dict[bytes, int] = {}
+        self.flood_addr: list[bytes] = []  # source id -> address
 
     # -- feeds ------------------------------------------------------------------
     def flow(self, fl) -> None:
@@ -232,7 +233,10 @@ class Detectors:
             return
         sid = self.flood_src.get(fl.a)
         if sid is None:
-            sid = self.flood_src[fl.a] = len(self.flood_src) if len(self.flood_src) < (1 << 22) else -1
+            if len(self.flood_src) >= (1 << 22):
+                return
+            sid = self.flood_src[fl.a] = len(self.flood_addr)
+            self.flood_addr.append(fl.a)
         st[0].append(fl.first)
         st[1].append(sid)
 
@@ -307,7 +311,9 @@ class Detectors:
                     ["T1498", "T1499"], ["dos", "availability"], "high", "NADOS",
                     {"service": svc, "kind": kind, "attempts": int(j - i), "sources": int(len(sources)),
                      "peak_attempts_in_window": peak, "window_s": c["window_s"], "first_seen_us": first,
-                     "last_seen_us": last, "threshold": c},
+                     "last_seen_us": last, "threshold": c,
+                     # the botnet is attacker infrastructure: its addresses, bounded (a reader wants the networks)
+                     "source_addresses": sorted(ip_str(self.flood_addr[x]) for x in sources[:c["max_listed_sources"]])},
                     f"{svc}-{first}", dst_ip=ip_str(b), dst_port=port, proto=PROTO_NAMES[proto]))
         return out
 
