@@ -167,3 +167,10 @@ def test_verify_cli_names_changed_item(cc_home, tmp_path):
     vp.write_text("tampered\n")
     r = run_cli("evidence", "verify", cid)
     assert r.returncode == 1 and "auth.log" in r.stdout and "bytes changed" in r.stdout
+
+
+def test_case_status_command(cc_home):
+    cid = _new_case()
+    assert run_cli("case", "status", cid, "on_hold", check=True).stdout.strip().endswith("on_hold")
+    _one_line_error(run_cli("case", "status", cid, "bogus"), "unknown case status")
+    assert json.loads(run_cli("case", "show", cid, "--json", check=True).stdout)["status"] == "on_hold"

@@ -49,5 +49,14 @@ def show(case_id: str, as_json: bool = typer.Option(False, "--json")):
         print_table(f"Case {c.id}", ["field", "value"], d.items())
 
 
+@case_app.command("status")
+def status(case_id: str, new_status: str = typer.Argument(..., help="open | on_hold | closed")):
+    """Set a case's status (recorded in the chain of custody)."""
+    from case_store import cases  # imported late: keeps `--help` fast
+
+    c = cases.set_status(case_id, new_status)
+    print(f"{case_id}: {getattr(c, 'status', new_status)}")
+
+
 def register(app: typer.Typer) -> None:
     app.add_typer(case_app, name="case")
