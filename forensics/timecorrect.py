@@ -14,6 +14,7 @@ Times are UTC inside. Two corrections exist, both recorded in custody by
 """
 from __future__ import annotations
 
+import dataclasses
 import re
 from dataclasses import dataclass
 from functools import lru_cache
@@ -173,7 +174,7 @@ def _original_time_bounds(clauses: list[str], start_us: int | None, end_us: int 
 
 
 def _page(con, cols: str, where: str, params: list, q, offsets: dict[str, int], span: tuple[int, int],
-          total: int) -> pd.DataFrame:
+          total: int, ends_by: int | None = None) -> pd.DataFrame:
     """One page in (time, event id) order, in two steps.
 
     A top-N over every column decodes all columns of every matching row; the
@@ -184,7 +185,7 @@ def _page(con, cols: str, where: str, params: list, q, offsets: dict[str, int], 
     if q.limit > PAGE_KEYS_MAX:
         sql = f"FROM events{where} ORDER BY timestamp, event_id LIMIT {int(q.limit)} OFFSET {int(q.offset)}"
         return con.execute(f"SELECT {cols} {sql}", params).df()
-    keys = _page_keys(con, where, params, q, offsets, span, total) if total else []
+    keys = _page_keys(con, where, params, q, offsets, span, total, ends_by) if total > q.offset else []
     if not keys:
         return con.execute(f"SELECT {cols} FROM events WHERE false").df()
     rows = ["timestamp BETWEEN ? AND ?", "list_contains(?, event_id)"]
@@ -197,7 +198,7 @@ def _page(con, cols: str, where: str, params: list, q, offsets: dict[str, int], 
 
 
 def _page_keys(con, where: str, params: list, q, offsets: dict[str, int], span: tuple[int, int],
-               total: int) -> list[tuple]:
+               total: int, ends_by: int | None = None) -> list[tuple]:
     """(timestamp, event_id) of the page's rows, looked for in growing time windows from the start.
 
     If a window [lo, lo + w) already holds offset + limit matching rows, they are
@@ -211,6 +212,8 @@ def _page_keys(con, where: str, params: list, q, offsets: dict[str, int], span: 
     lo = q.start_us if q.start_us is not None else span[0]
     hi = q.end_us if q.end_us is not None else span[1]
     width = max(1, int((hi - lo + 1) * min(1.0, 2 * need / max(total, 1))))
+    if ends_by is not None:  # known from the day counts: the page ends by then
+        width = max(1, ends_by - lo + 1)
     while True:
         last = lo + width > hi
         clauses = [] if last else ["timestamp < ?"]
@@ -219,9 +222,78 @@ def _page_keys(con, where: str, params: list, q, offsets: dict[str, int], span: 
         w = (where + (" AND " if where else " WHERE ") + " AND ".join(clauses)) if clauses else where
         keys = con.execute(f"SELECT timestamp, event_id FROM events{w} ORDER BY timestamp, event_id LIMIT {need}",
                            params + extra).fetchall()
-        if len(keys) >= need or last:
+        if len(keys) >= min(need, total) or last:  # the total is exact: a window holding all matches is enough
             return keys[int(q.offset):]
         width *= 8
+
+
+DAY_US = 86_400_000_000
+DAY_COUNTS_MAX = 1_000_000  # rows; a case this fragmented counts by scanning instead
+
+
+@lru_cache(maxsize=8)
+def _day_counts(files: tuple[str, ...], offsets: tuple[tuple[str, int], ...]) -> bool:
+    """Per (UTC day, host, data type, tags) event counts as the table `tl_day_counts`, built once per file set.
+
+    A page's total over a wide window would otherwise scan every event in it.
+    With this table, the whole days of the window are summed here and only the
+    partial days at its two ends are counted from the events. False if the
+    case is too fragmented for the table to be small.
+    """
+    cur = _shared(files, offsets).cursor()
+    try:
+        # floor division also for times before 1970 (DuckDB's // truncates toward zero)
+        cur.execute(f"""CREATE TABLE IF NOT EXISTS tl_day_counts AS
+            SELECT timestamp // {DAY_US} - CASE WHEN timestamp % {DAY_US} < 0 THEN 1 ELSE 0 END AS day,
+                   host, data_type, tags, count(*)::BIGINT AS n
+            FROM events GROUP BY ALL""")
+        if cur.execute("SELECT count(*) FROM tl_day_counts").fetchone()[0] > DAY_COUNTS_MAX:
+            cur.execute("DROP TABLE tl_day_counts")
+            return False
+        return True
+    finally:
+        cur.close()
+
+
+def _count(con, q, key, extra: list[str], extra_params: list, offsets: dict[str, int],
+           span: tuple[int, int]) -> tuple[int, int | None]:
+    """Events matching the page filter: whole days from `tl_day_counts` when the filter only
+    reads time, host, data type and tags, the partial days at the ends (or everything) exactly.
+
+    Also the end of the first day by which offset + limit matches have been seen (None if
+    unknown): where the page's rows can end, so the key search need not look further.
+    """
+    def scan(start: int | None, end: int | None) -> int:
+        w, p = dataclasses.replace(q, start_us=start, end_us=end).where()
+        clauses = ([w[len(" WHERE "):]] if w else []) + extra
+        p = p + extra_params + _original_time_bounds(clauses, start, end, offsets)
+        where = (" WHERE " + " AND ".join(clauses)) if clauses else ""
+        return con.execute(f"SELECT count(*) FROM events{where}", p).fetchone()[0]
+
+    lo = q.start_us if q.start_us is not None else span[0]
+    hi = q.end_us if q.end_us is not None else span[1]
+    first_day = -(-lo // DAY_US)           # first day starting at or after lo
+    last_day = (hi + 1) // DAY_US - 1      # last day ending at or before hi
+    cube_safe = not (q.user or q.ip or q.text or q.event_ids is not None)
+    if not cube_safe or last_day < first_day or hi - lo < 2 * DAY_US or not _day_counts(*key):
+        return scan(q.start_us, q.end_us), None
+    w, p = dataclasses.replace(q, start_us=None, end_us=None).where()  # host / data type / tag clauses only
+    clauses = ([w[len(" WHERE "):]] if w else []) + extra + ["day BETWEEN ? AND ?"]
+    days = con.execute(f"SELECT day, sum(n) FROM tl_day_counts WHERE {' AND '.join(clauses)} GROUP BY day ORDER BY day",
+                       p + extra_params + [first_day, last_day]).fetchall()
+    head = scan(q.start_us, first_day * DAY_US - 1) if lo < first_day * DAY_US else 0
+    tail = scan((last_day + 1) * DAY_US, q.end_us) if hi >= (last_day + 1) * DAY_US else 0
+    need, seen, ends_by = int(q.offset) + int(q.limit), head, None
+    for day, n in ([] if head >= need else days):
+        seen += n
+        if seen >= need:
+            ends_by = (day + 1) * DAY_US - 1
+            break
+    if head >= need:
+        ends_by = first_day * DAY_US - 1
+    elif ends_by is None and not tail:  # fewer matches than the page asks: none after the last matching day
+        ends_by = (days[-1][0] + 1) * DAY_US - 1 if days else first_day * DAY_US - 1
+    return head + sum(int(n) for _, n in days) + tail, ends_by
 
 
 @lru_cache(maxsize=8)
@@ -250,15 +322,18 @@ def query(case_id: str | None, q, files: list[str] | None = None, offsets: dict[
     where, params = q.where()
     clauses = [where[len(" WHERE "):]] if where else []
     params += _original_time_bounds(clauses, q.start_us, q.end_us, offsets)
+    extra, extra_params = [], []  # filters EventQuery does not spell
     if host_entity:
-        clauses.append("list_contains(?, host)")
-        params.append(_host_spellings(*key).get(host_id(host_entity), []))
+        extra.append("list_contains(?, host)")
+        extra_params.append(_host_spellings(*key).get(host_id(host_entity), []))
+    clauses += extra
+    params += extra_params
     where = (" WHERE " + " AND ".join(clauses)) if clauses else ""
     cols = ", ".join(f'"{c}"' for c in list(q.columns) + ["original_timestamp"])
     con = _shared(*key).cursor()
     try:
-        total = con.execute(f"SELECT count(*) FROM events{where}", params).fetchone()[0]
-        page = _page(con, cols, where, params, q, offsets, _time_span(*key), total)
+        total, ends_by = _count(con, q, key, extra, extra_params, offsets, _time_span(*key))
+        page = _page(con, cols, where, params, q, offsets, _time_span(*key), total, ends_by)
         return page, int(total)
     finally:
         con.close()

@@ -212,3 +212,51 @@ def test_empty_case_gives_an_empty_graph(tmp_path):
     assert g.number_of_nodes() == 0 and json.loads(to_json(g))["links"] == []
     f = write(tmp_path, [Event(T, "text:log", "no entities here", "")])
     assert build_graph(case_connection(None, [f])).number_of_nodes() == 0
+
+
+@pytest.mark.parametrize("offsets", [{}, {"b" * 64: -7_200_000_000}])
+def test_page_query_matches_a_plain_query(tmp_path, monkeypatch, offsets):
+    """The timeline page (day counts, windowed key search, two-step row read) returns exactly what
+    one plain ORDER BY ... LIMIT/OFFSET query and count(*) return, for many filters and pages."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from case_store.eventstore import EventQuery
+    from forensics import timecorrect
+    from forensics.events import EVENT_SCHEMA
+
+    day = 86_400_000_000
+    rng = np.random.default_rng(3)
+    files = []
+    for k, sha in enumerate(("a" * 64, "b" * 64)):
+        n = 20_000
+        ts = T - 2 * day + rng.integers(0, 9 * day, n)
+        ts[:50] = T  # ties on time: the event id decides
+        cols = {f.name: pa.nulls(n, f.type) for f in EVENT_SCHEMA}
+        cols.update(event_id=pa.array([f"{k}-{i:06d}" for i in range(n)]), timestamp=pa.array(ts, pa.int64()),
+                    evidence_sha256=pa.array([sha] * n), data_type=pa.array(rng.choice(["x:a", "x:b", "y:c"], n)),
+                    host=pa.array(rng.choice(["WS01", "ws01.corp.local", "WS02", None], n)),
+                    tags=pa.array([[t] if t else [] for t in rng.choice(["login", "login_failed", ""], n)], pa.list_(pa.string())),
+                    message=pa.array([("late " if t > T + 5 * day else "m ") + str(i % 97) for i, t in enumerate(ts)]),
+                    attributes=pa.array(["{}"] * n))
+        p = tmp_path / f"{k}.parquet"
+        pq.write_table(pa.table(cols, schema=EVENT_SCHEMA), p)
+        files.append(str(p))
+    monkeypatch.setattr(timecorrect, "DAY_COUNTS_MAX", 10_000_000)
+    con = case_connection(None, files, offsets=offsets)
+    cases = [dict(), dict(start_us=T - day // 3, end_us=T + 5 * day + 17), dict(start_us=T, end_us=T, limit=10, offset=20),
+             dict(tag="login_failed", start_us=T - 2 * day, end_us=T + 6 * day - 1), dict(data_type="x:*", offset=300),
+             dict(text="m 5", start_us=T, end_us=T + 3 * day), dict(tag="login", offset=100_000),
+             dict(text="late 1"), dict(text="late", tag="login", offset=50)]  # matches only at the end
+    for i, kw in enumerate(cases):
+        for host in (None, "ws01"):
+            q = EventQuery(**{"limit": 100, **kw})
+            page, total = timecorrect.query(None, q, files=files, offsets=offsets, host_entity=host)
+            where, params = q.where()
+            if host:
+                where = (where + " AND " if where else " WHERE ") + "host IN ('WS01', 'ws01.corp.local')"
+            want_total = con.execute(f"SELECT count(*) FROM events{where}", params).fetchone()[0]
+            want = [r[0] for r in con.execute(f"SELECT event_id FROM events{where} ORDER BY timestamp, event_id "
+                                              f"LIMIT {q.limit} OFFSET {q.offset}", params).fetchall()]
+            assert (total, list(page.event_id)) == (want_total, want), (kw, host)
