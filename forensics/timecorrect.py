@@ -231,24 +231,29 @@ DAY_US = 86_400_000_000
 DAY_COUNTS_MAX = 1_000_000  # rows; a case this fragmented counts by scanning instead
 
 
-@lru_cache(maxsize=8)
 def _day_counts(files: tuple[str, ...], offsets: tuple[tuple[str, int], ...]) -> bool:
     """Per (UTC day, host, data type, tags) event counts as the table `tl_day_counts`, built once per file set.
 
     A page's total over a wide window would otherwise scan every event in it.
     With this table, the whole days of the window are summed here and only the
     partial days at its two ends are counted from the events. False if the
-    case is too fragmented for the table to be small.
+    case is too fragmented for the table to be small. The table lives in the
+    shared connection (rebuilt if that connection was evicted and reopened).
     """
     cur = _shared(files, offsets).cursor()
     try:
+        have = {t for (t,) in cur.execute(
+            "SELECT table_name FROM duckdb_tables() WHERE table_name IN ('tl_day_counts', 'tl_day_counts_too_big')").fetchall()}
+        if have:
+            return "tl_day_counts" in have
         # floor division also for times before 1970 (DuckDB's // truncates toward zero)
         cur.execute(f"""CREATE TABLE IF NOT EXISTS tl_day_counts AS
             SELECT timestamp // {DAY_US} - CASE WHEN timestamp % {DAY_US} < 0 THEN 1 ELSE 0 END AS day,
                    host, data_type, tags, count(*)::BIGINT AS n
             FROM events GROUP BY ALL""")
         if cur.execute("SELECT count(*) FROM tl_day_counts").fetchone()[0] > DAY_COUNTS_MAX:
-            cur.execute("DROP TABLE tl_day_counts")
+            cur.execute("CREATE TABLE IF NOT EXISTS tl_day_counts_too_big AS SELECT 1 AS x")
+            cur.execute("DROP TABLE IF EXISTS tl_day_counts")
             return False
         return True
     finally:
