@@ -229,6 +229,7 @@ def connect(files: list[str]) -> duckdb.DuckDBPyConnection:
     and pages come back quickly however many evidence files feed the case.
     """
     con = duckdb.connect()
+    con.execute("SET enable_progress_bar = false")  # never draw on the user's terminal from a library
     if files:
         source = _compacted(files, con) or files
         con.execute(f"CREATE VIEW events AS SELECT * FROM read_parquet({_sql_list(source)})")
