@@ -23,7 +23,7 @@ sysdeps-test:
 	bash scripts/install-system-deps.sh test
 
 demo: sysdeps-demo $(STAMP)
-	$(BIN)/cyberclaim demo
+	$(BIN)/cyberclaim demo $(DEMO_ARGS)
 
 test: sysdeps-test $(STAMP)
 	CYBERCLAIM_TEST_PG_URL="$$(bash scripts/pg-test-server.sh start)" \
