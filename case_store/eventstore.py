@@ -218,7 +218,7 @@ class EventQuery:
 
 
 COMPACT_MIN_ROWS = 250_000  # below this, reading the per-evidence files directly is as fast
-COMPACT_MEMORY = "1GB"  # DuckDB memory limit while building the compacted copy
+COMPACT_MEMORY = "512MB"  # DuckDB memory limit while building the compacted copy
 
 
 def connect(files: list[str]) -> duckdb.DuckDBPyConnection:
@@ -258,7 +258,7 @@ def _compacted(files: list[str], con: duckdb.DuckDBPyConnection) -> list[str] | 
         con.execute(f"SET temp_directory = '{str(dest.parent / '.spill').replace(chr(39), chr(39) * 2)}'")
         con.execute(
             f"COPY (SELECT * FROM read_parquet({_sql_list(files)}) ORDER BY timestamp, event_id) "
-            f"TO '{tmp}' (FORMAT PARQUET, COMPRESSION ZSTD, ROW_GROUP_SIZE 100000)"
+            f"TO '{tmp}' (FORMAT PARQUET, COMPRESSION ZSTD, ROW_GROUP_SIZE 20000)"
         )
         os.replace(tmp, dest)
     return [str(dest)]
