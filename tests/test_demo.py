@@ -33,3 +33,37 @@ def test_make_demo_runs_the_main_job_and_matches_the_known_answer(tmp_path):
     expected = truth["expected_payable"]["total"]
     assert report["totals"]["payable"] == pytest.approx(expected, rel=0.005)
     assert "Total: claimed" in r.stdout and f"{expected:,.2f}" in r.stdout
+
+
+def test_demo_ends_by_serving_the_workbench_on_its_case(tmp_path):
+    """Without NO_UI the main job ends by starting the UI: the real Streamlit server answers."""
+    import signal
+    import socket
+    import sys
+    import time
+    import urllib.request
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    env = dict(os.environ, CYBERCLAIM_HOME=str(tmp_path / "home"))
+    env.pop("NO_UI", None)
+    env.pop("CYBERCLAIM_DB_URL", None)
+    exe = Path(sys.executable).parent / "cyberclaim"
+    p = subprocess.Popen([str(exe), "demo", "--out", str(tmp_path / "out"), "--port", str(port)], env=env,
+                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    try:
+        deadline = time.time() + 900
+        while time.time() < deadline and p.poll() is None:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=2) as r:
+                    if r.status == 200:
+                        break
+            except OSError:
+                time.sleep(1)
+        assert p.poll() is None, p.stdout.read()[-3000:]
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5) as r:
+            assert r.status == 200
+    finally:
+        os.killpg(p.pid, signal.SIGTERM)
+        p.wait(timeout=30)

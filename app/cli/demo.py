@@ -57,12 +57,10 @@ def demo(out: Path = typer.Option(Path("demo-out"), help="Where the scenario and
         console.print(f"[yellow]not built yet:[/yellow] {m}")
     console.print("Timings: " + ", ".join(f"{n} {s:.1f}s" for n, s in res.steps))
     if ui and os.environ.get("NO_UI", "") not in ("1", "true", "yes"):
-        try:
-            from app.cli.ui import start_ui
-        except ImportError:
-            console.print("[yellow]the UI is not built yet[/yellow]")
-            return
-        start_ui(host="127.0.0.1", port=port, case_id=res.case_id, single_user=True)
+        from app.cli.ui import ui as start_ui
+
+        # the demo case on this machine only: single-user mode, bound to loopback
+        start_ui(port=port, host="127.0.0.1", case=res.case_id, single_user=True, lang="zh", max_upload_mb=4096)
 
 
 def register(app: typer.Typer) -> None:
