@@ -154,6 +154,12 @@ def _exclusion(s: Storyline, policy: Policy, fin: Financials | None, sec: Sectio
     ):
         f = named_fact(s, name)
         if policy.exclusion(code) and truthy(f):
+            # the insurer must establish an exclusion: a suspicion at review confidence goes to a person
+            if f.confidence <= REVIEW_CONFIDENCE:
+                return (Decision.needs_review,
+                        _r(f"{en} suspected (confidence {f.confidence:.2f}): the evidence indicates it but does not "
+                           "establish it; an adjuster must decide", f"疑似适用{zh}，证据不足以认定，需人工复核"),
+                        code, ids(f))
             return Decision.excluded, _r(en, zh), code, ids(f)
     if sec.name == Head.regulatory_fines and policy.exclusion(E.uninsurable_fines) and fin is not None:
         fa = assess_fines(fin.liability.fines if fin.liability else [], policy.jurisdiction)

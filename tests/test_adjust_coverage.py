@@ -100,6 +100,17 @@ def test_flag_exclusions(code, flag):
     assert decide(s, policy([BI]))["business_interruption"].decision == Decision.triggered
 
 
+@pytest.mark.parametrize("conf,expected", [(0.5, Decision.needs_review), (0.3, Decision.needs_review),
+                                           (0.51, Decision.excluded)])
+def test_suspected_exclusion_goes_to_review(conf, expected):
+    """An exclusion is the insurer's to establish: a flag at review confidence is a suspicion, not a finding."""
+    pol = policy([BI], exclusions=[{"code": "insider_dishonesty", "wording": "insider"}])
+    c = decide(story(OUT, facts=[fact("insider_dishonesty", {"suspected": True}, conf)]), pol)["business_interruption"]
+    assert c.decision == expected and "ev-insider_dishonesty" in c.cited_event_ids
+    if expected == Decision.needs_review:
+        assert any("suspected" in r and "adjuster must decide" in r for r in c.reasons), c.reasons
+
+
 def test_prior_known_when_discovered_before_inception():
     pol = policy([section("incident_response", ["security_failure"])], trigger_basis="occurrence",
                  exclusions=[{"code": "prior_known_circumstances"}])

@@ -141,7 +141,8 @@ def test_aim_leak_insurance_angle(incident_case):
     decisions = {d.section: d for d in decide_coverage(s, pol, None)}
     priv = decisions["privacy_liability"]
     assert any("Privacy event" in r for r in priv.reasons), priv.reasons
-    assert priv.decision.value == "excluded" and any("Insider dishonesty" in r for r in priv.reasons)
+    # the storyline only suspects dishonesty (intent is in the chat, for a person to read): review, not exclusion
+    assert priv.decision.value == "needs_review" and any("Insider dishonesty" in r for r in priv.reasons)
     # no security failure without an intrusion, so BI/data restoration are not triggered at all
     assert decisions["business_interruption"].decision.value == "not_triggered"
     # the same storyline without the insider finding: the privacy event stands
