@@ -115,6 +115,57 @@ _LOOKALIKE = (r"(?i)(micr[0o]s[0o]ft|m1cros|0ff1?ice|0utl[0o][0o]k|outl00k|paypa
 _LOOKALIKE_OK = r"(?i)\.(microsoft|office|outlook|live|microsoftonline|paypal|google|apple|amazon|alipay)\.com$"
 _WEB_EXPLOIT = r"(?i)(\.\./\.\./|%2e%2e%2f|\$\{jndi:|union\s+select|/etc/passwd|cmd\.exe|/bin/sh)"
 
+# --- one pass for the text searches ---------------------------------------------------------------
+# The storyline's wording searches (inbox rules, transfer instructions, wallets and ransom amounts, VPN
+# session lines, service stops, failing health checks) each used to read the text of every event; in a
+# large case almost no event holds any of those words. So one pass copies the events whose text holds
+# any of them into `story_text`, and those queries read that instead of `events`. Every query that reads
+# `story_text` must only be able to match rows holding one of these words (case-insensitively) in the
+# column named, or satisfying TEXT_EXTRA: the words are a necessary condition, never the test itself,
+# which stays in the query. tests/test_storyline_prefilter.py checks the storyline is the same with
+# `story_text` = all events.
+_TEXT_WORDS = {
+    "message": (
+        "inboxrule", "inbox rule", "forwarding rule", "收件箱规则",                          # _social_engineering rules
+        "wire transfer", "bank account", "iban", "swift", "new account details",          # ... transfer
+        "汇款", "付款", "收款账户", "银行账户",
+        "btc", "bitcoin", "wallet", "ransom",                                             # _extortion text
+        "xmr", "eth", "usdt", "monero",                                                   # _extortion demand (currency)
+        "multi_sva: pool returned ipv4=", "tunnel established user=",                     # _VPN_PATTERNS
+        "stopped ", "started ", "stopping ", "starting ",                                 # _outages service stop
+        "health", "upstream",                                                             # _outages health checks
+    ),
+    "attributes": (
+        "inboxrule", "bitcoin", "btc", "ransom", "wallet", "xmr", "eth", "usdt", "monero",
+        '"service_state"', "health",
+        "\\u",  # a JSON escape could spell a key or word differently: keep such rows
+    ),
+}
+# rows the text queries accept on something other than wording (the rules query's ATT&CK ids)
+TEXT_EXTRA = "list_has_any(attack, ['T1564.008', 'T1114.003'])"
+
+
+def _words_regex(words: Iterable[str]) -> str:
+    """RE2, case-insensitive, any of the words literally. `İ` lower-cases to `i` for ILIKE but is
+    not in RE2's case folding of `i`, so it is spelled out."""
+    alts = []
+    for w in words:
+        lit = "".join("\\" + c if c in "\\.^$|?*+()[]{}" else c for c in w)
+        alts.append(lit.replace("i", "[iİ]"))
+    return "(?i)(" + "|".join(alts) + ")"
+
+
+TEXT_PREFILTER = True  # False: `story_text` is all events (the reference path the tests compare against)
+
+
+def _story_text(q: "_Q") -> None:
+    """`story_text`: the events any wording search can match (see _TEXT_WORDS), in one pass."""
+    if not TEXT_PREFILTER:
+        q.con.execute("CREATE OR REPLACE TEMP VIEW story_text AS SELECT * FROM events")
+        return
+    conds = [f"regexp_matches({col}, '{_words_regex(words)}')" for col, words in _TEXT_WORDS.items()]
+    q.con.execute(f"CREATE OR REPLACE TEMP TABLE story_text AS SELECT * FROM events WHERE {' OR '.join(conds)} OR {TEXT_EXTRA}")
+
 
 @dataclass
 class _Q:
@@ -314,7 +365,7 @@ def _vpn_sessions(q: _Q) -> list[dict]:
         sql_pat = pat.replace("(?P<user>", "(").replace("(?P<remote>", "(").replace("(?P<inner>", "(").replace("'", "''")
         names = re.findall(r"\(\?P<(\w+)>", pat)
         cols = ", ".join(f"regexp_extract(message, '{sql_pat}', {i + 1}) AS {n}" for i, n in enumerate(names))
-        out += q.rows(f"""SELECT event_id, timestamp, host, {cols} FROM events
+        out += q.rows(f"""SELECT event_id, timestamp, host, {cols} FROM story_text
                           WHERE {TIMED} AND regexp_matches(message, '{sql_pat}') ORDER BY timestamp, event_id LIMIT 10000""")
     return sorted(out, key=lambda r: (r["timestamp"], r["event_id"]))
 
@@ -685,7 +736,7 @@ def _outages(q: _Q, st: _State) -> list[Outage]:
                         WHEN lower(json_extract_string(attributes, '$.service_state')) = 'running'
                              OR regexp_matches(message, '^Started ') OR regexp_matches(message, 'systemd.*: Started ')
                         THEN 'up' END AS st
-            FROM events WHERE host IS NOT NULL AND {TIMED} AND (attributes LIKE '%"service_state"%'
+            FROM story_text WHERE host IS NOT NULL AND {TIMED} AND (attributes LIKE '%"service_state"%'
                   OR (data_type LIKE 'linux:%' AND regexp_matches(message, '(Stopped|Started|Stopping|Starting) ')))),
         k AS (SELECT *,
                      -- the first "up" after this row (the same change may be logged by two evidence items)
@@ -706,7 +757,7 @@ def _outages(q: _Q, st: _State) -> list[Outage]:
                             cited_event_ids=[r["event_id"]] + ([r["next_id"]] if end else [])))
     # failed health checks / upstream failures: runs of failures per host, split where quiet for > 1 h
     hc = q.rows(rf"""
-        WITH f AS (SELECT event_id, timestamp, host FROM events WHERE host IS NOT NULL AND {TIMED} AND (
+        WITH f AS (SELECT event_id, timestamp, host FROM story_text WHERE host IS NOT NULL AND {TIMED} AND (
                      regexp_matches(message, '(?i)health.?check.*(fail|down|timed? ?out|unhealthy|error)')
                      OR regexp_matches(message, '(?i)(upstream.*(timed out|refused|unreachable|failed)|connect\(\) failed.*upstream)')
                      OR lower(json_extract_string(attributes, '$.health')) IN ('fail', 'failed', 'down', 'unhealthy'))),
@@ -1019,7 +1070,7 @@ def _extortion(q: _Q, st: _State) -> Fact | None:
                      WHERE data_type = 'yara:match' AND (attributes ILIKE '%ransom%' OR attributes ILIKE '%wallet%' OR attributes ILIKE '%bitcoin%')
                      ORDER BY timestamp, event_id LIMIT 50""")
     text = q.rows(f"""SELECT event_id, regexp_extract(message || ' ' || attributes, '{_WALLET}', 1) AS wallet
-                      FROM events WHERE (message ILIKE '%btc%' OR message ILIKE '%bitcoin%' OR message ILIKE '%wallet%' OR message ILIKE '%ransom%'
+                      FROM story_text WHERE (message ILIKE '%btc%' OR message ILIKE '%bitcoin%' OR message ILIKE '%wallet%' OR message ILIKE '%ransom%'
                                          OR attributes ILIKE '%bitcoin%' OR attributes ILIKE '%btc%' OR attributes ILIKE '%ransom%')
                         AND regexp_matches(message || ' ' || attributes, '{_WALLET}')
                       ORDER BY timestamp, event_id LIMIT 50""")
@@ -1029,7 +1080,7 @@ def _extortion(q: _Q, st: _State) -> Fact | None:
     wallet_ids = _sql_list(r["event_id"] for r in text)
     demand = q.rows(f"""SELECT event_id, regexp_extract(message || ' ' || attributes, '{_DEMAND}', 1) AS amount,
                                regexp_extract(message || ' ' || attributes, '{_DEMAND}', 2) AS cur
-                        FROM events WHERE regexp_matches(message || ' ' || attributes, '{_DEMAND}')
+                        FROM story_text WHERE regexp_matches(message || ' ' || attributes, '{_DEMAND}')
                           AND (list_contains({wallet_ids}, event_id) OR data_type = 'yara:match'
                                OR regexp_matches(message || ' ' || attributes, '(?i)(ransom|decrypt|wallet|pay(ment)?\\b|赎金|解密|支付)'))
                         ORDER BY NOT list_contains({wallet_ids}, event_id), data_type <> 'yara:match', timestamp, event_id LIMIT 50""")
@@ -1062,12 +1113,12 @@ def _social_engineering(q: _Q, st: _State) -> Fact | None:
           AND (data_type ILIKE '%mail%' OR data_type ILIKE '%o365%' OR data_type ILIKE '%m365%' OR data_type ILIKE '%exchange%'
                OR host ILIKE '%mail%' OR host ILIKE '%outlook%' OR host ILIKE '%exchange%' OR attributes ILIKE '%"workload":"exchange"%')
         ORDER BY timestamp, event_id LIMIT 100""")
-    rules = q.rows("""SELECT event_id, timestamp, "user", message FROM events
+    rules = q.rows("""SELECT event_id, timestamp, "user", message FROM story_text
         WHERE message ILIKE '%inboxrule%' OR message ILIKE '%inbox rule%' OR attributes ILIKE '%New-InboxRule%'
            OR attributes ILIKE '%Set-InboxRule%' OR list_contains(attack, 'T1564.008') OR list_contains(attack, 'T1114.003')
            OR message ILIKE '%forwarding rule%' OR message ILIKE '%收件箱规则%'
         ORDER BY timestamp, event_id LIMIT 100""")
-    transfer = q.rows("""SELECT event_id, timestamp, "user", message FROM events
+    transfer = q.rows("""SELECT event_id, timestamp, "user", message FROM story_text
         WHERE (message ILIKE '%wire transfer%' OR message ILIKE '%bank account%' OR message ILIKE '%IBAN%' OR message ILIKE '%SWIFT%'
                OR message ILIKE '%new account details%' OR message ILIKE '%汇款%' OR message ILIKE '%付款%' OR message ILIKE '%收款账户%'
                OR message ILIKE '%银行账户%')
@@ -1333,6 +1384,7 @@ def _evidence_documents(case_id: str) -> list[Path]:
 def _build(case_id: str, q: _Q, inventory: list[dict], case_docs: list[Path]) -> Storyline:
     st = _State()
     story = Storyline(case_id=case_id)
+    _story_text(q)
     _host_maps(q, st)
     strong = q.rows(f"SELECT event_id, evidence_sha256 FROM events WHERE {STRONG} ORDER BY timestamp, event_id LIMIT 50")
     n_sources = q.one(f"SELECT count(DISTINCT evidence_sha256) FROM events WHERE {STRONG}") or 0
