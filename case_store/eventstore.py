@@ -20,6 +20,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from sqlalchemy import select
 
+from case_store import cores
 from case_store.home import events_dir
 from forensics.events import EVENT_COLUMNS, EVENT_SCHEMA, PLAIN_FIELDS, Event, canonical_json
 
@@ -72,6 +73,10 @@ class EventWriter:
         self._flush()  # keep arrival order: pending single events go first
         t = batch.table
         if t.num_rows == 0:
+            return
+        if "event_id" in t.column_names:  # computed by the ingestor with make_event_id (see EventBatch)
+            cols = {f.name: t[f.name] for f in EVENT_SCHEMA if f.name != "datetime"}
+            self._write(cols)
             return
         con = _batch_connection()
         con.register("b", t)
@@ -228,7 +233,7 @@ def connect(files: list[str]) -> duckdb.DuckDBPyConnection:
     set of input files, then reused), so time-window filters skip row groups
     and pages come back quickly however many evidence files feed the case.
     """
-    con = duckdb.connect()
+    con = cores.apply(duckdb.connect())  # one thread inside a batch task (case_store.cores)
     con.execute("SET enable_progress_bar = false")  # never draw on the user's terminal from a library
     if files:
         source = _compacted(files, con) or files

@@ -19,6 +19,7 @@ EventBatch columns, the unusual records of a batch still going one by one.
 """
 from __future__ import annotations
 
+import gc
 import io
 import json
 import os
@@ -32,9 +33,10 @@ import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from forensics.events import EVENT_SCHEMA, Event, EventBatch, canonical_json
+from forensics.events import EVENT_SCHEMA, Event, EventBatch, canonical_json, make_event_id
 from forensics.ingestors.base import IngestContext, Ingestor, Record
 from forensics.windows.bulk import normalize_batch
+from forensics.windows.columnar import ROW_COLUMNS, event_row, fast_row
 from forensics.windows.normalize import DATA_TYPE, _family, normalize
 from forensics.windows.scriptblocks import ScriptBlockAssembler
 
@@ -186,11 +188,16 @@ class EvtxIngestor(Ingestor):
         return self._ingest(ctx, bulk=False)
 
     def ingest_batches(self, ctx: IngestContext) -> Iterator[Record | EventBatch]:
-        """What the pipeline stores: the same events, normalized in bulk (forensics.windows.bulk)
-        and handed over as EventBatch columns; option evtx_bulk=False gives the record-by-record path."""
-        return self._ingest(ctx, bulk=bool(ctx.options.get("evtx_bulk", BULK_DEFAULT)))
+        """What the pipeline stores: the same events, handed over as EventBatch columns.
 
-    def _ingest(self, ctx: IngestContext, bulk: bool) -> Iterator[Record | EventBatch]:
+        By default each record goes straight into columns (forensics.windows.columnar);
+        option evtx_bulk=True normalizes in DuckDB batches (forensics.windows.bulk) and
+        evtx_bulk=False gives the record-by-record path (one Event each)."""
+        opt = ctx.options.get("evtx_bulk")
+        mode = "columnar" if opt is None else "bulk" if opt else "single"
+        return _gc_paused(self._ingest(ctx, bulk=mode == "bulk", columnar=mode == "columnar"))
+
+    def _ingest(self, ctx: IngestContext, bulk: bool, columnar: bool = False) -> Iterator[Record | EventBatch]:
         path = str(ctx.path)
         threads = int(ctx.options.get("evtx_threads", 1))
         try:
@@ -220,9 +227,19 @@ class EvtxIngestor(Ingestor):
                 cmap.cur = start
                 last_chunk = start
                 pending: list[dict] = []  # bulk: records waiting for the next batch
+                rows: list[tuple] = []  # columnar: rows waiting for the next batch
                 src = path if (start == 0 and header_ok) else _Spliced(path, header, FILE_HEADER + start * CHUNK)
                 try:
                     parser = evtx.PyEvtxParser(src, number_of_threads=threads)
+                    if columnar:
+                        for out in self._columnar(ctx, parser, cmap, start, scripts, rows):
+                            yield out
+                            last_chunk = cmap.cur
+                        last_chunk = cmap.cur
+                        if rows:
+                            yield self._row_batch(ctx, rows)
+                            rows = []
+                        break
                     for rec in parser.records_json():
                         if bulk:
                             pending.append(rec)
@@ -241,6 +258,10 @@ class EvtxIngestor(Ingestor):
                         yield from self._bulk(ctx, pending, cmap, start, scripts)
                     break
                 except Exception as e:  # the package signals any damage as an exception
+                    if rows:  # the records read before the damage, as the record-by-record path keeps them
+                        last_chunk = cmap.cur
+                        yield self._row_batch(ctx, rows)
+                        rows = []
                     if pending:  # the records read before the damage, as the record-by-record path keeps them
                         yield from self._bulk(ctx, pending, cmap, start, scripts)
                         last_chunk = cmap.cur
@@ -257,6 +278,77 @@ class EvtxIngestor(Ingestor):
                         src.close()
             for blk in scripts.flush():
                 yield self.stamp(ctx, blk)
+
+    def _columnar(self, ctx: IngestContext, parser, cmap: _ChunkMap, start: int, scripts: ScriptBlockAssembler,
+                  rows: list[tuple]) -> Iterator[Record | EventBatch]:
+        """Records into `rows` (forensics.windows.columnar), a batch yielded every COLUMNAR_BATCH.
+
+        The caller owns `rows`, so what is pending when the parser raises is still stored.
+        Unusual records take the reference path (normalize → Event) in their place, and
+        PowerShell parts feed the script block assembler: a completed block is stored right
+        after the part that completed it, as ingest() does.
+        """
+        loads, decode_error = orjson.loads, orjson.JSONDecodeError
+        ranges, problems, append = cmap.ranges, cmap.checksum_problems, rows.append
+        n_ranges = len(ranges)
+        for rec in parser.records_json():
+            rid = rec.get("event_record_id")
+            # cmap.chunk_of / offset_of, their usual case (same chunk as the record before) inline
+            cur = cmap.cur
+            if type(rid) is int and 0 <= cur < n_ranges and ranges[cur][0] <= rid <= ranges[cur][1]:
+                k = cur
+            else:
+                k = cmap.chunk_of(rid, start) if isinstance(rid, int) else None
+            if k is None:
+                off = None
+            elif k == cmap._offsets_chunk:
+                off = cmap._offsets.get(rid)
+            else:
+                off = cmap.offset_of(k, rid)
+            locator = f"chunk={k if k is not None else '?'};record={rid};off={off if off is not None else '?'}"
+            row = None
+            d = rec.get("data")
+            if type(d) is str:
+                try:
+                    doc = loads(d)
+                except decode_error:
+                    doc = None
+                if type(doc) is dict:
+                    row = fast_row(doc.get("Event"), locator, k in problems)
+            if row is not None:
+                append(row)
+            else:
+                ev = self._normalized(ctx, rec, locator, k, cmap)
+                append(event_row(ev))
+                blocks = scripts.feed(ev)
+                if blocks:
+                    yield self._row_batch(ctx, rows)
+                    rows.clear()
+                    for blk in blocks:
+                        yield self.stamp(ctx, blk)
+            if len(rows) >= COLUMNAR_BATCH:
+                yield self._row_batch(ctx, rows)
+                rows.clear()
+
+    def _row_batch(self, ctx: IngestContext, rows: list[tuple]) -> EventBatch:
+        """Rows (forensics.windows.columnar.ROW_COLUMNS) as an EventBatch."""
+        n = len(rows)
+        by_name = dict(zip(ROW_COLUMNS, zip(*rows)))
+        sha, parser = ctx.evidence_sha256, self.parser_id()
+        by_name["event_id"] = [make_event_id(sha, loc, parser, DATA_TYPE) for loc in by_name["locator"]]
+        const = {"timestamp_desc": "Event Recorded", "data_type": DATA_TYPE, "parser": self.parser_id(),
+                 "evidence_sha256": ctx.evidence_sha256, "discriminator": ""}
+        arrays, names = [], []
+        for f in _BATCH_SCHEMA:
+            v = by_name.get(f.name)
+            if v is not None:
+                arrays.append(pa.array(v, f.type))
+            elif f.name in const:
+                arrays.append(pa.repeat(pa.scalar(const[f.name], f.type), n))
+            else:
+                arrays.append(pa.nulls(n, f.type))
+            names.append(f.name)
+        return EventBatch(pa.Table.from_arrays(arrays, schema=_BATCH_SCHEMA))
 
     def _bulk(self, ctx: IngestContext, recs: list[dict], cmap: _ChunkMap, start: int,
               scripts: ScriptBlockAssembler) -> Iterator[Record | EventBatch]:
@@ -332,6 +424,28 @@ class EvtxIngestor(Ingestor):
         off = cmap.offset_of(k, rid) if k is not None else None
         locator = f"chunk={k if k is not None else '?'};record={rid};off={off if off is not None else '?'}"
         return self._normalized(ctx, rec, locator, k, cmap)
+
+
+# An EventBatch's columns: the schema's less `datetime` (the store derives it), plus discriminator;
+# event_id is computed here (make_event_id, discriminator "" → data_type, as Event.event_id)
+_BATCH_SCHEMA = pa.schema([f for f in EVENT_SCHEMA if f.name != "datetime"] + [pa.field("discriminator", pa.string())])
+COLUMNAR_BATCH = 8192  # rows per EventBatch: amortises the Arrow conversion, memory stays flat
+
+
+def _gc_paused(it: Iterator) -> Iterator:
+    """`it`, with the cyclic garbage collector off while it runs (restored when it ends or is closed).
+
+    The records' dicts hold no cycles, so reference counting frees them; what the collector
+    would do is walk every live container again and again as millions are allocated, which
+    costs about as much as parsing the JSON.
+    """
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield from it
+    finally:
+        if was:
+            gc.enable()
 
 
 _ROWS = pa.schema([("idx", pa.int64()), ("script_part", pa.bool_())] + [
