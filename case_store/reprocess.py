@@ -40,7 +40,7 @@ from typing import Any, Callable
 
 from sqlalchemy import delete, select
 
-from case_store import CyberclaimError, cases, custody, vault
+from case_store import CyberclaimError, cases, cores, custody, vault
 from case_store.clock import now_iso, tool_version
 from case_store.db import session
 from case_store.eventstore import case_parquet_files
@@ -261,7 +261,7 @@ def _event_changes(old_files: list[str], new_files: list[str], sample: int = 10)
     base = events_dir()
     old = [str(base / f) for f in old_files if (base / f).exists()]
     new = [str(base / f) for f in new_files if (base / f).exists()]
-    con = duckdb.connect()
+    con = cores.apply(duckdb.connect())
     try:
         def view(name, files):
             if files:
@@ -558,7 +558,8 @@ class Batch:
 
     def _submit(self, job: _Job, stage: int, kind: str, payload, fn, *args) -> None:
         job.outstanding += 1
-        self.ex.submit((kind, job.outcome.case_id, payload), fn, *args, priority=stage * 1_000_000 - job.index)
+        # one task = one core (DuckDB, Arrow): workers do not oversubscribe the machine (case_store.cores)
+        self.ex.submit((kind, job.outcome.case_id, payload), cores.on_one_core, fn, *args, priority=stage * 1_000_000 - job.index)
 
     def _start(self, cid: str, index: int) -> None:
         job = self.jobs[cid] = _Job(CaseOutcome(cid), {}, time.perf_counter(), index=index)

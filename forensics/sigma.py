@@ -39,6 +39,7 @@ from sigma.processing.pipeline import ProcessingItem, ProcessingPipeline
 from sigma.processing.transformations import AddConditionTransformation
 from sigma.rule import SigmaDetection, SigmaDetectionItem, SigmaRule
 
+from case_store import cores
 from forensics.events import Event
 
 VERSION = "1.0.0"
@@ -305,7 +306,7 @@ def match(source: Sequence[Path | str] | Path | str | None = None, rules_dirs: I
         problems.extend(probs + cprobs)
     parser = f"sigma@{VERSION}+{rulepack_fingerprint(rules_dirs)}"
     own = con is None
-    con = con or duckdb.connect()
+    con = con or cores.apply(duckdb.connect())  # one thread inside a batch task (case_store.cores)
     try:
         src = table if table is not None else _source_sql(source)
         used = " ".join(c.where for c in compiled)

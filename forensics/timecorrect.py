@@ -23,7 +23,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import duckdb
 import pandas as pd
 
-from case_store import CyberclaimError, cases
+from case_store import CyberclaimError, cases, cores
 from case_store.eventstore import case_parquet_files, connect
 from case_store.home import home
 from forensics.entities import install_macros
@@ -103,7 +103,7 @@ def case_connection(case_id: str | None, files: list[str] | None = None,
         offsets = {c.evidence_sha256: c.offset_us for c in corrections(case_id) if c.offset_us} if case_id else {}
     con = connect(files)
     # a bounded footprint on a shared 2-core machine: big aggregations spill instead of growing
-    con.execute(f"SET threads TO {DUCKDB_THREADS}")
+    con.execute(f"SET threads TO {cores.duckdb_threads(DUCKDB_THREADS)}")  # 1 inside a batch task
     con.execute(f"SET memory_limit = '{DUCKDB_MEMORY}'")
     spill = home() / "tmp" / "duckdb"
     spill.mkdir(parents=True, exist_ok=True)
