@@ -8,14 +8,19 @@ a damaged record header is skipped up to the next plausible record instead,
 and the skipped range is reported as one IngestError. Per-packet decode
 problems (a truncated IPv4 header, a snaplen cut inside a TCP header) are
 counted and reported once per kind with the first packet's offset.
+
+Captures of `parallel.min_bytes` or more are analysed by `parallel.workers`
+processes split by host pair (forensics.net.parallel); the records, their
+order and the errors are those of the single-process path.
 """
 from __future__ import annotations
 
+import os
 from typing import Iterator
 
 from forensics.events import Event, IngestError
 from forensics.ingestors.base import IngestContext, Ingestor, Record
-from forensics.net import capture, config
+from forensics.net import capture, config, parallel
 from forensics.net.analyzer import Analyzer
 from forensics.net.decode import SUPPORTED_LINKTYPES
 
@@ -31,6 +36,61 @@ class PcapIngestor(Ingestor):
 
     def ingest(self, ctx: IngestContext) -> Iterator[Record]:
         cfg = config.load(ctx.options.get("pcap"))
+        par = cfg.get("parallel") or {}
+        nparts = parallel.usable_workers(par.get("workers", 1)) if not par.get("in_process") else int(par["workers"])
+        try:
+            big = os.path.getsize(ctx.path) >= int(par.get("min_bytes", 0))
+        except OSError:
+            big = False  # the single-process path reports why the file cannot be read
+        if nparts > 1 and big:
+            if par.get("in_process"):
+                yield from self._ingest_split(ctx, cfg, parallel.in_process_sources(ctx.path, nparts, cfg,
+                                                                                   ctx.display_name), None)
+                return
+            workers = parallel.Workers.start(ctx.path, nparts, cfg, ctx.display_name)
+            if workers is not None:
+                yield from self._ingest_split(ctx, cfg, workers.sources(), workers)
+                return
+        yield from self._ingest_one(ctx, cfg)
+
+    def _ingest_split(self, ctx: IngestContext, cfg: dict, sources, workers) -> Iterator[Record]:
+        """The same records as `_ingest_one`, from workers that each analyse a share of the host pairs."""
+        m = parallel.Merged(sources, cfg, ctx.display_name)
+        try:
+            for rec in m.records():
+                yield self._stamp(ctx, rec)
+        finally:
+            if workers is not None:
+                workers.stop()
+        s0 = m.summaries[0]
+        finish_error = next((s["finish_error"] for s in m.summaries if s["finish_error"]), None)
+        try:
+            for rec in m.det.finish():
+                yield self._stamp(ctx, rec)
+            for reason, (frame, off, count) in m.problems():
+                more = f" (same problem in {count - 1} more packets)" if count > 1 else ""
+                yield ctx.error(f"packet {frame}: {reason}{more}", offset=off)
+        except Exception as e:
+            finish_error = finish_error or f"internal error while finishing: {type(e).__name__}: {e}"
+        if finish_error:
+            yield ctx.error(finish_error, offset=None)
+        info = s0["info"]
+        for skip in info.get("skipped", ()):
+            yield ctx.error(f"damaged records skipped: {skip['length']} bytes from offset {skip['offset']} "
+                            f"({skip['reason']}); reading resumed at the next plausible record", offset=skip["offset"])
+        if s0["damage"] is not None:
+            yield ctx.error(s0["damage"][2], offset=s0["damage"][1])
+        if info:
+            stats = m.stats()
+            ev = Event(timestamp=s0["last_ts"], data_type="network:capture", locator="off=0",
+                       timestamp_desc="Last Packet",
+                       message=f"{info.get('format', 'capture')}: {stats['packets']} packets, {stats['flows']} flows",
+                       attributes={**info, **stats, "ip_fragments": s0["fragments"],
+                                   "reassembled_datagrams": s0["reassembled"]},
+                       discriminator="capture-summary")
+            yield self.stamp(ctx, ev)
+
+    def _ingest_one(self, ctx: IngestContext, cfg: dict) -> Iterator[Record]:
         an = Analyzer(cfg, ctx.display_name)
         info: dict = {}
         try:

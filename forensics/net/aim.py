@@ -110,9 +110,9 @@ class OscarSession(Session):
         who = ("to" if outgoing else "from")
         if file_name is not None:
             msg = f"AIM file transfer offer {who} {peer}: {file_name} ({file_size} bytes)"
-            self.shared.setdefault("aim_cookies", {})[cookie] = peer
-            # some clients leave the OFT2 cookie zero: the offered name and size identify the file too
-            self.shared.setdefault("aim_offers", {})[(file_name, file_size)] = peer
+            register_offer(self.shared, cookie, file_name, file_size, peer)
+            if self.shared.get("split"):  # other processes hold other flows: tell the parent (forensics.net.parallel)
+                out.append(["aim_offer", cookie, file_name, file_size, peer])
         else:
             msg = f"AIM message {who} {peer}: {text}"
         ev = base_event(self.flow, fwd, ts, frame, off, "network:im", msg, f"aim-{self.n}")
@@ -124,6 +124,31 @@ class OscarSession(Session):
             ev.file_path = file_name
             ev.attributes.update(offered_file=file_name, offered_size=file_size)
         out.append(ev)
+
+
+def register_offer(shared: dict, cookie: bytes, name: str, size: int, peer: str) -> None:
+    shared.setdefault("aim_cookies", {})[cookie] = peer
+    # some clients leave the OFT2 cookie zero: the offered name and size identify the file too
+    shared.setdefault("aim_offers", {})[(name, size)] = peer
+
+
+def offer_peer(shared: dict, cookie: bytes, name: str, size: int) -> str | None:
+    """The screen name an OFT2 transfer was offered to (or by), from the OSCAR offers seen so far."""
+    peer = shared.get("aim_cookies", {}).get(cookie) if any(cookie) else None
+    return peer or shared.get("aim_offers", {}).get((name, size))
+
+
+def oft_message(name: str, size: int, peer: str | None, carved: bool) -> str:
+    return (f"AIM direct file transfer: {name} ({size} bytes)" + (f" sent to {peer}" if peer else "")
+            + ("" if carved else " (incomplete)"))
+
+
+def with_peer(ev, peer: str | None) -> None:
+    """Set the peer of an OFT2 file event (the parent of a split analysis knows it; forensics.net.parallel)."""
+    a = ev.attributes
+    ev.message = oft_message(a["file_name"], a["file_size"], peer, a["complete"])
+    ev.user = peer
+    a["peer_screen_name"] = peer
 
 
 class OftSession(Session):
@@ -163,10 +188,11 @@ class OftSession(Session):
                 size = struct.unpack_from("!I", hdr, 32)[0]
                 cookie = hdr[8:16]
                 self.sender = fwd
-                peer = self.shared.get("aim_cookies", {}).get(cookie) if any(cookie) else None
-                peer = peer or self.shared.get("aim_offers", {}).get((name, size))
+                peer = offer_peer(self.shared, cookie, name, size)
                 self.file = {"name": name, "size": size, "cookie": cookie.hex(), "peer": peer}
                 self.where = (ts, frame, off)
+                if self.shared.get("split"):  # the offer may be in another process's flow: the parent looks it up
+                    out.append(["aim_lookup", cookie, name, size, f"pkt={frame};off={off}"])
                 if buf and fwd == self.sender:
                     rest = bytes(buf)
                     buf.clear()
@@ -197,8 +223,7 @@ class OftSession(Session):
         sha = hashlib.sha256(data).hexdigest() if carved else None
         src_is_a = self.sender  # sender is the flow initiator when fwd
         ev = base_event(self.flow, True, ts, frame, off, "network:im",
-                        f"AIM direct file transfer: {f['name']} ({f['size']} bytes)"
-                        + (f" sent to {f['peer']}" if f["peer"] else "") + ("" if carved else " (incomplete)"),
+                        oft_message(f["name"], f["size"], f["peer"], carved),
                         "oft-file")
         if not src_is_a:  # orient the event from the sender
             ev.src_ip, ev.dst_ip, ev.src_port, ev.dst_port = ev.dst_ip, ev.src_ip, ev.dst_port, ev.src_port

@@ -1,0 +1,98 @@
+"""The capture split over several processes gives exactly the single-process records, in order."""
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from bench.pcap import generate
+from forensics.events import Event
+from forensics.ingestors.base import IngestContext
+from forensics.ingestors.pcap import PcapIngestor
+from tests.test_pcap_corpus import CAPTURES
+from tests.test_pcap_fuzz import CAPTURES as FUZZ_CAPTURES
+
+SINGLE = {"workers": 1}
+FORKED = {"workers": 2, "min_bytes": 0}
+# idle sweeps every few packets with tiny timeouts, so flows close mid-capture in every worker
+SWEEPY = {"flow_table": {"sweep_every_packets": 5, "tcp_idle_s": 1, "udp_idle_s": 1, "tcp_closed_idle_s": 0,
+                         "other_idle_s": 1}}
+
+
+def rows(path: Path, parallel: dict, extra: dict | None = None) -> list:
+    ctx = IngestContext(path=path, evidence_sha256=hashlib.sha256(path.read_bytes()).hexdigest(),
+                        evidence_type="pcap", display_name=path.name,
+                        options={"pcap": {"parallel": parallel, **(extra or {})}})
+    return [r.to_row() if isinstance(r, Event) else r for r in PcapIngestor().ingest(ctx)]
+
+
+def in_process(n: int) -> dict:
+    return {"workers": n, "min_bytes": 0, "in_process": True}
+
+
+@pytest.mark.parametrize("name", CAPTURES)
+def test_corpus_same_records_split(corpus, name):
+    path = corpus / name
+    for extra in (None, SWEEPY):
+        ref = rows(path, SINGLE, extra)
+        assert rows(path, in_process(2), extra) == ref
+        assert rows(path, in_process(3), extra) == ref
+    assert rows(path, FORKED) == rows(path, SINGLE)
+
+
+@pytest.fixture(scope="module")
+def bench_capture(tmp_path_factory) -> Path:
+    p = tmp_path_factory.mktemp("pcapsplit") / "bench.pcap"
+    generate(p, 4)  # the benchmark's traffic mix: TLS bulk, carved HTTP/SMB2/SMTP transfers, DNS
+    return p
+
+
+def test_bench_capture_same_records_split(bench_capture):
+    ref = rows(bench_capture, SINGLE)
+    assert sum(isinstance(r, dict) and r["data_type"] == "network:flow" for r in ref) > 20
+    assert rows(bench_capture, FORKED) == ref
+    assert rows(bench_capture, in_process(2)) == ref
+    assert rows(bench_capture, in_process(2), SWEEPY) == rows(bench_capture, SINGLE, SWEEPY)
+
+
+def test_large_capture_takes_the_split_by_default(bench_capture, monkeypatch):
+    from forensics.net import parallel
+    started = []
+    real = parallel.Workers.start
+    monkeypatch.setattr(parallel.Workers, "start", classmethod(lambda cls, *a: started.append(a) or real(*a)))
+    rows(bench_capture, {"min_bytes": 1_000_000})
+    assert started  # the default worker count applies to a capture above the threshold
+    started.clear()
+    rows(bench_capture, {"min_bytes": 10_000_000})
+    assert not started
+
+
+mutation = st.tuples(st.integers(min_value=0, max_value=1 << 20), st.integers(min_value=0, max_value=255))
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(which=st.integers(0, 1), flips=st.lists(mutation, max_size=8), cut=st.integers(0, 1 << 20),
+       parts=st.integers(2, 3))
+def test_damaged_captures_same_records_split(tmp_path, which, flips, cut, parts):
+    data = bytearray(FUZZ_CAPTURES[which])
+    for pos, val in flips:
+        data[pos % len(data)] = val
+    if cut % 3 == 0:
+        data = data[: cut % (len(data) + 1)]
+    p = tmp_path / "fuzz.cap"
+    p.write_bytes(bytes(data))
+    assert rows(p, in_process(parts)) == rows(p, SINGLE)
+    assert rows(p, in_process(parts), SWEEPY) == rows(p, SINGLE, SWEEPY)
+
+
+def test_damaged_capture_forked(tmp_path):
+    data = bytearray(FUZZ_CAPTURES[0])
+    data[len(data) // 2] ^= 0xFF
+    p = tmp_path / "damaged.pcap"
+    p.write_bytes(bytes(data[:-7]))
+    ref = rows(p, SINGLE)
+    assert any(not isinstance(r, dict) for r in ref)  # the damage is reported
+    assert rows(p, FORKED) == ref
