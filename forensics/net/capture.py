@@ -15,6 +15,8 @@ the records actually read, so they can differ from Wireshark's (which stops).
 """
 from __future__ import annotations
 
+import mmap
+import os
 import struct
 from typing import BinaryIO, Iterator
 
@@ -97,7 +99,78 @@ def packets(f: BinaryIO, info: dict | None = None, supported=None) -> Iterator[t
     raise CaptureDamage(0, f"not a pcap or pcapng file (magic {head.hex()})")
 
 
-def _pcap(f: BinaryIO, info: dict, supported) -> Iterator[tuple[int, int, int, int, int, bytes]]:
+class Batch:
+    """Whole classic-pcap records in one buffer: record headers at `offs` (relative to `buf`, which
+    starts at file offset `base`); the first is frame `frame0 + 1`."""
+
+    __slots__ = ("buf", "base", "offs", "frame0", "order", "ns_div", "linktype")
+
+    def __init__(self, buf, base, offs, frame0, order, ns_div, linktype):
+        self.buf, self.base, self.offs, self.frame0 = buf, base, offs, frame0
+        self.order, self.ns_div, self.linktype = order, ns_div, linktype
+
+
+BATCH_READ = 1 << 23  # bytes read per batch: thousands of records, still flat memory
+
+
+def batches(f: BinaryIO, info: dict, supported) -> Iterator:
+    """Like `packets`, but classic pcap comes as `Batch`es of whole records, for vectorised readers.
+
+    Only the walk over record headers is done here. Anything but clean framing (an
+    implausible length, a truncated end) hands over to the per-packet reader at that
+    record, which yields per-packet tuples from there on with the same frames, errors
+    and resynchronisation as `packets`; so do pcapng and unsupported link types."""
+    head = f.read(24)
+    f.seek(0)
+    if len(head) < 24 or head[:4] not in PCAP_MAGICS:
+        yield from packets(f, info, supported)
+        return
+    order, ns_div = PCAP_MAGICS[head[:4]]
+    snaplen, linktype = struct.unpack_from(order + "II", head, 16)
+    linktype &= 0x0FFFFFFF
+    if supported is not None and linktype not in supported:
+        yield from packets(f, info, supported)
+        return
+    info.update(format="pcap", byte_order="little" if order == "<" else "big",
+                ts_resolution="ns" if ns_div == 1000 else "us", snaplen=snaplen, linktypes=[linktype])
+    info.setdefault("skipped", [])
+    limit = min(max(snaplen, 262144) if snaplen else MAX_RECORD, MAX_RECORD)
+    u32 = struct.Struct(order + "I").unpack_from
+    size = os.fstat(f.fileno()).st_size
+    gran = mmap.ALLOCATIONGRANULARITY
+    at, frame, last_sec, window = 24, 0, None, BATCH_READ
+    while True:
+        # map a window of the file (no copy: the workers of one capture share the page cache)
+        base = at - at % gran
+        length = min(size - base, window + (at - base))
+        buf = mmap.mmap(f.fileno(), length, offset=base, access=mmap.ACCESS_READ) if length > 0 else b""
+        pos, n, offs, clean = at - base, length, [], True
+        while pos + 16 <= n:
+            caplen = u32(buf, pos + 8)[0]
+            if caplen > limit:
+                clean = False
+                break
+            end = pos + 16 + caplen
+            if end > n:
+                break
+            offs.append(pos)
+            pos = end
+        if offs:
+            yield Batch(buf, base, offs, frame, order, ns_div, linktype)
+            frame += len(offs)
+            last_sec = u32(buf, offs[-1])[0]
+            window = BATCH_READ
+        elif clean and base + n < size:
+            window *= 2  # one record larger than the window
+        at = base + pos
+        if not clean or base + n >= size and not offs:
+            if at < size:  # damage or a truncated end: the per-packet reader reports (and resyncs) from here
+                f.seek(0)
+                yield from _pcap(f, info, supported, resume=(at, frame, last_sec))
+            return
+
+
+def _pcap(f: BinaryIO, info: dict, supported, resume=None) -> Iterator[tuple[int, int, int, int, int, bytes]]:
     b = _Buffer(f)
     if not b.fill(24):
         raise CaptureDamage(0, f"pcap global header truncated ({len(b.buf)} of 24 bytes)")
@@ -116,6 +189,10 @@ def _pcap(f: BinaryIO, info: dict, supported) -> Iterator[tuple[int, int, int, i
     unpack_from = hdr.unpack_from
     frame = 0
     last_sec = None
+    if resume is not None:  # continue a walk `batches` began: (file offset, frames so far, last record's seconds)
+        f.seek(resume[0])
+        b.buf, b.pos, b.base, b.eof = b"", 0, resume[0], False
+        frame, last_sec = resume[1], resume[2]
     skipped = info.setdefault("skipped", [])
     # the hot loop keeps the window in locals and syncs `b` only around refills
     buf, pos, base, n = b.buf, b.pos, b.base, len(b.buf)

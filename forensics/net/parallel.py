@@ -47,6 +47,8 @@ import time
 from dataclasses import fields
 from typing import Callable, Iterator
 
+import numpy as np
+
 from forensics.events import Event
 from forensics.net import aim, capture
 from forensics.net.analyzer import MAX_TS, Analyzer
@@ -95,72 +97,28 @@ class PartAnalyzer(Analyzer):
         self.shared = {"split": True}  # sessions tell the parent about cross-flow state
         self.groups: list = []  # (key, [records]) waiting to be sent
 
-    def run_part(self, pkts) -> Iterator[tuple]:
-        """Yield (groups, watermark) batches; the watermark is below every key still to come."""
-        decode = self.decoder.decode
-        handle = self._ip
-        out = self.out
+    def run_part(self, items) -> Iterator[tuple]:
+        """Yield (groups, watermark) batches; the watermark is below every key still to come.
+
+        `items` are `capture.batches` output: `Batch`es of classic-pcap records, routed and
+        (for bulk TCP) accounted vectorised, or per-packet tuples (pcapng, damaged tails)."""
         groups = self.groups
+        out = self.out
         mask = self.sweep_mask
-        part, nparts = self.part, self.nparts
-        me0 = part == 0
         n = 0
-        for frame, off, ts, lt, wl, data in pkts:
+        for item in items:
+            if item.__class__ is capture.Batch:
+                n = self._batch(item)
+                yield groups[:], (n, 2)
+                groups.clear()
+                continue
+            frame, off, ts, lt, wl, data = item
             n += 1
             if not 0 <= ts <= MAX_TS:
-                if me0:
+                if self.part == 0:
                     self._problem("timestamp out of range", frame, off)
                 ts = self.last_ts
-            # route on a glance when the frame is plain Ethernet/IPv4 TCP or UDP without options or fragments
-            own = -1
-            if lt == 1 and len(data) >= 38 and data[14] == 0x45 and data[12:14] == b"\x08\x00" \
-                    and not (data[20] & 0x3F or data[21]):
-                p = data[23]
-                if p == 6:
-                    sp, dp = _ports(data, 34)
-                    if sp == AIM_PORT or dp == AIM_PORT:
-                        own = 0
-                    else:
-                        s, d = _pair(data, 26)
-                        own = (((s ^ d) * _GOLDEN & 0xFFFFFFFF) >> 16) % nparts
-                elif p == 17:
-                    sp, dp = _ports(data, 34)
-                    if not (sp == 1701 or dp == 1701 or dp == 4789):
-                        s, d = _pair(data, 26)
-                        own = (((s ^ d) * _GOLDEN & 0xFFFFFFFF) >> 16) % nparts
-            if own == part:
-                try:
-                    r = decode(lt, data, ts)
-                    if r.__class__ is tuple:
-                        handle(r, frame, off, ts, wl)
-                    elif r is not None:
-                        self._problem(r, frame, off)
-                    else:
-                        self.stats["undecoded"] += 1
-                except Exception as e:
-                    self._problem(f"could not analyse packet: {type(e).__name__}: {e}", frame, off)
-            elif own < 0:  # every worker decodes: fragment and tunnel state must match everywhere
-                try:
-                    r = decode(lt, data, ts)
-                except Exception as e:
-                    r = f"could not analyse packet: {type(e).__name__}: {e}"
-                if r.__class__ is tuple:
-                    if r[0] == "arp":
-                        if me0:
-                            try:
-                                self.notables.arp(r[1], ts, frame, off)
-                            except Exception as e:
-                                self._problem(f"could not analyse packet: {type(e).__name__}: {e}", frame, off)
-                    elif owner_of(r, nparts) == part:
-                        try:
-                            handle(r, frame, off, ts, wl)
-                        except Exception as e:
-                            self._problem(f"could not analyse packet: {type(e).__name__}: {e}", frame, off)
-                elif me0:
-                    if r is not None:
-                        self._problem(r, frame, off)
-                    else:
-                        self.stats["undecoded"] += 1
+            self._packet(frame, off, ts, lt, wl, data, self._route(lt, data))
             if out:
                 groups.append(((n, 0), out[:]))
                 out.clear()
@@ -174,6 +132,206 @@ class PartAnalyzer(Analyzer):
         if groups:
             yield groups[:], (n, 2)
             groups.clear()
+
+    def _route(self, lt: int, data: bytes) -> int:
+        """The owner from a glance at plain Ethernet/IPv4 TCP or UDP without options or fragments; -1 otherwise."""
+        if lt == 1 and len(data) >= 38 and data[14] == 0x45 and data[12:14] == b"\x08\x00" \
+                and not (data[20] & 0x3F or data[21]):
+            p = data[23]
+            if p == 6:
+                sp, dp = _ports(data, 34)
+                if sp == AIM_PORT or dp == AIM_PORT:
+                    return 0
+                s, d = _pair(data, 26)
+                return (((s ^ d) * _GOLDEN & 0xFFFFFFFF) >> 16) % self.nparts
+            if p == 17:
+                sp, dp = _ports(data, 34)
+                if not (sp == 1701 or dp == 1701 or dp == 4789):
+                    s, d = _pair(data, 26)
+                    return (((s ^ d) * _GOLDEN & 0xFFFFFFFF) >> 16) % self.nparts
+        return -1
+
+    def _packet(self, frame, off, ts, lt, wl, data, own) -> None:
+        """One packet, as the single-process loop would treat it, if this worker is responsible for it."""
+        part = self.part
+        if own == part:
+            try:
+                r = self.decoder.decode(lt, data, ts)
+                if r.__class__ is tuple:
+                    self._ip(r, frame, off, ts, wl)
+                elif r is not None:
+                    self._problem(r, frame, off)
+                else:
+                    self.stats["undecoded"] += 1
+            except Exception as e:
+                self._problem(f"could not analyse packet: {type(e).__name__}: {e}", frame, off)
+        elif own < 0:  # every worker decodes: fragment and tunnel state must match everywhere
+            try:
+                r = self.decoder.decode(lt, data, ts)
+            except Exception as e:
+                r = f"could not analyse packet: {type(e).__name__}: {e}"
+            if r.__class__ is tuple:
+                if r[0] == "arp":
+                    if part == 0:
+                        try:
+                            self.notables.arp(r[1], ts, frame, off)
+                        except Exception as e:
+                            self._problem(f"could not analyse packet: {type(e).__name__}: {e}", frame, off)
+                elif owner_of(r, self.nparts) == part:
+                    try:
+                        self._ip(r, frame, off, ts, wl)
+                    except Exception as e:
+                        self._problem(f"could not analyse packet: {type(e).__name__}: {e}", frame, off)
+            elif part == 0:
+                if r is not None:
+                    self._problem(r, frame, off)
+                else:
+                    self.stats["undecoded"] += 1
+
+    # -- a batch of classic-pcap records ------------------------------------------
+    def _batch(self, b) -> int:
+        """Route a batch vectorised; analyse this worker's packets in order. Returns the last packet number.
+
+        Bulk TCP segments (no SYN/FIN/RST, of a flow that already exists and whose session,
+        if any, wants no more bytes) only add to their flow's counters: those are deferred
+        and added with numpy just before anything else can look at the flow (its next
+        other packet, a sweep, the end of the batch), so every flow reads as it would
+        have packet by packet."""
+        v = _fields(b, self.nparts)
+        m = len(b.offs)
+        frame0 = b.frame0
+        ts = v["ts"]
+        if int(ts.min()) < 0 or int(ts.max()) > MAX_TS:  # cannot happen with 32-bit seconds; stay exact anyway
+            for i in range(m):
+                o = b.offs[i]
+                cap = v["cap"][i]
+                self._one_tuple(frame0 + i + 1, b.base + o, int(ts[i]), b.linktype, int(v["wire"][i]),
+                                b.buf[o + 16:o + 16 + int(cap)])
+            return frame0 + m
+        mine = v["fast"] & (v["own"] == self.part)
+        act = mine | ~v["fast"]
+        cand = mine & v["bulk"]
+        if len(self.table) + 2 * m > 2 * self.max_flows:  # eviction reads every flow: no deferral near the cap
+            cand[:] = False
+        fl_ids = np.full(m, -1, dtype=np.int64)
+        sel = np.flatnonzero(mine)
+        if len(sel) and cand.any():
+            fl_ids[sel] = _flow_ids(v, sel)
+        cid = fl_ids.tolist()
+        is_cand = cand.tolist()
+        fast = v["fast"].tolist()
+        own = v["own"].tolist()
+        offs, buf, base, lt = b.offs, b.buf, b.base, b.linktype
+        tsl = ts.tolist()
+        wire = v["wire"].tolist()
+        cap = v["cap"].tolist()
+        groups, out, mask = self.groups, self.out, self.sweep_mask
+        defer: dict[int, tuple] = {}  # flow id -> (Flow, first deferred index)
+        known: dict[int, Flow | None] = {}  # flow id -> its Flow while no packet but bulk ones touched it
+        members = _Members(fl_ids, cand)
+        todo = np.flatnonzero(act)
+        sweeps = list(range((-frame0 - 1) % mask, m, mask))  # indices after which the table is swept
+        stops = sweeps if sweeps and sweeps[-1] == m - 1 else sweeps + [m - 1]
+        sweeps = set(sweeps)
+        a = 0
+        for stop in stops:
+            hi = int(np.searchsorted(todo, stop, side="right"))
+            for i in todo[a:hi].tolist():
+                if is_cand[i]:
+                    c = cid[i]
+                    if c in defer:
+                        continue
+                    fl = known.get(c)
+                    if fl is None:
+                        fl = known[c] = self._flow_at(buf, offs[i] + 16)
+                    if fl is not None and _bulk_ok(fl):
+                        defer[c] = (fl, i)
+                        continue
+                    if fl is None:
+                        del known[c]  # this packet creates the flow
+                elif not fast[i]:  # could be any flow (tunnel, fragment, VLAN...)
+                    for c in list(defer):
+                        e = defer.pop(c)
+                        self._apply(e, members.upto(c, e[1], i), v)
+                    known.clear()
+                else:
+                    c = cid[i]
+                    if c in defer:
+                        e = defer.pop(c)
+                        self._apply(e, members.upto(c, e[1], i), v)
+                    known.pop(c, None)  # a SYN, FIN or RST may replace or close the flow
+                o = offs[i]
+                t = tsl[i]
+                self._packet(frame0 + i + 1, base + o, t, lt, wire[i], buf[o + 16:o + 16 + cap[i]],
+                             own[i] if fast[i] else -1)
+                if out:
+                    groups.append(((frame0 + i + 1, 0), out[:]))
+                    out.clear()
+            a = hi
+            known.clear()  # a sweep may close flows
+            for c in list(defer):
+                e = defer.pop(c)
+                self._apply(e, members.upto(c, e[1], stop + 1), v)
+            if stop in sweeps:
+                self._sweep_keyed(tsl[stop], frame0 + stop + 1)
+        self.last_ts = tsl[-1]
+        return frame0 + m
+
+    def _one_tuple(self, frame, off, ts, lt, wl, data) -> None:
+        n = frame
+        if not 0 <= ts <= MAX_TS:
+            if self.part == 0:
+                self._problem("timestamp out of range", frame, off)
+            ts = self.last_ts
+        self._packet(frame, off, ts, lt, wl, data, self._route(lt, data))
+        if self.out:
+            self.groups.append(((n, 0), self.out[:]))
+            self.out.clear()
+        if n % self.sweep_mask == 0:
+            self._sweep_keyed(ts, n)
+        self.last_ts = ts
+
+    def _flow_at(self, buf: bytes, d: int) -> Flow | None:
+        """The live flow of the TCP segment whose frame starts at `d`."""
+        e = self.table.get((buf[d + 26:d + 30], (buf[d + 34] << 8) | buf[d + 35], buf[d + 30:d + 34],
+                            (buf[d + 36] << 8) | buf[d + 37], 6))
+        return None if e is None else e[0]
+
+    def _apply(self, entry: tuple, idx: np.ndarray, v: dict) -> None:
+        """Add deferred bulk segments (indices into the batch, in order) to their flow."""
+        fl, _first = entry
+        if not len(idx):
+            return
+        a_ip = int.from_bytes(fl.a, "big")
+        fwd = (v["src"][idx] == a_ip) & (v["sport"][idx] == fl.ap)
+        wl, plen, flags, seq, ts = v["wire"][idx], v["plen"][idx], v["flags"][idx], v["seq"][idx], v["ts"][idx]
+        for side, sel in ((True, fwd), (False, ~fwd)):
+            k = int(sel.sum())
+            if not k:
+                continue
+            w = wl[sel]
+            p = plen[sel]
+            f = int(np.bitwise_or.reduce(flags[sel]))
+            first_seq = (int(seq[sel][0]) - 1) & 0xFFFFFFFF  # no SYN among bulk segments
+            if side:
+                fl.pa += k
+                fl.ba += int(w.sum())
+                fl.la += int(p.sum())
+                fl.fa |= f
+                if fl.seq_a is None:
+                    fl.seq_a = first_seq
+            else:
+                fl.pb += k
+                fl.bb += int(w.sum())
+                fl.lb += int(p.sum())
+                fl.fb |= f
+                if fl.seq_b is None:
+                    fl.seq_b = first_seq
+                if fl.served_at is None:
+                    served = np.flatnonzero(p > 0)
+                    if len(served):
+                        fl.served_at = int(ts[sel][served[0]])
+        fl.last = int(ts[-1])
 
     def _sweep_keyed(self, now: int, n: int) -> None:
         seen = {}
@@ -212,6 +370,82 @@ class _DetectorFeed:
         self.out.append(["dns", qname, qtype])  # the query's event is the record just before
 
 
+def _bulk_ok(fl: Flow) -> bool:
+    """Adding a bulk segment to this flow later is the same as analysing it now: no session to pick
+    or feed, and not a flow talking to itself (whose two directions share one table entry)."""
+    app = fl.app
+    return app is not None and not (app and app.active) and fl.keys[0] != fl.keys[1]
+
+
+def _fields(b, nparts: int) -> dict:
+    """Header fields of every record of a batch at once (numpy gathers), plus routing and bulk masks."""
+    buf = np.frombuffer(b.buf, dtype=np.uint8)
+    top = len(buf) - 1
+    o = np.asarray(b.offs, dtype=np.int64)
+    le = b.order == "<"
+
+    def u8(at):
+        return buf[np.minimum(at, top)].astype(np.int64)
+
+    def be(at, size):
+        x = u8(at)
+        for k in range(1, size):
+            x = (x << 8) | u8(at + k)
+        return x
+
+    def hdr32(at):
+        x = be(at, 4)
+        return x if not le else ((x & 0xFF) << 24) | ((x & 0xFF00) << 8) | ((x >> 8) & 0xFF00) | (x >> 24)
+
+    sec, frac, cap, wire = hdr32(o), hdr32(o + 4), hdr32(o + 8), hdr32(o + 12)
+    d = o + 16
+    proto = u8(d + 23)
+    sport, dport = be(d + 34, 2), be(d + 36, 2)
+    src, dst = be(d + 26, 4), be(d + 30, 4)
+    fast = ((cap >= 38) & (u8(d + 12) == 0x08) & (u8(d + 13) == 0x00) & (u8(d + 14) == 0x45)
+            & ((u8(d + 20) & 0x3F) == 0) & (u8(d + 21) == 0)
+            & ((proto == 6) | ((proto == 17) & (sport != 1701) & (dport != 1701) & (dport != 4789))))
+    if b.linktype != 1:
+        fast[:] = False
+    own = ((((src ^ dst) * _GOLDEN) & 0xFFFFFFFF) >> 16) % nparts
+    own[(proto == 6) & ((sport == AIM_PORT) | (dport == AIM_PORT))] = 0
+    doff = u8(d + 46)
+    hl = (doff >> 4) * 4
+    flags = u8(d + 47) | ((doff & 1) << 8)
+    total = be(d + 16, 2)
+    lim = np.minimum(np.where(total >= 20, 14 + total, cap), cap)
+    bulk = fast & (proto == 6) & (hl >= 20) & (lim - 34 >= hl) & ((flags & 0x07) == 0)
+    return {"ts": sec * 1_000_000 + frac // b.ns_div, "cap": cap, "wire": wire, "fast": fast, "own": own,
+            "bulk": bulk, "src": src, "dst": dst, "sport": sport, "dport": dport, "flags": flags,
+            "plen": lim - 34 - hl, "seq": be(d + 38, 4)}
+
+
+def _flow_ids(v: dict, sel: np.ndarray) -> np.ndarray:
+    """One id per TCP/UDP conversation (either direction) among the packets `sel`, exact (no hashing)."""
+    ea = (v["src"][sel] << 16) | v["sport"][sel]
+    eb = (v["dst"][sel] << 16) | v["dport"][sel]
+    lo = np.unique(np.minimum(ea, eb), return_inverse=True)[1].reshape(-1)
+    hi = np.unique(np.maximum(ea, eb), return_inverse=True)[1].reshape(-1)
+    return np.unique(lo * len(sel) + hi, return_inverse=True)[1].reshape(-1)
+
+
+class _Members:
+    """Bulk candidates of each flow id, in packet order."""
+
+    def __init__(self, fl_ids: np.ndarray, cand: np.ndarray):
+        idx = np.flatnonzero(cand)
+        ids = fl_ids[idx]
+        order = np.argsort(ids, kind="stable")
+        idx, ids = idx[order], ids[order]
+        cuts = np.flatnonzero(np.diff(ids)) + 1
+        self.arr = {int(g[0]): x for g, x in zip(np.split(ids, cuts), np.split(idx, cuts))} if len(idx) else {}
+
+    def upto(self, c: int, first: int, end: int) -> np.ndarray:
+        """Candidates of `c` with first <= index < end: a deferred run (all of them were deferred)."""
+        a = self.arr[c]
+        return a[int(np.searchsorted(a, first)):int(np.searchsorted(a, end))]
+
+
 def _flow_from(m: list) -> Flow:
     (_, proto, ver, a, ap, b, bp, first, last, frame, off, pa, pb, ba, bb, la, lb, fa, fb, cont) = m
     fl = Flow(proto, ver, a, ap, b, bp, first, frame, off)
@@ -228,7 +462,7 @@ def worker_messages(path, part: int, nparts: int, cfg: dict, name: str) -> Itera
     damage = None
     with open(path, "rb") as f:
         try:
-            for groups, wm in an.run_part(capture.packets(f, info, SUPPORTED_LINKTYPES)):
+            for groups, wm in an.run_part(capture.batches(f, info, SUPPORTED_LINKTYPES)):
                 yield "recs", groups, wm
         except capture.CaptureDamage as e:
             damage = ("damage", e.offset, e.reason)
