@@ -236,16 +236,28 @@ def connect(files: list[str]) -> duckdb.DuckDBPyConnection:
     con = cores.apply(duckdb.connect())  # one thread inside a batch task (case_store.cores)
     con.execute("SET enable_progress_bar = false")  # never draw on the user's terminal from a library
     if files:
-        source = _compacted(files, con) or files
-        con.execute(f"CREATE VIEW events AS SELECT * FROM read_parquet({_sql_list(source)})")
+        compacted = _compacted(files, con)
+        if compacted:
+            con.execute(f"ATTACH '{_sql_str(compacted)}' AS timeline (READ_ONLY)")
+            con.execute("CREATE VIEW events AS SELECT * FROM timeline.main.events")
+        else:
+            con.execute(f"CREATE VIEW events AS SELECT * FROM read_parquet({_sql_list(files)})")
     else:
         cols = ", ".join(f'CAST(NULL AS {_duck_type(f.type)}) AS "{f.name}"' for f in EVENT_SCHEMA)
         con.execute(f"CREATE VIEW events AS SELECT {cols} WHERE false")
     return con
 
 
-def _compacted(files: list[str], con: duckdb.DuckDBPyConnection) -> list[str] | None:
-    stats = []
+def _compacted(files: list[str], con: duckdb.DuckDBPyConnection) -> str | None:
+    """The case's events sorted by (timestamp, event id) in a read-only DuckDB database file, built once
+    per set of input files; None for small cases.
+
+    DuckDB's own storage rather than Parquet: its scans decode strings and skip
+    row groups (zone maps on the sorted time) several times faster, which is
+    what the timeline's text filters, the graph and the storyline spend their
+    time on. The file is keyed by the DuckDB version too (its format follows it).
+    """
+    stats = [f"duckdb {duckdb.__version__}"]
     rows = 0
     for f in sorted(files):
         st = os.stat(f)
@@ -254,19 +266,28 @@ def _compacted(files: list[str], con: duckdb.DuckDBPyConnection) -> list[str] | 
     if rows < COMPACT_MIN_ROWS:
         return None
     key = hashlib.sha256("\n".join(stats).encode()).hexdigest()[:24]
-    dest = events_dir() / "_timeline" / f"{key}.parquet"
+    dest = events_dir() / "_timeline" / f"{key}.duckdb"
     if not dest.exists():
         dest.parent.mkdir(parents=True, exist_ok=True)
         tmp = dest.with_name(f".{dest.name}.{os.getpid()}.tmp")
+        tmp.unlink(missing_ok=True)
         # bounded memory: the sort of a 10M-event timeline spills to disk instead of taking ~10 GB
         con.execute(f"SET memory_limit = '{COMPACT_MEMORY}'")
-        con.execute(f"SET temp_directory = '{str(dest.parent / '.spill').replace(chr(39), chr(39) * 2)}'")
-        con.execute(
-            f"COPY (SELECT * FROM read_parquet({_sql_list(files)}) ORDER BY timestamp, event_id) "
-            f"TO '{tmp}' (FORMAT PARQUET, COMPRESSION ZSTD, ROW_GROUP_SIZE 20000)"
-        )
+        con.execute(f"SET temp_directory = '{_sql_str(str(dest.parent / '.spill'))}'")
+        con.execute(f"ATTACH '{_sql_str(str(tmp))}' AS timeline_build")
+        try:
+            con.execute(f"CREATE TABLE timeline_build.main.events AS "
+                        f"SELECT * FROM read_parquet({_sql_list(files)}) ORDER BY timestamp, event_id")
+        finally:
+            con.execute("DETACH timeline_build")  # checkpoints: the file is complete, no WAL left beside it
+        with open(tmp, "rb") as fh:
+            os.fsync(fh.fileno())
         os.replace(tmp, dest)
-    return [str(dest)]
+    return str(dest)
+
+
+def _sql_str(s: str) -> str:
+    return s.replace("'", "''")
 
 
 def _sql_list(files: list[str]) -> str:
