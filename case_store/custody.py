@@ -60,6 +60,29 @@ def append(
     return e
 
 
+def append_many(s: Session, case_id: str, items: list[tuple[str, str | None, dict[str, Any]]],
+                actor: str | None = None) -> list[CustodyEntry]:
+    """Entries (action, evidence sha256, details) for one case, chained in the order given, in the caller's
+    transaction: one look-up of the chain's end and one flush for all (a batch records hundreds of carved files)."""
+    if not items:
+        return []
+    last = s.execute(
+        select(CustodyEntry).where(CustodyEntry.case_id == case_id).order_by(CustodyEntry.seq.desc()).limit(1)
+    ).scalar_one_or_none()
+    seq, prev = (last.seq, last.entry_hash) if last else (0, GENESIS)
+    who, tool = actor or current_actor(), tool_version()
+    out = []
+    for action, evidence_sha256, details in items:
+        seq += 1
+        e = CustodyEntry(case_id=case_id, seq=seq, at=now_iso(), actor=who, action=action, evidence_sha256=evidence_sha256,
+                         tool_version=tool, details=canonical_json(details), prev_hash=prev)
+        e.entry_hash = prev = entry_digest(e.prev_hash, e)
+        out.append(e)
+    s.add_all(out)
+    s.flush()
+    return out
+
+
 def log(case_id: str, action: str, evidence_sha256: str | None = None, actor: str | None = None, **details: Any) -> None:
     """Append in a transaction of its own, retrying if another writer took the sequence number."""
     from case_store.db import session

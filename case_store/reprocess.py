@@ -8,8 +8,9 @@ Units of all cases share the executor, so one large case spreads over the
 workers and many small cases fill them; a unit two cases share runs once.
 
 The driver only plans, records and diffs, so that it takes little of the
-machine from the workers: finished work is recorded one transaction per batch
-of results, and the cache is looked up with one query per case.
+machine from the workers: finished work is recorded one transaction per case per
+batch of results (custody entries appended as one chained run), the cache is looked
+up with one query per case, and each task runs on one core (`case_store.cores`).
 
 What makes it safe to kill at any moment:
 - a unit's events are one Parquet file renamed into place when complete, at a
@@ -28,7 +29,6 @@ both pure functions of the event files, the policy and the financials.
 """
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import json
 import os
@@ -417,10 +417,10 @@ def diff_stored(case_id: str, run_a: int, run_b: int) -> dict:
     return d
 
 
-def _plan_units(case_id: str, options: dict, packs: dict, only: list[str] | None = None) -> list:
+def _plan_units(case_id: str, options: dict, packs: dict, only: list[str] | None = None, memo: dict | None = None) -> list:
     from forensics.pipeline import config_fingerprint, plan
 
-    units = plan(case_id, options, only)
+    units = plan(case_id, options, only, memo)
     for u in units:
         if u.ingestor in YARA_USERS and packs.get("yara"):
             # the rule pack's content, not just its path, keys the cache of the units that scan with it
@@ -452,25 +452,30 @@ def _split_cached(units: list) -> tuple[list, list]:
     return cached, todo
 
 
-def _register_derived(s, case_id: str, c: dict, u) -> bool:
-    """A carved file as derived evidence of the case, in the driver's transaction; True if new.
+def _known_derived(s, pairs: set[tuple[str, str]]) -> set[tuple[str, str]]:
+    """Which (case id, sha256) pairs are already evidence of their case: one query per chunk, not one per file."""
+    known: set[tuple[str, str]] = set()
+    cids, shas = sorted({c for c, _ in pairs}), sorted({h for _, h in pairs})
+    for i in range(0, len(shas), 500):  # bounded IN lists (SQLite's variable limit)
+        for j in range(0, len(cids), 100):
+            known.update((c, h) for c, h in s.execute(select(Evidence.case_id, Evidence.sha256).where(
+                Evidence.case_id.in_(cids[j:j + 100]), Evidence.sha256.in_(shas[i:i + 500]))))
+    return known & pairs
+
+
+def _derived_row(case_id: str, c: dict, u, etype: str) -> tuple[Evidence, tuple[str, str, dict]]:
+    """A carved file as derived evidence of the case, and its custody entry (action, sha, details).
     Same row and custody entry as `cases._register` (which opens a transaction of its own)."""
     from case_store.clock import current_actor
-    from forensics.magic import detect_type, read_head
 
     sha = c["sha256"]
-    if s.execute(select(Evidence.id).where(Evidence.case_id == case_id, Evidence.sha256 == sha)).first():
-        return False
     source = f"derived from {u.evidence_sha256}"
     derivation = f"{u.parser_id} at {c['locator']}" + (f": {c['note']}" if c["note"] else "")
-    etype = detect_type(read_head(vault.vault_path(sha)), c["name"])
-    s.add(Evidence(case_id=case_id, sha256=sha, size=c["size"], original_name=c["name"], evidence_type=etype, source=source,
+    row = Evidence(case_id=case_id, sha256=sha, size=c["size"], original_name=c["name"], evidence_type=etype, source=source,
                    acquired_by=None, added_at=now_iso(), added_by=current_actor(), parent_sha256=u.evidence_sha256,
-                   derivation=derivation))
-    s.flush()
-    custody.append(s, case_id, "evidence_derived", sha, name=c["name"], size=c["size"], type=etype, source=source,
-                   acquired_by=None, parent=u.evidence_sha256, derivation=derivation)
-    return True
+                   derivation=derivation)
+    return row, ("evidence_derived", sha, {"name": c["name"], "size": c["size"], "type": etype, "source": source,
+                                           "acquired_by": None, "parent": u.evidence_sha256, "derivation": derivation})
 
 
 def run_sigma_tasks(tasks: list) -> list:
@@ -489,7 +494,7 @@ class Batch:
     """Reprocess a list of cases on one executor; the only writer of the database.
 
     Finished work comes back in batches (`Executor.batches`); the results of one
-    batch are written in one transaction. Everything heavy — ingest, Sigma,
+    batch are written in one transaction per case. Everything heavy — ingest, Sigma,
     storyline, adjustment — runs on the workers; the driver plans, records and diffs.
     """
 
@@ -507,6 +512,10 @@ class Batch:
         # units submitted and not yet back, by cache key -> the other cases waiting for the same result
         # (cases of one batch can share an item: the same attachment, the same carved HTTP object)
         self._inflight: dict[tuple, list[_Job]] = {}
+        # carved objects recur in every case of a batch (the same capture, the same HTTP object): what applies
+        # to a content-addressed file and its type are worked out once
+        self._plan_memo: dict = {}
+        self._etype: dict[tuple[str, str], str] = {}
 
     # -- planning
 
@@ -536,7 +545,7 @@ class Batch:
                     raise CyberclaimError("evidence verification failed: " + "; ".join(
                         f"{e.original_name} ({e.sha256[:12]}…): {p}" for e, p in bad))
                 opts = self._options_for(cid)
-                cached, todo = _split_cached(_plan_units(cid, opts, self._rulepacks(opts)))
+                cached, todo = _split_cached(_plan_units(cid, opts, self._rulepacks(opts), memo=self._plan_memo))
                 o.units, o.cached, o.ran = len(cached) + len(todo), len(cached), len(todo)
             except CyberclaimError as e:
                 o.status, o.error = "failed", str(e)
@@ -582,7 +591,7 @@ class Batch:
             items = cases.list_evidence(cid)
             job.known = {e.sha256 for e in items}
             job.parent = {e.sha256: e.parent_sha256 for e in items}
-            cached, todo = _split_cached(_plan_units(cid, job.options, job.packs))
+            cached, todo = _split_cached(_plan_units(cid, job.options, job.packs, memo=self._plan_memo))
             _clean_partial_event_files(sorted({u.evidence_sha256 for u in todo}))  # where a unit will write
         except CyberclaimError as e:
             self._fail(job, str(e))
@@ -613,7 +622,7 @@ class Batch:
     # -- results
 
     def _absorb(self, batch: list) -> None:
-        """One batch of finished tasks: unit and Sigma results recorded in one transaction, then follow-ups."""
+        """One batch of finished tasks: unit and Sigma results recorded (per case), then follow-ups."""
         units, sigmas = [], []
         for done in batch:
             kind, cid, payload = done.tag
@@ -655,33 +664,45 @@ class Batch:
             self._fail(job, f"{type(e).__name__}: {e}")
 
     def _record(self, units: list, sigmas: list) -> None:
-        try:
-            with session() as s:
-                new = self._write(s, units, sigmas)
-        except Exception:
-            # something in the batch cannot be written: write case by case, so only that case fails
-            new = {}
-            for job in {id(x[0]): x[0] for x in units + sigmas}.values():
-                mine_u, mine_s = [x for x in units if x[0] is job], [x for x in sigmas if x[0] is job]
-                try:
-                    with session() as s:
-                        new.update(self._write(s, mine_u, mine_s))
-                except CyberclaimError as e:
-                    self._fail(job, str(e))
-                except Exception as e:
-                    self._fail(job, f"cannot record results: {type(e).__name__}: {e}")
-        for job, r, own in units:
-            if job.outcome.status != "failed":
-                self._guard(job, self._unit_recorded, job, r, new.get((id(job), id(r)), []), own)
-        for job, results in sigmas:
-            if job.outcome.status != "failed":
-                self._guard(job, self._sigma_recorded, job, results)
+        """A batch of results case by case, earliest case first: one transaction each, and right after it
+        that case's follow-up work goes to the workers, which start on it while the driver records the
+        other cases. (A capture shared by 40 cases comes back as 40 cases' carved files in one batch:
+        recording all of them before submitting anything left both workers idle.) A case whose results
+        cannot be written fails alone."""
+        mine: dict[int, tuple[_Job, list, list]] = {}
+        for x in units:
+            mine.setdefault(id(x[0]), (x[0], [], []))[1].append(x)
+        for x in sigmas:
+            mine.setdefault(id(x[0]), (x[0], [], []))[2].append(x)
+        for job, mine_u, mine_s in sorted(mine.values(), key=lambda g: g[0].index):
+            try:
+                with session() as s:
+                    new = self._write(s, mine_u, mine_s)
+            except CyberclaimError as e:
+                self._fail(job, str(e))
+                continue
+            except Exception as e:
+                self._fail(job, f"cannot record results: {type(e).__name__}: {e}")
+                continue
+            for _, r, own in mine_u:
+                if job.outcome.status != "failed":
+                    self._guard(job, self._unit_recorded, job, r, new.get((id(job), id(r)), []), own)
+            for _, results in mine_s:
+                if job.outcome.status != "failed":
+                    self._guard(job, self._sigma_recorded, job, results)
 
     def _write(self, s, units: list, sigmas: list) -> dict[tuple, list[str]]:
-        """Rows and custody entries for a batch of results; returns the carved shas new to their case."""
-        from forensics.pipeline import record_sigma, record_unit
+        """Rows and custody entries for results (of one case, from `_record`); returns the carved shas new to their case.
+
+        Custody entries are collected per case in the order things happen and appended
+        as one chained run per case at the end (one look-up of the chain's end, one flush)."""
+        from forensics.magic import detect_type, read_head
+        from forensics.pipeline import sigma_custody, sigma_row, unit_custody, unit_row
 
         new: dict[tuple, list[str]] = {}
+        log: dict[str, list] = {}
+        known = _known_derived(s, {(j.outcome.case_id, c["sha256"]) for j, r, _ in units if r.unit.ingestor != "decompress"
+                                   for c in r.carved if c["sha256"] not in j.known})
         for job, r, own in units:
             cid, u = job.outcome.case_id, r.unit
             if u.ingestor == "decompress":
@@ -691,23 +712,34 @@ class Batch:
                 if c["sha256"] in seen:
                     continue  # a capture carves the same object over and over (one HTTP object served a thousand times)
                 seen.add(c["sha256"])
-                if _register_derived(s, cid, c, u):
-                    fresh.append(c["sha256"])
+                if (cid, c["sha256"]) in known:
+                    continue
+                known.add((cid, c["sha256"]))
+                k = (c["sha256"], c["name"])
+                if k not in self._etype:
+                    self._etype[k] = detect_type(read_head(vault.vault_path(c["sha256"])), c["name"])
+                row, entry = _derived_row(cid, c, u, self._etype[k])
+                s.add(row)
+                log.setdefault(cid, []).append(entry)
+                fresh.append(c["sha256"])
             new[(id(job), id(r))] = fresh
             if own:
-                if u.case_id != cid:  # the case that submitted it failed meanwhile: the custody entry goes to this one
-                    r = dataclasses.replace(r, unit=dataclasses.replace(u, case_id=cid))
                 sha, parser, config = _unit_key(u)
                 # replace, never duplicate: a row whose Parquet vanished is rewritten
                 s.execute(delete(IngestResult).where(IngestResult.evidence_sha256 == sha, IngestResult.parser == parser,
                                                      IngestResult.config_hash == config))
-                record_unit(s, r)
+                s.add(unit_row(r))
+                # the custody entry goes to this case (also when the case that submitted the unit failed meanwhile)
+                log.setdefault(cid, []).append(unit_custody(r))
         for job, results in sigmas:
             for r in results:  # two cases of a batch may share an item (the same carved object): replace
                 t = r.task
                 s.execute(delete(IngestResult).where(IngestResult.evidence_sha256 == t.evidence_sha256,
                                                      IngestResult.parser == t.parser_id, IngestResult.config_hash == t.key))
-                record_sigma(s, job.outcome.case_id, r)
+                s.add(sigma_row(r))
+                log.setdefault(job.outcome.case_id, []).append(sigma_custody(r))
+        for cid, entries in log.items():
+            custody.append_many(s, cid, entries)
         return new
 
     def _unit_recorded(self, job: _Job, r, fresh: list[str], ran: bool = True) -> None:
@@ -724,7 +756,7 @@ class Batch:
             job.known.add(sha)
             job.parent[sha] = u.evidence_sha256
         if fresh and self._depth(job, u.evidence_sha256) < MAX_CARVE_DEPTH:  # as pipeline.ingest_case: carved items up to depth 2
-            cached, todo = _split_cached(_plan_units(cid, job.options, job.packs, fresh))
+            cached, todo = _split_cached(_plan_units(cid, job.options, job.packs, fresh, self._plan_memo))
             job.outcome.units += len(cached) + len(todo)
             job.outcome.cached += len(cached)
             self.progress("units_added", {"case_id": cid, "units": len(todo)})  # the bar counts units still to run

@@ -124,8 +124,13 @@ def _copy_capped(fin, fout, cap: int, name: str) -> int:
     return n
 
 
-def plan(case_id: str, options: dict[str, Any] | None = None, only: list[str] | None = None) -> list[Unit]:
+def plan(case_id: str, options: dict[str, Any] | None = None, only: list[str] | None = None,
+         memo: dict | None = None) -> list[Unit]:
+    """Units of the case's evidence (only the items `only`, if given). `memo`: a dict the caller keeps
+    across calls (a batch planning the same carved object for 40 cases) for the ingestors that apply to
+    a file; safe because analysis paths are content-addressed (vault, decompressed copies of a vault blob)."""
     options = dict(options or {})
+    memo = {} if memo is None else memo
     units: list[Unit] = []
     for ev in cases.list_evidence(case_id):
         if only and ev.sha256 not in only:
@@ -136,9 +141,11 @@ def plan(case_id: str, options: dict[str, Any] | None = None, only: list[str] | 
             units.append(Unit(case_id, ev.sha256, ev.original_name, "", ev.evidence_type, "decompress", "decompress@1", "", {"error": str(e)}))
             continue
         for path, etype, prefix in targets:
-            head = read_head(path)
+            key = (str(path), etype)
+            if key not in memo:
+                memo[key] = applicable(read_head(path), path, etype)
             item_opts = dict(options, acquired_at=ev.added_at, timezone=ev.timezone or options.get("timezone"))
-            for cls in applicable(head, path, etype):
+            for cls in memo[key]:
                 unit_opts = dict(item_opts, **cls.config_inputs(item_opts))
                 units.append(Unit(
                     case_id, ev.sha256, ev.original_name + (f"!{prefix[:-1]}" if prefix else ""), str(path), etype,
@@ -222,14 +229,24 @@ def _record(r: UnitResult) -> None:
 
 def record_unit(s, r: UnitResult) -> None:
     """The unit's row and custody entry, in the caller's transaction."""
+    s.add(unit_row(r))
+    action, sha, details = unit_custody(r)
+    custody.append(s, r.unit.case_id, action, sha, **details)
+
+
+def unit_row(r: UnitResult) -> IngestResult:
     u = r.unit
-    s.add(IngestResult(
+    return IngestResult(
         evidence_sha256=u.evidence_sha256, parser=u.parser_id + (f"#{u.locator_prefix}" if u.locator_prefix else ""),
         config_hash=u.config_hash, status=r.status, events=r.events, errors=json.dumps(r.errors, ensure_ascii=False),
         parquet_path=r.parquet, created_at=now_iso(), seconds=r.seconds,
-    ))
-    custody.append(s, u.case_id, "ingested", u.evidence_sha256, parser=u.parser_id, events=r.events,
-                   errors=len(r.errors), status=r.status)
+    )
+
+
+def unit_custody(r: UnitResult) -> tuple[str, str, dict]:
+    """(action, evidence sha256, details) of the unit's custody entry (a batch appends many at once)."""
+    u = r.unit
+    return "ingested", u.evidence_sha256, {"parser": u.parser_id, "events": r.events, "errors": len(r.errors), "status": r.status}
 
 
 Progress = Callable[[str, dict], None]
@@ -387,12 +404,22 @@ def run_sigma(t: SigmaTask) -> SigmaResult:
 
 def record_sigma(s, case_id: str, r: SigmaResult) -> None:
     """The result's row and custody entry, in the caller's transaction."""
+    s.add(sigma_row(r))
+    action, sha, details = sigma_custody(r)
+    custody.append(s, case_id, action, sha, **details)
+
+
+def sigma_row(r: SigmaResult) -> IngestResult:
     t = r.task
-    s.add(IngestResult(evidence_sha256=t.evidence_sha256, parser=t.parser_id, config_hash=t.key,
-                       status="partial" if r.errors else "ok", events=r.events,
-                       errors=json.dumps(r.errors[:MAX_STORED_ERRORS], ensure_ascii=False),
-                       parquet_path=r.parquet, created_at=now_iso(), seconds=r.seconds))
-    custody.append(s, case_id, "sigma_matched", t.evidence_sha256, rulepack=t.fingerprint, detections=r.events)
+    return IngestResult(evidence_sha256=t.evidence_sha256, parser=t.parser_id, config_hash=t.key,
+                        status="partial" if r.errors else "ok", events=r.events,
+                        errors=json.dumps(r.errors[:MAX_STORED_ERRORS], ensure_ascii=False),
+                        parquet_path=r.parquet, created_at=now_iso(), seconds=r.seconds)
+
+
+def sigma_custody(r: SigmaResult) -> tuple[str, str, dict]:
+    t = r.task
+    return "sigma_matched", t.evidence_sha256, {"rulepack": t.fingerprint, "detections": r.events}
 
 
 def ingestor_versions() -> dict[str, str]:

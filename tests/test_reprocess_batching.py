@@ -1,0 +1,108 @@
+"""The driver's bookkeeping in bulk: carved files of a capture shared by several cases registered per case
+with one chained run of custody entries (same evidence rows as the one-at-a-time reference path), the plan's
+memo of applicable ingestors, and pool workers that retire without tearing their interpreter down."""
+from __future__ import annotations
+
+import atexit
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from tests.test_reprocess import inline, make_case, scenario  # noqa: F401  (fixture)
+
+
+@pytest.fixture()
+def home(monkeypatch):
+    base = "/dev/shm" if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK) else None
+    d = Path(tempfile.mkdtemp(prefix="cc-reprocess-batching-", dir=base))
+    monkeypatch.setenv("CYBERCLAIM_HOME", str(d))
+    monkeypatch.delenv("CYBERCLAIM_DB_URL", raising=False)
+    monkeypatch.setenv("CYBERCLAIM_USER", "tester")
+    yield d
+    shutil.rmtree(d, ignore_errors=True)
+
+
+def _derived(case_id: str) -> list[tuple]:
+    from case_store import cases
+
+    return sorted((e.sha256, e.original_name, e.evidence_type, e.parent_sha256, e.derivation)
+                  for e in cases.list_evidence(case_id) if e.parent_sha256)
+
+
+def test_shared_capture_carved_files_registered_per_case_like_the_reference_path(home, scenario, monkeypatch):
+    from case_store import custody
+    from case_store.db import session
+    from forensics.pipeline import ingest_case
+
+    files = ("edge.pcapng", "platform_syslog.log")
+    ref_home = home / "reference"
+    ref_home.mkdir()
+    monkeypatch.setenv("CYBERCLAIM_HOME", str(ref_home))  # a home of its own: nothing cached from the batch
+    ref = make_case(scenario, files, "reference")
+    ingest_case(ref, workers=1)  # the reference path: cases.register_derived, one custody append per file
+    expected = _derived(ref)
+    monkeypatch.setenv("CYBERCLAIM_HOME", str(home))
+    a, b = make_case(scenario, files, "a"), make_case(scenario, files, "b")
+    out = inline()([a, b])  # one batch: the capture runs once, both cases take its carved files
+    assert {o.status for o in out.values()} == {"new"}
+    assert _derived(a) == _derived(b) == expected != []
+    with session() as s:
+        for cid in (a, b):
+            entries = custody.entries(s, cid)
+            assert custody.verify_entries(entries) == []
+            assert [e.seq for e in entries] == list(range(1, len(entries) + 1))
+            derived = [e.evidence_sha256 for e in entries if e.action == "evidence_derived"]
+            assert sorted(derived) == sorted(x[0] for x in _derived(cid))  # one entry per registered file, no duplicate
+        ingested = {cid: sum(e.action == "ingested" for e in custody.entries(s, cid)) for cid in (a, b)}
+    assert ingested[a] > 0 and ingested[b] == 0  # a unit both cases share is recorded once, by the case that ran it
+
+
+def test_append_many_chains_exactly_like_append(home):
+    from case_store import cases, custody
+    from case_store.db import session
+
+    cid = cases.create_case("chain").id
+    with session() as s:
+        custody.append(s, cid, "note", None, n=0)
+        many = custody.append_many(s, cid, [("note", None, {"n": 1}), ("note", "ab" * 32, {"n": 2, "x": [1, "y"]})])
+        custody.append(s, cid, "note", None, n=3)
+    assert custody.append_many(None, cid, []) == []  # nothing to append: no database round trip
+    with session() as s:
+        entries = custody.entries(s, cid)
+    assert custody.verify_entries(entries) == []
+    assert [(e.seq, e.details) for e in entries][-4:] == [(e.seq, e.details) for e in entries[-4:]]
+    assert [e.seq for e in many] == [entries[-3].seq, entries[-2].seq]
+    assert entries[-1].prev_hash == entries[-2].entry_hash and entries[-3].prev_hash == entries[-4].entry_hash
+    assert [custody.entry_digest(e.prev_hash, e) for e in entries] == [e.entry_hash for e in entries]
+
+
+def test_plan_memo_gives_the_same_units(home, scenario):
+    from forensics.pipeline import plan
+
+    cid = make_case(scenario, ("edge.pcapng", "web01_access.log", "platform_syslog.log"))
+    memo: dict = {}
+    reference = plan(cid, {"timezone": "UTC"})
+    assert plan(cid, {"timezone": "UTC"}, memo=memo) == reference  # fills the memo
+    assert memo and plan(cid, {"timezone": "UTC"}, memo=memo) == reference  # answered from it
+
+
+def _leave_a_mark(path: str) -> int:
+    atexit.register(lambda: Path(path).write_text("torn down"))
+    return os.getpid()
+
+
+def test_retired_pool_worker_skips_interpreter_teardown(tmp_path):
+    from forensics.executors import LocalExecutor
+
+    mark = tmp_path / "mark"
+    with LocalExecutor(1) as ex:
+        ex.submit("t", _leave_a_mark, str(mark))
+        [[done]] = list(ex.batches())
+        procs = list(ex._pool._processes.values())
+    assert done.error is None and done.value in [p.pid for p in procs]
+    assert all(p.exitcode == 0 for p in procs)  # a clean exit for the pool's bookkeeping
+    assert not mark.exists()  # exit handlers after the executor's own never ran: no teardown
