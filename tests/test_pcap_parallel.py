@@ -46,7 +46,7 @@ def test_corpus_same_records_split(corpus, name):
 @pytest.fixture(scope="module")
 def bench_capture(tmp_path_factory) -> Path:
     p = tmp_path_factory.mktemp("pcapsplit") / "bench.pcap"
-    generate(p, 4)  # the benchmark's traffic mix: TLS bulk, carved HTTP/SMB2/SMTP transfers, DNS
+    generate(p, 8)  # the benchmark's traffic mix: TLS bulk, carved HTTP/SMB2/SMTP transfers, DNS
     return p
 
 
@@ -145,10 +145,17 @@ def test_batches_frame_like_packets(tmp_path, monkeypatch, which, flips, cut, wi
 
 
 def test_bulk_segments_are_deferred_on_the_bench_mix(bench_capture, monkeypatch):
-    """The vectorised bulk accounting is really taken (so the equality tests above cover it)."""
-    from forensics.net import parallel
-    applied = []
-    real = parallel.PartAnalyzer._apply
-    monkeypatch.setattr(parallel.PartAnalyzer, "_apply", lambda self, e, idx, v: applied.append(len(idx)) or real(self, e, idx, v))
+    """The vectorised bulk accounting and the bulk feeding of HTTP and SMB2 bodies are really taken
+    (so the equality tests above cover them)."""
+    from forensics.net import parallel, sessions, smb
+    applied, absorbed = [], {"http": 0, "smb": 0}
+    real = parallel._apply
+    monkeypatch.setattr(parallel, "_apply", lambda fl, idx, v: applied.append(len(idx)) or real(fl, idx, v))
+    for name, cls in (("http", sessions.HttpSession), ("smb", smb.SmbSession)):
+        def counting(self, fwd, pieces, _real=cls.absorb, _name=name):
+            absorbed[_name] += len(pieces)
+            return _real(self, fwd, pieces)
+        monkeypatch.setattr(cls, "absorb", counting)
     assert rows(bench_capture, in_process(2)) == rows(bench_capture, SINGLE)
     assert sum(applied) > 1000
+    assert absorbed["http"] > 500 and absorbed["smb"] > 500

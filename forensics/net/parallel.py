@@ -226,9 +226,11 @@ class PartAnalyzer(Analyzer):
         wire = v["wire"].tolist()
         cap = v["cap"].tolist()
         groups, out, mask = self.groups, self.out, self.sweep_mask
-        defer: dict[int, tuple] = {}  # flow id -> (Flow, first deferred index)
+        defer: dict[int, _Run] = {}  # flow id -> the run of its segments being deferred
         known: dict[int, Flow | None] = {}  # flow id -> its Flow while no packet but bulk ones touched it
         members = _Members(fl_ids, cand)
+        lists = {k: v[k].tolist() for k in ("plen", "seq", "src", "sport", "hl")}
+        plen, seq, src, sport = lists["plen"], lists["seq"], lists["src"], lists["sport"]
         todo = np.flatnonzero(act)
         sweeps = list(range((-frame0 - 1) % mask, m, mask))  # indices after which the table is swept
         stops = sweeps if sweeps and sweeps[-1] == m - 1 else sweeps + [m - 1]
@@ -239,26 +241,39 @@ class PartAnalyzer(Analyzer):
             for i in todo[a:hi].tolist():
                 if is_cand[i]:
                     c = cid[i]
-                    if c in defer:
-                        continue
+                    run = defer.get(c)
+                    if run is not None:
+                        p = plen[i]
+                        if run.settled or not p:
+                            continue
+                        f = 1 if src[i] == run.a and sport[i] == run.ap else 0
+                        if run.room[f] >= p and seq[i] == run.nxt[f]:  # the next in-order bytes a session just keeps
+                            run.room[f] -= p
+                            run.nxt[f] = (seq[i] + p) & 0xFFFFFFFF
+                            run.pieces.append(i)
+                            continue
+                        del defer[c]
+                        self._flush(run, members.upto(c, run.first, i), v, b, lists)
                     fl = known.get(c)
                     if fl is None:
                         fl = known[c] = self._flow_at(buf, offs[i] + 16)
-                    if fl is not None and _bulk_ok(fl):
-                        defer[c] = (fl, i)
-                        continue
-                    if fl is None:
+                    if fl is not None:
+                        run = _Run.start(fl, i, plen[i], seq[i], src[i], sport[i])
+                        if run is not None:
+                            defer[c] = run
+                            continue
+                    else:
                         del known[c]  # this packet creates the flow
                 elif not fast[i]:  # could be any flow (tunnel, fragment, VLAN...)
                     for c in list(defer):
-                        e = defer.pop(c)
-                        self._apply(e, members.upto(c, e[1], i), v)
+                        run = defer.pop(c)
+                        self._flush(run, members.upto(c, run.first, i), v, b, lists)
                     known.clear()
                 else:
                     c = cid[i]
                     if c in defer:
-                        e = defer.pop(c)
-                        self._apply(e, members.upto(c, e[1], i), v)
+                        run = defer.pop(c)
+                        self._flush(run, members.upto(c, run.first, i), v, b, lists)
                     known.pop(c, None)  # a SYN, FIN or RST may replace or close the flow
                 o = offs[i]
                 t = tsl[i]
@@ -270,12 +285,31 @@ class PartAnalyzer(Analyzer):
             a = hi
             known.clear()  # a sweep may close flows
             for c in list(defer):
-                e = defer.pop(c)
-                self._apply(e, members.upto(c, e[1], stop + 1), v)
+                run = defer.pop(c)
+                self._flush(run, members.upto(c, run.first, stop + 1), v, b, lists)
             if stop in sweeps:
                 self._sweep_keyed(tsl[stop], frame0 + stop + 1)
         self.last_ts = tsl[-1]
         return frame0 + m
+
+    def _flush(self, run: "_Run", idx: np.ndarray, v: dict, b, lists: dict) -> None:
+        """A run ends: add its segments to the flow's counters, its kept bytes to the session."""
+        fl = run.fl
+        _apply(fl, idx, v)
+        if not run.pieces:
+            return
+        hl, plen = lists["hl"], lists["plen"]
+        buf, offs = b.buf, b.offs
+        sides: dict[int, list] = {1: [], 0: []}
+        for i in run.pieces:
+            o = offs[i]
+            at = o + 50 + hl[i]  # record header, Ethernet, IPv4 (no options), TCP header
+            f = 1 if lists["src"][i] == run.a and lists["sport"][i] == run.ap else 0
+            sides[f].append((buf[at:at + plen[i]], int(v["ts"][i]), b.frame0 + i + 1, b.base + o))
+        for f, pieces in sides.items():
+            if pieces:
+                (fl.sa if f else fl.sb).next_seq = run.nxt[f]
+                fl.app.absorb(bool(f), pieces)
 
     def _one_tuple(self, frame, off, ts, lt, wl, data) -> None:
         n = frame
@@ -297,41 +331,6 @@ class PartAnalyzer(Analyzer):
                             (buf[d + 36] << 8) | buf[d + 37], 6))
         return None if e is None else e[0]
 
-    def _apply(self, entry: tuple, idx: np.ndarray, v: dict) -> None:
-        """Add deferred bulk segments (indices into the batch, in order) to their flow."""
-        fl, _first = entry
-        if not len(idx):
-            return
-        a_ip = int.from_bytes(fl.a, "big")
-        fwd = (v["src"][idx] == a_ip) & (v["sport"][idx] == fl.ap)
-        wl, plen, flags, seq, ts = v["wire"][idx], v["plen"][idx], v["flags"][idx], v["seq"][idx], v["ts"][idx]
-        for side, sel in ((True, fwd), (False, ~fwd)):
-            k = int(sel.sum())
-            if not k:
-                continue
-            w = wl[sel]
-            p = plen[sel]
-            f = int(np.bitwise_or.reduce(flags[sel]))
-            first_seq = (int(seq[sel][0]) - 1) & 0xFFFFFFFF  # no SYN among bulk segments
-            if side:
-                fl.pa += k
-                fl.ba += int(w.sum())
-                fl.la += int(p.sum())
-                fl.fa |= f
-                if fl.seq_a is None:
-                    fl.seq_a = first_seq
-            else:
-                fl.pb += k
-                fl.bb += int(w.sum())
-                fl.lb += int(p.sum())
-                fl.fb |= f
-                if fl.seq_b is None:
-                    fl.seq_b = first_seq
-                if fl.served_at is None:
-                    served = np.flatnonzero(p > 0)
-                    if len(served):
-                        fl.served_at = int(ts[sel][served[0]])
-        fl.last = int(ts[-1])
 
     def _sweep_keyed(self, now: int, n: int) -> None:
         seen = {}
@@ -370,54 +369,118 @@ class _DetectorFeed:
         self.out.append(["dns", qname, qtype])  # the query's event is the record just before
 
 
-def _bulk_ok(fl: Flow) -> bool:
-    """Adding a bulk segment to this flow later is the same as analysing it now: no session to pick
-    or feed, and not a flow talking to itself (whose two directions share one table entry)."""
-    app = fl.app
-    return app is not None and not (app and app.active) and fl.keys[0] != fl.keys[1]
+def _apply(fl: Flow, idx: np.ndarray, v: dict) -> None:
+    """Add deferred bulk segments (indices into the batch, in order) to their flow."""
+    if not len(idx):
+        return
+    a_ip = int.from_bytes(fl.a, "big")
+    fwd = (v["src"][idx] == a_ip) & (v["sport"][idx] == fl.ap)
+    wl, plen, flags, seq, ts = v["wire"][idx], v["plen"][idx], v["flags"][idx], v["seq"][idx], v["ts"][idx]
+    for side, sel in ((True, fwd), (False, ~fwd)):
+        k = int(sel.sum())
+        if not k:
+            continue
+        w = wl[sel]
+        p = plen[sel]
+        f = int(np.bitwise_or.reduce(flags[sel]))
+        first_seq = (int(seq[sel][0]) - 1) & 0xFFFFFFFF  # no SYN among bulk segments
+        if side:
+            fl.pa += k
+            fl.ba += int(w.sum())
+            fl.la += int(p.sum())
+            fl.fa |= f
+            if fl.seq_a is None:
+                fl.seq_a = first_seq
+        else:
+            fl.pb += k
+            fl.bb += int(w.sum())
+            fl.lb += int(p.sum())
+            fl.fb |= f
+            if fl.seq_b is None:
+                fl.seq_b = first_seq
+            if fl.served_at is None:
+                served = np.flatnonzero(p > 0)
+                if len(served):
+                    fl.served_at = int(ts[sel][served[0]])
+    fl.last = int(ts[-1])
+
+
+class _Run:
+    """Segments of one flow deferred since `first`: all of them (`settled`: no session wants bytes), or
+    payload-free ones plus the in-order bytes the active session can keep without producing
+    anything (`room` per direction, 1 = from the initiator), which it takes at the flush."""
+
+    __slots__ = ("fl", "first", "settled", "a", "ap", "room", "nxt", "pieces")
+
+    @classmethod
+    def start(cls, fl: Flow, i: int, plen: int, seq: int, src: int, sport: int) -> "_Run | None":
+        """A run starting with segment i, or None when that segment must be analysed now."""
+        if fl.keys[0] == fl.keys[1]:
+            return None  # a flow talking to itself: both directions share one table entry
+        app = fl.app
+        if app is None:
+            return None  # the first payload picks the session
+        r = cls()
+        r.fl, r.first, r.pieces = fl, i, []
+        r.a, r.ap = int.from_bytes(fl.a, "big"), fl.ap
+        r.settled = not (app and app.active)
+        if r.settled:
+            return r
+        r.room, r.nxt = [0, 0], [None, None]
+        for f, st in ((1, fl.sa), (0, fl.sb)):
+            if not st.pending and st.next_seq is not None:
+                r.room[f], r.nxt[f] = app.capacity(bool(f)), st.next_seq
+        if plen:
+            f = 1 if src == r.a and sport == r.ap else 0
+            if r.room[f] < plen or seq != r.nxt[f]:
+                return None
+            r.room[f] -= plen
+            r.nxt[f] = (seq + plen) & 0xFFFFFFFF
+            r.pieces.append(i)
+        return r
+
+
+_HDR = np.arange(16, dtype=np.int64)
+# frame bytes read: ethertype, IPv4 version/length/flags/protocol/addresses, ports, sequence, TCP offset/flags
+_USED = np.array([12, 13, 14, 16, 17, 20, 21, 23, *range(26, 42), 46, 47], dtype=np.int64)
 
 
 def _fields(b, nparts: int) -> dict:
-    """Header fields of every record of a batch at once (numpy gathers), plus routing and bulk masks."""
+    """Header fields of every record of a batch at once (two numpy gathers), plus routing and bulk masks."""
     buf = np.frombuffer(b.buf, dtype=np.uint8)
     top = len(buf) - 1
     o = np.asarray(b.offs, dtype=np.int64)
-    le = b.order == "<"
-
-    def u8(at):
-        return buf[np.minimum(at, top)].astype(np.int64)
+    rec = buf[o[:, None] + _HDR].view(b.order + "u4").astype(np.int64)  # sec, frac, caplen, wirelen
+    sec, frac, cap, wire = rec[:, 0], rec[:, 1], rec[:, 2], rec[:, 3]
+    # one row per header byte used (rows are contiguous); bytes past a short frame are masked below
+    g = buf[np.minimum(o[None, :] + 16 + _USED[:, None], top)].astype(np.int64)
+    h = {k: g[j] for j, k in enumerate(_USED.tolist())}
 
     def be(at, size):
-        x = u8(at)
+        x = h[at]
         for k in range(1, size):
-            x = (x << 8) | u8(at + k)
+            x = (x << 8) | h[at + k]
         return x
 
-    def hdr32(at):
-        x = be(at, 4)
-        return x if not le else ((x & 0xFF) << 24) | ((x & 0xFF00) << 8) | ((x >> 8) & 0xFF00) | (x >> 24)
-
-    sec, frac, cap, wire = hdr32(o), hdr32(o + 4), hdr32(o + 8), hdr32(o + 12)
-    d = o + 16
-    proto = u8(d + 23)
-    sport, dport = be(d + 34, 2), be(d + 36, 2)
-    src, dst = be(d + 26, 4), be(d + 30, 4)
-    fast = ((cap >= 38) & (u8(d + 12) == 0x08) & (u8(d + 13) == 0x00) & (u8(d + 14) == 0x45)
-            & ((u8(d + 20) & 0x3F) == 0) & (u8(d + 21) == 0)
+    proto = h[23]
+    sport, dport = be(34, 2), be(36, 2)
+    src, dst = be(26, 4), be(30, 4)
+    fast = ((cap >= 38) & (h[12] == 0x08) & (h[13] == 0x00) & (h[14] == 0x45)
+            & ((h[20] & 0x3F) == 0) & (h[21] == 0)
             & ((proto == 6) | ((proto == 17) & (sport != 1701) & (dport != 1701) & (dport != 4789))))
     if b.linktype != 1:
         fast[:] = False
     own = ((((src ^ dst) * _GOLDEN) & 0xFFFFFFFF) >> 16) % nparts
     own[(proto == 6) & ((sport == AIM_PORT) | (dport == AIM_PORT))] = 0
-    doff = u8(d + 46)
+    doff = h[46]
     hl = (doff >> 4) * 4
-    flags = u8(d + 47) | ((doff & 1) << 8)
-    total = be(d + 16, 2)
+    flags = h[47] | ((doff & 1) << 8)
+    total = be(16, 2)
     lim = np.minimum(np.where(total >= 20, 14 + total, cap), cap)
     bulk = fast & (proto == 6) & (hl >= 20) & (lim - 34 >= hl) & ((flags & 0x07) == 0)
     return {"ts": sec * 1_000_000 + frac // b.ns_div, "cap": cap, "wire": wire, "fast": fast, "own": own,
             "bulk": bulk, "src": src, "dst": dst, "sport": sport, "dport": dport, "flags": flags,
-            "plen": lim - 34 - hl, "seq": be(d + 38, 4)}
+            "plen": lim - 34 - hl, "seq": be(38, 4), "hl": hl}
 
 
 def _flow_ids(v: dict, sel: np.ndarray) -> np.ndarray:

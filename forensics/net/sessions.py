@@ -33,6 +33,17 @@ class Session:
     def close(self, out: list) -> None:
         pass
 
+    # Bulk feeding (forensics.net.parallel): in-order bytes a session would only keep, taken in one go.
+    def capacity(self, fwd: bool) -> int:
+        """How many next bytes in this direction `data` would just keep: producing nothing and
+        recording nothing about the packets they came in. 0 = feed them packet by packet."""
+        return 0
+
+    def absorb(self, fwd: bool, pieces: list[tuple[bytes, int, int, int]]) -> None:
+        """Take (payload, ts, frame, offset) pieces of at most `capacity(fwd)` bytes in all, exactly
+        as the same `data` calls would."""
+        raise NotImplementedError
+
 
 class HttpSession(Session):
     def __init__(self, flow, carve_limit: int):
@@ -52,6 +63,18 @@ class HttpSession(Session):
             self.resp.feed(data, ts, frame, off, msgs)
             for m in msgs:
                 self._response(m, out)
+
+    def capacity(self, fwd):
+        d = self.req if fwd else self.resp
+        if d.dead or d.msg is None or d.mode != "length" or d.buf:
+            return 0
+        return d.left - 1  # the byte that completes the body goes through `data` (it emits the message)
+
+    def absorb(self, fwd, pieces):
+        d = self.req if fwd else self.resp
+        body = b"".join(p[0] for p in pieces)
+        d._keep(body)
+        d.left -= len(body)
 
     def close(self, out):
         msgs: list[http.Message] = []

@@ -152,6 +152,22 @@ class SmbSession(Session):
             del buf[:pos]
             self.base[fwd] += pos
 
+    def capacity(self, fwd):
+        """Inside a NetBIOS message whose (valid) header is buffered: the bytes short of its end."""
+        buf = self.buf[fwd]
+        if len(buf) < 8 or buf[0] != 0:
+            return 0
+        ln = (buf[1] << 16) | (buf[2] << 8) | buf[3]
+        if ln < 32 or bytes(buf[4:8]) not in MAGICS:
+            return 0
+        return max(0, 4 + ln - len(buf) - 1)
+
+    def absorb(self, fwd, pieces):
+        buf, marks = self.buf[fwd], self.marks[fwd]
+        for data, ts, frame, off in pieces:  # the marks `data` would leave, one per segment
+            marks.append((self.base[fwd] + len(buf), ts, frame, off))
+            buf += data
+
     def _resync(self, buf: bytearray, pos: int) -> int:
         """Next position where an SMB header could start; keeps a possible partial header."""
         self.stats["resyncs"] += 1
