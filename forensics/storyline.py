@@ -278,30 +278,33 @@ def _host_of(st: _State, host: str | None, ip: str | None = None) -> str | None:
 
 # --- the facts ----------------------------------------------------------------------------------
 
+# an event naming an address outside the network, and that address (the destination if external)
+_EXT = "((src_ip IS NOT NULL AND NOT cc_private(src_ip)) OR (dst_ip IS NOT NULL AND NOT cc_private(dst_ip)))"
+_XIP = "(CASE WHEN dst_ip IS NOT NULL AND NOT cc_private(dst_ip) THEN dst_ip ELSE src_ip END)"
+
+
 def _infrastructure(q: _Q, st: _State) -> Fact | None:
     c2_exfil = _techs_sql("command-and-control", "exfiltration")
+    # each branch tests "names an external address" (EXT) after its own, far more selective, conditions:
+    # a CTE of every external-address event would materialise millions of rows first
     rows = q.rows(f"""
-        WITH ext AS (
-            SELECT *,
-                   CASE WHEN dst_ip IS NOT NULL AND NOT cc_private(dst_ip) THEN dst_ip ELSE src_ip END AS xip
-            FROM events WHERE (src_ip IS NOT NULL AND NOT cc_private(src_ip)) OR (dst_ip IS NOT NULL AND NOT cc_private(dst_ip)))
         -- C2 / exfiltration destinations named by a detection
-        SELECT 'c2_exfil' AS why, xip AS ip, domain, event_id, timestamp, evidence_sha256 FROM ext
-        WHERE {c2_exfil} AND {STRONG}
+        SELECT 'c2_exfil' AS why, {_XIP} AS ip, domain, event_id, timestamp, evidence_sha256 FROM events
+        WHERE {c2_exfil} AND {STRONG} AND {_EXT}
         UNION ALL
         -- an external source that logged on successfully (after failures, or flagged)
-        SELECT 'logon', src_ip, NULL, event_id, timestamp, evidence_sha256 FROM ext
-        WHERE list_contains(tags, 'login') AND NOT list_contains(tags, 'login_failed') AND src_ip = xip
+        SELECT 'logon', src_ip, NULL, event_id, timestamp, evidence_sha256 FROM events
+        WHERE list_contains(tags, 'login') AND NOT list_contains(tags, 'login_failed') AND {_EXT} AND src_ip = {_XIP}
           AND src_ip IN (SELECT src_ip FROM events WHERE list_contains(tags, 'login_failed') OR {STRONG})
         UNION ALL
         -- the source of an exploit whose victim then connected out to that same address
-        SELECT 'exploit', e.src_ip, NULL, e.event_id, e.timestamp, e.evidence_sha256 FROM ext e
-        WHERE {_techs_sql('initial-access')} AND {STRONG} AND e.src_ip = e.xip
+        SELECT 'exploit', e.src_ip, NULL, e.event_id, e.timestamp, e.evidence_sha256 FROM events e
+        WHERE {_techs_sql('initial-access')} AND {STRONG} AND {_EXT} AND e.src_ip = {_XIP}
           AND e.src_ip IN (SELECT dst_ip FROM events WHERE dst_ip IS NOT NULL AND cc_private(src_ip))
         UNION ALL
         -- the source of an exploit the application answered with success (2xx)
-        SELECT 'exploit_ok', src_ip, NULL, event_id, timestamp, evidence_sha256 FROM ext
-        WHERE src_ip = xip AND list_contains(attack, 'T1190') AND {TIMED}
+        SELECT 'exploit_ok', src_ip, NULL, event_id, timestamp, evidence_sha256 FROM events
+        WHERE list_contains(attack, 'T1190') AND {TIMED} AND {_EXT} AND src_ip = {_XIP}
           AND TRY_CAST(json_extract(attributes, '$.status') AS INTEGER) BETWEEN 200 AND 299
         UNION ALL
         -- the sources of a denial-of-service flood (a botnet the attacker commands)

@@ -260,3 +260,30 @@ def test_page_query_matches_a_plain_query(tmp_path, monkeypatch, offsets, day_co
             want = [r[0] for r in con.execute(f"SELECT event_id FROM events{where} ORDER BY timestamp, event_id "
                                               f"LIMIT {q.limit} OFFSET {q.offset}", params).fetchall()]
             assert (total, list(page.event_id)) == (want_total, want), (kw, host)
+
+
+def test_cc_private_prefix_macro_equals_the_regex_reference():
+    """The prefix-test `cc_private` answers as the two-regex reference on addresses and near misses."""
+    import random
+
+    import duckdb
+
+    from forensics.entities import CC_PRIVATE_REGEX, install_macros, is_private
+
+    con = duckdb.connect()
+    install_macros(con)
+    con.execute(f"CREATE MACRO cc_private_ref(x) AS {CC_PRIVATE_REGEX}")
+    vals = ["10.0.0.1", "10.", "192.168.1.1", "172.16.0.1", "172.31.9.9", "172.32.0.1", "172.15.0.1", "172.1.0.1", "172.160.0.1",
+            "127.0.0.1", "169.254.1.1", "::ffff:10.0.0.1", "::FFFF:10.0.0.1", "::ffff:8.8.8.8", "::1", "::1 ", "fc00::1",
+            "FD12:3456::1", "fe80::1", "FE80::1", "feb0:1::", "fec0::1", "8.8.8.8", None, "", "172.2x.0.1", "١٠.0.0.1", "::ffff:172.20.1.1"]
+    rng = random.Random(3)
+    alph = "0123456789.:abcdefABCDEFx١ "
+    vals += ["".join(rng.choice(alph) for _ in range(rng.randint(0, 12))) for _ in range(3000)]
+    vals += [p + "".join(rng.choice(alph) for _ in range(rng.randint(0, 8)))
+             for p in ("10.", "192.168.", "172.1", "172.2", "172.3", "127.", "169.254.", "::ffff:", "fc", "fd", "fe8", "feb", "::1")
+             for _ in range(200)]
+    con.execute("CREATE TABLE v(x VARCHAR)")
+    con.executemany("INSERT INTO v VALUES (?)", [[v] for v in vals])
+    assert con.execute("SELECT count(*) FROM v WHERE cc_private(x) IS DISTINCT FROM cc_private_ref(x)").fetchone()[0] == 0
+    for ip in ("10.1.2.3", "172.20.0.1", "192.168.0.1", "8.8.8.8", "203.0.113.5", "fe80::1", "::1"):
+        assert con.execute("SELECT cc_private(?)", [ip]).fetchone()[0] == is_private(ip)
