@@ -42,6 +42,7 @@ import multiprocessing
 import operator
 import os
 import pickle
+import resource
 import struct
 import time
 from dataclasses import fields
@@ -542,7 +543,8 @@ def worker_messages(path, part: int, nparts: int, cfg: dict, name: str) -> Itera
     yield "end", {"info": info, "stats": an.stats, "problems": an.problems, "last_ts": an.last_ts,
                   "fragments": an.decoder.fragments, "reassembled": an.decoder.reassembled,
                   "damage": damage, "finish_error": finish_error,
-                  "cpu_s": time.process_time()}  # diagnostics for the benchmark, not in any record
+                  # diagnostics for the benchmark, not in any record
+                  "cpu_s": time.process_time(), "maxrss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
 
 
 # -- the parent -----------------------------------------------------------------
