@@ -159,3 +159,19 @@ def test_bulk_segments_are_deferred_on_the_bench_mix(bench_capture, monkeypatch)
     assert rows(bench_capture, in_process(2)) == rows(bench_capture, SINGLE)
     assert sum(applied) > 1000
     assert absorbed["http"] > 500 and absorbed["smb"] > 500
+
+
+def test_one_core_runs_the_same_split_in_process(bench_capture, monkeypatch):
+    """The records depend on the configuration only: without a second core the parts run interleaved here."""
+    from forensics.net import parallel
+    monkeypatch.setattr("os.cpu_count", lambda: 1)
+    monkeypatch.setattr(parallel.Workers, "start", classmethod(lambda cls, *a: pytest.fail("forked on one core")))
+    assert rows(bench_capture, {"workers": 2, "min_bytes": 0}) == rows(bench_capture, SINGLE)
+
+
+def test_a_dead_worker_is_reported_not_raised(bench_capture, monkeypatch):
+    import os
+    from forensics.net import parallel
+    monkeypatch.setattr(parallel, "_child", lambda conn, *a: os._exit(3))  # killed before saying anything
+    got = rows(bench_capture, FORKED)
+    assert len(got) == 1 and "worker" in got[0].reason and got[0].file == bench_capture.name

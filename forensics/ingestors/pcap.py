@@ -37,21 +37,22 @@ class PcapIngestor(Ingestor):
     def ingest(self, ctx: IngestContext) -> Iterator[Record]:
         cfg = config.load(ctx.options.get("pcap"))
         par = cfg.get("parallel") or {}
-        nparts = parallel.usable_workers(par.get("workers", 1)) if not par.get("in_process") else int(par["workers"])
+        nparts = max(1, int(par.get("workers", 1)))
         try:
             big = os.path.getsize(ctx.path) >= int(par.get("min_bytes", 0))
         except OSError:
             big = False  # the single-process path reports why the file cannot be read
-        if nparts > 1 and big:
-            if par.get("in_process"):
-                yield from self._ingest_split(ctx, cfg, parallel.in_process_sources(ctx.path, nparts, cfg,
-                                                                                   ctx.display_name), None)
-                return
+        if nparts == 1 or not big:
+            yield from self._ingest_one(ctx, cfg)
+            return
+        # The split is chosen by configuration and size only, so the records never depend on the machine:
+        # where no second process can run (one core, a daemonic pool worker) the parts run here, interleaved.
+        workers = None
+        if not par.get("in_process") and (os.cpu_count() or 1) > 1:
             workers = parallel.Workers.start(ctx.path, nparts, cfg, ctx.display_name)
-            if workers is not None:
-                yield from self._ingest_split(ctx, cfg, workers.sources(), workers)
-                return
-        yield from self._ingest_one(ctx, cfg)
+        sources = workers.sources() if workers else parallel.in_process_sources(ctx.path, nparts, cfg,
+                                                                                ctx.display_name)
+        yield from self._ingest_split(ctx, cfg, sources, workers)
 
     def _ingest_split(self, ctx: IngestContext, cfg: dict, sources, workers) -> Iterator[Record]:
         """The same records as `_ingest_one`, from workers that each analyse a share of the host pairs."""
@@ -59,6 +60,9 @@ class PcapIngestor(Ingestor):
         try:
             for rec in m.records():
                 yield self._stamp(ctx, rec)
+        except Exception as e:  # a worker that died (killed, out of memory): report, never raise
+            yield ctx.error(f"internal error while decoding: {type(e).__name__}: {e}", offset=None)
+            return
         finally:
             if workers is not None:
                 workers.stop()

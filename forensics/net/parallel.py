@@ -40,7 +40,6 @@ from __future__ import annotations
 
 import multiprocessing
 import operator
-import os
 import pickle
 import resource
 import struct
@@ -713,6 +712,3 @@ class Workers:
                 p.terminate()
             p.join()
 
-
-def usable_workers(requested: int) -> int:
-    return max(1, min(int(requested), os.cpu_count() or 1))
