@@ -188,8 +188,10 @@ def _page(con, cols: str, where: str, params: list, q, offsets: dict[str, int], 
     keys = _page_keys(con, where, params, q, offsets, span, total, ends_by) if total > q.offset else []
     if not keys:
         return con.execute(f"SELECT {cols} FROM events WHERE false").df()
-    rows = ["timestamp BETWEEN ? AND ?", "list_contains(?, event_id)"]
-    rows_params = [keys[0][0], keys[-1][0], [k[1] for k in keys]] + _original_time_bounds(rows, keys[0][0], keys[-1][0], offsets)
+    # the keys' own times as a semi-join too: DuckDB turns it into a filter on the sorted time column,
+    # so only the row groups holding a key are read in full (the count check below still guards)
+    rows = ["timestamp BETWEEN ? AND ?", "timestamp IN (SELECT unnest(?::BIGINT[]))", "list_contains(?, event_id)"]
+    rows_params = [keys[0][0], keys[-1][0], [k[0] for k in keys], [k[1] for k in keys]] + _original_time_bounds(rows, keys[0][0], keys[-1][0], offsets)
     page = con.execute(f"SELECT {cols} FROM events WHERE {' AND '.join(rows)} ORDER BY timestamp, event_id", rows_params).df()
     if len(page) != len(keys):  # the same event id twice in the case: fall back to the plain query
         sql = f"FROM events{where} ORDER BY timestamp, event_id LIMIT {int(q.limit)} OFFSET {int(q.offset)}"
