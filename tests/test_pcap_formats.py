@@ -214,14 +214,44 @@ def test_pcapng_block_with_wrong_length(tmp_path):
             if n == 4:
                 break
         pos += blen
+    blen = struct.unpack_from("<I", data, pos + 4)[0]
     struct.pack_into("<I", data, pos + 4, 13)
     p = tmp_path / "w.pcapng"
     p.write_bytes(bytes(data))
     recs = run(p)
-    err = one_error(recs)
-    assert err.offset == pos and "invalid length" in err.reason
+    err = one_error(recs)  # the damaged block is skipped up to the next block that frames itself
+    assert err.offset == pos and "invalid length" in err.reason and err.reason.startswith(
+        f"damaged records skipped: {blen} bytes from offset {pos}")
     flows = of(recs, "network:flow")
-    assert sum(f.attributes["packets_out"] + f.attributes["packets_in"] for f in flows) == 3
+    assert sum(f.attributes["packets_out"] + f.attributes["packets_in"] for f in flows) == len(pk) - 1
+    assert of(recs, "network:dns")  # the last packet, after the damage
+    # a length no block after it can satisfy, at the end of the file: the walk stops there, as before
+    last = bytearray(buf.getvalue())
+    tail = len(last) - struct.unpack_from("<I", last, len(last) - 4)[0]
+    struct.pack_into("<I", last, tail + 4, 1 << 20)
+    p.write_bytes(bytes(last))
+    recs = run(p)
+    err = one_error(recs)
+    assert err.offset == tail and "truncated" in err.reason
+    assert of(recs, "network:capture")[0].attributes["packets"] == len(pk) - 1
+
+
+def test_pcapng_garbage_between_blocks_is_skipped(tmp_path):
+    pk, body = sample_packets()
+    buf = io.BytesIO()
+    synth.write_pcapng(buf, pk, big_endian=True)
+    data = buf.getvalue()
+    pos = 0
+    for _ in range(6):  # section header, interface, then past four packets
+        pos += struct.unpack_from(">I", data, pos + 4)[0]
+    junk = b"\x00\x00\x00\x06" + b"\xee" * 30  # looks like a packet block for 4 bytes
+    p = tmp_path / "g.pcapng"
+    p.write_bytes(data[:pos] + junk + data[pos:])
+    recs = run(p)
+    err = one_error(recs)
+    assert err.offset == pos and f"skipped: {len(junk)} bytes" in err.reason
+    assert of(recs, "network:capture")[0].attributes["packets"] == len(pk)  # nothing lost but the junk
+    assert [c.data for c in of(recs, CarvedFile)] == [body]
 
 
 def test_pcapng_without_interface_block(tmp_path):

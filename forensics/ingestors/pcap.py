@@ -3,9 +3,10 @@
 Streams the capture in bounded chunks (forensics.net.capture), so a capture of
 any size is read without being loaded. Framing damage ends the walk with one
 IngestError naming the offset, after everything before it has been reported
-(open flows are closed and detections run on what was read); in classic pcap
-a damaged record header is skipped up to the next plausible record instead,
-and the skipped range is reported as one IngestError. Per-packet decode
+(open flows are closed and detections run on what was read); a damaged classic
+pcap record header, or a pcapng block whose framing is broken, is skipped up to
+the next plausible record or block instead, and the skipped range is reported
+as one IngestError. Per-packet decode
 problems (a truncated IPv4 header, a snaplen cut inside a TCP header) are
 counted and reported once per kind with the first packet's offset.
 
@@ -27,7 +28,11 @@ from forensics.net.decode import SUPPORTED_LINKTYPES
 
 class PcapIngestor(Ingestor):
     name = "pcap"
-    version = "1.2.0"  # 1.1: SMB1/SMB2, SMTP, classic-pcap resynchronisation; 1.2: SYN-flood DoS detection, beaconing ignores half-open SYNs
+    # 1.1: SMB1/SMB2, SMTP, classic-pcap resynchronisation; 1.2: SYN-flood DoS detection, beaconing ignores
+    # half-open SYNs; 1.3: pcapng resynchronisation after a damaged block, the summary counts the packets read
+    # before damage (was 0), captures >= parallel.min_bytes split over processes (same records, except which
+    # flows are evicted early when more than flow_table.max_flows are live at once)
+    version = "1.3.0"
     accepts = ("pcap", "pcapng")
 
     @classmethod

@@ -49,34 +49,36 @@ class Analyzer:
         out = self.out
         mask = self.sweep_mask
         n = 0
-        for frame, off, ts, lt, wl, data in pkts:
-            n += 1
-            if not 0 <= ts <= MAX_TS:  # a damaged timestamp: keep the packet, pin its time
-                self._problem("timestamp out of range", frame, off)
-                ts = self.last_ts
-            try:
-                r = decode(lt, data, ts)
-                if r.__class__ is tuple:
-                    if r[0] == "arp":
-                        self.notables.arp(r[1], ts, frame, off)
+        try:
+            for frame, off, ts, lt, wl, data in pkts:
+                n += 1
+                if not 0 <= ts <= MAX_TS:  # a damaged timestamp: keep the packet, pin its time
+                    self._problem("timestamp out of range", frame, off)
+                    ts = self.last_ts
+                try:
+                    r = decode(lt, data, ts)
+                    if r.__class__ is tuple:
+                        if r[0] == "arp":
+                            self.notables.arp(r[1], ts, frame, off)
+                        else:
+                            handle(r, frame, off, ts, wl)
+                    elif r is not None:
+                        self._problem(r, frame, off)
                     else:
-                        handle(r, frame, off, ts, wl)
-                elif r is not None:
-                    self._problem(r, frame, off)
-                else:
-                    self.stats["undecoded"] += 1
-            except Exception as e:  # a decoder bug on one packet must not end the capture
-                self._problem(f"could not analyse packet: {type(e).__name__}: {e}", frame, off)
-            if out:
-                yield from out
-                out.clear()
-            if n % mask == 0:
-                self._sweep(ts)
+                        self.stats["undecoded"] += 1
+                except Exception as e:  # a decoder bug on one packet must not end the capture
+                    self._problem(f"could not analyse packet: {type(e).__name__}: {e}", frame, off)
                 if out:
                     yield from out
                     out.clear()
-            self.last_ts = ts
-        self.stats["packets"] = n
+                if n % mask == 0:
+                    self._sweep(ts)
+                    if out:
+                        yield from out
+                        out.clear()
+                self.last_ts = ts
+        finally:  # also when damage ends the walk: the summary counts what was read
+            self.stats["packets"] = n
 
     def finish(self) -> Iterator:
         """End of capture (or of the readable part): close flows, run detections, report problems."""

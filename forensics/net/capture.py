@@ -6,6 +6,10 @@ in memory. Frame numbers are 1-based like Wireshark's, so a lawyer can open the
 same packet there. Damage to the framing stops the walk with `CaptureDamage`
 naming the byte offset; everything before it has been yielded already.
 
+pcapng blocks repeat their length at their end, so a block whose framing is
+broken (impossible length, truncated, trailing length differs) is skipped up
+to the next block that frames itself (a known type, its length sane and
+repeated, its interface declared), noted in `info["skipped"]` the same way.
 Classic pcap has no block markers, so a damaged record header (an impossible
 length) would otherwise lose the rest of the file: the reader scans a bounded
 window for the next plausible record (sane lengths and timestamp, confirmed by
@@ -17,6 +21,7 @@ from __future__ import annotations
 
 import mmap
 import os
+import re
 import struct
 from typing import BinaryIO, Iterator
 
@@ -294,6 +299,47 @@ def _options(body: bytes, start: int, order: str) -> Iterator[tuple[int, bytes]]
         pos += (length + 3) & ~3
 
 
+_NG_TYPES = {"<": re.compile(rb"(?=[\x01-\x06]\x00\x00\x00|\x0a\x0d\x0d\x0a)"),
+             ">": re.compile(rb"(?=\x00\x00\x00[\x01-\x06]|\x0a\x0d\x0d\x0a)")}
+
+
+def _resync_ng(b: _Buffer, order: str, nifaces: int) -> int | None:
+    """Distance from `b.pos` to the next plausible pcapng block, or None within the window.
+
+    A candidate is a known block type (section header, interface description, packet,
+    name resolution, statistics) whose length is sane and repeated at its end, and
+    whose packets (if any) name an interface the section has."""
+    b.fill(RESYNC_WINDOW + 32)
+    end = min(len(b.buf), b.pos + 1 + RESYNC_WINDOW)
+    for m in _NG_TYPES[order].finditer(b.buf, b.pos + 1, end):
+        q = m.start()
+        if len(b.buf) - q < 12:
+            break
+        o = order
+        if b.buf[q:q + 4] == b"\x0a\x0d\x0d\x0a":
+            bom = b.buf[q + 8:q + 12]
+            o = "<" if bom == b"\x4d\x3c\x2b\x1a" else ">" if bom == b"\x1a\x2b\x3c\x4d" else None
+            if o is None:
+                continue
+            btype = PCAPNG_SHB
+        else:
+            btype = struct.unpack_from(o + "I", b.buf, q)[0]
+        blen = struct.unpack_from(o + "I", b.buf, q + 4)[0]
+        if blen < 12 or blen % 4 or blen > MAX_RECORD or q + blen > len(b.buf):
+            continue
+        if struct.unpack_from(o + "I", b.buf, q + blen - 4)[0] != blen:
+            continue
+        if btype in (2, 3, 6):
+            if not nifaces or blen < 16:
+                continue
+            if btype == 6 and (blen < 32 or struct.unpack_from(o + "I", b.buf, q + 8)[0] >= nifaces):
+                continue
+            if btype == 2 and (blen < 32 or struct.unpack_from(o + "H", b.buf, q + 8)[0] >= nifaces):
+                continue
+        return q - b.pos
+    return None
+
+
 def _pcapng(f: BinaryIO, info: dict, supported) -> Iterator[tuple[int, int, int, int, int, bytes]]:
     b = _Buffer(f)
     order = "<"
@@ -323,14 +369,22 @@ def _pcapng(f: BinaryIO, info: dict, supported) -> Iterator[tuple[int, int, int,
         else:
             btype = struct.unpack_from(order + "I", b.buf, b.pos)[0]
         blen = struct.unpack_from(order + "I", b.buf, b.pos + 4)[0]
+        why = None
         if blen < 12 or blen % 4 or blen > MAX_RECORD:
-            raise CaptureDamage(off, f"pcapng block type 0x{btype:08x} has invalid length {blen}")
-        if not b.fill(blen):
-            raise CaptureDamage(off, f"pcapng block type 0x{btype:08x} truncated: {blen} bytes announced, "
-                                     f"{len(b.buf) - b.pos} present")
+            why = f"pcapng block type 0x{btype:08x} has invalid length {blen}"
+        elif not b.fill(blen):
+            why = f"pcapng block type 0x{btype:08x} truncated: {blen} bytes announced, {len(b.buf) - b.pos} present"
+        elif struct.unpack_from(order + "I", b.buf, b.pos + blen - 4)[0] != blen:
+            why = f"pcapng block type 0x{btype:08x}: trailing length does not match {blen}"
+        if why is not None:  # broken framing: look for the next block that frames itself
+            skipped = info.setdefault("skipped", [])
+            skip = _resync_ng(b, order, len(ifaces)) if len(skipped) < MAX_RESYNCS else None
+            if skip is None:
+                raise CaptureDamage(off, why)
+            skipped.append({"offset": off, "length": skip, "reason": why})
+            b.pos += skip
+            continue
         block = b.buf[b.pos:b.pos + blen]
-        if struct.unpack_from(order + "I", block, blen - 4)[0] != blen:
-            raise CaptureDamage(off, f"pcapng block type 0x{btype:08x}: trailing length does not match {blen}")
         b.pos += blen
         body = block[8:blen - 4]
         if btype == 1:  # Interface Description Block

@@ -106,29 +106,31 @@ class PartAnalyzer(Analyzer):
         out = self.out
         mask = self.sweep_mask
         n = 0
-        for item in items:
-            if item.__class__ is capture.Batch:
-                n = self._batch(item)
-                yield groups[:], (n, 2)
-                groups.clear()
-                continue
-            frame, off, ts, lt, wl, data = item
-            n += 1
-            if not 0 <= ts <= MAX_TS:
-                if self.part == 0:
-                    self._problem("timestamp out of range", frame, off)
-                ts = self.last_ts
-            self._packet(frame, off, ts, lt, wl, data, self._route(lt, data))
-            if out:
-                groups.append(((n, 0), out[:]))
-                out.clear()
-            if n % mask == 0:
-                self._sweep_keyed(ts, n)
-            self.last_ts = ts
-            if n % BATCH_PACKETS == 0 or len(groups) >= BATCH_GROUPS:
-                yield groups[:], (n, 2)
-                groups.clear()
-        self.stats["packets"] = n
+        try:
+            for item in items:
+                if item.__class__ is capture.Batch:
+                    n = self._batch(item)
+                    yield groups[:], (n, 2)
+                    groups.clear()
+                    continue
+                frame, off, ts, lt, wl, data = item
+                n += 1
+                if not 0 <= ts <= MAX_TS:
+                    if self.part == 0:
+                        self._problem("timestamp out of range", frame, off)
+                    ts = self.last_ts
+                self._packet(frame, off, ts, lt, wl, data, self._route(lt, data))
+                if out:
+                    groups.append(((n, 0), out[:]))
+                    out.clear()
+                if n % mask == 0:
+                    self._sweep_keyed(ts, n)
+                self.last_ts = ts
+                if n % BATCH_PACKETS == 0 or len(groups) >= BATCH_GROUPS:
+                    yield groups[:], (n, 2)
+                    groups.clear()
+        finally:  # also when damage ends the walk: the summary counts what was read
+            self.stats["packets"] = n
         if groups:
             yield groups[:], (n, 2)
             groups.clear()
