@@ -18,10 +18,12 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
+
 from forensics.events import canonical_json
 from forensics.windows.eventmap import TABLE, Spec
 from forensics.windows.fields import RESERVED, _system_fields_fast, as_int
-from forensics.windows.normalize import (_ENTITIES, _basename, _clean_ip, _family, _Fill, _pick,
+from forensics.windows.normalize import (_ENTITIES, _basename, _clean_ip, _clean_ip_text, _family, _Fill, _pick,
                                          _parse_system_time, _port, _sha256_of, _split_user, _template_names,
                                          parse_system_time)
 
@@ -36,7 +38,7 @@ _ENTITY_INDEX = {name: ROW_COLUMNS.index(name) for name in _ENTITIES}
 class _Plan:
     """What normalize() derives from a spec alone, computed once per spec."""
 
-    __slots__ = ("spec", "tags", "attack", "names", "extra")
+    __slots__ = ("spec", "tags", "attack", "names", "extra", "apply")
 
     def __init__(self, spec: Spec) -> None:
         self.spec = spec
@@ -44,6 +46,103 @@ class _Plan:
         self.attack = sorted(set(spec.attack))
         self.names = _template_names(spec.message)
         self.extra = tuple(spec.extra.items())
+        self.apply = _compile(self)
+
+
+_ROLES = ("user", "image", "pid", "cmdline", "src_ip", "src_port", "dst_ip", "dst_port", "proto", "domain", "file_path")
+
+
+def _compile(plan: _Plan):
+    """_apply for one spec as straight-line Python: no loops over candidate names, no _pick or
+    _Fill calls, the message an f-string. Valid because the fast path's EventData values are
+    all non-empty text (fields.scalar of str and int), so str(v) is v and "absent" is None,
+    "-" or "0x0". A template with anything but plain {name} fields keeps the general _apply."""
+    spec = plan.spec
+    parts = []
+    try:
+        for lit, field, fspec, conv in __import__("string").Formatter().parse(spec.message):
+            if field is not None and (not field.isidentifier() or fspec or conv):
+                return _generic(plan)
+            parts.append((lit, field))
+    except ValueError:
+        return _generic(plan)
+    src = ["def apply(eid, ts, locator, host, data, attrs, get, checksum_bad, encode):", "    g = data.get"]
+
+    def pick(var: str, cands: tuple[str, ...], depth: int = 1) -> None:
+        pad = "    " * depth
+        if not cands:
+            src.append(f"{pad}{var} = None")
+            return
+        src.append(f"{pad}{var} = g({cands[0]!r})")
+        src.append(f"{pad}if {var} is None or {var} == '-' or {var} == '0x0':")
+        pick(var, cands[1:], depth + 1)
+
+    pick("v", spec.user)
+    src += ["    user = None", "    if v is not None:", "        user, dom = _split_user(v)",
+            "        if dom:", "            attrs['user_domain'] = dom"]
+    pick("v", spec.image)
+    src += ["    process_name = None", "    if v is not None:", "        process_name = _basename(v)",
+            "        attrs['process_image'] = v"]
+    pick("v", spec.pid)
+    src.append("    pid = as_int(v) if v is not None else None")
+    pick("cmdline", spec.cmdline)
+    pick("v", spec.src_ip)
+    src.append("    src_ip = _clean_ip_text(v) if v is not None else None")
+    pick("v", spec.src_port)
+    src.append("    src_port = _port(v) if v is not None else None")
+    pick("v", spec.dst_ip)
+    src.append("    dst_ip = _clean_ip_text(v) if v is not None else None")
+    pick("v", spec.dst_port)
+    src.append("    dst_port = _port(v) if v is not None else None")
+    pick("v", spec.proto)
+    src.append("    proto = v.lower() if v is not None else None")
+    pick("v", spec.domain)
+    src.append("    domain = v.rstrip('.').lower() if v is not None else None")
+    pick("file_path", spec.file_path)
+    for name, cands in plan.extra:
+        pick("v", cands)
+        src += ["    if v is not None:", f"        attrs[{name!r}] = v"]
+    src += ["    if 'logon_type' in attrs:", "        attrs['logon_type'] = as_int(attrs['logon_type'])",
+            "    v = attrs.get('parent_process')",
+            "    if isinstance(v, str):", "        attrs['parent_process_name'] = _basename(v)",
+            "    file_sha256 = _sha256_of(attrs.get('hashes'))"]
+    entities = {"host", "user", "process_name", "process_cmdline", "src_ip", "src_port", "dst_ip", "dst_port",
+                "proto", "domain", "file_path"}
+    assert entities == set(_ENTITIES)
+    local = {"process_cmdline": "cmdline"}
+    fmt = []
+    for i, (lit, field) in enumerate(parts):
+        if lit:
+            fmt.append(repr(lit))
+        if field is None:
+            continue
+        m = f"m{i}"
+        if field in entities:
+            src.append(f"    {m} = {local.get(field, field)}")
+            src.append(f"    if {m} is None:")
+            pad = "        "
+        else:
+            pad = "    "
+        src += [f"{pad}{m} = attrs.get({field!r})", f"{pad}if {m} is None:", f"{pad}    {m} = g({field!r})",
+                f"{pad}    if {m} is None:", f"{pad}        {m} = '-'"]
+        fmt.append(f"f'{{{m}}}'")
+    src.append(f"    message = f'{{eid}} ' + {' + '.join(fmt) if fmt else repr('')}")
+    src += ["    if len(message) > 2000:", "        message = message[:2000] + '…'",
+            "    if checksum_bad:", "        attrs['chunk_checksum_ok'] = False",
+            f"    return (ts, message, locator, host, user, pid, process_name, cmdline, src_ip, src_port, dst_ip, "
+            f"dst_port, proto, domain, file_path, file_sha256, TAGS, ATTACK, {spec.gbt!r}, {spec.severity!r}, "
+            f"encode(attrs))"]
+    env = {"_split_user": _split_user, "_basename": _basename, "as_int": as_int, "_clean_ip_text": _clean_ip_text,
+           "_port": _port, "_sha256_of": _sha256_of, "TAGS": plan.tags,
+           "ATTACK": plan.attack}
+    exec("\n".join(src), env)  # noqa: S102 - source built above from the event table, not from evidence
+    return env["apply"]
+
+
+def _generic(plan: _Plan):
+    def apply(eid, ts, locator, host, data, attrs, get, checksum_bad, encode):
+        return _apply(plan, eid, ts, locator, host, data, attrs, get, checksum_bad, encode)
+    return apply
 
 
 _PLANS: dict[tuple[str, int], _Plan | None] = {}
@@ -102,31 +201,101 @@ _MISS = object()
 
 def _event_data(ed: dict) -> dict | None:
     """fields._flat_event_data with fields.scalar inlined (the same result; None → not flat)."""
+    if not (_NOT_FLAT.isdisjoint(ed) and RESERVED.isdisjoint(ed)):
+        return None  # names the general code treats specially or renames: it decides
     out = {}
     for k, v in ed.items():
         t = type(v)
         if t is str:
-            if k in _NOT_FLAT:
-                return None
             if "\r" in v:
                 v = v.replace("\r\n", "\n").replace("\r", "\n")
             if not v or v.isspace():
                 continue
         elif t is int:
-            if k in _NOT_FLAT:
-                return None
             v = str(v)
         elif v is None:
-            if k in _NOT_FLAT:
-                return None
             continue
         else:
             return None
-        out[f"EventData.{k}" if k in RESERVED else k] = v
+        out[k] = v
     return out
 
 
 _NOT_FLAT = frozenset(("#attributes", "Data", "#text"))
+
+
+def _system(system: dict, eid: int) -> dict | None:
+    """fields._system_fields_fast when every value has the renderer's usual type (text, plain int),
+    so that every attribute is one orjson writes as json does; None → _system_fields_fast decides."""
+    get = system.get
+    out = {}
+    v = get("Channel")
+    if v is not None:
+        if type(v) is not str:
+            return None
+        out["channel"] = v
+    v = get("Provider")
+    a = v.get("#attributes") if type(v) is dict else None
+    if type(a) is dict:
+        v = a.get("Name") or a.get("EventSourceName")
+        if v is not None:
+            if type(v) is not str:
+                return None
+            out["provider"] = v
+    out["event_id"] = eid
+    out["record_id"] = get("EventRecordID")
+    v = get("Computer")
+    if v is not None:
+        if type(v) is not str:
+            return None
+        out["computer"] = v
+    for key, name in _LEVELS:
+        v = get(key)
+        if v is not None:
+            if type(v) is not int:
+                return None
+            out[name] = v
+    v = get("Keywords")
+    if v is not None:
+        if type(v) is not str:
+            return None
+        out["keywords"] = v
+    for key, attr, name in _SYS_ATTRS:
+        v = get(key)
+        a = v.get("#attributes") if type(v) is dict else None
+        if type(a) is dict:
+            v = a.get(attr)
+            if v:
+                if type(v) is not str:
+                    return None
+                out[name] = v
+    v = get("Execution")
+    if v is not None:
+        a = v.get("#attributes") if type(v) is dict else None
+        if type(a) is dict:
+            for attr, name in (("ProcessID", "execution_pid"), ("ThreadID", "execution_tid")):
+                x = a.get(attr)
+                if x is not None:
+                    if type(x) is not int:
+                        return None
+                    out[name] = x
+    return out
+
+
+_LEVELS = (("Level", "level"), ("Task", "task"), ("Opcode", "opcode"))
+_SYS_ATTRS = (("Security", "UserID", "user_sid"), ("Correlation", "ActivityID", "activity_id"))
+
+
+def _attributes(attrs: dict) -> str:
+    """canonical_json(attrs) for the fast path's attributes, which hold only text, ints, bools and
+    None (the types for which canonical_json itself writes with orjson), without re-checking them."""
+    try:
+        return _dumps(attrs, option=_SORT).decode()
+    except TypeError:  # an int past 64 bits: canonical_json takes the stdlib path
+        return canonical_json(attrs)
+
+
+_dumps, _SORT = orjson.dumps, orjson.OPT_SORT_KEYS
 
 
 def fast_row(event: Any, locator: str, checksum_bad: bool) -> tuple | None:
@@ -160,7 +329,12 @@ def fast_row(event: Any, locator: str, checksum_bad: bool) -> tuple | None:
         return None
     if eid == 4104 and "ScriptBlockId" in data:
         return None
-    sysf = _system_fields_fast(system, eid)
+    sysf = _system(system, eid)
+    if sysf is None:
+        sysf = _system_fields_fast(system, eid)
+        encode = canonical_json
+    else:
+        encode = _attributes
     get = sysf.get
     host = get("computer")
     attrs = dict(data)
@@ -171,12 +345,12 @@ def fast_row(event: Any, locator: str, checksum_bad: bool) -> tuple | None:
         if checksum_bad:
             attrs["chunk_checksum_ok"] = False
         return (ts, message, locator, host, None, None, None, None, None, None, None, None, None, None, None, None,
-                _NO_TAGS, _NO_TAGS, None, "info", canonical_json(attrs))
-    return _apply(plan, eid, ts, locator, host, data, attrs, get, checksum_bad)
+                _NO_TAGS, _NO_TAGS, None, "info", encode(attrs))
+    return plan.apply(eid, ts, locator, host, data, attrs, get, checksum_bad, encode)
 
 
 def _apply(plan: _Plan, eid: int, ts: int, locator: str, host: Any, data: dict, attrs: dict, get,
-           checksum_bad: bool) -> tuple:
+           checksum_bad: bool, encode=canonical_json) -> tuple:
     """normalize()'s spec branch, same order of reads and writes."""
     spec = plan.spec
     user = None
@@ -234,7 +408,7 @@ def _apply(plan: _Plan, eid: int, ts: int, locator: str, host: Any, data: dict, 
     row[1] = message
     if checksum_bad:  # the EVTX ingestor adds it after normalize()
         attrs["chunk_checksum_ok"] = False
-    row[20] = canonical_json(attrs)
+    row[20] = encode(attrs)
     return tuple(row)
 
 
