@@ -175,3 +175,32 @@ def test_a_dead_worker_is_reported_not_raised(bench_capture, monkeypatch):
     monkeypatch.setattr(parallel, "_child", lambda conn, *a: os._exit(3))  # killed before saying anything
     got = rows(bench_capture, FORKED)
     assert len(got) == 1 and "worker" in got[0].reason and got[0].file == bench_capture.name
+
+
+def _batches(path: Path):
+    from forensics.net import capture
+    from forensics.net.decode import SUPPORTED_LINKTYPES
+    with open(path, "rb") as f:
+        try:
+            yield from (b for b in capture.batches(f, {}, SUPPORTED_LINKTYPES) if isinstance(b, capture.Batch))
+        except capture.CaptureDamage:
+            return
+
+
+def test_routing_agrees_everywhere(bench_capture, corpus):
+    """The numpy router, the per-packet glance and the router of decoded packets name the same owner."""
+    from forensics.net import config, parallel
+    from forensics.net.decode import Decoder
+    for path in [bench_capture] + sorted((corpus / "pcap").glob("*.pcap")):
+        for n in (2, 3):
+            pa = parallel.PartAnalyzer(config.load(), "x", 0, n)
+            dec = Decoder()
+            for b in _batches(path):
+                v = parallel._fields(b, n)
+                for k, o in enumerate(b.offs):
+                    data = bytes(b.buf[o + 16:o + 16 + int(v["cap"][k])])
+                    glance = pa._route(b.linktype, data)
+                    assert glance == (int(v["own"][k]) if v["fast"][k] else -1)
+                    r = dec.decode(b.linktype, data, 0)
+                    if glance >= 0 and r.__class__ is tuple:
+                        assert parallel.owner_of(r, n) == glance

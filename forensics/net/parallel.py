@@ -63,7 +63,6 @@ _FIELDS = operator.attrgetter(*(f.name for f in fields(Event)))
 _pair = struct.Struct("!II").unpack_from
 _ports = struct.Struct("!HH").unpack_from
 _GOLDEN = 2654435761  # Knuth's multiplicative hash: spreads nearby addresses over the workers
-TUNNEL_UDP = (1701, 4789)
 AIM_PORT = 5190
 
 
