@@ -26,6 +26,7 @@ import os
 import re
 import struct
 import zlib
+from itertools import repeat
 from typing import Iterator
 
 import evtx
@@ -335,7 +336,8 @@ class EvtxIngestor(Ingestor):
         n = len(rows)
         by_name = dict(zip(ROW_COLUMNS, zip(*rows)))
         sha, parser = ctx.evidence_sha256, self.parser_id()
-        by_name["event_id"] = [make_event_id(sha, loc, parser, DATA_TYPE) for loc in by_name["locator"]]
+        by_name["event_id"] = list(map(make_event_id, repeat(sha, n), by_name["locator"], repeat(parser, n),
+                                       repeat(DATA_TYPE, n)))
         const = {"timestamp_desc": "Event Recorded", "data_type": DATA_TYPE, "parser": self.parser_id(),
                  "evidence_sha256": ctx.evidence_sha256, "discriminator": ""}
         arrays, names = [], []

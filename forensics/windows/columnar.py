@@ -146,6 +146,7 @@ def _generic(plan: _Plan):
 
 
 _PLANS: dict[tuple[str, int], _Plan | None] = {}
+_PLAN_OF: dict[tuple, _Plan | None] = {}  # (channel, provider, EventID) → _plan(_family(channel, provider), EventID)
 _NO_TAGS: list = []
 
 
@@ -200,7 +201,10 @@ _MISS = object()
 
 
 def _event_data(ed: dict) -> dict | None:
-    """fields._flat_event_data with fields.scalar inlined (the same result; None → not flat)."""
+    """fields.event_data of a flat EventData (named text, numbers, booleans), fields.scalar inlined.
+
+    fields._flat_event_data leaves booleans to the general code, whose result for a flat
+    dict is this one; None → not flat, the general code decides."""
     if not (_NOT_FLAT.isdisjoint(ed) and RESERVED.isdisjoint(ed)):
         return None  # names the general code treats specially or renames: it decides
     out = {}
@@ -215,6 +219,8 @@ def _event_data(ed: dict) -> dict | None:
             v = str(v)
         elif v is None:
             continue
+        elif t is bool:  # the general code's scalar(): text as XML writes it
+            v = "true" if v else "false"
         else:
             return None
         out[k] = v
@@ -324,7 +330,16 @@ def fast_row(event: Any, locator: str, checksum_bad: bool) -> tuple | None:
         data = {}
     else:
         return None
-    ts = _time(system)
+    tc = system.get("TimeCreated")  # _time, inlined
+    if type(tc) is not dict:
+        return None
+    a = tc.get("#attributes", {})
+    if type(a) is not dict:
+        return None
+    ts = a.get("SystemTime")
+    if type(ts) is not str:
+        return None
+    ts = _system_time(ts)
     if ts is None:
         return None
     if eid == 4104 and "ScriptBlockId" in data:
@@ -336,16 +351,23 @@ def fast_row(event: Any, locator: str, checksum_bad: bool) -> tuple | None:
     else:
         encode = _attributes
     get = sysf.get
-    host = get("computer")
-    attrs = dict(data)
-    attrs.update(sysf)
-    plan = _plan(_family(get("channel"), get("provider")), eid)
-    if plan is None:
-        message = f"{get('provider') or get('channel') or 'Windows'} event {eid} on {host or '-'}"
+    host, channel, provider = get("computer"), get("channel"), get("provider")
+    key = (channel, provider, eid)
+    plan = _PLAN_OF.get(key, _MISS)
+    if plan is _MISS:
+        if len(_PLAN_OF) >= 65536:
+            _PLAN_OF.clear()
+        plan = _PLAN_OF[key] = _plan(_family(channel, provider), eid)
+    if plan is None:  # no table row: data is not needed after this, so it becomes the attributes
+        attrs = data
+        attrs.update(sysf)
+        message = f"{provider or channel or 'Windows'} event {eid} on {host or '-'}"
         if checksum_bad:
             attrs["chunk_checksum_ok"] = False
         return (ts, message, locator, host, None, None, None, None, None, None, None, None, None, None, None, None,
                 _NO_TAGS, _NO_TAGS, None, "info", encode(attrs))
+    attrs = dict(data)
+    attrs.update(sysf)
     return plan.apply(eid, ts, locator, host, data, attrs, get, checksum_bad, encode)
 
 
