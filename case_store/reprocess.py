@@ -8,9 +8,10 @@ Units of all cases share the executor, so one large case spreads over the
 workers and many small cases fill them; a unit two cases share runs once.
 
 The driver only plans, records and diffs, so that it takes little of the
-machine from the workers: finished work is recorded one transaction per case per
-batch of results (custody entries appended as one chained run), the cache is looked
-up with one query per case, and each task runs on one core (`case_store.cores`).
+machine from the workers: finished work is recorded in two transactions per batch of
+results (the first case's alone, so its follow-up work goes out at once), custody
+entries are appended as one chained run per case, the cache is looked up with one
+query per case, and each task runs on one core (`case_store.cores`).
 
 What makes it safe to kill at any moment:
 - a unit's events are one Parquet file renamed into place when complete, at a
@@ -376,7 +377,8 @@ class _Job:
     parent: dict = field(default_factory=dict)  # evidence sha -> the sha it was carved from
     index: int = 0  # position in the batch: earlier cases go first
     prev: Run | None = None  # the case's last finished run before this batch
-    items: list = field(default_factory=list)  # the case's evidence once ingest is complete
+    items: list = field(default_factory=list)  # the case's evidence (listed again once ingest is complete if it grew)
+    grew: bool = False  # carved files were registered as evidence during this batch
 
 
 @dataclass
@@ -417,10 +419,11 @@ def diff_stored(case_id: str, run_a: int, run_b: int) -> dict:
     return d
 
 
-def _plan_units(case_id: str, options: dict, packs: dict, only: list[str] | None = None, memo: dict | None = None) -> list:
+def _plan_units(case_id: str, options: dict, packs: dict, only: list[str] | None = None, memo: dict | None = None,
+                items: list[Evidence] | None = None) -> list:
     from forensics.pipeline import config_fingerprint, plan
 
-    units = plan(case_id, options, only, memo)
+    units = plan(case_id, options, only, memo, items)
     for u in units:
         if u.ingestor in YARA_USERS and packs.get("yara"):
             # the rule pack's content, not just its path, keys the cache of the units that scan with it
@@ -494,7 +497,7 @@ class Batch:
     """Reprocess a list of cases on one executor; the only writer of the database.
 
     Finished work comes back in batches (`Executor.batches`); the results of one
-    batch are written in one transaction per case. Everything heavy — ingest, Sigma,
+    batch are written in two transactions (see `_record`). Everything heavy — ingest, Sigma,
     storyline, adjustment — runs on the workers; the driver plans, records and diffs.
     """
 
@@ -588,10 +591,10 @@ class Batch:
                 raise CyberclaimError("evidence verification failed: " + "; ".join(
                     f"{e.original_name} ({e.sha256[:12]}…): {p}" for e, p in bad))
             job.packs = self._rulepacks(job.options)
-            items = cases.list_evidence(cid)
+            job.items = items = cases.list_evidence(cid)
             job.known = {e.sha256 for e in items}
             job.parent = {e.sha256: e.parent_sha256 for e in items}
-            cached, todo = _split_cached(_plan_units(cid, job.options, job.packs, memo=self._plan_memo))
+            cached, todo = _split_cached(_plan_units(cid, job.options, job.packs, memo=self._plan_memo, items=items))
             _clean_partial_event_files(sorted({u.evidence_sha256 for u in todo}))  # where a unit will write
         except CyberclaimError as e:
             self._fail(job, str(e))
@@ -664,26 +667,39 @@ class Batch:
             self._fail(job, f"{type(e).__name__}: {e}")
 
     def _record(self, units: list, sigmas: list) -> None:
-        """A batch of results case by case, earliest case first: one transaction each, and right after it
+        """A batch of results: the earliest case's first, in a transaction of its own, and right after it
         that case's follow-up work goes to the workers, which start on it while the driver records the
-        other cases. (A capture shared by 40 cases comes back as 40 cases' carved files in one batch:
-        recording all of them before submitting anything left both workers idle.) A case whose results
-        cannot be written fails alone."""
+        other cases in one more transaction. (A capture shared by 40 cases comes back as 40 cases' carved
+        files in one batch: recording all of them before submitting anything left both workers idle.)
+        A case whose results cannot be written fails alone."""
         mine: dict[int, tuple[_Job, list, list]] = {}
         for x in units:
             mine.setdefault(id(x[0]), (x[0], [], []))[1].append(x)
         for x in sigmas:
             mine.setdefault(id(x[0]), (x[0], [], []))[2].append(x)
-        for job, mine_u, mine_s in sorted(mine.values(), key=lambda g: g[0].index):
-            try:
-                with session() as s:
-                    new = self._write(s, mine_u, mine_s)
-            except CyberclaimError as e:
-                self._fail(job, str(e))
-                continue
-            except Exception as e:
-                self._fail(job, f"cannot record results: {type(e).__name__}: {e}")
-                continue
+        groups = sorted(mine.values(), key=lambda g: g[0].index)
+        for chunk in (groups[:1], groups[1:]):
+            if chunk:
+                self._record_chunk(chunk)
+
+    def _record_chunk(self, chunk: list[tuple[_Job, list, list]]) -> None:
+        new: dict[tuple, list[str]] = {}
+        try:
+            with session() as s:
+                for _, mine_u, mine_s in chunk:
+                    new.update(self._write(s, mine_u, mine_s))
+        except Exception:
+            # something cannot be written: case by case, so only that case fails
+            new = {}
+            for job, mine_u, mine_s in chunk:
+                try:
+                    with session() as s:
+                        new.update(self._write(s, mine_u, mine_s))
+                except CyberclaimError as e:
+                    self._fail(job, str(e))
+                except Exception as e:
+                    self._fail(job, f"cannot record results: {type(e).__name__}: {e}")
+        for job, mine_u, mine_s in chunk:
             for _, r, own in mine_u:
                 if job.outcome.status != "failed":
                     self._guard(job, self._unit_recorded, job, r, new.get((id(job), id(r)), []), own)
@@ -755,6 +771,7 @@ class Batch:
         for sha in fresh:
             job.known.add(sha)
             job.parent[sha] = u.evidence_sha256
+            job.grew = True
         if fresh and self._depth(job, u.evidence_sha256) < MAX_CARVE_DEPTH:  # as pipeline.ingest_case: carved items up to depth 2
             cached, todo = _split_cached(_plan_units(cid, job.options, job.packs, fresh, self._plan_memo))
             job.outcome.units += len(cached) + len(todo)
@@ -778,11 +795,13 @@ class Batch:
         from forensics.pipeline import sigma_tasks
 
         cid = job.outcome.case_id
-        job.items = cases.list_evidence(cid)  # complete now: Sigma and the storyline register no evidence
+        if job.grew:  # carved files were registered: list again (complete now: Sigma and the storyline register none)
+            job.items = cases.list_evidence(cid)
         names = {e.sha256: e.original_name for e in job.items}
-        with session() as s:
-            rows = s.execute(select(IngestResult).where(IngestResult.evidence_sha256.in_(list(names)),
-                                                        IngestResult.status != "failed")).scalars().all()
+        with session() as s:  # only the columns sigma_tasks reads (the errors column is large)
+            rows = s.execute(select(IngestResult.id, IngestResult.evidence_sha256, IngestResult.parser, IngestResult.config_hash,
+                                    IngestResult.parquet_path, IngestResult.events)
+                             .where(IngestResult.evidence_sha256.in_(list(names)), IngestResult.status != "failed")).all()
         tasks = sigma_tasks(job.options, names, rows)
         if tasks:
             self.progress("case_stage", {"case_id": cid, "stage": "sigma"})

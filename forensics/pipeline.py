@@ -125,14 +125,15 @@ def _copy_capped(fin, fout, cap: int, name: str) -> int:
 
 
 def plan(case_id: str, options: dict[str, Any] | None = None, only: list[str] | None = None,
-         memo: dict | None = None) -> list[Unit]:
+         memo: dict | None = None, items: list[Evidence] | None = None) -> list[Unit]:
     """Units of the case's evidence (only the items `only`, if given). `memo`: a dict the caller keeps
     across calls (a batch planning the same carved object for 40 cases) for the ingestors that apply to
-    a file; safe because analysis paths are content-addressed (vault, decompressed copies of a vault blob)."""
+    a file; safe because analysis paths are content-addressed (vault, decompressed copies of a vault blob).
+    `items`: the case's evidence when the caller has just listed it."""
     options = dict(options or {})
     memo = {} if memo is None else memo
     units: list[Unit] = []
-    for ev in cases.list_evidence(case_id):
+    for ev in cases.list_evidence(case_id) if items is None else items:
         if only and ev.sha256 not in only:
             continue
         try:
