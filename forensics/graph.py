@@ -17,6 +17,7 @@ earliest first), bytes_out / bytes_in (flows).
 """
 from __future__ import annotations
 
+import gc
 import io
 import json
 from dataclasses import dataclass
@@ -214,16 +215,55 @@ def _nodes(edges: pd.DataFrame, names: dict[str, list[str]]) -> list[tuple[str, 
 
 
 def _edges(edges: pa.Table):
-    """(u, v, key, attrs) tuples for add_edges_from; byte sums only on edges that carry traffic."""
+    """(u, v, key, attrs) tuples; byte sums only on edges that carry traffic.
+
+    The sample id lists are read as one flat column sliced by the list offsets:
+    converting a list column element by element costs more than the rest of
+    the edge put together.
+    """
     cols = [edges.column(c).to_pylist() for c in ("src", "dst", "relation", "first_seen", "last_seen", "count",
-                                                   "sample_event_ids", "bytes_out", "bytes_in")]
-    for u, v, rel, fs, ls, n, ids, bo, bi in zip(*cols):
-        attrs = {"relation": rel, "first_seen": fs, "last_seen": ls, "count": n, "sample_event_ids": ids}
+                                                   "bytes_out", "bytes_in")]
+    samples = edges.column("sample_event_ids").combine_chunks()
+    if samples.null_count:
+        ids = samples.to_pylist()
+    else:
+        flat, offs = samples.values.to_pylist(), samples.offsets.to_pylist()
+        ids = [flat[a:b] for a, b in zip(offs, offs[1:])]
+    for u, v, rel, fs, ls, n, bo, bi, sample in zip(*cols, ids):
+        attrs = {"relation": rel, "first_seen": fs, "last_seen": ls, "count": n, "sample_event_ids": sample}
         if bo is not None:
             attrs["bytes_out"] = bo
         if bi is not None:
             attrs["bytes_in"] = bi
         yield u, v, rel, attrs
+
+
+def _add_edges(g: nx.MultiDiGraph, edges) -> None:
+    """What `g.add_edges_from(edges)` builds, written straight into networkx's adjacency dicts.
+
+    add_edges_from goes through add_edge and two adjacency views per edge,
+    most of the build at 10^5-10^6 edges. Here each (u, v, key) is unique (the
+    edge table is grouped by it) and both ends are usually nodes already, so
+    an edge is two dict look-ups and one insert. Same dicts, same order
+    (tests/test_graph_entities.py compares with add_edges_from).
+    """
+    succ, pred = g._succ, g._pred
+    for u, v, key, attrs in edges:
+        if u not in succ:
+            g.add_node(u)
+        if v not in succ:
+            g.add_node(v)
+        keydict = succ[u].get(v)
+        if keydict is None:
+            keydict = succ[u][v] = pred[v][u] = g.edge_key_dict_factory()
+        if key in keydict:
+            keydict[key].update(attrs)
+        else:
+            datadict = keydict[key] = g.edge_attr_dict_factory()
+            datadict.update(attrs)
+    clear = getattr(nx, "_clear_cache", None)
+    if clear:
+        clear(g)
 
 
 def build_graph(con: duckdb.DuckDBPyConnection) -> nx.MultiDiGraph:
@@ -235,8 +275,16 @@ def build_graph(con: duckdb.DuckDBPyConnection) -> nx.MultiDiGraph:
     edges = _edge_arrow(con)
     names = aliases(con)
     g = nx.MultiDiGraph()
-    g.add_nodes_from(_nodes(edges.drop_columns(["sample_event_ids"]).to_pandas(), names))
-    g.add_edges_from(_edges(edges))
+    # a million new dicts and lists, none of them garbage: the cyclic collector would walk the
+    # growing graph again and again (over half the Python time) to free nothing
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        g.add_nodes_from(_nodes(edges.drop_columns(["sample_event_ids"]).to_pandas(), names))
+        _add_edges(g, _edges(edges))
+    finally:
+        if was_enabled:
+            gc.enable()
     return g
 
 

@@ -287,3 +287,41 @@ def test_cc_private_prefix_macro_equals_the_regex_reference():
     assert con.execute("SELECT count(*) FROM v WHERE cc_private(x) IS DISTINCT FROM cc_private_ref(x)").fetchone()[0] == 0
     for ip in ("10.1.2.3", "172.20.0.1", "192.168.0.1", "8.8.8.8", "203.0.113.5", "fe80::1", "::1"):
         assert con.execute("SELECT cc_private(?)", [ip]).fetchone()[0] == is_private(ip)
+
+
+def test_bulk_edge_build_equals_networkx_add_edges_from(tmp_path):
+    """The graph written straight into networkx's dicts is the one add_edges_from builds (nodes, edges, keys,
+    attributes, iteration order), on a case with parallel relations, byte sums and null byte columns."""
+    import networkx as nx
+    import pyarrow as pa
+
+    from forensics import graph as G
+
+    files = _case(tmp_path)
+    con = case_connection(None, files)
+    edges = G._edge_arrow(con)
+    names = G.aliases(con)
+    fast = build_graph(con)
+    ref = nx.MultiDiGraph()
+    ref.add_nodes_from(G._nodes(edges.drop_columns(["sample_event_ids"]).to_pandas(), names))
+    rows = edges.to_pylist()
+    ref.add_edges_from((r["src"], r["dst"], r["relation"],
+                        {"relation": r["relation"], "first_seen": r["first_seen"], "last_seen": r["last_seen"], "count": r["count"],
+                         "sample_event_ids": r["sample_event_ids"],
+                         **({"bytes_out": r["bytes_out"]} if r["bytes_out"] is not None else {}),
+                         **({"bytes_in": r["bytes_in"]} if r["bytes_in"] is not None else {})}) for r in rows)
+    assert list(fast.nodes(data=True)) == list(ref.nodes(data=True))
+    assert list(fast.edges(keys=True, data=True)) == list(ref.edges(keys=True, data=True))
+    assert list(fast.pred["ip:8.8.8.8"].items()) == list(ref.pred["ip:8.8.8.8"].items())
+    assert nx.utils.graphs_equal(fast, ref) and fast.number_of_edges() == len(rows) > 5
+    # a repeated (u, v, key) updates the edge as add_edge does; an end that is not yet a node is added
+    extra = [("ip:10.0.0.9", "ip:8.8.8.8", "connects_to", {"count": 1}), ("new:a", "new:b", "x", {"count": 2})]
+    G._add_edges(fast, iter(extra))
+    ref.add_edges_from(extra)
+    assert list(fast.edges(keys=True, data=True)) == list(ref.edges(keys=True, data=True))
+    assert list(fast.nodes(data=True)) == list(ref.nodes(data=True))
+    # null sample lists take the element-wise path
+    t = pa.table({"src": ["a"], "dst": ["b"], "relation": ["r"], "first_seen": [1], "last_seen": [2], "count": [3],
+                  "sample_event_ids": pa.array([None], pa.list_(pa.string())), "bytes_out": [None], "bytes_in": [4]})
+    assert list(G._edges(t)) == [("a", "b", "r", {"relation": "r", "first_seen": 1, "last_seen": 2, "count": 3,
+                                                   "sample_event_ids": None, "bytes_in": 4})]
