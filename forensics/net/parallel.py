@@ -59,6 +59,7 @@ from forensics.net.flows import Flow
 END = 1 << 62  # sorts after every packet number
 BATCH_PACKETS = 16384  # a worker reports progress (a watermark) at least this often
 BATCH_GROUPS = 512  # ... and sends as soon as this many record groups are waiting
+SMALL_RUN = 16  # deferred segments added one by one below this (numpy's per-call cost dominates)
 _FIELDS = operator.attrgetter(*(f.name for f in fields(Event)))
 _pair = struct.Struct("!II").unpack_from
 _ports = struct.Struct("!HH").unpack_from
@@ -230,7 +231,7 @@ class PartAnalyzer(Analyzer):
         defer: dict[int, _Run] = {}  # flow id -> the run of its segments being deferred
         known: dict[int, Flow | None] = {}  # flow id -> its Flow while no packet but bulk ones touched it
         members = _Members(fl_ids, cand)
-        lists = {k: v[k].tolist() for k in ("plen", "seq", "src", "sport", "hl")}
+        lists = {k: v[k].tolist() for k in ("plen", "seq", "src", "sport", "hl", "wire", "flags", "ts")}
         plen, seq, src, sport = lists["plen"], lists["seq"], lists["src"], lists["sport"]
         todo = np.flatnonzero(act)
         sweeps = list(range((-frame0 - 1) % mask, m, mask))  # indices after which the table is swept
@@ -296,7 +297,10 @@ class PartAnalyzer(Analyzer):
     def _flush(self, run: "_Run", idx: np.ndarray, v: dict, b, lists: dict) -> None:
         """A run ends: add its segments to the flow's counters, its kept bytes to the session."""
         fl = run.fl
-        _apply(fl, idx, v)
+        if len(idx) <= SMALL_RUN:
+            _apply_few(fl, idx.tolist(), run.a, run.ap, lists)
+        else:
+            _apply(fl, idx, v)
         if not run.pieces:
             return
         hl, plen = lists["hl"], lists["plen"]
@@ -368,6 +372,30 @@ class _DetectorFeed:
 
     def dns_query(self, qname: str, qtype: str, ev: Event) -> None:
         self.out.append(["dns", qname, qtype])  # the query's event is the record just before
+
+
+def _apply_few(fl: Flow, idx: list, a: int, ap: int, lists: dict) -> None:
+    """`_apply` for a short run, packet by packet as the analyzer would (numpy costs more than it saves)."""
+    src, sport, wire, plen, flags, seq, ts = (lists[k] for k in ("src", "sport", "wire", "plen", "flags", "seq", "ts"))
+    for i in idx:
+        if src[i] == a and sport[i] == ap:
+            fl.pa += 1
+            fl.ba += wire[i]
+            fl.la += plen[i]
+            fl.fa |= flags[i]
+            if fl.seq_a is None:
+                fl.seq_a = (seq[i] - 1) & 0xFFFFFFFF
+        else:
+            fl.pb += 1
+            fl.bb += wire[i]
+            fl.lb += plen[i]
+            fl.fb |= flags[i]
+            if fl.seq_b is None:
+                fl.seq_b = (seq[i] - 1) & 0xFFFFFFFF
+            if plen[i] and fl.served_at is None:
+                fl.served_at = ts[i]
+    if idx:
+        fl.last = ts[idx[-1]]
 
 
 def _apply(fl: Flow, idx: np.ndarray, v: dict) -> None:
