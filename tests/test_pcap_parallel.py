@@ -147,12 +147,12 @@ def test_batches_frame_like_packets(tmp_path, monkeypatch, which, flips, cut, wi
 def test_bulk_segments_are_deferred_on_the_bench_mix(bench_capture, monkeypatch):
     """The vectorised bulk accounting and the bulk feeding of HTTP and SMB2 bodies are really taken
     (so the equality tests above cover them)."""
-    from forensics.net import parallel, sessions, smb
+    from forensics.net import bulk, sessions, smb
     applied, absorbed = [], {"http": 0, "smb": 0}
-    real = parallel._apply
-    monkeypatch.setattr(parallel, "_apply", lambda fl, idx, v: applied.append(len(idx)) or real(fl, idx, v))
-    few, real_few = [], parallel._apply_few
-    monkeypatch.setattr(parallel, "_apply_few", lambda fl, idx, *a: few.append(len(idx)) or real_few(fl, idx, *a))
+    real = bulk.apply
+    monkeypatch.setattr(bulk, "apply", lambda fl, idx, v: applied.append(len(idx)) or real(fl, idx, v))
+    few, real_few = [], bulk.apply_few
+    monkeypatch.setattr(bulk, "apply_few", lambda fl, idx, *a: few.append(len(idx)) or real_few(fl, idx, *a))
     for name, cls in (("http", sessions.HttpSession), ("smb", smb.SmbSession)):
         def counting(self, fwd, pieces, _real=cls.absorb, _name=name):
             absorbed[_name] += len(pieces)
@@ -191,18 +191,18 @@ def _batches(path: Path):
 
 def test_routing_agrees_everywhere(bench_capture, corpus):
     """The numpy router, the per-packet glance and the router of decoded packets name the same owner."""
-    from forensics.net import config, parallel
+    from forensics.net import bulk, config, part
     from forensics.net.decode import Decoder
     for path in [bench_capture] + sorted((corpus / "pcap").glob("*.pcap")):
         for n in (2, 3):
-            pa = parallel.PartAnalyzer(config.load(), "x", 0, n)
+            pa = part.PartAnalyzer(config.load(), "x", 0, n)
             dec = Decoder()
             for b in _batches(path):
-                v = parallel._fields(b, n)
+                v = bulk.fields(b, n)
                 for k, o in enumerate(b.offs):
                     data = bytes(b.buf[o + 16:o + 16 + int(v["cap"][k])])
                     glance = pa._route(b.linktype, data)
                     assert glance == (int(v["own"][k]) if v["fast"][k] else -1)
                     r = dec.decode(b.linktype, data, 0)
                     if glance >= 0 and r.__class__ is tuple:
-                        assert parallel.owner_of(r, n) == glance
+                        assert part.owner_of(r, n) == glance
