@@ -100,9 +100,14 @@ def real_ingest(path: Path, home: Path, one_process: bool = False) -> tuple[int,
     from forensics.ingestors.textlog import TextLogIngestor
     from forensics.pipeline import Unit, run_unit
 
+    from forensics.logs import batchpath
+
     shipped = getattr(textlog, "PARALLEL_MIN_BYTES", None)
+    shipped_batch = batchpath.PARALLEL_MIN_BYTES
     if one_process and shipped is not None:
         textlog.PARALLEL_MIN_BYTES = 1 << 62
+    if one_process:
+        batchpath.PARALLEL_MIN_BYTES = 1 << 62
 
     sha = f"{random.getrandbits(256):064x}"  # a fresh event-store file per run
     u = Unit("bench", sha, path.name, str(path), "text_log", TextLogIngestor.name, TextLogIngestor.parser_id(), "",
@@ -112,6 +117,7 @@ def real_ingest(path: Path, home: Path, one_process: bool = False) -> tuple[int,
     finally:
         if shipped is not None:
             textlog.PARALLEL_MIN_BYTES = shipped
+        batchpath.PARALLEL_MIN_BYTES = shipped_batch
     return r.events, r.status
 
 

@@ -14,7 +14,7 @@ import os
 from pathlib import Path
 from typing import Iterator
 
-from forensics.events import Event
+from forensics.events import Event, IngestError
 from forensics.ingestors.base import IngestContext, Ingestor, Record
 from forensics.logs import auditd, firewall, iis, idsalert, syslog3164, syslog5424, webaccess, weberror
 from forensics.logs.common import FileState, Where
@@ -66,9 +66,117 @@ def parse_line(text: str, where: Where, state: FileState) -> Event | None:
     return webaccess.parse(text, where, clock)
 
 
+class RowRef:
+    """A vector-parsed row held back as the line parser's pending event: released as `item`
+    (its one-row batch), or materialised as an Event when a continuation line joins it."""
+
+    __slots__ = ("data_type", "materialize", "item")
+
+    def __init__(self, data_type: str, materialize, item):
+        self.data_type, self.materialize, self.item = data_type, materialize, item
+
+
+class LineParser:
+    """The line-by-line reading of a text log as a feed: one raw line in, records out (`out`).
+
+    Holds the previous event back one line so continuation lines can join it, and
+    groups runs of unrecognised lines into one error. `event_arrives` is what an
+    event parsed elsewhere (a vector row) does to that state.
+    """
+
+    def __init__(self, ctx: IngestContext, state: FileState, parser_id: str):
+        self.ctx, self.state = ctx, state
+        self.parser_id, self.sha = parser_id, ctx.evidence_sha256
+        self.out: list = []
+        self.pending: Event | RowRef | None = None
+        self.continuation = 0
+        self.bad_run: tuple[int, int, int] | None = None  # (first line, offset, count) of unrecognised lines
+
+    def flush_bad(self) -> None:
+        if self.bad_run:
+            n, off, count = self.bad_run
+            what = "line is" if count == 1 else f"{count} consecutive lines are"
+            self.out.append(self.ctx.error(f"{what} not in a recognised log format", offset=off, line=n))
+            self.bad_run = None
+
+    def release(self) -> None:
+        """The held-back event is complete now."""
+        p = self.pending
+        if p is not None:
+            if type(p) is RowRef:
+                self.out.append(p.item)
+            else:
+                p.parser, p.evidence_sha256 = self.parser_id, self.sha
+                self.out.append(p)
+        self.pending = None
+
+    def event_arrives(self, pending: Event | RowRef | None = None) -> None:
+        if self.bad_run:
+            self.flush_bad()
+        self.release()
+        self.pending, self.continuation = pending, 0
+
+    def feed(self, number: int, offset: int, data: bytes, complete: bool, too_long: int) -> None:
+        ctx = self.ctx
+        if too_long:
+            if self.bad_run:
+                self.flush_bad()
+            self.out.append(ctx.error(f"line of {too_long} bytes exceeds the 1 MiB limit; skipped",
+                                      offset=offset, line=number))
+            return
+        if not data.strip():
+            return
+        try:
+            text, enc = data.decode("utf-8"), "utf-8"
+        except UnicodeDecodeError:
+            text, enc = decode_line(data)
+        if text[0] == "\ufeff":
+            text = text.lstrip("\ufeff")
+        if text.startswith("#"):
+            if text[1:2].isalpha() and ":" in text:
+                iis.directive(text, self.state)
+            return
+        try:
+            ev = parse_line(text, Where(number, offset, enc), self.state)
+        except (ValueError, IndexError, OverflowError) as e:  # a parser tripped on odd data
+            self.out.append(ctx.error(f"parse failed: {e}", offset=offset, line=number))
+            return
+        if ev is None:
+            if looks_binary(data):
+                # real records may quote binary bytes (a TLS hello sent to port 80), so
+                # only a line no parser reads is called garbage
+                if self.bad_run:
+                    self.flush_bad()
+                self.out.append(ctx.error("binary data inside a text log; line skipped", offset=offset, line=number))
+                return
+            pending = self.pending
+            if pending is not None and self.continuation < MAX_CONTINUATION and (
+                    text[:1] in " \t" or self.bad_run is None and pending.data_type == "linux:syslog:line"):
+                # a multi-line message (stack traces, wrapped syslog)
+                if type(pending) is RowRef:
+                    pending = self.pending = pending.materialize()
+                self.continuation += 1
+                if len(pending.message) < MAX_MESSAGE:
+                    pending.message = (pending.message + "\n" + text.strip())[:MAX_MESSAGE]
+                pending.attributes["continuation_lines"] = self.continuation
+                return
+            if not complete:
+                if self.bad_run:
+                    self.flush_bad()
+                self.out.append(ctx.error("file ends in the middle of a line (truncated?)", offset=offset, line=number))
+                return
+            self.bad_run = (self.bad_run[0], self.bad_run[1], self.bad_run[2] + 1) if self.bad_run else (number, offset, 1)
+            return
+        self.event_arrives(ev)
+
+    def finish(self) -> None:
+        self.flush_bad()
+        self.release()
+
+
 class TextLogIngestor(Ingestor):
     name = "textlog"
-    version = "1.0.0"
+    version = "1.1.0"  # 1.1: bulk lines as columns (same events; detections citing the same ids)
     accepts = ("text_log",)
 
     def ingest(self, ctx: IngestContext) -> Iterator[Record]:
@@ -114,81 +222,31 @@ class TextLogIngestor(Ingestor):
         except (OSError, ValueError, KeyError) as e:  # unknown zone name, bad date, unreadable file
             yield ctx.error(f"cannot start: {e}", offset=0)
             return
-        state = FileState(clock, dict(ctx.options))
-        pending: Event | None = None  # held back one line so continuation lines can join it
-        continuation = 0
-        bad_run: tuple[int, int, int] | None = None  # (first line, offset, count) of unrecognised lines
-
-        def flush_bad() -> Iterator[Record]:
-            nonlocal bad_run
-            if bad_run:
-                n, off, count = bad_run
-                what = "line is" if count == 1 else f"{count} consecutive lines are"
-                yield ctx.error(f"{what} not in a recognised log format", offset=off, line=n)
-                bad_run = None
-
-        parser_id, sha = self.parser_id(), ctx.evidence_sha256
+        lp = LineParser(ctx, FileState(clock, dict(ctx.options)), self.parser_id())
+        out = lp.out
         try:
             with open(ctx.path, "rb") as f:
                 for number, offset, data, complete, too_long in iter_lines(f):
-                    if too_long:
-                        if bad_run:
-                            yield from flush_bad()
-                        yield ctx.error(f"line of {too_long} bytes exceeds the 1 MiB limit; skipped",
-                                        offset=offset, line=number)
-                        continue
-                    if not data.strip():
-                        continue
-                    try:
-                        text, enc = data.decode("utf-8"), "utf-8"
-                    except UnicodeDecodeError:
-                        text, enc = decode_line(data)
-                    if text[0] == "\ufeff":
-                        text = text.lstrip("\ufeff")
-                    if text.startswith("#"):
-                        if text[1:2].isalpha() and ":" in text:
-                            iis.directive(text, state)
-                        continue
-                    try:
-                        ev = parse_line(text, Where(number, offset, enc), state)
-                    except (ValueError, IndexError, OverflowError) as e:  # a parser tripped on odd data
-                        yield ctx.error(f"parse failed: {e}", offset=offset, line=number)
-                        continue
-                    if ev is None:
-                        if looks_binary(data):
-                            # real records may quote binary bytes (a TLS hello sent to port 80), so
-                            # only a line no parser reads is called garbage
-                            if bad_run:
-                                yield from flush_bad()
-                            yield ctx.error("binary data inside a text log; line skipped", offset=offset, line=number)
-                            continue
-                        if pending is not None and continuation < MAX_CONTINUATION and (
-                                text[:1] in " \t" or bad_run is None and pending.data_type == "linux:syslog:line"):
-                            # a multi-line message (stack traces, wrapped syslog)
-                            continuation += 1
-                            if len(pending.message) < MAX_MESSAGE:
-                                pending.message = (pending.message + "\n" + text.strip())[:MAX_MESSAGE]
-                            pending.attributes["continuation_lines"] = continuation
-                            continue
-                        if not complete:
-                            if bad_run:
-                                yield from flush_bad()
-                            yield ctx.error("file ends in the middle of a line (truncated?)", offset=offset,
-                                            line=number)
-                            continue
-                        bad_run = (bad_run[0], bad_run[1], bad_run[2] + 1) if bad_run else (number, offset, 1)
-                        continue
-                    if bad_run:
-                        yield from flush_bad()
-                    if pending is not None:  # the held-back event is complete now
-                        pending.parser, pending.evidence_sha256 = parser_id, sha
-                        yield pending
-                    pending, continuation = ev, 0
+                    lp.feed(number, offset, data, complete, too_long)
+                    if out:
+                        yield from out
+                        out.clear()
         except OSError as e:
-            yield ctx.error(f"read error: {e}", offset=None)
-        yield from flush_bad()
-        if pending is not None:
-            yield self.stamp(ctx, pending)
+            out.append(ctx.error(f"read error: {e}", offset=None))
+        lp.finish()
+        yield from out
+
+    def ingest_batches(self, ctx: IngestContext) -> Iterator[Record]:
+        """`ingest` for the event store: the same records, the bulk lines as `EventBatch` columns
+        (forensics.logs.batchpath), parsed block-wise on all cores for large files."""
+        from forensics.logs.batchpath import ingest_batches
+
+        threshold = gc.get_threshold()
+        gc.set_threshold(max(threshold[0], GC_GEN0), *threshold[1:])
+        try:
+            yield from ingest_batches(self, ctx)
+        finally:
+            gc.set_threshold(*threshold)
 
     @classmethod
     def detect(cls, head: bytes, path: Path, evidence_type: str) -> bool:

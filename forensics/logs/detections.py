@@ -261,17 +261,23 @@ class Detector:
         status = ev.attributes.get("status")
         method = ev.attributes.get("method")
         if status in (401, 403) or (method == "POST" and LOGIN_URL.search(ev.url or "")):
-            conf = self.t["http_brute_force"]
-            b = self.http.get(src)
-            if b and ev.timestamp - b.last.timestamp > conf["max_gap_s"] * _S:
-                out += self._close_http(src)
-                b = None
-            if b is None:
-                b = self.http[src] = _Burst(ev, ev)
-            b.last = ev
-            b.count += 1
-            if len(b.samples) < 10:
-                b.samples.append(ev)
+            out += self.http_attempt(ev, src)
+        return out
+
+    def http_attempt(self, ev: Event, src: str) -> list[Event]:
+        """A 401/403 answer or a POST to a login URL from `src` (the HTTP brute-force rule)."""
+        out: list[Event] = []
+        conf = self.t["http_brute_force"]
+        b = self.http.get(src)
+        if b and ev.timestamp - b.last.timestamp > conf["max_gap_s"] * _S:
+            out += self._close_http(src)
+            b = None
+        if b is None:
+            b = self.http[src] = _Burst(ev, ev)
+        b.last = ev
+        b.count += 1
+        if len(b.samples) < 10:
+            b.samples.append(ev)
         return out
 
     def _close_http(self, src: str) -> list[Event]:

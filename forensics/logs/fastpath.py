@@ -1,0 +1,531 @@
+"""The bulk text-log shapes parsed a block at a time into event columns.
+
+The everyday lines of auth.log/syslog (`Mmm dd hh:mm:ss host prog[pid]: msg`,
+sshd's `Failed/Accepted ... from IPv4 port N ssh2`) and of NCSA common/combined
+access logs (`IPv4 ident user [date] "request" status size "ref" "ua"`) are
+read with RE2 regexes in pyarrow.compute and turned into exactly the columns
+the line parsers (syslog3164, authlog, webaccess, syslogline) give for them.
+The regexes are deliberately strict: a line they do not read in full — other
+formats, other sshd messages, non-ASCII or control bytes, over-long lines,
+impossible dates, a line the detections would tag (web attacks, scanners, log
+clearing) — is handed back as a *fallback* line for the line-by-line parser,
+so every odd case keeps the reference behaviour. Values whose derivation is
+subtle (dates, clock/year inference, request splitting, URL decoding, attack
+signatures) are computed by the reference functions once per distinct value.
+
+Runs in a worker process: it depends only on the block's bytes, its first
+line number and file offset, and the file's fixed settings (`BlockConfig`).
+The two pieces of sequential state — the December/January year rollover of a
+fixed year and sshd's per-connection address memory — are settled by the
+ingestor in file order (`_yb`, `_roll`, `_month` columns below).
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from forensics.events import EVENT_SCHEMA
+from forensics.logs import detections, webaccess
+from forensics.logs.authlog import AUTH_PROGRAMS
+from forensics.logs.lines import MAX_LINE
+from forensics.logs.timeparse import Clock, _seconds_fields
+
+_OCT = r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
+IPV4 = rf"(?:{_OCT}\.){{3}}{_OCT}"
+# printable ASCII without space, ':', '[' and ']' (what a syslog host or tag may hold on the fast path)
+_TAGCH = r"[!-9;-Z\\^-~]"
+SYSLOG_RE = (r"^(?P<ts>(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) [ 0-9][0-9] [0-9]{2}:[0-9]{2}:[0-9]{2}) "
+             rf"(?P<host>{_TAGCH}+) (?P<prog>[!-/;-Z\\^-~]{_TAGCH}{{0,95}})(?:\[(?P<pid>[0-9]{{1,10}})\])?: "
+             r"(?P<msg>[!-~](?:.*[!-~])?)$")
+SSHD_RE = (rf"^(?P<verb>Failed|Accepted) (?P<method>[!-9;-~]+) for (?P<u>[^:]*) from (?P<ip>{IPV4}) "
+           r"port (?P<port>[0-9]{1,5}) ssh2$")
+ACCESS_RE = (rf"^(?P<client>{IPV4}) (?P<ident>[!-~]+) (?P<user>[!-~]+) "
+             r"\[(?P<date>[0-9]{2}/[A-Za-z]{3}/[0-9]{4}:[0-9]{2}:[0-9]{2}:[0-9]{2} [+-][0-9]{4})\] "
+             r'"(?P<request>[^"]*)" (?P<status>[0-9]{3}|-) (?P<size>[0-9]+|-)'
+             # after the size: nothing, '"referer" "agent"' (no quote inside either) then anything, or
+             # text not starting with a quote (webaccess reads other quotings its own way)
+             r'(?P<rest>(?: "[^"]*" "[^"]*".*| [^"].*| )?)$')
+# every alternative of detections.CLEARING contains one of these words (see detections._CLEARING_WORDS)
+_CLEARING_PREFILTER = "(?i)" + "|".join(detections._CLEARING_WORDS)
+
+KIND_SYSLOG, KIND_SSHD, KIND_ACCESS = 1, 2, 3
+DET_NONE, DET_FAILURE, DET_SUCCESS, DET_HTTP = 0, 1, 2, 3
+STR = pa.string()
+_PRINTABLE_NL = bytes(range(0x20, 0x7f)) + b"\n"
+
+
+@dataclass(frozen=True)
+class BlockConfig:
+    evidence_sha256: str
+    parser_id: str
+    zone: str
+    fixed_year: int | None
+    reference_us: int | None
+
+
+def clock_of(cfg: BlockConfig) -> Clock:
+    return Clock(cfg.zone, cfg.fixed_year, cfg.reference_us)
+
+
+@dataclass
+class Block:
+    """A parsed block: vector rows (in line order) and the lines left to the line parser."""
+
+    table: pa.Table | None  # EVENT columns (no datetime) + event_id, discriminator and the `_` helper columns
+    fallback: list[tuple[int, int, bytes, bool, int]]  # iter_lines tuples
+    lines: int  # lines in the block (complete and incomplete)
+
+
+def split_lines(block: bytes, final: bool) -> tuple[np.ndarray, np.ndarray, bool]:
+    """(starts, ends) of the block's lines, ends excluding the newline; whether the last has none."""
+    buf = np.frombuffer(block, dtype=np.uint8)
+    nl = np.flatnonzero(buf == 10)
+    starts = np.concatenate(([0], nl + 1)).astype(np.int64)
+    ends = np.concatenate((nl, [len(block)])).astype(np.int64)
+    if starts[-1] == len(block):  # ends with a newline: no unterminated tail
+        return starts[:-1], ends[:-1], False
+    return starts, ends, final
+
+
+def parse_block(block: bytes, first_line: int, base_offset: int, cfg: BlockConfig, final: bool = True,
+                memo: dict | None = None) -> Block:
+    """`block` holds whole lines (plus, when `final`, the file's unterminated last line)."""
+    memo = {} if memo is None else memo
+    starts, ends, unterminated = split_lines(block, final)
+    n = len(starts)
+    if n == 0:
+        return Block(None, [], 0)
+    buf = np.frombuffer(block, dtype=np.uint8)
+    # lines with a byte outside printable ASCII (control bytes, \r, tabs, UTF-8, legacy encodings) go
+    # to the line parser, which decodes and judges them one by one
+    clean = (ends > starts) & (ends - starts <= MAX_LINE)
+    if block.translate(None, _PRINTABLE_NL):
+        bad_at = np.flatnonzero(((buf < 0x20) | (buf > 0x7e)) & (buf != 10))
+        clean[np.searchsorted(starts, bad_at, side="right") - 1] = False
+    if unterminated:
+        clean[-1] = False
+    first = np.where(ends > starts, buf[np.minimum(starts, len(buf) - 1)], 0)
+    is_sys = clean & (first >= 65) & (first <= 90)
+    is_acc = clean & (first >= 48) & (first <= 57)
+    # all lines as one Arrow array over the block's bytes with the newlines taken out
+    # (binary: the unclean lines need not be UTF-8; only the selected ones become strings)
+    data = block.replace(b"\n", b"")
+    offs = np.empty(n + 1, dtype=np.int64)
+    offs[:-1] = starts - np.arange(n)
+    offs[-1] = len(data)
+    all_lines = pa.LargeBinaryArray.from_buffers(pa.large_binary(), n, [None, pa.py_buffer(offs), pa.py_buffer(data)])
+    line_no = np.arange(first_line, first_line + n, dtype=np.int64)
+    offsets = starts + base_offset
+    parts = []
+    sys_idx = np.flatnonzero(is_sys)
+    if len(sys_idx):
+        parts.append(_syslog(_take_lines(all_lines, sys_idx), line_no[sys_idx], offsets[sys_idx], cfg, memo))
+    acc_idx = np.flatnonzero(is_acc)
+    if len(acc_idx):
+        parts.append(_access(_take_lines(all_lines, acc_idx), line_no[acc_idx], offsets[acc_idx], cfg, memo))
+    parts = [p.select(_PART_COLUMNS) for p in parts if p is not None and p.num_rows]
+    table = None
+    taken = np.zeros(n, dtype=bool)
+    if parts:
+        table = pa.concat_tables(parts) if len(parts) > 1 else parts[0]
+        if table.num_rows > 1 and (np.diff(table.column("_line").to_numpy()) < 0).any():
+            table = table.sort_by("_line")
+        taken[table.column("_line").to_numpy() - first_line] = True
+        table = _finish(table, cfg)
+    fallback = []
+    for i in np.flatnonzero(~taken).tolist():
+        s, e = int(starts[i]), int(ends[i])
+        size = e - s
+        complete = not (unterminated and i == n - 1)
+        if size > MAX_LINE:
+            fallback.append((first_line + i, base_offset + s, b"", complete, size))
+        else:
+            data = block[s:e]
+            if data[-1:] == b"\r":
+                data = data[:-1]
+            fallback.append((first_line + i, base_offset + s, data, complete, 0))
+    return Block(table, fallback, n)
+
+
+def _take_lines(all_lines: pa.Array, idx: np.ndarray) -> pa.Array:
+    """The selected lines (all printable ASCII) as a string array."""
+    return all_lines.take(pa.array(idx)).cast(pa.large_string()).cast(STR)
+
+
+def _field(sa: pa.Array, name: str) -> pa.Array:
+    return pc.struct_field(sa, name)
+
+
+def _by_value(arr: pa.Array, fn, memo: dict, types: tuple) -> list[pa.Array]:
+    """fn(value) -> tuple, computed once per distinct value of `arr` (memoised across blocks), as columns."""
+    enc = pc.dictionary_encode(arr)
+    if isinstance(enc, pa.ChunkedArray):
+        enc = enc.combine_chunks()
+    values = enc.dictionary.to_pylist()
+    out = []
+    for v in values:
+        r = memo.get(v, memo)
+        if r is memo:
+            r = memo[v] = fn(v)
+        out.append(r)
+    cols = list(zip(*out)) if out else [() for _ in types]
+    idx = enc.indices
+    return [pc.take(pa.array(list(c), t), idx) for c, t in zip(cols, types)]
+
+
+def _json_str(arr: pa.Array, backslash: bool = True, quote: bool = True) -> pa.Array:
+    """A JSON string literal's inside for printable-ASCII text (only backslash and quote need escaping);
+    `backslash`/`quote`: whether the text may hold one (the caller knows when its lines cannot)."""
+    if backslash and pc.any(pc.match_substring(arr, "\\")).as_py():
+        arr = pc.replace_substring(arr, "\\", "\\\\")
+    if quote and pc.any(pc.match_substring(arr, '"')).as_py():
+        arr = pc.replace_substring(arr, '"', '\\"')
+    return arr
+
+
+def _specials(lines: pa.Array) -> tuple[bool, bool]:
+    """Whether any of the lines holds a backslash, a double quote."""
+    return (pc.any(pc.match_substring(lines, "\\")).as_py(), pc.any(pc.match_substring(lines, '"')).as_py())
+
+
+def _seg(key: str, value: pa.Array, quoted: bool = True, esc: tuple = (True, True)) -> pa.Array:
+    """',"key":value' (null where value is null)."""
+    if quoted:
+        return pc.binary_join_element_wise(f',"{key}":"', _json_str(value, *esc), '"', "")
+    return pc.binary_join_element_wise(f',"{key}":', value, "")
+
+
+def _object(segments: list[pa.Array]) -> pa.Array:
+    joined = pc.binary_join_element_wise(*segments, "", null_handling="replace", null_replacement="")
+    return pc.binary_join_element_wise("{", pc.utf8_slice_codeunits(joined, 1), "}", "")
+
+
+def _select(t: pa.Table, mask) -> pa.Table:
+    return t.filter(mask)
+
+
+# ------------------------------------------------------------------ syslog / auth.log
+
+def _program_class(prog: str) -> tuple:
+    """0: plain syslog line; 1: sshd (vector messages only); 2: another auth program (line parser)."""
+    base = prog.split("(", 1)[0].lower()
+    if base == "sshd-session":
+        base = "sshd"
+    if prog == "sshd":
+        return (1,)
+    return (2,) if base in AUTH_PROGRAMS else (0,)
+
+
+def _split(arr: pa.Array, sep: str, max_splits: int | None = None, reverse: bool = False) -> pa.Array:
+    return pc.split_pattern(arr, sep, max_splits=max_splits, reverse=reverse)
+
+
+def _el(lists: pa.Array, i: int) -> pa.Array:
+    return pc.list_element(lists, i)
+
+
+def _mask(a) -> np.ndarray:
+    return np.asarray(pc.fill_null(a, False).to_numpy(zero_copy_only=False), dtype=bool)
+
+
+def _syslog(lines: pa.Array, line_no, offsets, cfg: BlockConfig, memo: dict) -> pa.Table | None:
+    # the strict pattern decides (a DFA match, no captures); the fields then sit at fixed
+    # places and between single spaces, so splits read them
+    keep = _mask(pc.match_substring_regex(lines, SYSLOG_RE))
+    if not keep.any():
+        return None
+    lines, line_no, offsets = lines.filter(pa.array(keep)), line_no[keep], offsets[keep]
+    esc = _specials(lines)
+    ts_text = pc.utf8_slice_codeunits(lines, 0, 15)
+    parts = _split(pc.utf8_slice_codeunits(lines, 16), " ", 2)
+    host, tagc, msg = _el(parts, 0), _el(parts, 1), _el(parts, 2)  # tagc: "prog[pid]:" or "prog:"
+    tp = _split(pc.binary_join_element_wise(pc.utf8_slice_codeunits(tagc, 0, -1), "[", ""), "[")
+    prog, pid_text = _el(tp, 0), pc.utf8_rtrim(_el(tp, 1), "]")
+    pid_text = pc.if_else(pc.equal(pid_text, ""), pa.scalar(None, STR), pid_text)
+    # "host" that is a 4-digit number may be a year after the time; "--" is a login tag: line parser
+    ok = pc.invert(pc.or_kleene(pc.match_substring_regex(host, r"^[0-9]{4}$"), pc.equal(host, "--")))
+    # the clock, once per distinct second: (month, timestamp, inferred year, valid)
+    year0 = cfg.fixed_year
+    clock = clock_of(cfg)
+
+    def seconds(text: str) -> tuple:
+        f = _seconds_fields(text)
+        if f is None or (f[0], f[1]) == (2, 29):  # leap days: the line parser walks the years
+            return 0, 0, 0, False
+        try:
+            if year0 is not None:
+                return f[0], clock.local(year0, *f), year0, True
+            ts, y = clock.yearless(*f)
+            return f[0], ts, y, True
+        except ValueError:
+            return 0, 0, 0, False
+
+    month, ts0, year, valid = _by_value(ts_text, seconds, memo.setdefault(("sec", year0), {}),
+                                        (pa.int8(), pa.int64(), pa.int32(), pa.bool_()))
+    ok = pc.and_kleene(ok, valid)
+    (pclass,) = _by_value(prog, _program_class, memo.setdefault("prog", {}), (pa.int8(),))
+    plain = pc.and_kleene(pc.equal(pclass, 0), pc.invert(pc.or_kleene(pc.match_substring(msg, "audit("),
+                                                                    pc.match_substring(msg, "IN="))))
+    full = pc.binary_join_element_wise(tagc, " ", msg, "")
+    # a line the clearing rule would tag goes to the line parser (the detections rewrite its event)
+    cand = _mask(pc.and_kleene(plain, pc.match_substring_regex(full, _CLEARING_PREFILTER)))
+    if cand.any():
+        texts = full.filter(pa.array(cand)).to_pylist()
+        hit = np.zeros(len(cand), dtype=bool)
+        hit[np.flatnonzero(cand)] = [detections.is_clearing(x) for x in texts]
+        plain = pc.and_kleene(plain, pa.array(~hit))
+    sshd = pc.and_kleene(pc.equal(pclass, 1), pc.match_substring_regex(msg, SSHD_RE))
+    ok_plain = _mask(pc.and_kleene(ok, plain))
+    ok_sshd = _mask(pc.and_kleene(ok, sshd))
+    tables = []
+    if ok_plain.any():
+        sel = pa.array(ok_plain)
+        f = lambda a: a.filter(sel)  # noqa: E731
+        n = int(ok_plain.sum())
+        p_ts, p_host, p_prog, p_pid, p_msg, p_full, p_year = map(f, (ts_text, host, prog, pid_text, msg, full, year))
+        attrs = pc.binary_join_element_wise(
+            '{"body":"', _json_str(p_msg, *esc), '","program":"', _json_str(p_prog, *esc), '","time_text":"', p_ts,
+            '","year_inferred":', pc.cast(p_year, STR), "}", "")
+        tables.append(pa.table({
+            "timestamp": f(ts0), "data_type": pa.repeat(pa.scalar("linux:syslog:line"), n), "message": p_full,
+            "host": p_host, "user": pa.nulls(n, STR), "process_pid": pc.cast(p_pid, pa.int64()),
+            "process_name": p_prog, "src_ip": pa.nulls(n, STR), "src_port": pa.nulls(n, pa.int32()),
+            "proto": pa.nulls(n, STR), "tags": pa.repeat(pa.scalar([], pa.list_(STR)), n),
+            "attack": pa.repeat(pa.scalar([], pa.list_(STR)), n), "attributes": attrs,
+            "_line": pa.array(line_no[ok_plain]), "_off": pa.array(offsets[ok_plain]),
+            "_kind": pa.repeat(pa.scalar(KIND_SYSLOG, pa.int8()), n), "_det": pa.repeat(pa.scalar(DET_NONE, pa.int8()), n),
+            "_month": f(month), "timestamp_desc": pa.repeat(pa.scalar("Event Time"), n),
+            "url": pa.nulls(n, STR), "bytes_out": pa.nulls(n, pa.int64()),
+        }))
+    if ok_sshd.any():
+        t = _sshd(ok_sshd, ts_text, host, prog, pid_text, msg, ts0, year, month, line_no, offsets, esc)
+        if t is not None:
+            tables.append(t)
+    if not tables:
+        return None
+    return pa.concat_tables([t.select(_PART_COLUMNS) for t in tables]) if len(tables) > 1 else tables[0]
+
+
+def _sshd(mask, ts_text, host, prog, pid_text, msg, ts0, year, month, line_no, offsets, esc) -> pa.Table | None:
+    """sshd's everyday `Failed|Accepted METHOD for [invalid user ]USER from IPv4 port N ssh2` (authlog._sshd)."""
+    sel = pa.array(mask)
+    f = lambda a: a.filter(sel)  # noqa: E731
+    ts_text, host, prog, pid_text, msg, ts0, year, month = map(f, (ts_text, host, prog, pid_text, msg, ts0, year, month))
+    line_no, offsets = line_no[mask], offsets[mask]
+    tail = _split(msg, " ", 5, reverse=True)  # [head, "from", ip, "port", port, "ssh2"]
+    ip, port = _el(tail, 2), _el(tail, 4)
+    head = _split(_el(tail, 0), " ", 3)  # [verb, method, "for", user part]
+    verb, method, u = _el(head, 0), _el(head, 1), _el(head, 3)
+    failed = pc.equal(verb, "Failed")
+    inv = pc.and_kleene(failed, pc.match_substring_regex(u, r"^(?:invalid|illegal) user "))
+    # exactly "invalid user" with nothing after: authlog._password_line declines, so do we
+    keep = _mask(pc.invert(pc.and_kleene(failed, pc.is_in(u, pa.array(["invalid user", "illegal user"])))))
+    if not keep.all():
+        if not keep.any():
+            return None
+        sel = pa.array(keep)
+        f = lambda a: a.filter(sel)  # noqa: E731
+        ts_text, host, prog, pid_text, msg, ts0, year, month, ip, port, verb, method, u, failed, inv = map(
+            f, (ts_text, host, prog, pid_text, msg, ts0, year, month, ip, port, verb, method, u, failed, inv))
+        line_no, offsets = line_no[keep], offsets[keep]
+    n = len(line_no)
+    user = pc.if_else(inv, pc.utf8_slice_codeunits(u, 13), u)
+    attempt = pc.and_kleene(pc.and_kleene(failed, pc.equal(method, "publickey")), pc.invert(inv))
+    outcome = pc.if_else(failed, pc.if_else(attempt, "attempt", "failure"), "success")
+    kind = pc.if_else(failed, pc.if_else(attempt, "publickey_rejected", "failed"), "accepted")
+    message = pc.if_else(
+        failed,
+        pc.if_else(attempt, pc.binary_join_element_wise("SSH public key rejected for ", user, " from ", ip, ""),
+                   pc.binary_join_element_wise("SSH ", method, " authentication failed for ", user, " from ", ip, "")),
+        pc.binary_join_element_wise("SSH login accepted for ", user, " from ", ip, " (", method, ")", ""))
+    attrs = pc.binary_join_element_wise(
+        '{"body":"', _json_str(msg, *esc), '"', pc.if_else(inv, ',"invalid_user":true', ""), ',"kind":"', kind,
+        '","method":"', _json_str(method, *esc), '","outcome":"', outcome, '","program":"', _json_str(prog, *esc),
+        '","time_text":"', ts_text, '","year_inferred":', pc.cast(year, STR), "}", "")
+    is_fail = pc.equal(outcome, "failure")
+    is_ok = pc.equal(outcome, "success")
+    lst = pa.list_(STR)
+    tags = pc.if_else(is_fail, pa.scalar(["authentication", "login_failed"], lst),
+                      pc.if_else(is_ok, pa.scalar(["authentication", "login"], lst), pa.scalar(["authentication"], lst)))
+    attack = pc.if_else(is_fail, pa.scalar(["T1110"], lst),
+                        pc.if_else(is_ok, pa.scalar(["T1021.004"], lst), pa.scalar([], lst)))
+    return pa.table({
+        "timestamp": ts0, "data_type": pa.repeat(pa.scalar("linux:auth"), n), "message": message,
+        "host": host, "user": pc.if_else(pc.equal(user, ""), pa.scalar(None, STR), user),
+        "process_pid": pc.cast(pid_text, pa.int64()), "process_name": prog,
+        "src_ip": ip, "src_port": pc.cast(port, pa.int32()), "proto": pa.repeat(pa.scalar("ssh"), n),
+        "tags": tags, "attack": attack, "attributes": attrs,
+        "_line": pa.array(line_no), "_off": pa.array(offsets),
+        "_kind": pa.repeat(pa.scalar(KIND_SSHD, pa.int8()), n),
+        "_det": pc.cast(pc.if_else(is_fail, DET_FAILURE, pc.if_else(is_ok, DET_SUCCESS, DET_NONE)), pa.int8()),
+        "_month": month, "timestamp_desc": pa.repeat(pa.scalar("Event Time"), n),
+        "url": pa.nulls(n, STR), "bytes_out": pa.nulls(n, pa.int64()),
+    })
+
+
+def _locators(line_no: np.ndarray, offsets: np.ndarray) -> pa.Array:
+    return pc.binary_join_element_wise("line=", pc.cast(pa.array(line_no), STR), ";off=",
+                                       pc.cast(pa.array(offsets), STR), "")
+
+
+# ------------------------------------------------------------------ access logs
+
+def _date(text: str) -> tuple:
+    ts = webaccess._date_us(text)
+    return (0, False) if ts is None else (ts, True)
+
+
+def _request(text: str) -> tuple:
+    method, url, proto, decoded = webaccess._request(text)
+    return method, url, proto, decoded
+
+
+def _access(lines: pa.Array, line_no, offsets, cfg: BlockConfig, memo: dict) -> pa.Table | None:
+    keep = _mask(pc.match_substring_regex(lines, ACCESS_RE))
+    if not keep.any():
+        return None
+    lines, line_no, offsets = lines.filter(pa.array(keep)), line_no[keep], offsets[keep]
+    bs = pc.any(pc.match_substring(lines, "\\")).as_py()
+    parts = _split(lines, " ", 3)  # [client, ident, user, '[date] "request" status size rest']
+    client, user, after = _el(parts, 0), _el(parts, 2), _el(parts, 3)
+    date = pc.utf8_slice_codeunits(after, 1, 27)
+    rq = _split(pc.utf8_slice_codeunits(after, 30), '"', 1)  # [request, ' status size rest']
+    request = _el(rq, 0)
+    ssr = _split(pc.binary_join_element_wise(pc.utf8_slice_codeunits(_el(rq, 1), 1), " ", ""), " ", 2)
+    status_text, size, rest = _el(ssr, 0), _el(ssr, 1), pc.utf8_slice_codeunits(_el(ssr, 2), 0, -1)
+    # rest (after "size "): '"ref" "ua"extra' (neither with a quote inside), or anything not starting with '"';
+    # four sentinel quotes give every row five parts
+    quoted = pc.starts_with(rest, '"')
+    rp = _split(pc.binary_join_element_wise(rest, '""""', ""), '"', 4)  # ["", ref, " ", ua, extra + '""""']
+    none = pa.scalar(None, STR)
+    ref = pc.if_else(quoted, _el(rp, 1), none)
+    ua = pc.if_else(quoted, _el(rp, 3), none)
+    extra = pc.if_else(quoted, pc.utf8_slice_codeunits(_el(rp, 4), 0, -4), pc.binary_join_element_wise(" ", rest, ""))
+    ts, valid = _by_value(date, _date, memo.setdefault("date", {}), (pa.int64(), pa.bool_()))
+    method, url, proto, decoded = _by_value(request, _request, memo.setdefault("req", {}), (STR, STR, STR, STR))
+    ua_attr = pc.if_else(pc.equal(ua, "-"), pa.scalar(None, STR), ua)
+    # the detections' web rules: a line they tag goes to the line parser; login attempts feed the HTTP burst rule
+    sig_url = pc.coalesce(pc.if_else(pc.equal(decoded, ""), pa.scalar(None, STR), decoded),
+                          pc.if_else(pc.equal(url, ""), pa.scalar(None, STR), url),
+                          pc.if_else(pc.equal(request, ""), pa.scalar(None, STR), request), "")
+    pair = pc.binary_join_element_wise(sig_url, pc.fill_null(url, ""), "\x00")
+    (attacked,) = _by_value(pair, lambda p: (bool(detections._signatures(tuple(p.split("\x00", 1)))),),
+                            memo.setdefault("sig", {}), (pa.bool_(),))
+    (scanner,) = _by_value(pc.fill_null(ua_attr, ""), lambda x: (bool(x) and detections._is_scanner(x),),
+                           memo.setdefault("ua", {}), (pa.bool_(),))
+    okn = _mask(pc.and_kleene(valid, pc.invert(pc.or_kleene(attacked, scanner))))
+    if not okn.any():
+        return None
+    if not okn.all():
+        sel = pa.array(okn)
+        f = lambda a: a.filter(sel)  # noqa: E731
+        (client, user, date, request, status_text, size, ref, ua_attr, extra, ts, method, url, proto,
+         decoded) = map(f, (client, user, date, request, status_text, size, ref, ua_attr, extra, ts, method, url,
+                            proto, decoded))
+        line_no, offsets = line_no[okn], offsets[okn]
+    n = len(line_no)
+    status = pc.cast(pc.if_else(pc.equal(status_text, "-"), pa.scalar(None, STR), status_text), pa.int64())
+    extra = pc.utf8_trim(extra, " ")
+    (login,) = _by_value(pc.fill_null(url, ""), lambda x: (detections.LOGIN_URL.search(x) is not None,),
+                         memo.setdefault("login", {}), (pa.bool_(),))
+    http = pc.or_kleene(pc.is_in(status, pa.array([401, 403], pa.int64())),
+                        pc.and_kleene(pc.equal(pc.fill_null(method, ""), "POST"), login))
+    http = pc.fill_null(http, False)
+    # request, referer and user agent hold no quote (the strict pattern); decoded URLs and extras may
+    attributes = _object([
+        _seg("decoded_url", decoded, esc=(bs, True)),
+        _seg("extra", pc.if_else(pc.equal(extra, ""), pa.scalar(None, STR), extra), esc=(bs, True)),
+        pc.if_else(pc.is_valid(ref), ',"format":"combined"', ',"format":"common"'),
+        _seg("http_version", proto, esc=(False, False)), _seg("method", method, esc=(False, False)),
+        _seg("referer", pc.if_else(pc.equal(ref, "-"), pa.scalar(None, STR), ref), esc=(bs, False)),
+        _seg("request", request, esc=(bs, False)), _seg("status", pc.cast(status, STR), quoted=False),
+        _seg("time_text", date, esc=(False, False)), _seg("user_agent", ua_attr, esc=(bs, False)),
+    ])
+    return pa.table({
+        "timestamp": ts, "data_type": pa.repeat(pa.scalar("web:access"), n),
+        "message": pc.binary_join_element_wise(client, " ", request, " -> ", status_text, ""),
+        "host": pa.nulls(n, STR), "user": pc.if_else(pc.equal(user, "-"), pa.scalar(None, STR), user),
+        "process_pid": pa.nulls(n, pa.int64()), "process_name": pa.nulls(n, STR),
+        "src_ip": client, "src_port": pa.nulls(n, pa.int32()), "proto": pa.repeat(pa.scalar("http"), n),
+        "url": url, "bytes_out": pc.cast(pc.if_else(pc.equal(size, "-"), pa.scalar(None, STR), size), pa.int64()),
+        "tags": pa.repeat(pa.scalar(["web_request"]), n), "attack": pa.repeat(pa.scalar([], pa.list_(STR)), n),
+        "attributes": attributes, "_line": pa.array(line_no), "_off": pa.array(offsets),
+        "_kind": pa.repeat(pa.scalar(KIND_ACCESS, pa.int8()), n),
+        "_det": pc.if_else(http, DET_HTTP, DET_NONE).cast(pa.int8()), "_month": pa.repeat(pa.scalar(0, pa.int8()), n),
+        "timestamp_desc": pa.repeat(pa.scalar("Request Time"), n),
+    })
+
+
+# ------------------------------------------------------------------ all columns
+
+_PART_COLUMNS = ("timestamp", "timestamp_desc", "data_type", "message", "host", "user", "process_pid", "process_name",
+                 "src_ip", "src_port", "proto", "url", "bytes_out", "tags", "attack", "attributes",
+                 "_line", "_off", "_kind", "_det", "_month")
+
+
+def _finish(t: pa.Table, cfg: BlockConfig) -> pa.Table:
+    """The EVENT_SCHEMA columns (but `datetime`, which the event store derives) in schema order,
+    plus event_id, discriminator and the helper columns `_line`, `_kind`, `_det`, `_month`, `_roll`."""
+    n = t.num_rows
+    kind = t.column("_kind").to_numpy()
+    line_no = t.column("_line").to_numpy()
+    locator = _locators(line_no, t.column("_off").to_numpy())
+    cols = {}
+    for field in EVENT_SCHEMA:
+        name = field.name
+        if name in ("event_id", "datetime"):
+            continue
+        if name == "locator":
+            cols[name] = locator
+        elif name == "timestamp_desc" and "timestamp_desc" not in t.column_names:
+            cols[name] = pa.repeat(pa.scalar("Event Time"), n)
+        elif name in t.column_names:
+            col = t.column(name)
+            cols[name] = col if col.type == field.type else col.cast(field.type)
+        elif name == "parser":
+            cols[name] = pa.repeat(pa.scalar(cfg.parser_id), n)
+        elif name == "evidence_sha256":
+            cols[name] = pa.repeat(pa.scalar(cfg.evidence_sha256), n)
+        elif name == "severity":
+            cols[name] = pa.repeat(pa.scalar("info"), n)
+        else:
+            cols[name] = pa.nulls(n, field.type)
+    cols["discriminator"] = pa.repeat(pa.scalar(""), n)
+    cols["event_id"] = event_ids(cfg, locator, cols["data_type"])
+    for name in ("_line", "_kind", "_det", "_month"):
+        cols[name] = t.column(name)
+    # the rollover test of Clock.yearless between consecutive syslog rows (the ingestor settles the years)
+    month = t.column("_month").to_numpy().astype(np.int16)
+    roll = np.zeros(n, dtype=bool)
+    pos = np.flatnonzero(kind != KIND_ACCESS)
+    if len(pos) > 1:
+        roll[pos[1:]] = month[pos[1:]] < month[pos[:-1]] - 5
+    cols["_roll"] = pa.array(roll)
+    return pa.table(cols)
+
+
+_ID_CON: dict = {}
+
+
+def event_ids(cfg: BlockConfig, locators: pa.Array, data_types: pa.Array) -> pa.Array:
+    """make_event_id(sha, locator, parser, data_type) of every row (these events have no discriminator),
+    hashed by DuckDB's sha256 (the same hex digest, without a Python call per row)."""
+    import duckdb
+
+    con = _ID_CON.get(os.getpid())
+    if con is None:  # one per process: a connection must not cross a fork
+        _ID_CON.clear()
+        con = _ID_CON[os.getpid()] = duckdb.connect()
+        con.execute("SET threads = 1")
+    keys = pc.binary_join_element_wise(f"{cfg.evidence_sha256}|", locators, f"|{cfg.parser_id}|", data_types, "")
+    tbl = pa.table({"k": keys})
+    con.register("_ids", tbl)
+    try:
+        ids = con.sql("SELECT substr(sha256(k), 1, 32) AS id FROM _ids").to_arrow_table().column(0)
+    finally:
+        con.unregister("_ids")
+    return ids.combine_chunks().cast(STR)

@@ -1,0 +1,211 @@
+"""The columnar text-log path (what the event store gets: TextLogIngestor.ingest_batches,
+forensics.logs.fastpath + batchpath) gives exactly the records of the line-by-line
+reference (`ingest`): every column of every event (ids, locators, timestamps,
+attributes JSON byte for byte), the detections and the errors, in the same order.
+"""
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings, strategies as st
+
+from forensics.events import EVENT_COLUMNS, Event, EventBatch, IngestError
+from forensics.ingestors.base import IngestContext
+from forensics.ingestors.textlog import TextLogIngestor
+from forensics.logs import batchpath, fastpath
+
+
+def _rows(records) -> list:
+    out = []
+    for r in records:
+        if isinstance(r, EventBatch):
+            for d in r.table.to_pylist():
+                d = {k: d.get(k) for k in EVENT_COLUMNS if k != "datetime"}
+                d["tags"], d["attack"] = d["tags"] or [], d["attack"] or []
+                out.append(d)
+        elif isinstance(r, Event):
+            d = r.to_row()
+            d.pop("datetime")
+            out.append(d)
+        else:
+            assert isinstance(r, IngestError)
+            out.append(r)
+    return out
+
+
+def both(path: Path, **options) -> tuple[list, list]:
+    def ctx():
+        return IngestContext(path, "cd" * 32, "text_log", path.name, dict(options))
+    ref = _rows(TextLogIngestor().ingest(ctx()))
+    new = _rows(TextLogIngestor().ingest_batches(ctx()))
+    return ref, new
+
+
+def assert_same(path: Path, **options) -> list:
+    ref, new = both(path, **options)
+    for i, (a, b) in enumerate(zip(ref, new)):
+        assert a == b, (path.name, i, a, b)
+    assert len(ref) == len(new), path.name
+    return new
+
+
+BERLIN = {"acquired_at": "2005-08-14T12:00:00+02:00", "timezone": "Europe/Berlin"}
+
+
+@pytest.mark.corpus
+@pytest.mark.parametrize("options", [BERLIN, {"year": 2005}, {"acquired_at": "2024-01-02"}])
+def test_corpus_logs_same_records(corpus, options):
+    files = sorted(p for p in (corpus / "logs").rglob("*") if p.is_file() and not p.name.endswith(".csv"))
+    assert any("loghub" in str(p) for p in files) and any("fail2ban" in str(p) for p in files)
+    vector = 0
+    for p in files:
+        recs = assert_same(p, **options)
+        vector += sum(isinstance(r, dict) for r in recs)
+    assert vector > 5000
+
+
+@pytest.mark.corpus
+def test_corpus_logs_in_small_blocks(corpus, monkeypatch):
+    """Block boundaries every few lines: pending continuations, sshd memory and clock carried across."""
+    monkeypatch.setattr(batchpath, "BLOCK", 700)
+    for name in ("loghub/OpenSSH_2k.log", "loghub/Linux_2k.log", "fail2ban/f2b_sshd.log", "loghub/Apache_2k.log"):
+        assert_same(corpus / "logs" / name, **BERLIN)
+
+
+GOOD = [
+    "Jan  5 03:00:01 srv sshd[11]: Failed password for root from 203.0.113.9 port 22 ssh2",
+    "Jan  5 03:00:02 srv sshd[11]: Failed password for invalid user admin from 203.0.113.9 port 22 ssh2",
+    "Jan  5 03:00:03 srv sshd[12]: Accepted publickey for deploy from 198.51.100.7 port 50022 ssh2",
+    "Jan  5 03:00:04 srv sshd[13]: Failed publickey for alice from 198.51.100.7 port 50022 ssh2",
+    "Jan  5 03:00:05 srv CRON[99]: (root) CMD (run-parts /etc/cron.hourly)",
+    "Jan  5 03:00:06 srv kernel: a plain kernel line with \"quotes\" and \\ backslash",
+    '203.0.113.9 - - [05/Jan/2024:03:00:07 +0000] "GET /index.php?id=3 HTTP/1.1" 200 512 "-" "Mozilla/5.0"',
+    '203.0.113.9 - bob [05/Jan/2024:03:00:08 +0100] "POST /wp-login.php HTTP/1.1" 401 - "http://x/" "curl/8"',
+    '198.51.100.7 - - [05/Jan/2024:03:00:09 -0500] "GET /a%20b+c HTTP/1.0" 304 0',
+    '198.51.100.7 - - [05/Jan/2024:03:00:10 +0000] "GET / HTTP/1.1" 200 5 "-" "-" "extra field"',
+]
+ODD = [
+    "Jan  5 03:00:11 srv sshd[11]: Connection closed by 203.0.113.9 port 22 [preauth]",
+    "Jan  5 03:00:12 srv sshd[11]: Disconnecting: Too many authentication failures [preauth]",
+    "Jan  5 03:00:13 srv sshd[40]: Disconnecting: Too many authentication failures [preauth]",
+    "Jan  5 03:00:14 srv sudo:   alice : TTY=pts/0 ; PWD=/home/alice ; USER=root ; COMMAND=/bin/rm -rf /var/log/auth.log",
+    "Jan  5 03:00:15 srv bash[5]: history -c",
+    '203.0.113.9 - - [05/Jan/2024:03:00:16 +0000] "GET /../../etc/passwd HTTP/1.1" 404 12 "-" "sqlmap/1.5"',
+    "    at com.example.Trace(Trace.java:12)",
+    "continued wrapped syslog text",
+    "Feb 29 01:02:03 srv app: leap day",
+    "Jan 32 01:02:03 srv app: no such day",
+    "Jan  5 03:00:17 2024 srv app: a year after the time",
+    "Jan  5 03:00:18 srv app:",
+    "Jan  5 03:00:19 srv  app: two spaces",
+    "Jan  5 03:00:20 srv sshd[7]: Failed password for invalid user from 203.0.113.9 port 22 ssh2",
+    "Jan  5 03:00:21 srv sshd[7]: Failed password for x from 01.2.3.4 port 22 ssh2",
+    "Jan  5 03:00:22 srv sshd[7]: Failed password for x from host.example port 22 ssh2",
+    "<34>Jan  5 03:00:23 srv app[1]: with a priority",
+    "2024-01-05T03:00:24+00:00 srv app[1]: rsyslog high precision",
+    "Jan  5 03:00:25 srv kernel: [UFW BLOCK] IN=eth0 OUT= SRC=203.0.113.9 DST=10.0.0.1 PROTO=TCP SPT=1 DPT=22",
+    '203.0.113.9 - - [05/Jan/2024:03:00:26 +0000] "GET /x" y" HTTP/1.1" 200 1 "-" "ua"',
+    "not a log line at all",
+    "#Fields: date time c-ip cs-method cs-uri-stem sc-status",
+]
+
+
+def _damaged_file(path: Path, rnd: random.Random, lines: int = 3000) -> None:
+    """Bulk lines with every kind of odd line and damage mixed in; December to January turns."""
+    out = bytearray()
+    month = ["Nov", "Dec", "Jan", "Feb"]
+    for i in range(lines):
+        r = rnd.random()
+        if r < 0.7:
+            line = rnd.choice(GOOD)
+        elif r < 0.9:
+            line = rnd.choice(ODD)
+        else:
+            line = None
+        if line is not None:
+            if line[:3] == "Jan" and rnd.random() < 0.5:  # walk the months so the fixed year rolls over
+                line = month[(i // 400) % 4] + line[3:]
+            if rnd.random() < 0.05:
+                line = line.replace("03:00", f"{rnd.randint(0, 23):02d}:{rnd.randint(0, 59):02d}")
+            out += line.encode() + (b"\r\n" if rnd.random() < 0.03 else b"\n")
+            continue
+        k = rnd.randrange(6)
+        if k == 0:
+            out += bytes(rnd.randrange(256) for _ in range(40)).replace(b"\n", b"") + b"\n"
+        elif k == 1:
+            out += "Jan  5 03:00:30 srv app: 中文 message".encode("gbk") + b"\n"
+        elif k == 2:
+            out += "Jan  5 03:00:31 srv app: café".encode("latin-1") + b"\n"
+        elif k == 3:
+            out += b"Jan  5 03:00:32 srv app: " + b"x" * (1 << 20) + b"\n"
+        elif k == 4:
+            out += b"\n   \n"
+        else:
+            out += "Jan  5 03:00:33 srv app: ünïcode ok".encode() + b"\n"
+    out += b"Jan  5 03:00:59 srv sshd[1]: Failed password for root from 203.0.113.9 port 22"  # truncated
+    path.write_bytes(bytes(out))
+
+
+@pytest.mark.parametrize("options", [{"year": 2023}, {"acquired_at": "2024-02-10T00:00:00Z"},
+                                     {"year": 2023, "timezone": "Europe/Berlin"}])
+def test_generated_mixed_file_with_damage(tmp_path, monkeypatch, options):
+    p = tmp_path / "mixed.log"
+    _damaged_file(p, random.Random(7))
+    monkeypatch.setattr(batchpath, "BLOCK", 1 << 16)
+    recs = assert_same(p, **options)
+    assert sum(isinstance(r, IngestError) for r in recs) > 20
+    assert sum(isinstance(r, dict) and r["data_type"] == "detection" for r in recs) >= 3
+
+
+def test_bench_lines_all_take_the_vector_path(tmp_path):
+    from bench.logs import generate
+
+    p = tmp_path / "bench.log"
+    generate(p, 1)
+    blk = fastpath.parse_block(p.read_bytes(), 1, 0, fastpath.BlockConfig("cd" * 32, "textlog@x", "UTC", 2024, None))
+    assert blk.fallback == [] and blk.table.num_rows == blk.lines
+    assert_same(p, year=2024)
+
+
+def test_worker_processes_give_the_same_records(tmp_path, monkeypatch):
+    p = tmp_path / "mixed.log"
+    _damaged_file(p, random.Random(11), lines=6000)
+    monkeypatch.setattr(batchpath, "BLOCK", 1 << 16)
+    monkeypatch.setattr(batchpath, "PARALLEL_MIN_BYTES", 1)
+    assert_same(p, year=2023)
+
+
+def test_year_rollover_across_vector_and_line_rows(tmp_path):
+    p = tmp_path / "roll.log"
+    p.write_text("Dec 31 23:59:58 h app: a\n<13>Jan  1 00:00:01 h app: b\nDec 31 23:59:59 h app: c\n"
+                 "Jan  1 00:00:02 h app: d\nJan  1 00:00:03 h app: e\n")
+    recs = assert_same(p, year=2022)
+    assert [r["attributes"][-5:-1] for r in recs if isinstance(r, dict) and r["data_type"] != "detection"] == ["2022", "2023", "2023", "2024", "2024"]
+
+
+# ---------------------------------------------------------------- fuzz
+_ALPHABET = st.sampled_from(list(' "\\[]:-./0123456789aAzZ\t\x00\xe9()%+=') + ["中", "\r", " from ", " port ",
+                                                                              "invalid user ", "ssh2", '" "'])
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.tuples(st.sampled_from(GOOD + ODD), st.integers(0, 200), st.integers(0, 3), _ALPHABET),
+                min_size=1, max_size=12),
+       st.sampled_from([{"year": 2024}, {"acquired_at": "2024-03-01"}]))
+def test_fuzzed_lines_same_records(tmp_path, lines, options):
+    """Bulk and odd lines with a character inserted, deleted or replaced somewhere."""
+    text = []
+    for line, pos, op, ch in lines:
+        pos = pos % (len(line) + 1)
+        if op == 1:
+            line = line[:pos] + ch + line[pos:]
+        elif op == 2:
+            line = line[:pos] + line[pos + 1:]
+        elif op == 3:
+            line = line[:pos] + ch + line[pos + 1:]
+        text.append(line)
+    p = tmp_path / "fuzz.log"
+    p.write_bytes("\n".join(text).encode("utf-8", "surrogatepass") + b"\n")
+    assert_same(p, **options)
