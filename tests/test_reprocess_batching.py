@@ -106,3 +106,24 @@ def test_retired_pool_worker_skips_interpreter_teardown(tmp_path):
     assert done.error is None and done.value in [p.pid for p in procs]
     assert all(p.exitcode == 0 for p in procs)  # a clean exit for the pool's bookkeeping
     assert not mark.exists()  # exit handlers after the executor's own never ran: no teardown
+
+
+def test_relative_event_paths_match_pathlib():
+    from hypothesis import given, settings, strategies as st
+
+    from case_store.reprocess import _rel
+
+    base = Path("/home/cc/events")
+    part = st.sampled_from(["ab", "abc", ".", "..", "", "p@1.parquet", "x+y.parquet", "events", " "])
+
+    @settings(max_examples=300, deadline=None)
+    @given(st.lists(part, max_size=5), st.sampled_from(["/home/cc/events", "/home/cc/eventsX", "/other", "/home/cc"]))
+    def check(parts, root):
+        p = root + "/" + "/".join(parts)
+        try:
+            want = Path(p).relative_to(base).as_posix()
+        except ValueError:
+            want = p
+        assert _rel(p, base) == want
+
+    check()
