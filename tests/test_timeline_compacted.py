@@ -6,6 +6,7 @@ from __future__ import annotations
 import random
 
 import pandas as pd
+from hypothesis import given, settings, strategies as hs
 import pytest
 
 from case_store import eventstore
@@ -112,3 +113,41 @@ def test_compacted_copy_is_reused_and_read_only(tmp_path, monkeypatch, cc_home):
     eventstore.connect(files).close()
     assert db.stat().st_mtime_ns == mtime and not list(db.parent.glob(".*.tmp*"))
     _fresh(monkeypatch, eventstore.COMPACT_MIN_ROWS)
+
+
+TRICKY = ["event 3", "EVENT 3", "Event 3 of 9", "100% done", "100 done", "a_b", "axb", "50%_off", "用户 12 登录成功", "用户12登录",
+          "İSTANBUL 12", "istanbul 12", "\u212a 7", "k 7", "straße 1", "STRASSE 1", "\\ x", "\\\\ x", "x'y 1", '{"note": "event 3"}', "",
+          "１２ fullwidth", "12 fullwidth", "a\u0307 12", "%%", "__", " 3", "3 "]
+
+
+@settings(max_examples=60, deadline=None)
+@given(text=hs.one_of(hs.sampled_from(["event 3", "100% done", "a_b", "50%_off", "12", " 12 ", "用户 12", "İ 12", "\\ 1", "x'y 1"]),
+                      hs.text(alphabet="aAiİk\u212a 0123%_\\'.-用户", min_size=1, max_size=6)),
+       rows=hs.lists(hs.one_of(hs.sampled_from(TRICKY), hs.text(alphabet="aAiİk\u212a 0123%_\\'.-用户ß", max_size=12)), max_size=30))
+def test_text_anchor_selects_what_plain_ilike_selects(text, rows):
+    """The substring test put before ILIKE never drops a row ILIKE would match (case, % _ \\, non-ASCII, Chinese, empty)."""
+    import duckdb
+
+    from case_store.eventstore import EventQuery
+
+    con = duckdb.connect()
+    con.execute("CREATE TABLE events (message VARCHAR, attributes VARCHAR)")
+    # the filter's own text in other cases and with the letters lower-casing folds onto ASCII
+    variants = [text, text.upper(), text.lower(), text.swapcase(), text.replace("i", "İ"), text.replace("I", "İ"),
+                text.replace("k", "\u212a"), text.replace("K", "\u212a"), "pre " + text.upper() + " post"]
+    data = ([[m, "{}"] for m in rows + TRICKY + variants] + [["x", m] for m in TRICKY + variants]
+            + [[None, None], [None, text.upper()]])
+    con.executemany("INSERT INTO events VALUES (?, ?)", data)
+    where, params = EventQuery(text=text).where()
+    fast = con.execute(f"SELECT rowid FROM events{where} ORDER BY rowid", params).fetchall()
+    plain = con.execute("SELECT rowid FROM events WHERE (message ILIKE ? OR attributes ILIKE ?) ORDER BY rowid",
+                        [f"%{text}%"] * 2).fetchall()
+    assert fast == plain
+
+
+def test_text_anchor_is_a_literal_run_between_wildcards():
+    from case_store.eventstore import text_anchor
+
+    assert text_anchor("event 3") == " 3" and text_anchor("100% done") == "100" and text_anchor("50%_off") == "50"
+    assert text_anchor("alice") is None and text_anchor("a_b") is None and text_anchor("\\ x") is None
+    assert text_anchor("用户 12 登录") == " 12 "
