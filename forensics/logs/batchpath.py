@@ -400,19 +400,27 @@ class _Merger:
         idx = np.flatnonzero(dcode)
         if len(idx):
             rows = _lite_rows(s, idx, ts, dcode, ctx.evidence_sha256, self.ingestor.parser_id())
+            codes = dcode[idx]
+            positions = idx.tolist()
+            # runs of sshd failures go through the rule's batch loop, the other rows one by one
+            fail = codes == DET_FAILURE
+            cuts = np.flatnonzero(np.diff(fail.astype(np.int8))) + 1
+            bounds = [0, *cuts.tolist(), len(codes)]
             auth, http = det._auth, det.http_attempt
             recent = det.recent_fail
-            for i, code, row in zip(idx.tolist(), dcode[idx].tolist(), rows):
-                if code == DET_FAILURE:
-                    out = auth(row)
-                elif code == DET_HTTP:
-                    out = http(row, row.src_ip)
-                elif recent.get(row.src_ip):  # a login with no recent failures from its source changes nothing
-                    out = auth(row)
-                else:
+            for a0, b0 in zip(bounds[:-1], bounds[1:]):
+                if fail[a0]:
+                    raised += det.ssh_failures(rows[a0:b0], positions[a0:b0])
                     continue
-                if out:
-                    raised.append((i, out))
+                for i, code, row in zip(positions[a0:b0], codes[a0:b0].tolist(), rows[a0:b0]):
+                    if code == DET_HTTP:
+                        out = http(row, row.src_ip)
+                    elif recent.get(row.src_ip):  # a login with no recent failures from its source changes nothing
+                        out = auth(row)
+                    else:
+                        continue
+                    if out:
+                        raised.append((i, out))
         start = 0
         cols = [c for c in s.column_names if c not in _BATCH_DROP]
         for i, out in raised:

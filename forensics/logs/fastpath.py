@@ -271,7 +271,8 @@ def _syslog(lines: pa.Array, line_no, offsets, cfg: BlockConfig, memo: dict) -> 
     plain = pc.and_kleene(pc.equal(pclass, 0), pc.invert(pc.or_kleene(pc.match_substring(msg, "audit("),
                                                                     pc.match_substring(msg, "IN="))))
     full = pc.binary_join_element_wise(tagc, " ", msg, "")
-    # a line the clearing rule would tag goes to the line parser (the detections rewrite its event)
+    # a line the clearing rule would tag goes to the line parser (the detections rewrite its event);
+    # every alternative of the rule holds one of its words, looked for in the program's part of the line
     cand = _mask(pc.and_kleene(plain, pc.match_substring_regex(full, _CLEARING_PREFILTER)))
     if cand.any():
         texts = full.filter(pa.array(cand)).to_pylist()
@@ -310,6 +311,14 @@ def _syslog(lines: pa.Array, line_no, offsets, cfg: BlockConfig, memo: dict) -> 
     return pa.concat_tables([t.select(_PART_COLUMNS) for t in tables]) if len(tables) > 1 else tables[0]
 
 
+_OUTCOMES = pa.array(["failure", "success", "attempt"])
+_KINDS = pa.array(["failed", "accepted", "publickey_rejected"])
+# authlog._event's tags and _sshd's ATT&CK ids, sorted as Event.to_row stores them
+_SSH_TAGS = pa.array([["authentication", "login_failed"], ["authentication", "login"], ["authentication"]])
+_SSH_ATTACK = pa.array([["T1110"], ["T1021.004"], []], pa.list_(STR))
+_SSH_DET = pa.array([DET_FAILURE, DET_SUCCESS, DET_NONE], pa.int8())
+
+
 def _sshd(mask, ts_text, host, prog, pid_text, msg, ts0, year, month, line_no, offsets, esc) -> pa.Table | None:
     """sshd's everyday `Failed|Accepted METHOD for [invalid user ]USER from IPv4 port N ssh2` (authlog._sshd)."""
     sel = pa.array(mask)
@@ -335,24 +344,23 @@ def _sshd(mask, ts_text, host, prog, pid_text, msg, ts0, year, month, line_no, o
     n = len(line_no)
     user = pc.if_else(inv, pc.utf8_slice_codeunits(u, 13), u)
     attempt = pc.and_kleene(pc.and_kleene(failed, pc.equal(method, "publickey")), pc.invert(inv))
-    outcome = pc.if_else(failed, pc.if_else(attempt, "attempt", "failure"), "success")
-    kind = pc.if_else(failed, pc.if_else(attempt, "publickey_rejected", "failed"), "accepted")
-    message = pc.if_else(
-        failed,
-        pc.if_else(attempt, pc.binary_join_element_wise("SSH public key rejected for ", user, " from ", ip, ""),
-                   pc.binary_join_element_wise("SSH ", method, " authentication failed for ", user, " from ", ip, "")),
-        pc.binary_join_element_wise("SSH login accepted for ", user, " from ", ip, " (", method, ")", ""))
+    # 0 failure, 1 success (accepted), 2 attempt (a valid user's rejected key): the per-outcome values by take
+    code = pa.array(np.where(_mask(failed), np.where(_mask(attempt), 2, 0), 1).astype(np.int8))
+    outcome = _OUTCOMES.take(code)
+    kind = _KINDS.take(code)
+    # "SSH {method} authentication failed for {user} from {ip}" | "SSH public key rejected for ..." |
+    # "SSH login accepted for {user} from {ip} ({method})"
+    head = pc.if_else(attempt, "SSH public key rejected for ",
+                      pc.if_else(failed, pc.binary_join_element_wise("SSH ", method, " authentication failed for ", ""),
+                                 "SSH login accepted for "))
+    tail = pc.if_else(failed, "", pc.binary_join_element_wise(" (", method, ")", ""))
+    message = pc.binary_join_element_wise(head, user, " from ", ip, tail, "")
     attrs = pc.binary_join_element_wise(
         '{"body":"', _json_str(msg, *esc), '"', pc.if_else(inv, ',"invalid_user":true', ""), ',"kind":"', kind,
         '","method":"', _json_str(method, *esc), '","outcome":"', outcome, '","program":"', _json_str(prog, *esc),
         '","time_text":"', ts_text, '","year_inferred":', pc.cast(year, STR), "}", "")
-    is_fail = pc.equal(outcome, "failure")
-    is_ok = pc.equal(outcome, "success")
-    lst = pa.list_(STR)
-    tags = pc.if_else(is_fail, pa.scalar(["authentication", "login_failed"], lst),
-                      pc.if_else(is_ok, pa.scalar(["authentication", "login"], lst), pa.scalar(["authentication"], lst)))
-    attack = pc.if_else(is_fail, pa.scalar(["T1110"], lst),
-                        pc.if_else(is_ok, pa.scalar(["T1021.004"], lst), pa.scalar([], lst)))
+    tags = _SSH_TAGS.take(code)
+    attack = _SSH_ATTACK.take(code)
     return pa.table({
         "timestamp": ts0, "data_type": pa.repeat(pa.scalar("linux:auth"), n), "message": message,
         "host": host, "user": pc.if_else(pc.equal(user, ""), pa.scalar(None, STR), user),
@@ -361,7 +369,7 @@ def _sshd(mask, ts_text, host, prog, pid_text, msg, ts0, year, month, line_no, o
         "tags": tags, "attack": attack, "attributes": attrs,
         "_line": pa.array(line_no), "_off": pa.array(offsets),
         "_kind": pa.repeat(pa.scalar(KIND_SSHD, pa.int8()), n),
-        "_det": pc.cast(pc.if_else(is_fail, DET_FAILURE, pc.if_else(is_ok, DET_SUCCESS, DET_NONE)), pa.int8()),
+        "_det": _SSH_DET.take(code),
         "_month": month, "timestamp_desc": pa.repeat(pa.scalar("Event Time"), n),
         "url": pa.nulls(n, STR), "bytes_out": pa.nulls(n, pa.int64()),
     })
@@ -380,8 +388,14 @@ def _date(text: str) -> tuple:
 
 
 def _request(text: str) -> tuple:
+    """webaccess's reading of a request line, and what the web rules of the detections make of it:
+    whether a signature matches (Detector._web: the decoded URL, else the URL, else the request, and
+    the raw URL) and whether the URL is a login page."""
     method, url, proto, decoded = webaccess._request(text)
-    return method, url, proto, decoded
+    sig_url = decoded or url or text or ""
+    attacked = bool(detections._signatures((sig_url, url or "")))
+    login = detections.LOGIN_URL.search(url or "") is not None
+    return method, url, proto, decoded, attacked, login
 
 
 def _access(lines: pa.Array, line_no, offsets, cfg: BlockConfig, memo: dict) -> pa.Table | None:
@@ -406,15 +420,10 @@ def _access(lines: pa.Array, line_no, offsets, cfg: BlockConfig, memo: dict) -> 
     ua = pc.if_else(quoted, _el(rp, 3), none)
     extra = pc.if_else(quoted, pc.utf8_slice_codeunits(_el(rp, 4), 0, -4), pc.binary_join_element_wise(" ", rest, ""))
     ts, valid = _by_value(date, _date, memo.setdefault("date", {}), (pa.int64(), pa.bool_()))
-    method, url, proto, decoded = _by_value(request, _request, memo.setdefault("req", {}), (STR, STR, STR, STR))
+    method, url, proto, decoded, attacked, login = _by_value(
+        request, _request, memo.setdefault("req", {}), (STR, STR, STR, STR, pa.bool_(), pa.bool_()))
     ua_attr = pc.if_else(pc.equal(ua, "-"), pa.scalar(None, STR), ua)
-    # the detections' web rules: a line they tag goes to the line parser; login attempts feed the HTTP burst rule
-    sig_url = pc.coalesce(pc.if_else(pc.equal(decoded, ""), pa.scalar(None, STR), decoded),
-                          pc.if_else(pc.equal(url, ""), pa.scalar(None, STR), url),
-                          pc.if_else(pc.equal(request, ""), pa.scalar(None, STR), request), "")
-    pair = pc.binary_join_element_wise(sig_url, pc.fill_null(url, ""), "\x00")
-    (attacked,) = _by_value(pair, lambda p: (bool(detections._signatures(tuple(p.split("\x00", 1)))),),
-                            memo.setdefault("sig", {}), (pa.bool_(),))
+    # a line the detections' web rules would tag goes to the line parser
     (scanner,) = _by_value(pc.fill_null(ua_attr, ""), lambda x: (bool(x) and detections._is_scanner(x),),
                            memo.setdefault("ua", {}), (pa.bool_(),))
     okn = _mask(pc.and_kleene(valid, pc.invert(pc.or_kleene(attacked, scanner))))
@@ -424,14 +433,12 @@ def _access(lines: pa.Array, line_no, offsets, cfg: BlockConfig, memo: dict) -> 
         sel = pa.array(okn)
         f = lambda a: a.filter(sel)  # noqa: E731
         (client, user, date, request, status_text, size, ref, ua_attr, extra, ts, method, url, proto,
-         decoded) = map(f, (client, user, date, request, status_text, size, ref, ua_attr, extra, ts, method, url,
-                            proto, decoded))
+         decoded, login) = map(f, (client, user, date, request, status_text, size, ref, ua_attr, extra, ts, method,
+                                   url, proto, decoded, login))
         line_no, offsets = line_no[okn], offsets[okn]
     n = len(line_no)
     status = pc.cast(pc.if_else(pc.equal(status_text, "-"), pa.scalar(None, STR), status_text), pa.int64())
     extra = pc.utf8_trim(extra, " ")
-    (login,) = _by_value(pc.fill_null(url, ""), lambda x: (detections.LOGIN_URL.search(x) is not None,),
-                         memo.setdefault("login", {}), (pa.bool_(),))
     http = pc.or_kleene(pc.is_in(status, pa.array([401, 403], pa.int64())),
                         pc.and_kleene(pc.equal(pc.fill_null(method, ""), "POST"), login))
     http = pc.fill_null(http, False)
