@@ -11,11 +11,14 @@ into an Event. Two things the package does not do are done here:
   boundary (4096 + k*65536) over a spliced view "file header + rest of file",
   so a damaged chunk costs only its own records.
 
-Two ways to normalize, with the same stored result (tests/test_evtx.py compares
-the Parquet tables for every corpus file): `ingest` yields one Event per record
-(forensics.windows.normalize); `ingest_batches`, which the pipeline prefers, can
-instead hand batches of records to forensics.windows.bulk (DuckDB) and yield
-EventBatch columns, the unusual records of a batch still going one by one.
+Three ways to normalize, with the same stored result (tests/test_evtx.py and
+tests/test_evtx_columnar.py compare the Parquet tables for every corpus file):
+`ingest` yields one Event per record (forensics.windows.normalize, the
+reference); `ingest_batches`, which the pipeline prefers, by default writes each
+record straight into EventBatch columns (forensics.windows.columnar; unusual
+records and PowerShell script block parts take the reference path in their
+place), or with option evtx_bulk=True hands batches to forensics.windows.bulk
+(DuckDB), or with evtx_bulk=False yields the reference path's Events.
 """
 from __future__ import annotations
 
@@ -54,11 +57,9 @@ def _loads(text: str):
 
 
 BULK_BATCH = 20_000  # records per DuckDB batch: large enough to amortise each query, memory stays flat
-# Off by default: the bulk path stores byte-identical tables but costs more CPU per record than
-# the record-by-record path on this machine (DuckDB's list/map/JSON work ~40-50 µs per record plus
-# ~0.1 s per batch, against ~50 µs per record for normalize + EventWriter); ctx option evtx_bulk=True
-# turns it on. See bench/evtx.py --path bulk|single.
-BULK_DEFAULT = False
+# The bulk path is opt-in (ctx option evtx_bulk=True): it stores byte-identical tables but costs more
+# CPU per record than even the record-by-record path on this machine (DuckDB's list/map/JSON work
+# ~40-50 µs per record plus ~0.1 s per batch). See bench/evtx.py --path bulk|single.
 
 FILE_HEADER = 4096
 CHUNK = 65536

@@ -255,41 +255,61 @@ def _system(system: dict, eid: int) -> dict | None:
         if type(v) is not str:
             return None
         out["computer"] = v
-    for key, name in _LEVELS:
-        v = get(key)
-        if v is not None:
-            if type(v) is not int:
-                return None
-            out[name] = v
+    v = get("Level")
+    if v is not None:
+        if type(v) is not int:
+            return None
+        out["level"] = v
+    v = get("Task")
+    if v is not None:
+        if type(v) is not int:
+            return None
+        out["task"] = v
+    v = get("Opcode")
+    if v is not None:
+        if type(v) is not int:
+            return None
+        out["opcode"] = v
     v = get("Keywords")
     if v is not None:
         if type(v) is not str:
             return None
         out["keywords"] = v
-    for key, attr, name in _SYS_ATTRS:
-        v = get(key)
-        a = v.get("#attributes") if type(v) is dict else None
+    v = get("Security")
+    if type(v) is dict:
+        a = v.get("#attributes")
         if type(a) is dict:
-            v = a.get(attr)
+            v = a.get("UserID")
             if v:
                 if type(v) is not str:
                     return None
-                out[name] = v
+                out["user_sid"] = v
     v = get("Execution")
-    if v is not None:
-        a = v.get("#attributes") if type(v) is dict else None
+    if type(v) is dict:
+        a = v.get("#attributes")
         if type(a) is dict:
-            for attr, name in (("ProcessID", "execution_pid"), ("ThreadID", "execution_tid")):
-                x = a.get(attr)
-                if x is not None:
-                    if type(x) is not int:
-                        return None
-                    out[name] = x
+            x = a.get("ProcessID")
+            if x is not None:
+                if type(x) is not int:
+                    return None
+                out["execution_pid"] = x
+            x = a.get("ThreadID")
+            if x is not None:
+                if type(x) is not int:
+                    return None
+                out["execution_tid"] = x
+    v = get("Correlation")
+    if type(v) is dict:
+        a = v.get("#attributes")
+        if type(a) is dict:
+            v = a.get("ActivityID")
+            if v:
+                if type(v) is not str:
+                    return None
+                out["activity_id"] = v
     return out
 
 
-_LEVELS = (("Level", "level"), ("Task", "task"), ("Opcode", "opcode"))
-_SYS_ATTRS = (("Security", "UserID", "user_sid"), ("Correlation", "ActivityID", "activity_id"))
 
 
 def _attributes(attrs: dict) -> str:
@@ -336,12 +356,19 @@ def fast_row(event: Any, locator: str, checksum_bad: bool) -> tuple | None:
     a = tc.get("#attributes", {})
     if type(a) is not dict:
         return None
-    ts = a.get("SystemTime")
-    if type(ts) is not str:
+    s = a.get("SystemTime")
+    if type(s) is not str:
         return None
-    ts = _system_time(ts)
-    if ts is None:
-        return None
+    # _system_time's usual case inlined (same minute as a record before, plain digits)
+    minute = _MINUTE_US.get(s[:16]) if len(s) > 21 and s[19] == "." and s[-1] == "Z" else None
+    sec, digits = s[17:19], s[20:-1]
+    if minute is not None and sec.isdigit() and sec.isascii() and digits.isdigit() and digits.isascii() \
+            and int(sec) < 61:
+        ts = minute + int(sec) * 1_000_000 + int((digits + "000000")[:6])
+    else:
+        ts = _system_time(s)
+        if ts is None:
+            return None
     if eid == 4104 and "ScriptBlockId" in data:
         return None
     sysf = _system(system, eid)
