@@ -12,6 +12,7 @@ import ipaddress
 import math
 from array import array
 from collections import Counter, deque
+from functools import lru_cache
 
 import numpy as np
 
@@ -23,6 +24,7 @@ MAX_KEYS = 65536  # bound on tracked sources/destinations/domains per detector
 SAMPLES = 5
 
 
+@lru_cache(maxsize=1 << 16)  # called twice per flow; the same servers and clients recur
 def is_internal(addr: bytes) -> bool:
     ip = ipaddress.ip_address(addr)
     return ip.is_private or ip.is_loopback or ip.is_link_local
