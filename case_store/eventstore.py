@@ -75,8 +75,7 @@ class EventWriter:
         if t.num_rows == 0:
             return
         if "event_id" in t.column_names:  # computed by the ingestor with make_event_id (see EventBatch)
-            cols = {f.name: t[f.name] for f in EVENT_SCHEMA if f.name != "datetime"}
-            self._write(cols)
+            self._write_table(t)
             return
         con = _batch_connection()
         con.register("b", t)
@@ -112,6 +111,21 @@ class EventWriter:
         iso = np.char.add(np.datetime_as_string(ts.astype("datetime64[us]"), unit="us"), "Z")
         arrays = [pa.array(iso, pa.string()) if f.name == "datetime" else _as_array(cols[f.name], f.type)
                   for f in EVENT_SCHEMA]
+        self._writer.write_table(pa.Table.from_arrays(arrays, schema=EVENT_SCHEMA))
+        self.count += len(ts)
+
+    def _write_table(self, t: pa.Table) -> None:
+        """_write for a batch's Arrow columns as they are (no per-column conversion: only the
+        ISO datetime is derived, the same way, and a column of another type is cast)."""
+        ts = np.asarray(t["timestamp"], dtype=np.int64)
+        iso = np.char.add(np.datetime_as_string(ts.astype("datetime64[us]"), unit="us"), "Z")
+        arrays = []
+        for f in EVENT_SCHEMA:
+            if f.name == "datetime":
+                arrays.append(pa.array(iso, pa.string()))
+            else:
+                a = t[f.name]
+                arrays.append(a if a.type == f.type else a.cast(f.type))
         self._writer.write_table(pa.Table.from_arrays(arrays, schema=EVENT_SCHEMA))
         self.count += len(ts)
 

@@ -161,3 +161,28 @@ def test_system_time_equals_parse_system_time(s):
     ref = wn._parse_system_time(s) if len(s) >= 19 else None
     assert wc._system_time(s) == ref
     assert wc._system_time(s) == ref  # second time through the per-minute cache
+
+
+def test_event_store_keeps_a_batch_event_id_and_stores_what_events_would(tmp_path):
+    """EventWriter.add_batch with an event_id column (what the columnar path hands over) stores
+    the table the same events give one by one; a column of another type is cast."""
+    import pyarrow as pa
+
+    from case_store.eventstore import EventWriter
+    from forensics.events import EVENT_SCHEMA, Event, EventBatch
+    evs = [Event(timestamp=1_700_000_000_123_456 + i, data_type="windows:evtx:record", message=f"m{i}",
+                 locator=f"chunk=0;record={i};off=4096", timestamp_desc="Event Recorded", parser="evtx@t",
+                 evidence_sha256="ab" * 32, host="H", src_port=i or None, tags=["b", "a"], attributes={"k": i})
+           for i in range(5)]
+    one = EventWriter(tmp_path / "one.parquet")
+    for e in evs:
+        one.add(e)
+    one.commit()
+    rows = [e.to_row() for e in evs]
+    cols = {f.name: pa.array([r[f.name] for r in rows], f.type) for f in EVENT_SCHEMA if f.name != "datetime"}
+    cols["src_port"] = cols["src_port"].cast(pa.int64())  # not the schema's int32: the store casts it
+    cols["discriminator"] = pa.array([""] * len(rows), pa.string())
+    batch = EventWriter(tmp_path / "batch.parquet")
+    batch.add_batch(EventBatch(pa.table(cols)))
+    batch.commit()
+    assert pq.read_table(tmp_path / "one.parquet").equals(pq.read_table(tmp_path / "batch.parquet"))
