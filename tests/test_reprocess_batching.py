@@ -127,3 +127,24 @@ def test_relative_event_paths_match_pathlib():
         assert _rel(p, base) == want
 
     check()
+
+
+def test_finalize_without_empty_event_files_gives_the_same_storyline(home, scenario):
+    """finalize_case hands the storyline only the event files that hold events: same storyline as the
+    storyline's own look-up of every file, clock corrections included."""
+    from case_store import cases
+    from case_store.eventstore import case_parquet_files
+    from case_store.reprocess import timeline_files
+    from forensics.storyline import build_storyline
+
+    cid = make_case(scenario, ("edge.pcapng", "web01_access.log", "platform_syslog.log"))
+    items = {e.original_name: e for e in cases.list_evidence(cid)}
+    cases.set_time_correction(cid, items["edge.pcapng"].sha256, -3600.0, None)  # offsets must still apply
+    inline()([cid])
+    files = timeline_files(cid)
+    assert files and len(files) < len(case_parquet_files(cid))  # there are empty files to leave out
+    from forensics.timecorrect import corrections
+
+    offsets = {c.evidence_sha256: c.offset_us for c in corrections(cid) if c.offset_us}
+    fast = build_storyline(cid, files=files, offsets=offsets)
+    assert fast.model_dump_json() == build_storyline(cid).model_dump_json()
