@@ -221,10 +221,18 @@ def timeline_files(case_id: str) -> list[str]:
     Nearly all of a case's files can be empty (a YARA scan of a carved object with no match,
     a table with no rows: 100 of 105 in the benchmark's cases), and every storyline query
     opened each of them: leaving them out halves the storyline's time and changes no row.
+    A timeline big enough to be read through its compacted copy keeps every file, so the
+    copy is the one the UI builds and reuses (its key is the file set).
     """
     import pyarrow.parquet as pq
 
-    return [f for f in case_parquet_files(case_id) if pq.read_metadata(f).num_rows]
+    from case_store.eventstore import COMPACT_MIN_ROWS
+
+    files = case_parquet_files(case_id)
+    rows = [pq.read_metadata(f).num_rows for f in files]
+    if sum(rows) >= COMPACT_MIN_ROWS:
+        return files
+    return [f for f, n in zip(files, rows) if n]
 
 
 def finalize_case(case_id: str, n_draws: int | None = None) -> str:

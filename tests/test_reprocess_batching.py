@@ -148,3 +148,15 @@ def test_finalize_without_empty_event_files_gives_the_same_storyline(home, scena
     offsets = {c.evidence_sha256: c.offset_us for c in corrections(cid) if c.offset_us}
     fast = build_storyline(cid, files=files, offsets=offsets)
     assert fast.model_dump_json() == build_storyline(cid).model_dump_json()
+
+
+def test_a_compacted_timeline_keeps_every_file(home, scenario, monkeypatch):
+    """Above the compaction threshold the storyline reads the compacted copy the UI shares: same file set."""
+    import case_store.eventstore as es
+    from case_store.reprocess import timeline_files
+
+    cid = make_case(scenario, ("platform_syslog.log", "web01_access.log"))
+    inline()([cid])
+    assert len(timeline_files(cid)) < len(es.case_parquet_files(cid))  # below the threshold: empty files left out
+    monkeypatch.setattr(es, "COMPACT_MIN_ROWS", 1)
+    assert timeline_files(cid) == es.case_parquet_files(cid)
