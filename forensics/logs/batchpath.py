@@ -21,6 +21,8 @@ from __future__ import annotations
 import json
 import multiprocessing
 import os
+import tempfile
+import time
 from collections import deque
 from functools import partial
 from itertools import repeat
@@ -186,7 +188,13 @@ _BATCH_DROP = ("_line", "_kind", "_det", "_month", "_yb", "_roll")
 _MEMO: dict = {}
 
 
+# CPU seconds the worker processes spent on the last file parsed with them (they are the fork
+# server's children, so the caller's own rusage does not see them); for benchmarks
+WORKER_CPU = {"seconds": 0.0}
+
+
 def _work(args) -> Block:
+    t0 = time.process_time()
     path, off, length, first_line, final, cfg = args
     with open(path, "rb") as f:
         f.seek(off)
@@ -194,7 +202,45 @@ def _work(args) -> Block:
     for v in _MEMO.values():
         if len(v) > MEMO_MAX:
             v.clear()
-    return parse_block(data, first_line, off, cfg, final, _MEMO)
+    blk = parse_block(data, first_line, off, cfg, final, _MEMO)
+    if blk.table is not None:
+        # the columns go back through a memory file the parent maps (no pickling of ~50 MB per block)
+        fd, name = tempfile.mkstemp(prefix="cyberclaim-block-", suffix=".arrow", dir=_SHM)
+        with os.fdopen(fd, "wb") as f, pa.ipc.new_file(f, blk.table.schema) as w:
+            w.write_table(blk.table)
+        blk.table, blk.ipc_path = None, name
+    blk.cpu = time.process_time() - t0
+    return blk
+
+
+_SHM = "/dev/shm" if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK) else None
+
+
+def _received(blk: Block) -> Block:
+    """A worker's block with its columns mapped back in (the file is gone once the table is)."""
+    WORKER_CPU["seconds"] += blk.cpu
+    if blk.ipc_path:
+        try:
+            with pa.memory_map(blk.ipc_path) as src:
+                blk.table = pa.ipc.open_file(src).read_all()
+        finally:
+            os.unlink(blk.ipc_path)
+        blk.ipc_path = None
+    return blk
+
+
+def _discard(pending) -> None:
+    """Memory files of blocks parsed but never used (the ingest stopped early)."""
+    for r in pending:
+        try:
+            blk = r.get(timeout=60)
+        except Exception:  # a failed worker left nothing behind
+            continue
+        if blk.ipc_path:
+            try:
+                os.unlink(blk.ipc_path)
+            except OSError:
+                pass
 
 
 def _blocks(path: str, size: int, block: int) -> Iterator[tuple]:
@@ -220,6 +266,18 @@ def _blocks(path: str, size: int, block: int) -> Iterator[tuple]:
             off += cut
 
 
+def _pool_context():
+    """Workers forked from a fork server that has imported the parser, not from this process: this
+    one may hold Arrow/DuckDB threads, whose locks a fork would copy in whatever state they were (a
+    child blocked forever on a lock no thread will release); a spawned worker would import
+    numpy/pyarrow/duckdb afresh for every ingest."""
+    if "forkserver" in multiprocessing.get_all_start_methods():
+        ctx = multiprocessing.get_context("forkserver")
+        ctx.set_forkserver_preload(["forensics.logs.batchpath"])
+        return ctx
+    return multiprocessing.get_context("spawn")
+
+
 def _parsed_blocks(path: str, size: int, cfg: BlockConfig, parallel: bool, block: int) -> Iterator:
     """Blocks parsed in file order: Block objects, or ("rest", offset, line)."""
     if not parallel:
@@ -234,23 +292,25 @@ def _parsed_blocks(path: str, size: int, cfg: BlockConfig, parallel: bool, block
                     v.clear()
             yield parse_block(data, first, off, cfg, final, memo)
         return
-    # spawned, not forked: the parent may hold Arrow/DuckDB threads, whose locks a fork would copy
-    # in whatever state they were (a child blocked forever on a lock no thread will release)
-    ctx = multiprocessing.get_context("spawn")
+    ctx = _pool_context()
     workers = max(1, os.cpu_count() or 1)
+    WORKER_CPU["seconds"] = 0.0
     with ctx.Pool(workers) as pool:
         window: deque = deque()
         rest = None
-        for b in _blocks(path, size, block):
-            if b[0] == "rest":
-                rest = b
-                break
-            off, length, first, final, _ = b
-            window.append(pool.apply_async(_work, ((path, off, length, first, final, cfg),)))
-            if len(window) > workers + 1:  # bounded read-ahead: memory stays at a few blocks
-                yield window.popleft().get()
-        while window:
-            yield window.popleft().get()
+        try:
+            for b in _blocks(path, size, block):
+                if b[0] == "rest":
+                    rest = b
+                    break
+                off, length, first, final, _ = b
+                window.append(pool.apply_async(_work, ((path, off, length, first, final, cfg),)))
+                if len(window) > workers + 1:  # bounded read-ahead: memory stays at a few blocks
+                    yield _received(window.popleft().get())
+            while window:
+                yield _received(window.popleft().get())
+        finally:
+            _discard(window)
         if rest is not None:
             yield rest
 

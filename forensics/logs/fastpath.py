@@ -78,6 +78,8 @@ class Block:
     table: pa.Table | None  # EVENT columns (no datetime) + event_id, discriminator and the `_` helper columns
     fallback: list[tuple[int, int, bytes, bool, int]]  # iter_lines tuples
     lines: int  # lines in the block (complete and incomplete)
+    cpu: float = 0.0  # seconds the parse took (set by the worker that ran it)
+    ipc_path: str | None = None  # where a worker left `table` (Arrow IPC file) for the parent to map
 
 
 def split_lines(block: bytes, final: bool) -> tuple[np.ndarray, np.ndarray, bool]:
