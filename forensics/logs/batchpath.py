@@ -170,6 +170,7 @@ class Lite(NamedTuple):
     attributes: dict
     evidence_sha256: str
     parser: str
+    event_id: str  # make_event_id of the row, as the parse computed it
     domain: None = None
     discriminator: str = ""
     url: None = None
@@ -526,8 +527,9 @@ def _lite_rows(s: pa.Table, idx: np.ndarray, ts: np.ndarray, dcode: np.ndarray |
     cols = [s.column(c).take(take).to_pylist() for c in ("user", "host", "process_pid", "locator", "src_ip",
                                                             "data_type")]
     attrs = [_ATTRS[c] for c in dcode[idx].tolist()] if dcode is not None else repeat(_HTTP, len(idx))
-    return list(map(_new_lite, zip(ts[idx].tolist(), *cols, attrs, repeat(sha), repeat(parser), repeat(None),
-                                   repeat(""), repeat(None))))
+    ids = s.column("event_id").take(take).to_pylist()
+    return list(map(_new_lite, zip(ts[idx].tolist(), *cols, attrs, repeat(sha), repeat(parser), ids,
+                                   repeat(None), repeat(""), repeat(None))))
 
 
 def _row_ref(t: pa.Table, i: int, item: RowSlice, delta, clock: Clock):

@@ -19,7 +19,7 @@ from typing import Any, Iterator
 
 import yaml
 
-from forensics.events import Event, iso_utc, make_event_id
+from forensics.events import Event, iso_utc
 
 _S = 1_000_000
 
@@ -33,7 +33,9 @@ def load_thresholds(override: dict | None = None) -> dict[str, dict[str, Any]]:
 
 
 def event_id(ev: Event) -> str:
-    return make_event_id(ev.evidence_sha256, ev.locator, ev.parser, ev.discriminator or ev.data_type)
+    """make_event_id(sha, locator, parser, discriminator or data_type): `Event.event_id`, or the id a
+    batch row (forensics.logs.batchpath.Lite) carries already."""
+    return ev.event_id
 
 
 # --- web attack signatures (on the URL-decoded request and the user agent) ---
