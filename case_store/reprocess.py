@@ -605,6 +605,8 @@ class Batch:
             cases.get_case(cid)
             recover_stale_runs(cid)
             job.prev = _last_done(cid)  # only this driver writes the case's runs until it finishes
+            if job.prev is None:  # never processed: there will be work, so the workers start now
+                getattr(self.ex, "prepare", lambda: None)()
             job.options = self._options_for(cid, job.prev)
             with session() as s:
                 run = Run(case_id=cid, started_at=now_iso(), status="running", driver=driver_id(),

@@ -77,6 +77,9 @@ class Executor:
         for batch in self.batches():
             yield from batch
 
+    def prepare(self) -> None:
+        """Work is certainly coming: get ready for it now (start workers) while the driver still plans."""
+
     def close(self) -> None:
         pass
 
@@ -120,9 +123,19 @@ class LocalExecutor(Executor):
         self._queue = _Queue()
         self._futs: dict = {}  # future -> (tag, fn, args, attempts, priority)
         self._refused: list[Done] = []  # tasks given up on at submission
+        self._warming: list = []  # prepare()'s warm-up tasks (one per worker)
 
     def _new_pool(self) -> ProcessPoolExecutor:
         return ProcessPoolExecutor(max_workers=self.workers, mp_context=self._ctx, initializer=_pool_worker_start)
+
+    def prepare(self):
+        """Start the workers now: they import the ingest code (~1 s each) while the driver is still
+        planning the first case (its own imports, hashing), instead of after its first submit."""
+        if not self._warming:
+            try:
+                self._warming = [self._pool.submit(_warm_worker) for _ in range(self.workers)]  # results unused
+            except Exception:  # a warm-up is optional; a broken pool shows at the first real submit
+                self._warming = [None]
 
     def submit(self, tag, fn, *args, priority: int = 0, _attempt: int = 0):
         self._queue.push(priority, (tag, fn, args, _attempt, priority))
@@ -240,6 +253,12 @@ class DaskExecutor(Executor):
     def close(self):
         if self._owns:
             self.client.close()
+
+
+def _warm_worker() -> None:
+    """A pool worker's first task when the driver knows work is coming: the imports every task needs
+    (not every ingestor: a worker imports only those it runs)."""
+    import forensics.pipeline  # noqa: F401
 
 
 def _pool_worker_start() -> None:

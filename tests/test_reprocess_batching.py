@@ -160,3 +160,22 @@ def test_a_compacted_timeline_keeps_every_file(home, scenario, monkeypatch):
     assert len(timeline_files(cid)) < len(es.case_parquet_files(cid))  # below the threshold: empty files left out
     monkeypatch.setattr(es, "COMPACT_MIN_ROWS", 1)
     assert timeline_files(cid) == es.case_parquet_files(cid)
+
+
+def _double(x: int) -> int:
+    return 2 * x
+
+
+def test_prepare_starts_the_pool_workers_before_any_task():
+    """A batch with certainly new work starts the workers while the driver still plans; the warm-up
+    tasks never come back as results."""
+    from forensics.executors import LocalExecutor
+
+    with LocalExecutor(2) as ex:
+        ex.prepare()
+        assert len(ex._pool._processes) == 2
+        ex.prepare()  # once only
+        for i in range(3):
+            ex.submit(i, _double, i)
+        got = sorted((d.tag, d.value) for b in ex.batches() for d in b)
+    assert got == [(0, 0), (1, 2), (2, 4)]
