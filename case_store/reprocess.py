@@ -39,7 +39,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, insert, select
 
 from case_store import CyberclaimError, cases, cores, custody, vault
 from case_store.clock import now_iso, tool_version
@@ -492,17 +492,17 @@ def _known_derived(s, pairs: set[tuple[str, str]]) -> set[tuple[str, str]]:
     return known & pairs
 
 
-def _derived_row(case_id: str, c: dict, u, etype: str) -> tuple[Evidence, tuple[str, str, dict]]:
-    """A carved file as derived evidence of the case, and its custody entry (action, sha, details).
+def _derived_row(case_id: str, c: dict, u, etype: str) -> tuple[dict, tuple[str, str, dict]]:
+    """A carved file as derived evidence of the case (the row's columns), and its custody entry (action, sha, details).
     Same row and custody entry as `cases._register` (which opens a transaction of its own)."""
     from case_store.clock import current_actor
 
     sha = c["sha256"]
     source = f"derived from {u.evidence_sha256}"
     derivation = f"{u.parser_id} at {c['locator']}" + (f": {c['note']}" if c["note"] else "")
-    row = Evidence(case_id=case_id, sha256=sha, size=c["size"], original_name=c["name"], evidence_type=etype, source=source,
-                   acquired_by=None, added_at=now_iso(), added_by=current_actor(), parent_sha256=u.evidence_sha256,
-                   derivation=derivation)
+    row = dict(case_id=case_id, sha256=sha, size=c["size"], original_name=c["name"], evidence_type=etype, source=source,
+               acquired_by=None, added_at=now_iso(), added_by=current_actor(), parent_sha256=u.evidence_sha256,
+               derivation=derivation, clock_offset_s=None, timezone=None)
     return row, ("evidence_derived", sha, {"name": c["name"], "size": c["size"], "type": etype, "source": source,
                                            "acquired_by": None, "parent": u.evidence_sha256, "derivation": derivation})
 
@@ -745,6 +745,7 @@ class Batch:
 
         new: dict[tuple, list[str]] = {}
         log: dict[str, list] = {}
+        derived: list[dict] = []  # Evidence rows, inserted in one statement (thousands when 40 cases share a capture)
         known = _known_derived(s, {(j.outcome.case_id, c["sha256"]) for j, r, _ in units if r.unit.ingestor != "decompress"
                                    for c in r.carved if c["sha256"] not in j.known})
         for job, r, own in units:
@@ -763,7 +764,7 @@ class Batch:
                 if k not in self._etype:
                     self._etype[k] = detect_type(read_head(vault.vault_path(c["sha256"])), c["name"])
                 row, entry = _derived_row(cid, c, u, self._etype[k])
-                s.add(row)
+                derived.append(row)
                 log.setdefault(cid, []).append(entry)
                 fresh.append(c["sha256"])
             new[(id(job), id(r))] = fresh
@@ -782,6 +783,8 @@ class Batch:
                                                      IngestResult.parser == t.parser_id, IngestResult.config_hash == t.key))
                 s.add(sigma_row(r))
                 log.setdefault(job.outcome.case_id, []).append(sigma_custody(r))
+        if derived:
+            s.execute(insert(Evidence), derived)
         for cid, entries in log.items():
             custody.append_many(s, cid, entries)
         return new
