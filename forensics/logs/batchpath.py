@@ -338,7 +338,9 @@ def ingest_batches(ingestor, ctx: IngestContext) -> Iterator:
         return
     cfg = BlockConfig(ctx.evidence_sha256, parser_id, clock.zone, clock.fixed_year, clock.reference_us)
     size = st.st_size
-    parallel = size >= PARALLEL_MIN_BYTES and (os.cpu_count() or 1) > 1
+    # a daemonic process (a multiprocessing.Pool worker) may not start processes of its own
+    parallel = size >= PARALLEL_MIN_BYTES and (os.cpu_count() or 1) > 1 and \
+        not multiprocessing.current_process().daemon
     merger = _Merger(ingestor, ctx, clock, lp, peers, det, fixed)
     try:
         for blk in _parsed_blocks(str(ctx.path), size, cfg, parallel, BLOCK):
