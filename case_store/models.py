@@ -72,6 +72,9 @@ class IngestResult(Base):
     parquet_path: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[str] = mapped_column(String(40))
     seconds: Mapped[float] = mapped_column(default=0.0)
+    # JSON list of the unit's carved files ({sha256, size, name, locator, note, occurrences}): a case that
+    # reuses this result registers them as its own derived evidence. NULL (rows from before 0003): unknown.
+    carved: Mapped[str | None] = mapped_column(Text, nullable=True)
 
 
 class User(Base):

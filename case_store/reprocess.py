@@ -462,23 +462,28 @@ def _unit_key(u) -> tuple[str, str, str]:
     return u.evidence_sha256, u.parser_id + (f"#{u.locator_prefix}" if u.locator_prefix else ""), u.config_hash
 
 
-def _split_cached(units: list) -> tuple[list, list]:
-    """(cached, to run) with one query for all the units (the per-unit lookup is what made a
-    no-change reprocess slow): cached = a stored result whose Parquet file is still there."""
+def _split_cached(units: list) -> tuple[list, list, dict[tuple, list[dict]]]:
+    """(cached, to run, carved files of the cached units by unit key) with one query for all the units
+    (the per-unit lookup is what made a no-change reprocess slow): cached = a stored result whose
+    Parquet file is still there and whose carved files are known (rows from before migration 0003 run again)."""
     shas = sorted({u.evidence_sha256 for u in units})
-    stored: dict[tuple, str | None] = {}
+    stored: dict[tuple, tuple[str | None, str | None]] = {}
     if shas:
         with session() as s:
-            for sha, parser, config, path in s.execute(select(
-                    IngestResult.evidence_sha256, IngestResult.parser, IngestResult.config_hash, IngestResult.parquet_path)
-                    .where(IngestResult.evidence_sha256.in_(shas))):
-                stored[(sha, parser, config)] = path
-    cached, todo = [], []
+            for sha, parser, config, path, carved in s.execute(select(
+                    IngestResult.evidence_sha256, IngestResult.parser, IngestResult.config_hash, IngestResult.parquet_path,
+                    IngestResult.carved).where(IngestResult.evidence_sha256.in_(shas))):
+                stored[(sha, parser, config)] = path, carved
+    cached, todo, carved_of = [], [], {}
     for u in units:
         key = _unit_key(u)
-        hit = u.ingestor != "decompress" and key in stored and (stored[key] is None or os.path.exists(stored[key]))
+        path, carved = stored.get(key, (None, None))
+        hit = (u.ingestor != "decompress" and key in stored and carved is not None
+               and (path is None or os.path.exists(path)))
         (cached if hit else todo).append(u)
-    return cached, todo
+        if hit and carved != "[]":
+            carved_of[key] = json.loads(carved)
+    return cached, todo, carved_of
 
 
 def _known_derived(s, pairs: set[tuple[str, str]]) -> set[tuple[str, str]]:
@@ -574,7 +579,7 @@ class Batch:
                     raise CyberclaimError("evidence verification failed: " + "; ".join(
                         f"{e.original_name} ({e.sha256[:12]}…): {p}" for e, p in bad))
                 opts = self._options_for(cid)
-                cached, todo = _split_cached(_plan_units(cid, opts, self._rulepacks(opts), memo=self._plan_memo))
+                cached, todo, _ = _split_cached(_plan_units(cid, opts, self._rulepacks(opts), memo=self._plan_memo))
                 o.units, o.cached, o.ran = len(cached) + len(todo), len(cached), len(todo)
             except CyberclaimError as e:
                 o.status, o.error = "failed", str(e)
@@ -622,7 +627,9 @@ class Batch:
             job.items = items = cases.list_evidence(cid)
             job.known = {e.sha256 for e in items}
             job.parent = {e.sha256: e.parent_sha256 for e in items}
-            cached, todo = _split_cached(_plan_units(cid, job.options, job.packs, memo=self._plan_memo, items=items))
+            cached, todo, carved_of = _split_cached(_plan_units(cid, job.options, job.packs, memo=self._plan_memo, items=items))
+            more_cached, more_todo = self._adopt_cached_carved(job, cached, carved_of)
+            cached, todo = cached + more_cached, todo + more_todo
             _clean_partial_event_files(sorted({u.evidence_sha256 for u in todo}))  # where a unit will write
         except CyberclaimError as e:
             self._fail(job, str(e))
@@ -804,7 +811,9 @@ class Batch:
             job.parent[sha] = u.evidence_sha256
             job.grew = True
         if fresh and self._depth(job, u.evidence_sha256) < MAX_CARVE_DEPTH:  # as pipeline.ingest_case: carved items up to depth 2
-            cached, todo = _split_cached(_plan_units(cid, job.options, job.packs, fresh, self._plan_memo))
+            cached, todo, carved_of = _split_cached(_plan_units(cid, job.options, job.packs, fresh, self._plan_memo))
+            more_cached, more_todo = self._adopt_cached_carved(job, cached, carved_of)
+            cached, todo = cached + more_cached, todo + more_todo
             job.outcome.units += len(cached) + len(todo)
             job.outcome.cached += len(cached)
             self.progress("units_added", {"case_id": cid, "units": len(todo)})  # the bar counts units still to run
@@ -812,6 +821,32 @@ class Batch:
         self.progress("unit_done", {"case_id": cid, "unit": u, "events": r.events})
         if job.outstanding == 0:
             self._ingested(job)
+
+    def _adopt_cached_carved(self, job: _Job, cached: list, carved_of: dict) -> tuple[list, list]:
+        """Files carved by results this case reuses (another case ran the unit) become evidence of this
+        case too, and their own units are planned, to the same depth as pipeline.ingest_case.
+        Returns the (cached, to run) units planned for them."""
+        from forensics.pipeline import MAX_CARVE_DEPTH
+
+        cid, all_cached, all_todo = job.outcome.case_id, [], []
+        while cached:
+            fresh = []
+            for u in cached:
+                carved = [c for c in carved_of.get(_unit_key(u), []) if c["sha256"] not in job.known]
+                if not carved:
+                    continue
+                for sha in cases.register_derived(cid, u.evidence_sha256, u.parser_id, carved):
+                    job.known.add(sha)
+                    job.parent[sha] = u.evidence_sha256
+                    job.grew = True
+                    if self._depth(job, u.evidence_sha256) < MAX_CARVE_DEPTH:
+                        fresh.append(sha)
+            if not fresh:
+                break
+            cached, todo, carved_of = _split_cached(_plan_units(cid, job.options, job.packs, fresh, self._plan_memo))
+            all_cached += cached
+            all_todo += todo
+        return all_cached, all_todo
 
     @staticmethod
     def _depth(job: _Job, sha: str) -> int:

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 
 from case_store import CyberclaimError, cases, custody, vault
 from case_store.clock import now_iso
@@ -162,9 +162,14 @@ def _cached(u: Unit) -> IngestResult | None:
             IngestResult.evidence_sha256 == u.evidence_sha256, IngestResult.parser == u.parser_id + (f"#{u.locator_prefix}" if u.locator_prefix else ""),
             IngestResult.config_hash == u.config_hash,
         )).scalar_one_or_none()
-    if r and (r.parquet_path is None or Path(r.parquet_path).exists()):
+    if r and r.carved is not None and (r.parquet_path is None or Path(r.parquet_path).exists()):
         return r
     return None
+
+
+def stored_carved(hit: IngestResult) -> list[dict]:
+    """The files a stored result carved (to register in the case that reuses the result)."""
+    return json.loads(hit.carved or "[]")
 
 
 def run_unit(u: Unit) -> UnitResult:
@@ -230,7 +235,12 @@ def _record(r: UnitResult) -> None:
 
 def record_unit(s, r: UnitResult) -> None:
     """The unit's row and custody entry, in the caller's transaction."""
-    s.add(unit_row(r))
+    row = unit_row(r)
+    # replace, never duplicate: a stored row that was not a cache hit (its Parquet vanished, or it
+    # predates the record of carved files) is rewritten
+    s.execute(delete(IngestResult).where(IngestResult.evidence_sha256 == row.evidence_sha256,
+                                         IngestResult.parser == row.parser, IngestResult.config_hash == row.config_hash))
+    s.add(row)
     action, sha, details = unit_custody(r)
     custody.append(s, r.unit.case_id, action, sha, **details)
 
@@ -241,6 +251,7 @@ def unit_row(r: UnitResult) -> IngestResult:
         evidence_sha256=u.evidence_sha256, parser=u.parser_id + (f"#{u.locator_prefix}" if u.locator_prefix else ""),
         config_hash=u.config_hash, status=r.status, events=r.events, errors=json.dumps(r.errors, ensure_ascii=False),
         parquet_path=r.parquet, created_at=now_iso(), seconds=r.seconds,
+        carved=json.dumps(r.carved, ensure_ascii=False, sort_keys=True),
     )
 
 
@@ -263,6 +274,7 @@ def ingest_case(case_id: str, options: dict[str, Any] | None = None, workers: in
     depth = 0
     while todo:
         pending = []
+        new_shas: list[str] = []
         for u in todo:
             item = summary.setdefault(u.evidence_sha256, ItemSummary(u.display_name, u.evidence_sha256))
             hit = _cached(u)
@@ -272,9 +284,11 @@ def ingest_case(case_id: str, options: dict[str, Any] | None = None, workers: in
                 item.errors += json.loads(hit.errors)
                 item.parsers.append(u.parser_id)
                 progress("cached", {"unit": u, "events": hit.events})
+                carved = stored_carved(hit)
+                if carved:  # another case ran this unit: its carved files are evidence of this case too
+                    new_shas += cases.register_derived(case_id, u.evidence_sha256, u.parser_id, carved)
             else:
                 pending.append(u)
-        new_shas: list[str] = []
         for r in _execute(pending, workers, progress):
             item = summary[r.unit.evidence_sha256]
             item.ran += 1
@@ -415,7 +429,7 @@ def sigma_row(r: SigmaResult) -> IngestResult:
     return IngestResult(evidence_sha256=t.evidence_sha256, parser=t.parser_id, config_hash=t.key,
                         status="partial" if r.errors else "ok", events=r.events,
                         errors=json.dumps(r.errors[:MAX_STORED_ERRORS], ensure_ascii=False),
-                        parquet_path=r.parquet, created_at=now_iso(), seconds=r.seconds)
+                        parquet_path=r.parquet, created_at=now_iso(), seconds=r.seconds, carved="[]")
 
 
 def sigma_custody(r: SigmaResult) -> tuple[str, str, dict]:

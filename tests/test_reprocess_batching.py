@@ -179,3 +179,55 @@ def test_prepare_starts_the_pool_workers_before_any_task():
             ex.submit(i, _double, i)
         got = sorted((d.tag, d.value) for b in ex.batches() for d in b)
     assert got == [(0, 0), (1, 2), (2, 4)]
+
+
+def _units_of(case_id: str) -> set[tuple[str, str]]:
+    """(evidence sha256, parser) of every stored result over the case's evidence."""
+    from case_store import cases
+    from case_store.db import session
+    from case_store.models import IngestResult
+
+    shas = [e.sha256 for e in cases.list_evidence(case_id)]
+    with session() as s:
+        return set(s.execute(select(IngestResult.evidence_sha256, IngestResult.parser)
+                             .where(IngestResult.evidence_sha256.in_(shas))).all())
+
+
+@pytest.mark.parametrize("second", ["ingest", "reprocess"])
+def test_a_case_reusing_another_cases_results_gets_their_carved_files(home, scenario, second):
+    """The capture was ingested for case a; case b adds the same capture later and every unit is a cache
+    hit. b must still get the carved files as its own derived evidence, and their units, as a did."""
+    from forensics.pipeline import ingest_case
+
+    files = ("edge.pcapng", "platform_syslog.log")
+    a = make_case(scenario, files, "a")
+    ingest_case(a, workers=1)
+    expected = _derived(a)
+    assert expected != []
+    b = make_case(scenario, files, "b")
+    if second == "ingest":
+        summary = ingest_case(b, workers=1)
+        assert all(item.ran == 0 for item in summary.values())  # nothing parsed again
+    else:
+        out = inline()([b])
+        assert {o.status for o in out.values()} == {"new"}
+    assert _derived(b) == expected
+    assert _units_of(b) == _units_of(a)  # the carved files' own units (PE, YARA, ...) belong to b as well
+
+
+def test_results_stored_before_carved_files_were_recorded_run_again(home, scenario):
+    """A row from before migration 0003 (carved unknown) is not a cache hit: it may hide carved files."""
+    from sqlalchemy import update
+
+    from case_store.db import session
+    from case_store.models import IngestResult
+    from forensics.pipeline import ingest_case
+
+    a = make_case(scenario, ("edge.pcapng",), "a")
+    ingest_case(a, workers=1)
+    with session() as s:
+        s.execute(update(IngestResult).values(carved=None))
+    b = make_case(scenario, ("edge.pcapng",), "b")
+    summary = ingest_case(b, workers=1)
+    assert sum(item.ran for item in summary.values()) > 0
+    assert _derived(b) == _derived(a) != []
