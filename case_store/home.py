@@ -8,7 +8,8 @@ from pathlib import Path
 
 def home() -> Path:
     p = _resolved(os.environ.get("CYBERCLAIM_HOME") or str(Path.home() / ".cyberclaim"))
-    p.mkdir(parents=True, exist_ok=True)
+    if not os.path.isdir(p):  # a stat, not a failing mkdir: every vault and event path asks
+        p.mkdir(parents=True, exist_ok=True)
     return p
 
 
