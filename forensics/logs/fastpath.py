@@ -21,7 +21,7 @@ ingestor in file order (`_yb`, `_roll`, `_month` columns below).
 """
 from __future__ import annotations
 
-import os
+import hashlib
 from dataclasses import dataclass
 
 import numpy as np
@@ -517,24 +517,11 @@ def _finish(t: pa.Table, cfg: BlockConfig) -> pa.Table:
     return pa.table(cols)
 
 
-_ID_CON: dict = {}
-
-
 def event_ids(cfg: BlockConfig, locators: pa.Array, data_types: pa.Array) -> pa.Array:
-    """make_event_id(sha, locator, parser, data_type) of every row (these events have no discriminator),
-    hashed by DuckDB's sha256 (the same hex digest, without a Python call per row)."""
-    import duckdb
+    """make_event_id(sha, locator, parser, data_type) of every row (these events have no discriminator).
 
-    con = _ID_CON.get(os.getpid())
-    if con is None:  # one per process: a connection must not cross a fork
-        _ID_CON.clear()
-        con = _ID_CON[os.getpid()] = duckdb.connect()
-        con.execute("SET threads = 1")
+    hashlib, not DuckDB's sha256: this runs in pool workers forked from a process that may have
+    used DuckDB, and DuckDB in a forked child can crash (seen: a segfault in the end-to-end tests)."""
     keys = pc.binary_join_element_wise(f"{cfg.evidence_sha256}|", locators, f"|{cfg.parser_id}|", data_types, "")
-    tbl = pa.table({"k": keys})
-    con.register("_ids", tbl)
-    try:
-        ids = con.sql("SELECT substr(sha256(k), 1, 32) AS id FROM _ids").to_arrow_table().column(0)
-    finally:
-        con.unregister("_ids")
-    return ids.combine_chunks().cast(STR)
+    sha256 = hashlib.sha256
+    return pa.array([sha256(k.encode()).hexdigest()[:32] for k in keys.to_pylist()], STR)
