@@ -63,6 +63,13 @@ def server(tmp_path, monkeypatch, request):
     except subprocess.TimeoutExpired:
         proc.kill()
     log.close()
+    # terminating `cyberclaim ui` stops the server itself (no orphaned Streamlit left answering)
+    try:
+        urllib.request.urlopen(url + "/_stcore/health", timeout=2).read()
+        answered = True
+    except OSError:
+        answered = False
+    assert not answered, "the Streamlit server outlived `cyberclaim ui`"
 
 
 def test_browser_session(server):

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 from pathlib import Path
 from typing import Optional
@@ -45,7 +44,11 @@ def ui(port: int = typer.Option(8501, "--port", min=1, max=65535, help="Port to 
            "--server.maxUploadSize", str(max_upload_mb), "--server.fileWatcherType", "none",
            "--server.enableXsrfProtection", "true", "--client.toolbarMode", "minimal"]
     console.print(f"cyberclaim workbench on http://{host}:{port}" + (" (single-user)" if single_user else ""))
-    raise typer.Exit(subprocess.call(cmd, env=env))
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # become the server (exec, not a child): a service manager's or a user's SIGTERM to `cyberclaim ui`
+    # must stop the server, not leave it running as an orphan
+    os.execve(sys.executable, cmd, env)
 
 
 def _password(password: Optional[str]) -> str:
