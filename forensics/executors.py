@@ -181,6 +181,12 @@ class LocalExecutor(Executor):
         for f, (tag, fn, args, attempt, priority) in list(self._futs.items()):
             retry.append((tag, fn, args, attempt + 1 if f.done() else attempt, priority))
         self._futs.clear()
+        # end the broken pool's workers ourselves: one the pool started while it was breaking (a submit
+        # racing its manager thread) is not among those the manager ends, waits on the call queue
+        # forever, and interpreter exit joins it (seen once in CI: a resumed batch never exited).
+        # Their tasks are requeued above.
+        for p in list((getattr(self._pool, "_processes", None) or {}).values()):
+            p.terminate()
         self._pool.shutdown(wait=False, cancel_futures=True)
         self._pool = self._new_pool()
         for tag, fn, args, attempt, priority in retry:
