@@ -134,7 +134,7 @@ def test_browser_session(server):
         page.screenshot(path=str(shots / "4_reports.png"), full_page=True)
 
         page.get_by_text("中文", exact=True).click()  # the language switch: the same page in Chinese
-        expect(page.get_by_role("heading", name="报告")).to_be_visible()
+        expect(page.get_by_role("heading", name="报告", exact=True)).to_be_visible()
         page.get_by_role("link", name="定损").click()
         expect(page.get_by_test_id("stMetric").filter(has_text="核定金额（假设）")).to_be_visible(timeout=60_000)
         page.wait_for_timeout(500)
