@@ -22,9 +22,18 @@ from sqlalchemy import select
 
 from case_store import cores
 from case_store.home import events_dir
+from case_store.isotime import iso_column
 from forensics.events import EVENT_COLUMNS, EVENT_SCHEMA, PLAIN_FIELDS, Event, canonical_json
 
 BATCH_ROWS = 50_000
+# Dictionary pages and min/max statistics pay only on columns with few distinct values or that queries
+# filter on; on per-row-unique text (ids, messages, locators, attributes) they cost a third of the write
+# and make the file bigger, so those columns are written plain and without statistics.
+_DICTIONARY = ["timestamp_desc", "data_type", "parser", "evidence_sha256", "host", "user", "process_name", "src_ip",
+               "dst_ip", "proto", "dst_port", "domain", "gbt_category", "severity", "tags", "attack"]
+_STATISTICS = ["timestamp", "datetime", "data_type", "parser", "evidence_sha256", "host", "user", "src_ip", "dst_ip",
+               "severity"]
+PARQUET_OPTIONS = {"compression": "zstd", "use_dictionary": _DICTIONARY, "write_statistics": _STATISTICS}
 _PLAIN_GETTER = operator.attrgetter(*PLAIN_FIELDS)
 
 
@@ -44,7 +53,7 @@ class EventWriter:
         self.dest = dest
         dest.parent.mkdir(parents=True, exist_ok=True)
         self.tmp = dest.with_name(f".{dest.name}.{os.getpid()}.tmp")
-        self._writer = pq.ParquetWriter(self.tmp, EVENT_SCHEMA, compression="zstd")
+        self._writer = pq.ParquetWriter(self.tmp, EVENT_SCHEMA, **PARQUET_OPTIONS)
         self._reset()
         self.count = 0
 
@@ -108,8 +117,8 @@ class EventWriter:
 
     def _write(self, cols: dict[str, list]) -> None:
         ts = np.asarray(cols["timestamp"], dtype=np.int64)
-        iso = np.char.add(np.datetime_as_string(ts.astype("datetime64[us]"), unit="us"), "Z")
-        arrays = [pa.array(iso, pa.string()) if f.name == "datetime" else _as_array(cols[f.name], f.type)
+        iso = iso_column(ts)
+        arrays = [iso if f.name == "datetime" else _as_array(cols[f.name], f.type)
                   for f in EVENT_SCHEMA]
         self._writer.write_table(pa.Table.from_arrays(arrays, schema=EVENT_SCHEMA))
         self.count += len(ts)
@@ -118,11 +127,11 @@ class EventWriter:
         """_write for a batch's Arrow columns as they are (no per-column conversion: only the
         ISO datetime is derived, the same way, and a column of another type is cast)."""
         ts = np.asarray(t["timestamp"], dtype=np.int64)
-        iso = np.char.add(np.datetime_as_string(ts.astype("datetime64[us]"), unit="us"), "Z")
+        iso = iso_column(ts)
         arrays = []
         for f in EVENT_SCHEMA:
             if f.name == "datetime":
-                arrays.append(pa.array(iso, pa.string()))
+                arrays.append(iso)
             else:
                 a = t[f.name]
                 arrays.append(a if a.type == f.type else a.cast(f.type))
