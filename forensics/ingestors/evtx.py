@@ -40,6 +40,7 @@ import pyarrow.compute as pc
 from forensics.events import EVENT_SCHEMA, Event, EventBatch, canonical_json, make_event_id
 from forensics.ingestors.base import IngestContext, Ingestor, Record
 from forensics.windows.bulk import normalize_batch
+from forensics.windows import fastpath
 from forensics.windows.columnar import ROW_COLUMNS, event_row, fast_row
 from forensics.windows.normalize import DATA_TYPE, _family, normalize
 from forensics.windows.scriptblocks import ScriptBlockAssembler
@@ -224,6 +225,9 @@ class EvtxIngestor(Ingestor):
                                 "been altered after Windows wrote them (events carry chunk_checksum_ok=false)",
                                 offset=FILE_HEADER + k * CHUNK)
             scripts = ScriptBlockAssembler()
+            # the compiled row path (forensics.windows.fastpath) when it is built; rows it does
+            # not take go the Python columnar way into the same columns, in record order
+            cols = fastpath.columns(ctx.evidence_sha256, self.parser_id(), DATA_TYPE) if columnar else None
             start = 0
             while start < n_chunks:  # every pass moves start forward: bounded by the chunk count
                 cmap.cur = start
@@ -233,6 +237,14 @@ class EvtxIngestor(Ingestor):
                 src = path if (start == 0 and header_ok) else _Spliced(path, header, FILE_HEADER + start * CHUNK)
                 try:
                     parser = evtx.PyEvtxParser(src, number_of_threads=threads)
+                    if cols is not None:
+                        for out in self._compiled(ctx, parser, cmap, start, scripts, cols):
+                            yield out
+                            last_chunk = cmap.cur
+                        last_chunk = cmap.cur
+                        if len(cols):
+                            yield self._cols_batch(ctx, cols)
+                        break
                     if columnar:
                         for out in self._columnar(ctx, parser, cmap, start, scripts, rows):
                             yield out
@@ -264,6 +276,9 @@ class EvtxIngestor(Ingestor):
                         last_chunk = cmap.cur
                         yield self._row_batch(ctx, rows)
                         rows = []
+                    if cols is not None and len(cols):
+                        last_chunk = cmap.cur
+                        yield self._cols_batch(ctx, cols)
                     if pending:  # the records read before the damage, as the record-by-record path keeps them
                         yield from self._bulk(ctx, pending, cmap, start, scripts)
                         last_chunk = cmap.cur
@@ -331,6 +346,70 @@ class EvtxIngestor(Ingestor):
             if len(rows) >= COLUMNAR_BATCH:
                 yield self._row_batch(ctx, rows)
                 rows.clear()
+
+    def _compiled(self, ctx: IngestContext, parser, cmap: _ChunkMap, start: int, scripts: ScriptBlockAssembler,
+                  cols) -> Iterator[Record | EventBatch]:
+        """_columnar with the compiled row path: each record's JSON text goes to `cols` (C), which
+        appends its row or says "not ours"; those records take _columnar's Python way and their
+        row is appended in their place. The caller owns `cols` (pending rows survive damage)."""
+        loads, decode_error = orjson.loads, orjson.JSONDecodeError
+        ranges, problems, record, append_row = cmap.ranges, cmap.checksum_problems, cols.record, cols.append_row
+        n_ranges = len(ranges)
+        for rec in parser.records_json():
+            rid = rec.get("event_record_id")
+            cur = cmap.cur
+            if type(rid) is int and 0 <= cur < n_ranges and ranges[cur][0] <= rid <= ranges[cur][1]:
+                k = cur
+            else:
+                k = cmap.chunk_of(rid, start) if isinstance(rid, int) else None
+            if k is None:
+                off = None
+            elif k == cmap._offsets_chunk:
+                off = cmap._offsets.get(rid)
+            else:
+                off = cmap.offset_of(k, rid)
+            locator = f"chunk={k if k is not None else '?'};record={rid};off={off if off is not None else '?'}"
+            d = rec.get("data")
+            if type(d) is str and record(d, locator, k in problems):
+                if len(cols) >= COLUMNAR_BATCH:
+                    yield self._cols_batch(ctx, cols)
+                continue
+            row = None
+            if type(d) is str:
+                try:
+                    doc = loads(d)
+                except decode_error:
+                    doc = None
+                if type(doc) is dict:
+                    row = fast_row(doc.get("Event"), locator, k in problems)
+            if row is not None:
+                append_row(row)
+            else:
+                ev = self._normalized(ctx, rec, locator, k, cmap)
+                append_row(event_row(ev))
+                blocks = scripts.feed(ev)
+                if blocks:
+                    yield self._cols_batch(ctx, cols)
+                    for blk in blocks:
+                        yield self.stamp(ctx, blk)
+            if len(cols) >= COLUMNAR_BATCH:
+                yield self._cols_batch(ctx, cols)
+
+    def _cols_batch(self, ctx: IngestContext, cols) -> EventBatch:
+        """The rows in `cols` (emptied) as an EventBatch, event ids included."""
+        n, by_name = fastpath.take_arrays(cols)
+        const = {"timestamp_desc": "Event Recorded", "data_type": DATA_TYPE, "parser": self.parser_id(),
+                 "evidence_sha256": ctx.evidence_sha256, "discriminator": ""}
+        arrays = []
+        for f in _BATCH_SCHEMA:
+            v = by_name.get(f.name)
+            if v is not None:
+                arrays.append(v)
+            elif f.name in const:
+                arrays.append(pa.repeat(pa.scalar(const[f.name], f.type), n))
+            else:
+                arrays.append(pa.nulls(n, f.type))
+        return EventBatch(pa.Table.from_arrays(arrays, schema=_BATCH_SCHEMA))
 
     def _row_batch(self, ctx: IngestContext, rows: list[tuple]) -> EventBatch:
         """Rows (forensics.windows.columnar.ROW_COLUMNS) as an EventBatch."""

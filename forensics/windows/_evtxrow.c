@@ -1,0 +1,1169 @@
+/* EVTX record JSON text -> stored event row values, appended to Arrow-layout column buffers.
+ *
+ * forensics/windows/columnar.py fast_row() is the specification: for the usual record shape
+ * this code stores the same values it does, and for anything else it answers "not mine"
+ * (record() returns False, nothing appended) so that the caller takes the Python path for that
+ * record. What is "usual" here is deliberately narrower than fast_row's: ASCII-only text, no
+ * string escapes but \\ \" \n \t \r, integers of at most 18 digits, no floats, no duplicate EventData
+ * names, messages of at most 2000 characters, no PowerShell script block parts, a SystemTime
+ * of the renderer's exact layout. Anything Python semantics decide (IP address cleaning, user
+ * splitting, int() of text, ...) is asked of Python once per distinct value and memoized.
+ *
+ * What Python hands over once per (channel, provider, EventID): a plan tuple compiled from
+ * forensics.windows.eventmap (see forensics/windows/fastpath.py, which owns this module).
+ * Event ids (make_event_id: sha256 of "evidence|locator|parser|data_type", first 32 hex digits)
+ * are computed here too, for every row, with the SHA-256 below.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <stdint.h>
+#include <string.h>
+
+/* ------------------------------------------------------------------ growable buffers */
+
+typedef struct { char *p; Py_ssize_t len, cap; } Buf;
+
+static int buf_reserve(Buf *b, Py_ssize_t extra) {
+    if (b->len + extra <= b->cap) return 0;
+    Py_ssize_t cap = b->cap ? b->cap : 256;
+    while (cap < b->len + extra) {
+        if (cap > PY_SSIZE_T_MAX / 2) { PyErr_NoMemory(); return -1; }
+        cap *= 2;
+    }
+    char *p = PyMem_Realloc(b->p, cap);
+    if (!p) { PyErr_NoMemory(); return -1; }
+    b->p = p; b->cap = cap;
+    return 0;
+}
+
+static inline int buf_put(Buf *b, const char *s, Py_ssize_t n) {
+    if (buf_reserve(b, n) < 0) return -1;
+    memcpy(b->p + b->len, s, n);
+    b->len += n;
+    return 0;
+}
+
+static inline int buf_putc(Buf *b, char c) { return buf_put(b, &c, 1); }
+
+static void buf_free(Buf *b) { PyMem_Free(b->p); b->p = NULL; b->len = b->cap = 0; }
+
+/* ------------------------------------------------------------------ Arrow-layout columns */
+
+typedef struct { Buf valid; Py_ssize_t n, nulls; } Validity;
+
+static int valid_push(Validity *v, int ok) {
+    if ((v->n & 7) == 0 && buf_putc(&v->valid, 0) < 0) return -1;
+    if (ok) v->valid.p[v->n >> 3] |= (char)(1 << (v->n & 7));
+    else v->nulls++;
+    v->n++;
+    return 0;
+}
+
+typedef struct { Validity v; Buf offsets, data; } StrCol;  /* utf8, int32 offsets */
+typedef struct { Validity v; Buf values; int width; } IntCol;
+typedef struct { Buf offsets; StrCol child; Py_ssize_t n; } ListCol;  /* list<utf8>, never null */
+
+static int str_push(StrCol *c, const char *s, Py_ssize_t n, int ok) {
+    if (c->offsets.len == 0) { int32_t z = 0; if (buf_put(&c->offsets, (char *)&z, 4) < 0) return -1; }
+    if (ok && buf_put(&c->data, s, n) < 0) return -1;
+    if (c->data.len > INT32_MAX) { PyErr_SetString(PyExc_OverflowError, "column batch too large"); return -1; }
+    int32_t end = (int32_t)c->data.len;
+    if (buf_put(&c->offsets, (char *)&end, 4) < 0) return -1;
+    return valid_push(&c->v, ok);
+}
+
+static int int_push(IntCol *c, long long x, int ok) {
+    if (c->width == 8) { int64_t y = ok ? x : 0; if (buf_put(&c->values, (char *)&y, 8) < 0) return -1; }
+    else { int32_t y = ok ? (int32_t)x : 0; if (buf_put(&c->values, (char *)&y, 4) < 0) return -1; }
+    return valid_push(&c->v, ok);
+}
+
+static int list_begin(ListCol *c) {
+    if (c->offsets.len == 0) { int32_t z = 0; if (buf_put(&c->offsets, (char *)&z, 4) < 0) return -1; }
+    return 0;
+}
+
+static int list_end(ListCol *c) {
+    int32_t end = (int32_t)c->child.v.n;
+    if (buf_put(&c->offsets, (char *)&end, 4) < 0) return -1;
+    c->n++;
+    return 0;
+}
+
+/* ------------------------------------------------------------------ SHA-256 (FIPS 180-4) */
+
+typedef struct { uint32_t h[8]; uint64_t bits; unsigned char blk[64]; size_t fill; } Sha;
+
+static const uint32_t K256[64] = {
+    0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5,
+    0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe, 0x9bdc06a7, 0xc19bf174,
+    0xe49b69c1, 0xefbe4786, 0x0fc19dc6, 0x240ca1cc, 0x2de92c6f, 0x4a7484aa, 0x5cb0a9dc, 0x76f988da,
+    0x983e5152, 0xa831c66d, 0xb00327c8, 0xbf597fc7, 0xc6e00bf3, 0xd5a79147, 0x06ca6351, 0x14292967,
+    0x27b70a85, 0x2e1b2138, 0x4d2c6dfc, 0x53380d13, 0x650a7354, 0x766a0abb, 0x81c2c92e, 0x92722c85,
+    0xa2bfe8a1, 0xa81a664b, 0xc24b8b70, 0xc76c51a3, 0xd192e819, 0xd6990624, 0xf40e3585, 0x106aa070,
+    0x19a4c116, 0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a, 0x5b9cca4f, 0x682e6ff3,
+    0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7, 0xc67178f2};
+
+#define ROR(x, n) (((x) >> (n)) | ((x) << (32 - (n))))
+
+static void sha_block(Sha *s, const unsigned char *p) {
+    uint32_t w[64], a, b, c, d, e, f, g, h;
+    for (int i = 0; i < 16; i++)
+        w[i] = (uint32_t)p[4 * i] << 24 | (uint32_t)p[4 * i + 1] << 16 | (uint32_t)p[4 * i + 2] << 8 | p[4 * i + 3];
+    for (int i = 16; i < 64; i++) {
+        uint32_t s0 = ROR(w[i - 15], 7) ^ ROR(w[i - 15], 18) ^ (w[i - 15] >> 3);
+        uint32_t s1 = ROR(w[i - 2], 17) ^ ROR(w[i - 2], 19) ^ (w[i - 2] >> 10);
+        w[i] = w[i - 16] + s0 + w[i - 7] + s1;
+    }
+    a = s->h[0]; b = s->h[1]; c = s->h[2]; d = s->h[3]; e = s->h[4]; f = s->h[5]; g = s->h[6]; h = s->h[7];
+    for (int i = 0; i < 64; i++) {
+        uint32_t t1 = h + (ROR(e, 6) ^ ROR(e, 11) ^ ROR(e, 25)) + ((e & f) ^ (~e & g)) + K256[i] + w[i];
+        uint32_t t2 = (ROR(a, 2) ^ ROR(a, 13) ^ ROR(a, 22)) + ((a & b) ^ (a & c) ^ (b & c));
+        h = g; g = f; f = e; e = d + t1; d = c; c = b; b = a; a = t1 + t2;
+    }
+    s->h[0] += a; s->h[1] += b; s->h[2] += c; s->h[3] += d; s->h[4] += e; s->h[5] += f; s->h[6] += g; s->h[7] += h;
+}
+
+static void sha_init(Sha *s) {
+    static const uint32_t iv[8] = {0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a,
+                                   0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19};
+    memcpy(s->h, iv, sizeof iv); s->bits = 0; s->fill = 0;
+}
+
+static void sha_update(Sha *s, const unsigned char *p, size_t n) {
+    s->bits += (uint64_t)n * 8;
+    while (n) {
+        if (s->fill == 0 && n >= 64) { sha_block(s, p); p += 64; n -= 64; continue; }
+        size_t k = 64 - s->fill < n ? 64 - s->fill : n;
+        memcpy(s->blk + s->fill, p, k); s->fill += k; p += k; n -= k;
+        if (s->fill == 64) { sha_block(s, s->blk); s->fill = 0; }
+    }
+}
+
+/* the first 16 bytes of the digest as 32 lowercase hex digits */
+static void sha_hex32(Sha *s, char *out) {
+    uint64_t bits = s->bits;
+    unsigned char pad = 0x80, z = 0, len[8];
+    sha_update(s, &pad, 1);
+    while (s->fill != 56) sha_update(s, &z, 1);
+    for (int i = 0; i < 8; i++) len[i] = (unsigned char)(bits >> (56 - 8 * i));
+    sha_update(s, len, 8);
+    static const char hx[] = "0123456789abcdef";
+    for (int i = 0; i < 4; i++)
+        for (int j = 0; j < 4; j++) {
+            unsigned char byte = (unsigned char)(s->h[i] >> (24 - 8 * j));
+            out[8 * i + 2 * j] = hx[byte >> 4];
+            out[8 * i + 2 * j + 1] = hx[byte & 15];
+        }
+}
+
+/* ------------------------------------------------------------------ a strict JSON subset */
+
+enum { J_NULL, J_FALSE, J_TRUE, J_INT, J_STR, J_OBJ, J_ARR };
+
+typedef struct {
+    int type;
+    const char *s; Py_ssize_t n;  /* J_STR: unescaped text; J_INT: the digits as written */
+    long long i;
+    const char *k; Py_ssize_t kn;  /* key, when a member of an object */
+    int first, next;              /* children (objects, arrays), siblings */
+} Node;
+
+typedef struct { char *p, *end; Node *nodes; int n, cap; } Parser;
+
+#define MAX_DEPTH 24
+
+static int new_node(Parser *ps, int type) {
+    if (ps->n == ps->cap) {
+        int cap = ps->cap ? ps->cap * 2 : 256;
+        Node *nn = PyMem_Realloc(ps->nodes, (size_t)cap * sizeof(Node));
+        if (!nn) return -2;
+        ps->nodes = nn; ps->cap = cap;
+    }
+    Node *x = &ps->nodes[ps->n];
+    x->type = type; x->s = NULL; x->n = 0; x->i = 0; x->k = NULL; x->kn = 0; x->first = -1; x->next = -1;
+    return ps->n++;
+}
+
+static inline void skip_ws(Parser *ps) {
+    while (ps->p < ps->end && (*ps->p == ' ' || *ps->p == '\n' || *ps->p == '\t' || *ps->p == '\r')) ps->p++;
+}
+
+/* a string at ps->p (on its quote), unescaped in place; -1: not in the subset */
+static int parse_str(Parser *ps, const char **s, Py_ssize_t *n) {
+    char *r = ++ps->p, *w = r;
+    *s = r;
+    while (r < ps->end) {
+        unsigned char c = (unsigned char)*r;
+        if (c == '"') { *n = w - *s; ps->p = r + 1; return 0; }
+        if (c < 0x20 || c >= 0x7f) return -1;
+        if (c == '\\') {
+            if (r + 1 >= ps->end) return -1;
+            switch (r[1]) {
+            case '"': case '\\': *w++ = r[1]; break;
+            case 'n': *w++ = '\n'; break;
+            case 't': *w++ = '\t'; break;
+            case 'r': *w++ = '\r'; break;
+            default: return -1;  /* \u, \b, \f, \/: not ours */
+            }
+            r += 2;
+            continue;
+        }
+        *w++ = (char)c; r++;
+    }
+    return -1;
+}
+
+/* node index; -1: not in the subset (or not JSON); -2: out of memory */
+static int parse_value(Parser *ps, int depth) {
+    if (depth > MAX_DEPTH) return -1;
+    skip_ws(ps);
+    if (ps->p >= ps->end) return -1;
+    char c = *ps->p;
+    if (c == '{' || c == '[') {
+        int obj = c == '{', x = new_node(ps, obj ? J_OBJ : J_ARR), last = -1;
+        if (x < 0) return x;
+        ps->p++;
+        skip_ws(ps);
+        if (ps->p < ps->end && *ps->p == (obj ? '}' : ']')) { ps->p++; return x; }
+        for (;;) {
+            const char *k = NULL; Py_ssize_t kn = 0;
+            if (obj) {
+                skip_ws(ps);
+                if (ps->p >= ps->end || *ps->p != '"' || parse_str(ps, &k, &kn) < 0) return -1;
+                skip_ws(ps);
+                if (ps->p >= ps->end || *ps->p != ':') return -1;
+                ps->p++;
+            }
+            int y = parse_value(ps, depth + 1);
+            if (y < 0) return y;
+            ps->nodes[y].k = k; ps->nodes[y].kn = kn;
+            if (last < 0) ps->nodes[x].first = y; else ps->nodes[last].next = y;
+            last = y;
+            skip_ws(ps);
+            if (ps->p >= ps->end) return -1;
+            if (*ps->p == ',') { ps->p++; continue; }
+            if (*ps->p == (obj ? '}' : ']')) { ps->p++; return x; }
+            return -1;
+        }
+    }
+    if (c == '"') {
+        int x = new_node(ps, J_STR);
+        if (x < 0) return x;
+        const char *s; Py_ssize_t n;
+        if (parse_str(ps, &s, &n) < 0) return -1;
+        ps->nodes[x].s = s; ps->nodes[x].n = n;
+        return x;
+    }
+    if (c == '-' || (c >= '0' && c <= '9')) {
+        char *st = ps->p, *q = ps->p;
+        int neg = 0;
+        if (*q == '-') { neg = 1; q++; }
+        char *d = q;
+        long long v = 0;
+        while (q < ps->end && *q >= '0' && *q <= '9') { v = v * 10 + (*q - '0'); q++; if (q - d > 18) return -1; }
+        if (q == d || (*d == '0' && q - d > 1) || (neg && *d == '0')) return -1;  /* "", "01", "-0" */
+        if (q < ps->end && (*q == '.' || *q == 'e' || *q == 'E')) return -1;     /* floats: not ours */
+        int x = new_node(ps, J_INT);
+        if (x < 0) return x;
+        ps->nodes[x].i = neg ? -v : v; ps->nodes[x].s = st; ps->nodes[x].n = q - st;
+        ps->p = q;
+        return x;
+    }
+    if (ps->end - ps->p >= 4 && memcmp(ps->p, "null", 4) == 0) { ps->p += 4; return new_node(ps, J_NULL); }
+    if (ps->end - ps->p >= 4 && memcmp(ps->p, "true", 4) == 0) { ps->p += 4; return new_node(ps, J_TRUE); }
+    if (ps->end - ps->p >= 5 && memcmp(ps->p, "false", 5) == 0) { ps->p += 5; return new_node(ps, J_FALSE); }
+    return -1;
+}
+
+/* the member `key` of object x (the last one, as a dict built from the text keeps), or -1 */
+static int get(Parser *ps, int x, const char *key) {
+    if (x < 0 || ps->nodes[x].type != J_OBJ) return -1;
+    size_t kl = strlen(key);
+    int found = -1;
+    for (int y = ps->nodes[x].first; y >= 0; y = ps->nodes[y].next)
+        if ((size_t)ps->nodes[y].kn == kl && memcmp(ps->nodes[y].k, key, kl) == 0) found = y;
+    return found;
+}
+
+static int attrs_of(Parser *ps, int x) {
+    int a = get(ps, x, "#attributes");
+    return a >= 0 && ps->nodes[a].type == J_OBJ ? a : -1;
+}
+
+/* ------------------------------------------------------------------ values of one row */
+
+enum { V_NONE, V_STR, V_INT, V_BOOL };
+typedef struct { int t; const char *s; Py_ssize_t n; long long i; } Val;
+
+static inline Val vstr(const char *s, Py_ssize_t n) { Val v = {V_STR, s, n, 0}; return v; }
+static inline Val vint(long long i) { Val v = {V_INT, NULL, 0, i}; return v; }
+static const Val VNONE = {V_NONE, NULL, 0, 0};
+
+typedef struct { const char *k; Py_ssize_t kn; Val v; } Entry;
+
+static int cmp_key(const char *a, Py_ssize_t an, const char *b, Py_ssize_t bn) {
+    int c = memcmp(a, b, an < bn ? an : bn);
+    return c ? c : (an < bn ? -1 : an > bn);
+}
+
+static int cmp_entry(const void *a, const void *b) {
+    const Entry *x = a, *y = b;
+    return cmp_key(x->k, x->kn, y->k, y->kn);
+}
+
+/* ------------------------------------------------------------------ plans */
+
+#define N_ROLES 11  /* user image pid cmdline src_ip src_port dst_ip dst_port proto domain file_path */
+enum { R_USER, R_IMAGE, R_PID, R_CMD, R_SIP, R_SPORT, R_DIP, R_DPORT, R_PROTO, R_DOMAIN, R_FILE };
+/* conversions Python decides, memoized per distinct value (fastpath.convert) */
+enum { C_SPLIT_USER, C_BASENAME, C_AS_INT, C_CLEAN_IP, C_PORT, C_LOWER, C_DOMAIN, C_SHA256_OF, N_CONV };
+/* message template fields that are entities */
+enum { E_HOST, E_USER, E_PNAME, E_CMD, E_SIP, E_SPORT, E_DIP, E_DPORT, E_PROTO, E_DOMAIN, E_FILE, N_ENT };
+
+typedef struct { const char *s; Py_ssize_t n; } Str;
+
+typedef struct {
+    int kind;                       /* 0: no table row, 1: table row, 2: not ours */
+    int ncand[N_ROLES]; Str *cand[N_ROLES];
+    int nextra; Str *extra_name; int *extra_ncand; Str **extra_cand;
+    int nparts; Str *lit; Str *field; int *ent;  /* field.s NULL: literal only */
+    int ntags, nattack; Str *tags, *attack;
+    int has_gbt; Str gbt, severity;
+} Plan;
+
+typedef struct {
+    PyObject_HEAD
+    PyObject *plan_for, *convert, *plan_index, *keep, *memo[N_CONV];
+    Plan *plans; int nplans;
+    Buf id_prefix, id_suffix;
+    Sha id_base;  /* the id hash after the prefix, reused per row */
+    /* columns, fastpath.ROW_COLUMNS order, plus event_id */
+    IntCol ts; StrCol msg, loc, host, user; IntCol pid; StrCol pname, cmd, sip; IntCol sport; StrCol dip;
+    IntCol dport; StrCol proto, domain, fpath, fsha; ListCol tags, attack; StrCol gbt, sev, attrs, eid;
+    Py_ssize_t rows;
+    /* scratch, reused */
+    Buf text, msgbuf, jsonbuf, idbuf, keybuf;
+    Parser ps;
+    Entry *data, *over; int datacap, overcap;
+} Columns;
+
+static int keep_str(Columns *self, PyObject *o, Str *out) {
+    if (o == Py_None) { out->s = NULL; out->n = 0; return 0; }
+    if (!PyUnicode_Check(o) || !PyUnicode_IS_ASCII(o)) {
+        PyErr_SetString(PyExc_TypeError, "plan strings must be ASCII str");
+        return -1;
+    }
+    if (PyList_Append(self->keep, o) < 0) return -1;
+    out->s = (const char *)PyUnicode_DATA(o); out->n = PyUnicode_GET_LENGTH(o);
+    return 0;
+}
+
+static int str_tuple(Columns *self, PyObject *t, Str **out, int *n) {
+    if (!PyTuple_Check(t)) { PyErr_SetString(PyExc_TypeError, "plan: tuple expected"); return -1; }
+    *n = (int)PyTuple_GET_SIZE(t);
+    *out = PyMem_Calloc(*n ? *n : 1, sizeof(Str));
+    if (!*out) { PyErr_NoMemory(); return -1; }
+    for (int i = 0; i < *n; i++)
+        if (keep_str(self, PyTuple_GET_ITEM(t, i), &(*out)[i]) < 0) return -1;
+    return 0;
+}
+
+/* plan tuple: (kind, roles[11] of name tuples, extras ((name, names), ...),
+ *              parts ((literal, field|None, entity index|-1), ...), tags, attack, gbt|None, severity) */
+static int compile_plan(Columns *self, PyObject *t, Plan *p) {
+    memset(p, 0, sizeof *p);
+    if (t == Py_None) { p->kind = 0; return 0; }
+    if (t == Py_False) { p->kind = 2; return 0; }
+    if (!PyTuple_Check(t) || PyTuple_GET_SIZE(t) != 7) { PyErr_SetString(PyExc_TypeError, "plan: 7-tuple expected"); return -1; }
+    p->kind = 1;
+    PyObject *roles = PyTuple_GET_ITEM(t, 0), *extras = PyTuple_GET_ITEM(t, 1), *parts = PyTuple_GET_ITEM(t, 2);
+    if (!PyTuple_Check(roles) || PyTuple_GET_SIZE(roles) != N_ROLES || !PyTuple_Check(extras) || !PyTuple_Check(parts)) {
+        PyErr_SetString(PyExc_TypeError, "plan: bad shape"); return -1;
+    }
+    for (int r = 0; r < N_ROLES; r++)
+        if (str_tuple(self, PyTuple_GET_ITEM(roles, r), &p->cand[r], &p->ncand[r]) < 0) return -1;
+    p->nextra = (int)PyTuple_GET_SIZE(extras);
+    p->extra_name = PyMem_Calloc(p->nextra + 1, sizeof(Str));
+    p->extra_ncand = PyMem_Calloc(p->nextra + 1, sizeof(int));
+    p->extra_cand = PyMem_Calloc(p->nextra + 1, sizeof(Str *));
+    if (!p->extra_name || !p->extra_ncand || !p->extra_cand) { PyErr_NoMemory(); return -1; }
+    for (int i = 0; i < p->nextra; i++) {
+        PyObject *e = PyTuple_GET_ITEM(extras, i);
+        if (!PyTuple_Check(e) || PyTuple_GET_SIZE(e) != 2) { PyErr_SetString(PyExc_TypeError, "plan: extra"); return -1; }
+        if (keep_str(self, PyTuple_GET_ITEM(e, 0), &p->extra_name[i]) < 0) return -1;
+        if (str_tuple(self, PyTuple_GET_ITEM(e, 1), &p->extra_cand[i], &p->extra_ncand[i]) < 0) return -1;
+    }
+    p->nparts = (int)PyTuple_GET_SIZE(parts);
+    p->lit = PyMem_Calloc(p->nparts + 1, sizeof(Str));
+    p->field = PyMem_Calloc(p->nparts + 1, sizeof(Str));
+    p->ent = PyMem_Calloc(p->nparts + 1, sizeof(int));
+    if (!p->lit || !p->field || !p->ent) { PyErr_NoMemory(); return -1; }
+    for (int i = 0; i < p->nparts; i++) {
+        PyObject *e = PyTuple_GET_ITEM(parts, i);
+        if (!PyTuple_Check(e) || PyTuple_GET_SIZE(e) != 3) { PyErr_SetString(PyExc_TypeError, "plan: part"); return -1; }
+        if (keep_str(self, PyTuple_GET_ITEM(e, 0), &p->lit[i]) < 0) return -1;
+        if (keep_str(self, PyTuple_GET_ITEM(e, 1), &p->field[i]) < 0) return -1;
+        p->ent[i] = (int)PyLong_AsLong(PyTuple_GET_ITEM(e, 2));
+        if (p->ent[i] == -1 && PyErr_Occurred()) return -1;
+        if (p->ent[i] < -1 || p->ent[i] >= N_ENT) { PyErr_SetString(PyExc_ValueError, "plan: entity"); return -1; }
+    }
+    if (str_tuple(self, PyTuple_GET_ITEM(t, 3), &p->tags, &p->ntags) < 0) return -1;
+    if (str_tuple(self, PyTuple_GET_ITEM(t, 4), &p->attack, &p->nattack) < 0) return -1;
+    p->has_gbt = PyTuple_GET_ITEM(t, 5) != Py_None;
+    if (keep_str(self, PyTuple_GET_ITEM(t, 5), &p->gbt) < 0) return -1;
+    if (keep_str(self, PyTuple_GET_ITEM(t, 6), &p->severity) < 0 || !p->severity.s) {
+        if (!PyErr_Occurred()) PyErr_SetString(PyExc_TypeError, "plan: severity");
+        return -1;
+    }
+    return 0;
+}
+
+/* the plan for (channel, provider, eid): asked of plan_for once, then from the index */
+static Plan *plan_of(Columns *self, Val ch, Val pr, Val eid) {
+    Buf *k = &self->keybuf;
+    k->len = 0;
+    if (buf_putc(k, ch.t == V_STR) < 0 || (ch.t == V_STR && buf_put(k, ch.s, ch.n) < 0) || buf_putc(k, 0) < 0 ||
+        buf_putc(k, pr.t == V_STR) < 0 || (pr.t == V_STR && buf_put(k, pr.s, pr.n) < 0) || buf_putc(k, 0) < 0 ||
+        buf_put(k, eid.s, eid.n) < 0)
+        return NULL;
+    PyObject *key = PyBytes_FromStringAndSize(k->p, k->len);
+    if (!key) return NULL;
+    PyObject *ix = PyDict_GetItemWithError(self->plan_index, key);
+    if (ix) { Py_DECREF(key); return &self->plans[PyLong_AsLong(ix)]; }
+    if (PyErr_Occurred()) { Py_DECREF(key); return NULL; }
+    PyObject *c = ch.t == V_STR ? PyUnicode_FromStringAndSize(ch.s, ch.n) : Py_NewRef(Py_None);
+    PyObject *p = pr.t == V_STR ? PyUnicode_FromStringAndSize(pr.s, pr.n) : Py_NewRef(Py_None);
+    PyObject *t = (c && p) ? PyObject_CallFunction(self->plan_for, "OOL", c, p, eid.i) : NULL;
+    Py_XDECREF(c); Py_XDECREF(p);
+    if (!t) { Py_DECREF(key); return NULL; }
+    Plan *np = PyMem_Realloc(self->plans, (size_t)(self->nplans + 1) * sizeof(Plan));
+    if (!np) { Py_DECREF(t); Py_DECREF(key); PyErr_NoMemory(); return NULL; }
+    self->plans = np;
+    int rc = compile_plan(self, t, &self->plans[self->nplans]);
+    if (rc == 0) rc = PyList_Append(self->keep, t);
+    Py_DECREF(t);
+    if (rc < 0) { Py_DECREF(key); return NULL; }
+    PyObject *n = PyLong_FromLong(self->nplans);
+    if (!n || PyDict_SetItem(self->plan_index, key, n) < 0) { Py_XDECREF(n); Py_DECREF(key); return NULL; }
+    Py_DECREF(n); Py_DECREF(key);
+    return &self->plans[self->nplans++];
+}
+
+/* Python's answer for conversion `kind` of text s (borrowed, kept by the memo); NULL: error */
+static PyObject *convert(Columns *self, int kind, const char *s, Py_ssize_t n) {
+    PyObject *key = PyUnicode_FromStringAndSize(s, n);
+    if (!key) return NULL;
+    PyObject *v = PyDict_GetItemWithError(self->memo[kind], key);
+    if (v || PyErr_Occurred()) { Py_DECREF(key); return v; }
+    v = PyObject_CallFunction(self->convert, "iO", kind, key);
+    if (v) {
+        int rc = PyDict_SetItem(self->memo[kind], key, v);
+        Py_DECREF(v);  /* the memo holds it */
+        if (rc < 0) v = NULL;
+    }
+    Py_DECREF(key);
+    return v;
+}
+
+/* a conversion result as a row value; 1: fine, 0: not ours (a type this code does not store) */
+static int as_val(PyObject *o, Val *v) {
+    if (o == Py_None) { *v = VNONE; return 1; }
+    if (PyUnicode_CheckExact(o)) {
+        if (!PyUnicode_IS_ASCII(o)) return 0;
+        *v = vstr((const char *)PyUnicode_DATA(o), PyUnicode_GET_LENGTH(o));
+        return 1;
+    }
+    if (PyLong_CheckExact(o)) {
+        int over = 0;
+        long long i = PyLong_AsLongLongAndOverflow(o, &over);
+        if (over || (i == -1 && PyErr_Occurred())) { PyErr_Clear(); return 0; }
+        *v = vint(i);
+        return 1;
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------------ one record */
+
+static int data_find(Columns *self, int nd, const char *k, Py_ssize_t kn) {
+    int lo = 0, hi = nd - 1;
+    while (lo <= hi) {
+        int mid = (lo + hi) / 2, c = cmp_key(self->data[mid].k, self->data[mid].kn, k, kn);
+        if (c == 0) return mid;
+        if (c < 0) lo = mid + 1; else hi = mid - 1;
+    }
+    return -1;
+}
+
+/* data.get(name) of fast_row's data dict: absent, null, empty and blank are None */
+static Val data_get(Columns *self, int nd, const char *k, Py_ssize_t kn) {
+    int i = data_find(self, nd, k, kn);
+    return i < 0 ? VNONE : self->data[i].v;
+}
+
+static Val pick(Columns *self, int nd, const Str *cand, int nc) {
+    for (int i = 0; i < nc; i++) {
+        Val v = data_get(self, nd, cand[i].s, cand[i].n);
+        if (v.t == V_NONE) continue;
+        if ((v.n == 1 && v.s[0] == '-') || (v.n == 3 && memcmp(v.s, "0x0", 3) == 0)) continue;
+        return v;
+    }
+    return VNONE;
+}
+
+static int over_add(Columns *self, int *no, const char *k, Py_ssize_t kn, Val v) {
+    if (*no == self->overcap) {
+        int cap = self->overcap ? self->overcap * 2 : 64;
+        Entry *e = PyMem_Realloc(self->over, (size_t)cap * sizeof(Entry));
+        if (!e) { PyErr_NoMemory(); return -1; }
+        self->over = e; self->overcap = cap;
+    }
+    self->over[*no].k = k; self->over[*no].kn = kn; self->over[*no].v = v;
+    (*no)++;
+    return 0;
+}
+
+/* attrs.get(name): the last override of that name, else EventData; *found says whether attrs has it */
+static Val attr_get(Columns *self, int nd, int no, const char *k, Py_ssize_t kn, int *found) {
+    for (int i = no - 1; i >= 0; i--)
+        if (self->over[i].kn == kn && memcmp(self->over[i].k, k, kn) == 0) { *found = 1; return self->over[i].v; }
+    int j = data_find(self, nd, k, kn);
+    *found = j >= 0 && self->data[j].v.t != V_NONE;
+    return j >= 0 ? self->data[j].v : VNONE;
+}
+
+static int put_int(Buf *b, long long i) {
+    char tmp[24];
+    int n = snprintf(tmp, sizeof tmp, "%lld", i);
+    return buf_put(b, tmp, n);
+}
+
+static int put_json_str(Buf *b, const char *s, Py_ssize_t n) {
+    if (buf_reserve(b, 2 * n + 2) < 0) return -1;
+    char *w = b->p + b->len;
+    *w++ = '"';
+    for (Py_ssize_t i = 0; i < n; i++) {
+        char c = s[i];
+        switch (c) {  /* the only control characters the parser lets in */
+        case '\n': *w++ = '\\'; *w++ = 'n'; continue;
+        case '\t': *w++ = '\\'; *w++ = 't'; continue;
+        case '\r': *w++ = '\\'; *w++ = 'r'; continue;
+        case '"': case '\\': *w++ = '\\'; break;
+        }
+        *w++ = c;
+    }
+    *w++ = '"';
+    b->len = w - b->p;
+    return 0;
+}
+
+static int put_json_val(Buf *b, Val v) {
+    switch (v.t) {
+    case V_STR: return put_json_str(b, v.s, v.n);
+    case V_INT: return put_int(b, v.i);
+    case V_BOOL: return v.i ? buf_put(b, "true", 4) : buf_put(b, "false", 5);
+    default: return buf_put(b, "null", 4);
+    }
+}
+
+/* stable insertion sort of the overrides by key (few of them), then the last of each key kept */
+static int overrides_final(Columns *self, int no) {
+    for (int i = 1; i < no; i++) {
+        Entry e = self->over[i];
+        int j = i - 1;
+        while (j >= 0 && cmp_entry(&self->over[j], &e) > 0) { self->over[j + 1] = self->over[j]; j--; }
+        self->over[j + 1] = e;
+    }
+    int w = 0;
+    for (int i = 0; i < no; i++) {
+        if (w > 0 && cmp_entry(&self->over[w - 1], &self->over[i]) == 0) self->over[w - 1] = self->over[i];
+        else self->over[w++] = self->over[i];
+    }
+    return w;
+}
+
+static int days_from_civil(long long y, int m, int d, long long *out) {
+    /* calendar.timegm's day count: date(y, m, 1).toordinal() + d - 1, so any day 1..31 */
+    y -= m <= 2;
+    long long era = (y >= 0 ? y : y - 399) / 400;
+    long long yoe = y - era * 400;
+    long long doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5;
+    long long doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    *out = era * 146097 + doe - 719468 + d - 1;
+    return 0;
+}
+
+static int digits(const char *s, int n, int *out) {
+    int v = 0;
+    for (int i = 0; i < n; i++) {
+        if (s[i] < '0' || s[i] > '9') return -1;
+        v = v * 10 + (s[i] - '0');
+    }
+    *out = v;
+    return 0;
+}
+
+/* _system_time's usual case: "YYYY-MM-DDTHH:MM:SS.f+Z" -> µs; -1: not ours */
+static int system_time(const char *s, Py_ssize_t n, long long *us) {
+    int y, mo, d, h, mi, sec;
+    if (n < 22 || s[19] != '.' || s[n - 1] != 'Z') return -1;
+    if (s[4] != '-' || s[7] != '-' || s[10] != 'T' || s[13] != ':' || s[16] != ':') return -1;
+    if (digits(s, 4, &y) || digits(s + 5, 2, &mo) || digits(s + 8, 2, &d) || digits(s + 11, 2, &h) ||
+        digits(s + 14, 2, &mi) || digits(s + 17, 2, &sec))
+        return -1;
+    if (y < 1 || mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || sec > 60) return -1;
+    long long frac = 0;
+    int nd = 0;
+    for (Py_ssize_t i = 20; i < n - 1; i++) {
+        if (s[i] < '0' || s[i] > '9') return -1;
+        if (nd < 6) frac = frac * 10 + (s[i] - '0');
+        nd++;
+    }
+    if (nd == 0) return -1;
+    for (; nd < 6; nd++) frac *= 10;
+    long long days;
+    days_from_civil(y, mo, d, &days);
+    *us = ((days * 86400 + h * 3600 + mi * 60) + sec) * 1000000LL + frac;
+    return 0;
+}
+
+static int is_reserved(const char *k, Py_ssize_t n) {
+    static const char *names[] = {"channel", "provider", "event_id", "record_id", "computer", "source_format",
+                                  "qualifiers", "level", "task", "opcode", "keywords", "user_sid", "execution_pid",
+                                  "execution_tid", "activity_id", "#attributes", "Data", "#text", NULL};
+    for (int i = 0; names[i]; i++)
+        if ((size_t)n == strlen(names[i]) && memcmp(k, names[i], n) == 0) return 1;
+    return 0;
+}
+
+/* System member `key` of type `type` (null or absent: none); 0: fine, -1: not ours */
+static int sys_typed(Parser *ps, int x, const char *key, int type, Val *out) {
+    int y = get(ps, x, key);
+    *out = VNONE;
+    if (y < 0 || ps->nodes[y].type == J_NULL) return 0;
+    Node *nd = &ps->nodes[y];
+    if (nd->type != type) return -1;
+    *out = type == J_INT ? vint(nd->i) : vstr(nd->s, nd->n);
+    if (type == J_INT) { out->s = nd->s; out->n = nd->n; }
+    return 0;
+}
+
+/* an attribute of System member `elem` (its "#attributes"), as _system reads them */
+static int sys_attr(Parser *ps, int sys, const char *elem, const char *key, int type, int truthy, Val *out) {
+    *out = VNONE;
+    int a = attrs_of(ps, get(ps, sys, elem));
+    if (a < 0) return 0;
+    if (sys_typed(ps, a, key, type, out) < 0) return -1;
+    if (truthy && out->t == V_STR && out->n == 0) *out = VNONE;  /* `if v:` */
+    return 0;
+}
+
+enum { NOT_OURS = 0, TAKEN = 1, FAILED = -1 };
+
+/* Why a record is not taken is a closed list, each a `return NOT_OURS` below. */
+static int take_record(Columns *self, PyObject *text, PyObject *locator, int checksum_bad) {
+    if (!PyUnicode_IS_ASCII(text) || !PyUnicode_IS_ASCII(locator)) return NOT_OURS;
+    Py_ssize_t tn = PyUnicode_GET_LENGTH(text);
+    self->text.len = 0;
+    if (buf_put(&self->text, (const char *)PyUnicode_DATA(text), tn) < 0) return FAILED;
+    Parser *ps = &self->ps;
+    ps->p = self->text.p; ps->end = self->text.p + tn; ps->n = 0;
+    int root = parse_value(ps, 0);
+    if (root == -2) { PyErr_NoMemory(); return FAILED; }
+    if (root < 0) return NOT_OURS;
+    skip_ws(ps);
+    if (ps->p != ps->end || ps->nodes[root].type != J_OBJ) return NOT_OURS;
+    int ev = get(ps, root, "Event");
+    if (ev < 0 || ps->nodes[ev].type != J_OBJ || ps->nodes[ev].first < 0) return NOT_OURS;
+    int sys = get(ps, ev, "System");
+    if (sys < 0 || ps->nodes[sys].type != J_OBJ) return NOT_OURS;
+    int eidn = get(ps, sys, "EventID"), ridn = get(ps, sys, "EventRecordID");
+    if (eidn < 0 || ps->nodes[eidn].type != J_INT || ridn < 0 || ps->nodes[ridn].type != J_INT) return NOT_OURS;
+    Val eid = vint(ps->nodes[eidn].i);
+    eid.s = ps->nodes[eidn].s; eid.n = ps->nodes[eidn].n;
+    int ud = get(ps, ev, "UserData");
+    if (ud >= 0 && ps->nodes[ud].type != J_NULL) return NOT_OURS;
+    int ed = get(ps, ev, "EventData");
+    if (ed >= 0 && ps->nodes[ed].type != J_NULL && ps->nodes[ed].type != J_OBJ) return NOT_OURS;
+
+    /* EventData: fields._flat_event_data's shape, values as fields.scalar gives them */
+    int nd = 0, has_sbid = 0;
+    if (ed >= 0 && ps->nodes[ed].type == J_OBJ) {
+        for (int y = ps->nodes[ed].first; y >= 0; y = ps->nodes[y].next) {
+            Node *x = &ps->nodes[y];
+            if (is_reserved(x->k, x->kn)) return NOT_OURS;
+            if (x->kn == 13 && memcmp(x->k, "ScriptBlockId", 13) == 0) has_sbid = 1;
+            Val v;
+            switch (x->type) {
+            case J_STR: {
+                /* fields.scalar: CR LF and lone CR become LF (in place: the text is our copy) */
+                char *w = (char *)x->s;
+                Py_ssize_t blank = 1;
+                for (Py_ssize_t i = 0; i < x->n; i++) {
+                    char c = x->s[i];
+                    if (c == '\r') { c = '\n'; if (i + 1 < x->n && x->s[i + 1] == '\n') i++; }
+                    if (c != ' ' && c != '\n' && c != '\t') blank = 0;
+                    *w++ = c;
+                }
+                x->n = w - x->s;
+                v = blank ? VNONE : vstr(x->s, x->n);  /* empty or blank (str.isspace): absent */
+                break;
+            }
+            case J_INT: v = vstr(x->s, x->n); break;
+            case J_TRUE: v = vstr("true", 4); break;
+            case J_FALSE: v = vstr("false", 5); break;
+            case J_NULL: v = VNONE; break;
+            default: return NOT_OURS;
+            }
+            if (nd == self->datacap) {
+                int cap = self->datacap ? self->datacap * 2 : 64;
+                Entry *e = PyMem_Realloc(self->data, (size_t)cap * sizeof(Entry));
+                if (!e) { PyErr_NoMemory(); return FAILED; }
+                self->data = e; self->datacap = cap;
+            }
+            self->data[nd].k = x->k; self->data[nd].kn = x->kn; self->data[nd].v = v;
+            nd++;
+        }
+        qsort(self->data, nd, sizeof(Entry), cmp_entry);
+        for (int i = 1; i < nd; i++)
+            if (cmp_entry(&self->data[i - 1], &self->data[i]) == 0) return NOT_OURS;  /* a repeated name */
+    }
+    if (eid.i == 4104 && has_sbid) return NOT_OURS;  /* script block parts: the assembler needs their Event */
+
+    /* TimeCreated/@SystemTime */
+    int tc = get(ps, sys, "TimeCreated");
+    if (tc < 0 || ps->nodes[tc].type != J_OBJ) return NOT_OURS;
+    int tca = get(ps, tc, "#attributes");
+    if (tca < 0 || ps->nodes[tca].type != J_OBJ) return NOT_OURS;
+    int st = get(ps, tca, "SystemTime");
+    if (st < 0 || ps->nodes[st].type != J_STR) return NOT_OURS;
+    long long ts;
+    if (system_time(ps->nodes[st].s, ps->nodes[st].n, &ts) < 0) return NOT_OURS;
+
+    /* System fields (columnar._system): anything of another type is not ours */
+    Val channel, provider = VNONE, computer, level, task, opcode, keywords, sid, xpid, xtid, act;
+    if (sys_typed(ps, sys, "Channel", J_STR, &channel) < 0) return NOT_OURS;
+    int pa = attrs_of(ps, get(ps, sys, "Provider"));
+    if (pa >= 0) {
+        Val name;
+        if (sys_typed(ps, pa, "Name", J_STR, &name) < 0) return NOT_OURS;
+        if (name.t == V_STR && name.n > 0) provider = name;
+        else if (sys_typed(ps, pa, "EventSourceName", J_STR, &provider) < 0) return NOT_OURS;
+    }
+    if (sys_typed(ps, sys, "Computer", J_STR, &computer) < 0 || sys_typed(ps, sys, "Level", J_INT, &level) < 0 ||
+        sys_typed(ps, sys, "Task", J_INT, &task) < 0 || sys_typed(ps, sys, "Opcode", J_INT, &opcode) < 0 ||
+        sys_typed(ps, sys, "Keywords", J_STR, &keywords) < 0 ||
+        sys_attr(ps, sys, "Security", "UserID", J_STR, 1, &sid) < 0 ||
+        sys_attr(ps, sys, "Execution", "ProcessID", J_INT, 0, &xpid) < 0 ||
+        sys_attr(ps, sys, "Execution", "ThreadID", J_INT, 0, &xtid) < 0 ||
+        sys_attr(ps, sys, "Correlation", "ActivityID", J_STR, 1, &act) < 0)
+        return NOT_OURS;
+
+    for (int k = 0; k < N_CONV; k++)
+        if (PyDict_GET_SIZE(self->memo[k]) >= 65536) PyDict_Clear(self->memo[k]);
+    Plan *plan = plan_of(self, channel, provider, eid);
+    if (!plan) return FAILED;
+    if (plan->kind == 2) return NOT_OURS;
+
+    int no = 0;
+#define OVER(name, v) do { if (over_add(self, &no, name, sizeof(name) - 1, v) < 0) return FAILED; } while (0)
+    if (channel.t) OVER("channel", channel);
+    if (provider.t) OVER("provider", provider);
+    OVER("event_id", eid);
+    OVER("record_id", vint(ps->nodes[ridn].i));
+    if (computer.t) OVER("computer", computer);
+    if (level.t) OVER("level", level);
+    if (task.t) OVER("task", task);
+    if (opcode.t) OVER("opcode", opcode);
+    if (keywords.t) OVER("keywords", keywords);
+    if (sid.t) OVER("user_sid", sid);
+    if (xpid.t) OVER("execution_pid", xpid);
+    if (xtid.t) OVER("execution_tid", xtid);
+    if (act.t) OVER("activity_id", act);
+
+    Val ent[N_ENT];
+    for (int i = 0; i < N_ENT; i++) ent[i] = VNONE;
+    Val pid = VNONE, fsha = VNONE;
+    ent[E_HOST] = computer;
+    Buf *m = &self->msgbuf;
+    m->len = 0;
+    if (plan->kind == 1) {
+        PyObject *o;
+        Val v = pick(self, nd, plan->cand[R_USER], plan->ncand[R_USER]);
+        if (v.t) {
+            if (!(o = convert(self, C_SPLIT_USER, v.s, v.n))) return FAILED;
+            if (!PyTuple_CheckExact(o) || PyTuple_GET_SIZE(o) != 2) return NOT_OURS;
+            Val dom;
+            if (!as_val(PyTuple_GET_ITEM(o, 0), &ent[E_USER]) || !as_val(PyTuple_GET_ITEM(o, 1), &dom)) return NOT_OURS;
+            if (ent[E_USER].t == V_INT || dom.t == V_INT) return NOT_OURS;
+            if (dom.t == V_STR && dom.n > 0) OVER("user_domain", dom);
+        }
+        v = pick(self, nd, plan->cand[R_IMAGE], plan->ncand[R_IMAGE]);
+        if (v.t) {
+            if (!(o = convert(self, C_BASENAME, v.s, v.n))) return FAILED;
+            if (!as_val(o, &ent[E_PNAME]) || ent[E_PNAME].t != V_STR) return NOT_OURS;
+            OVER("process_image", v);
+        }
+        v = pick(self, nd, plan->cand[R_PID], plan->ncand[R_PID]);
+        if (v.t) {
+            if (!(o = convert(self, C_AS_INT, v.s, v.n))) return FAILED;
+            if (!as_val(o, &pid) || pid.t == V_STR) return NOT_OURS;
+        }
+        ent[E_CMD] = pick(self, nd, plan->cand[R_CMD], plan->ncand[R_CMD]);
+        static const int conv_of[] = {-1, -1, -1, -1, C_CLEAN_IP, C_PORT, C_CLEAN_IP, C_PORT, C_LOWER, C_DOMAIN, -1};
+        static const int ent_of[] = {-1, -1, -1, -1, E_SIP, E_SPORT, E_DIP, E_DPORT, E_PROTO, E_DOMAIN, E_FILE};
+        for (int r = R_SIP; r <= R_FILE; r++) {
+            v = pick(self, nd, plan->cand[r], plan->ncand[r]);
+            if (!v.t) continue;
+            if (conv_of[r] < 0) { ent[ent_of[r]] = v; continue; }
+            if (!(o = convert(self, conv_of[r], v.s, v.n))) return FAILED;
+            if (!as_val(o, &ent[ent_of[r]])) return NOT_OURS;
+            int want = (r == R_SPORT || r == R_DPORT) ? V_INT : V_STR;
+            if (ent[ent_of[r]].t != V_NONE && ent[ent_of[r]].t != want) return NOT_OURS;
+        }
+        for (int i = 0; i < plan->nextra; i++) {
+            v = pick(self, nd, plan->extra_cand[i], plan->extra_ncand[i]);
+            if (v.t && over_add(self, &no, plan->extra_name[i].s, plan->extra_name[i].n, v) < 0) return FAILED;
+        }
+        int found;
+        /* `if 'logon_type' in attrs: attrs['logon_type'] = as_int(attrs['logon_type'])` */
+        int present = 0;
+        Val lv = VNONE;
+        for (int i = no - 1; i >= 0 && !present; i--)
+            if (self->over[i].kn == 10 && memcmp(self->over[i].k, "logon_type", 10) == 0) { present = 1; lv = self->over[i].v; }
+        if (!present) {
+            int k = data_find(self, nd, "logon_type", 10);
+            if (k >= 0 && self->data[k].v.t != V_NONE) { present = 1; lv = self->data[k].v; }
+        }
+        if (present) {
+            Val lt = VNONE;
+            if (lv.t == V_STR) {
+                if (!(o = convert(self, C_AS_INT, lv.s, lv.n))) return FAILED;
+                if (!as_val(o, &lt) || lt.t == V_STR) return NOT_OURS;
+            } else if (lv.t == V_INT) lt = lv;
+            else if (lv.t != V_NONE) return NOT_OURS;
+            OVER("logon_type", lt);
+        }
+        v = attr_get(self, nd, no, "parent_process", 14, &found);
+        if (v.t == V_STR) {
+            Val b;
+            if (!(o = convert(self, C_BASENAME, v.s, v.n))) return FAILED;
+            if (!as_val(o, &b) || b.t != V_STR) return NOT_OURS;
+            OVER("parent_process_name", b);
+        }
+        v = attr_get(self, nd, no, "hashes", 6, &found);
+        if (v.t == V_STR) {
+            if (!(o = convert(self, C_SHA256_OF, v.s, v.n))) return FAILED;
+            if (!as_val(o, &fsha) || fsha.t == V_INT) return NOT_OURS;
+        }
+        /* the message: "{eid} " + the template, each field an entity, else attrs, else EventData, else "-" */
+        if (buf_put(m, eid.s, eid.n) < 0 || buf_putc(m, ' ') < 0) return FAILED;
+        for (int i = 0; i < plan->nparts; i++) {
+            if (plan->lit[i].n && buf_put(m, plan->lit[i].s, plan->lit[i].n) < 0) return FAILED;
+            if (!plan->field[i].s) continue;
+            Val f = plan->ent[i] >= 0 ? ent[plan->ent[i]] : VNONE;
+            if (f.t == V_NONE) {
+                f = attr_get(self, nd, no, plan->field[i].s, plan->field[i].n, &found);
+                if (f.t == V_NONE) f = data_get(self, nd, plan->field[i].s, plan->field[i].n);
+            }
+            int rc;
+            switch (f.t) {
+            case V_STR: rc = buf_put(m, f.s, f.n); break;
+            case V_INT: rc = put_int(m, f.i); break;
+            case V_BOOL: return NOT_OURS;
+            default: rc = buf_putc(m, '-');
+            }
+            if (rc < 0) return FAILED;
+        }
+    } else {
+        /* no table row: "{provider or channel or 'Windows'} event {eid} on {host or '-'}" */
+        Val who = provider.t && provider.n ? provider : channel.t && channel.n ? channel : vstr("Windows", 7);
+        if (buf_put(m, who.s, who.n) < 0 || buf_put(m, " event ", 7) < 0 || buf_put(m, eid.s, eid.n) < 0 ||
+            buf_put(m, " on ", 4) < 0)
+            return FAILED;
+        if (computer.t && computer.n ? buf_put(m, computer.s, computer.n) < 0 : buf_putc(m, '-') < 0) return FAILED;
+    }
+    if (m->len > 2000) return NOT_OURS;  /* the cut adds a non-ASCII ellipsis: Python's */
+    if (checksum_bad) { Val f = {V_BOOL, NULL, 0, 0}; OVER("chunk_checksum_ok", f); }
+#undef OVER
+
+    /* attributes: canonical JSON (sorted keys) of EventData merged with the overrides */
+    no = overrides_final(self, no);
+    Buf *j = &self->jsonbuf;
+    j->len = 0;
+    if (buf_putc(j, '{') < 0) return FAILED;
+    int di = 0, oi = 0, first = 1;
+    while (di < nd || oi < no) {
+        Entry *e;
+        if (di < nd && self->data[di].v.t == V_NONE) { di++; continue; }
+        if (oi >= no) e = &self->data[di++];
+        else if (di >= nd) e = &self->over[oi++];
+        else {
+            int c = cmp_entry(&self->data[di], &self->over[oi]);
+            if (c < 0) e = &self->data[di++];
+            else { if (c == 0) di++; e = &self->over[oi++]; }
+        }
+        if (!first && buf_putc(j, ',') < 0) return FAILED;
+        first = 0;
+        if (put_json_str(j, e->k, e->kn) < 0 || buf_putc(j, ':') < 0 || put_json_val(j, e->v) < 0) return FAILED;
+    }
+    if (buf_putc(j, '}') < 0) return FAILED;
+
+    /* the row: every column or none (errors here are out of memory only) */
+    const char *ls = (const char *)PyUnicode_DATA(locator);
+    Py_ssize_t ln = PyUnicode_GET_LENGTH(locator);
+    Sha h = self->id_base;
+    char idhex[32];
+    sha_update(&h, (const unsigned char *)ls, ln);
+    sha_update(&h, (const unsigned char *)self->id_suffix.p, self->id_suffix.len);
+    sha_hex32(&h, idhex);
+#define S(col, v) str_push(&self->col, (v).s, (v).n, (v).t == V_STR)
+#define I(col, v) int_push(&self->col, (v).i, (v).t == V_INT)
+    Val msg = vstr(m->p, m->len), gbt = plan->kind == 1 && plan->has_gbt ? vstr(plan->gbt.s, plan->gbt.n) : VNONE;
+    Val sev = plan->kind == 1 ? vstr(plan->severity.s, plan->severity.n) : vstr("info", 4);
+    if (int_push(&self->ts, ts, 1) < 0 || S(msg, msg) < 0 || str_push(&self->loc, ls, ln, 1) < 0 ||
+        S(host, ent[E_HOST]) < 0 || S(user, ent[E_USER]) < 0 || I(pid, pid) < 0 || S(pname, ent[E_PNAME]) < 0 ||
+        S(cmd, ent[E_CMD]) < 0 || S(sip, ent[E_SIP]) < 0 || I(sport, ent[E_SPORT]) < 0 || S(dip, ent[E_DIP]) < 0 ||
+        I(dport, ent[E_DPORT]) < 0 || S(proto, ent[E_PROTO]) < 0 || S(domain, ent[E_DOMAIN]) < 0 ||
+        S(fpath, ent[E_FILE]) < 0 || S(fsha, fsha) < 0 || S(gbt, gbt) < 0 || S(sev, sev) < 0 ||
+        str_push(&self->attrs, j->p, j->len, 1) < 0 || str_push(&self->eid, idhex, 32, 1) < 0)
+        return FAILED;
+#undef S
+#undef I
+    if (list_begin(&self->tags) < 0 || list_begin(&self->attack) < 0) return FAILED;
+    if (plan->kind == 1) {
+        for (int i = 0; i < plan->ntags; i++)
+            if (str_push(&self->tags.child, plan->tags[i].s, plan->tags[i].n, 1) < 0) return FAILED;
+        for (int i = 0; i < plan->nattack; i++)
+            if (str_push(&self->attack.child, plan->attack[i].s, plan->attack[i].n, 1) < 0) return FAILED;
+    }
+    if (list_end(&self->tags) < 0 || list_end(&self->attack) < 0) return FAILED;
+    self->rows++;
+    return TAKEN;
+}
+
+/* ------------------------------------------------------------------ the Python type */
+
+static PyObject *Columns_record(Columns *self, PyObject *const *args, Py_ssize_t nargs) {
+    if (nargs != 3 || !PyUnicode_Check(args[0]) || !PyUnicode_Check(args[1])) {
+        PyErr_SetString(PyExc_TypeError, "record(text: str, locator: str, checksum_bad: bool)");
+        return NULL;
+    }
+    int bad = PyObject_IsTrue(args[2]);
+    if (bad < 0) return NULL;
+    int rc = take_record(self, args[0], args[1], bad);
+    if (rc == FAILED) return NULL;
+    return PyBool_FromLong(rc == TAKEN);
+}
+
+static int push_py_str(StrCol *c, PyObject *o) {
+    if (o == Py_None) return str_push(c, NULL, 0, 0);
+    if (!PyUnicode_Check(o)) { PyErr_SetString(PyExc_TypeError, "row: str or None expected"); return -1; }
+    Py_ssize_t n;
+    const char *s = PyUnicode_AsUTF8AndSize(o, &n);
+    return s ? str_push(c, s, n, 1) : -1;
+}
+
+static int push_py_int(IntCol *c, PyObject *o) {
+    if (o == Py_None) return int_push(c, 0, 0);
+    if (!PyLong_Check(o)) { PyErr_SetString(PyExc_TypeError, "row: int or None expected"); return -1; }
+    long long i = PyLong_AsLongLong(o);
+    if (i == -1 && PyErr_Occurred()) return -1;
+    if (c->width == 4 && (i < INT32_MIN || i > INT32_MAX)) { PyErr_SetString(PyExc_OverflowError, "int32 column"); return -1; }
+    return int_push(c, i, 1);
+}
+
+static int push_py_list(ListCol *c, PyObject *o) {
+    if (!PyList_Check(o) && !PyTuple_Check(o)) { PyErr_SetString(PyExc_TypeError, "row: list expected"); return -1; }
+    if (list_begin(c) < 0) return -1;
+    PyObject *f = PySequence_Fast(o, "row: list expected");
+    if (!f) return -1;
+    for (Py_ssize_t i = 0; i < PySequence_Fast_GET_SIZE(f); i++)
+        if (push_py_str(&c->child, PySequence_Fast_GET_ITEM(f, i)) < 0) { Py_DECREF(f); return -1; }
+    Py_DECREF(f);
+    return list_end(c);
+}
+
+/* a row the Python path made (columnar.ROW_COLUMNS order); its event id is computed here too.
+   Values are checked before anything is appended, so a bad row leaves the columns as they were. */
+static PyObject *Columns_append_row(Columns *self, PyObject *row) {
+    if (!PyTuple_Check(row) || PyTuple_GET_SIZE(row) != 21) { PyErr_SetString(PyExc_TypeError, "row: 21-tuple"); return NULL; }
+    static const char kind[21] = "ISSSSISSSISISSSSLLSSS";  /* I int, S str, L list of str */
+    for (int i = 0; i < 21; i++) {
+        PyObject *o = PyTuple_GET_ITEM(row, i);
+        int ok = kind[i] == 'I' ? (o == Py_None || PyLong_Check(o))
+               : kind[i] == 'S' ? (o == Py_None || PyUnicode_Check(o)) : (PyList_Check(o) || PyTuple_Check(o));
+        if (kind[i] == 'S' && PyUnicode_Check(o) && !PyUnicode_AsUTF8AndSize(o, NULL)) return NULL;
+        if (kind[i] == 'I' && PyLong_Check(o)) {
+            int over = 0;
+            long long v = PyLong_AsLongLongAndOverflow(o, &over);
+            if (over || ((i == 9 || i == 11) && (v < INT32_MIN || v > INT32_MAX))) {
+                PyErr_SetString(PyExc_OverflowError, "row: integer out of the column's range");
+                return NULL;
+            }
+        }
+        if (kind[i] == 'L' && ok) {
+            PyObject *f = PySequence_Fast(o, "list");
+            if (!f) return NULL;
+            for (Py_ssize_t k = 0; k < PySequence_Fast_GET_SIZE(f); k++) {
+                PyObject *x = PySequence_Fast_GET_ITEM(f, k);
+                if (!PyUnicode_Check(x) || !PyUnicode_AsUTF8AndSize(x, NULL)) {
+                    Py_DECREF(f);
+                    if (!PyErr_Occurred()) PyErr_SetString(PyExc_TypeError, "row: list of str expected");
+                    return NULL;
+                }
+            }
+            Py_DECREF(f);
+        }
+        if (!ok) { PyErr_Format(PyExc_TypeError, "row: column %d has the wrong type", i); return NULL; }
+    }
+    PyObject *loc = PyTuple_GET_ITEM(row, 2);
+    if (loc == Py_None) { PyErr_SetString(PyExc_TypeError, "row: locator required"); return NULL; }
+    Py_ssize_t ln;
+    const char *ls = PyUnicode_AsUTF8AndSize(loc, &ln);
+    if (!ls) return NULL;
+    Sha h = self->id_base;
+    char idhex[32];
+    sha_update(&h, (const unsigned char *)ls, ln);
+    sha_update(&h, (const unsigned char *)self->id_suffix.p, self->id_suffix.len);
+    sha_hex32(&h, idhex);
+#define G(i) PyTuple_GET_ITEM(row, i)
+    if (push_py_int(&self->ts, G(0)) < 0 || push_py_str(&self->msg, G(1)) < 0 || push_py_str(&self->loc, G(2)) < 0 ||
+        push_py_str(&self->host, G(3)) < 0 || push_py_str(&self->user, G(4)) < 0 || push_py_int(&self->pid, G(5)) < 0 ||
+        push_py_str(&self->pname, G(6)) < 0 || push_py_str(&self->cmd, G(7)) < 0 || push_py_str(&self->sip, G(8)) < 0 ||
+        push_py_int(&self->sport, G(9)) < 0 || push_py_str(&self->dip, G(10)) < 0 || push_py_int(&self->dport, G(11)) < 0 ||
+        push_py_str(&self->proto, G(12)) < 0 || push_py_str(&self->domain, G(13)) < 0 ||
+        push_py_str(&self->fpath, G(14)) < 0 || push_py_str(&self->fsha, G(15)) < 0 || push_py_list(&self->tags, G(16)) < 0 ||
+        push_py_list(&self->attack, G(17)) < 0 || push_py_str(&self->gbt, G(18)) < 0 || push_py_str(&self->sev, G(19)) < 0 ||
+        push_py_str(&self->attrs, G(20)) < 0 || str_push(&self->eid, idhex, 32, 1) < 0)
+        return NULL;  /* out of memory only: the types were checked above */
+#undef G
+    self->rows++;
+    Py_RETURN_NONE;
+}
+
+static PyObject *bytes_of(Buf *b) { return PyBytes_FromStringAndSize(b->p ? b->p : "", b->len); }
+
+static PyObject *str_parts(StrCol *c, Py_ssize_t n) {
+    if (n == 0) return Py_BuildValue("(yyyn)", "", "", "", (Py_ssize_t)0);
+    return Py_BuildValue("(NNNn)", bytes_of(&c->v.valid), bytes_of(&c->offsets), bytes_of(&c->data), c->v.nulls);
+}
+
+static PyObject *int_parts(IntCol *c) {
+    return Py_BuildValue("(NNn)", bytes_of(&c->v.valid), bytes_of(&c->values), c->v.nulls);
+}
+
+static void str_clear(StrCol *c) { c->offsets.len = c->data.len = c->v.valid.len = 0; c->v.n = c->v.nulls = 0; }
+static void int_clear(IntCol *c) { c->values.len = c->v.valid.len = 0; c->v.n = c->v.nulls = 0; }
+static void list_clear(ListCol *c) { c->offsets.len = 0; c->n = 0; str_clear(&c->child); }
+
+/* the rows so far as Arrow buffers (validity bitmap, offsets, data / values, null count), then empty */
+static PyObject *Columns_take(Columns *self, PyObject *unused) {
+    Py_ssize_t n = self->rows;
+    PyObject *out = Py_BuildValue(
+        "{sn sN sN sN sN sN sN sN sN sN sN sN sN sN sN sN sN s(NN) s(NN) sN sN sN sN}", "rows", n,
+        "timestamp", int_parts(&self->ts), "message", str_parts(&self->msg, n), "locator", str_parts(&self->loc, n),
+        "host", str_parts(&self->host, n), "user", str_parts(&self->user, n), "process_pid", int_parts(&self->pid),
+        "process_name", str_parts(&self->pname, n), "process_cmdline", str_parts(&self->cmd, n),
+        "src_ip", str_parts(&self->sip, n), "src_port", int_parts(&self->sport), "dst_ip", str_parts(&self->dip, n),
+        "dst_port", int_parts(&self->dport), "proto", str_parts(&self->proto, n), "domain", str_parts(&self->domain, n),
+        "file_path", str_parts(&self->fpath, n), "file_sha256", str_parts(&self->fsha, n),
+        "tags", n ? bytes_of(&self->tags.offsets) : PyBytes_FromString(""), str_parts(&self->tags.child, self->tags.child.v.n),
+        "attack", n ? bytes_of(&self->attack.offsets) : PyBytes_FromString(""), str_parts(&self->attack.child, self->attack.child.v.n),
+        "gbt_category", str_parts(&self->gbt, n), "severity", str_parts(&self->sev, n),
+        "attributes", str_parts(&self->attrs, n), "event_id", str_parts(&self->eid, n));
+    if (!out) return NULL;
+    StrCol *sc[] = {&self->msg, &self->loc, &self->host, &self->user, &self->pname, &self->cmd, &self->sip, &self->dip,
+                    &self->proto, &self->domain, &self->fpath, &self->fsha, &self->gbt, &self->sev, &self->attrs, &self->eid};
+    for (size_t i = 0; i < sizeof sc / sizeof *sc; i++) str_clear(sc[i]);
+    int_clear(&self->ts); int_clear(&self->pid); int_clear(&self->sport); int_clear(&self->dport);
+    list_clear(&self->tags); list_clear(&self->attack);
+    self->rows = 0;
+    return out;
+}
+
+static Py_ssize_t Columns_len(Columns *self) { return self->rows; }
+
+static PyObject *Columns_nbytes(Columns *self, PyObject *unused) {
+    return PyLong_FromSsize_t(self->attrs.data.len + self->msg.data.len + self->cmd.data.len);
+}
+
+static int Columns_init(Columns *self, PyObject *args, PyObject *kw) {
+    PyObject *plan_for, *convert;
+    const char *pre, *suf;
+    Py_ssize_t pn, sn;
+    if (!PyArg_ParseTuple(args, "OOy#y#", &plan_for, &convert, &pre, &pn, &suf, &sn)) return -1;
+    Py_XSETREF(self->plan_for, Py_NewRef(plan_for));
+    Py_XSETREF(self->convert, Py_NewRef(convert));
+    if (!self->plan_index && !(self->plan_index = PyDict_New())) return -1;
+    if (!self->keep && !(self->keep = PyList_New(0))) return -1;
+    for (int k = 0; k < N_CONV; k++)
+        if (!self->memo[k] && !(self->memo[k] = PyDict_New())) return -1;
+    self->id_prefix.len = self->id_suffix.len = 0;
+    if (buf_put(&self->id_prefix, pre, pn) < 0 || buf_put(&self->id_suffix, suf, sn) < 0) return -1;
+    sha_init(&self->id_base);
+    sha_update(&self->id_base, (const unsigned char *)pre, pn);
+    self->ts.width = self->pid.width = 8;
+    self->sport.width = self->dport.width = 4;
+    return 0;
+}
+
+static void plan_free(Plan *p) {
+    for (int r = 0; r < N_ROLES; r++) PyMem_Free(p->cand[r]);
+    for (int i = 0; i < p->nextra && p->extra_cand; i++) PyMem_Free(p->extra_cand[i]);
+    PyMem_Free(p->extra_name); PyMem_Free(p->extra_ncand); PyMem_Free(p->extra_cand);
+    PyMem_Free(p->lit); PyMem_Free(p->field); PyMem_Free(p->ent); PyMem_Free(p->tags); PyMem_Free(p->attack);
+}
+
+static void strcol_free(StrCol *c) { buf_free(&c->offsets); buf_free(&c->data); buf_free(&c->v.valid); }
+static void intcol_free(IntCol *c) { buf_free(&c->values); buf_free(&c->v.valid); }
+
+static void Columns_dealloc(Columns *self) {
+    Py_XDECREF(self->plan_for); Py_XDECREF(self->convert); Py_XDECREF(self->plan_index); Py_XDECREF(self->keep);
+    for (int k = 0; k < N_CONV; k++) Py_XDECREF(self->memo[k]);
+    for (int i = 0; i < self->nplans; i++) plan_free(&self->plans[i]);
+    PyMem_Free(self->plans);
+    StrCol *sc[] = {&self->msg, &self->loc, &self->host, &self->user, &self->pname, &self->cmd, &self->sip, &self->dip,
+                    &self->proto, &self->domain, &self->fpath, &self->fsha, &self->gbt, &self->sev, &self->attrs, &self->eid,
+                    &self->tags.child, &self->attack.child};
+    for (size_t i = 0; i < sizeof sc / sizeof *sc; i++) strcol_free(sc[i]);
+    intcol_free(&self->ts); intcol_free(&self->pid); intcol_free(&self->sport); intcol_free(&self->dport);
+    buf_free(&self->tags.offsets); buf_free(&self->attack.offsets);
+    buf_free(&self->text); buf_free(&self->msgbuf); buf_free(&self->jsonbuf); buf_free(&self->idbuf);
+    buf_free(&self->keybuf); buf_free(&self->id_prefix); buf_free(&self->id_suffix);
+    PyMem_Free(self->ps.nodes); PyMem_Free(self->data); PyMem_Free(self->over);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static PyMethodDef Columns_methods[] = {
+    {"record", (PyCFunction)(void (*)(void))Columns_record, METH_FASTCALL,
+     "record(text, locator, checksum_bad) -> True (row appended) or False (not ours: nothing appended)"},
+    {"append_row", (PyCFunction)Columns_append_row, METH_O, "append_row(row): a row the Python path made"},
+    {"take", (PyCFunction)Columns_take, METH_NOARGS, "the rows as Arrow buffers; the columns are then empty"},
+    {"nbytes", (PyCFunction)Columns_nbytes, METH_NOARGS, "bytes held by the largest text columns"},
+    {NULL}};
+
+static PySequenceMethods Columns_seq = {.sq_length = (lenfunc)Columns_len};
+
+static PyTypeObject ColumnsType = {
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "forensics.windows._evtxrow.Columns",
+    .tp_basicsize = sizeof(Columns),
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_new = PyType_GenericNew,
+    .tp_init = (initproc)Columns_init,
+    .tp_dealloc = (destructor)Columns_dealloc,
+    .tp_methods = Columns_methods,
+    .tp_as_sequence = &Columns_seq,
+    .tp_doc = "Columns(plan_for, convert, id_prefix: bytes, id_suffix: bytes): EVTX rows in Arrow layout",
+};
+
+static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_evtxrow", "EVTX record JSON to stored row values", -1, NULL};
+
+PyMODINIT_FUNC PyInit__evtxrow(void) {
+    if (PyType_Ready(&ColumnsType) < 0) return NULL;
+    PyObject *m = PyModule_Create(&module);
+    if (!m) return NULL;
+    if (PyModule_AddObjectRef(m, "Columns", (PyObject *)&ColumnsType) < 0) { Py_DECREF(m); return NULL; }
+    return m;
+}
