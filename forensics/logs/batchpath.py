@@ -40,6 +40,7 @@ from forensics.logs.fastpath import (DET_FAILURE, DET_HTTP, DET_SUCCESS, KIND_AC
                                      parse_block)
 from forensics.logs.lines import iter_lines
 from forensics.logs.timeparse import Clock, _seconds_fields
+from forensics.logs.vectorbursts import VectorBursts
 
 BLOCK = 8 << 20  # bytes per block: big enough for the vector kernels, small enough to keep memory flat
 PARALLEL_MIN_BYTES = 32 << 20  # below this one process parses the blocks itself
@@ -360,6 +361,7 @@ def ingest_batches(ingestor, ctx: IngestContext) -> Iterator:
     lp.finish()
     yield from merger.emit(lp.out)
     lp.out.clear()
+    merger.vb.finish()
     for d in det.finish():
         yield ingestor.stamp(ctx, d)
 
@@ -368,6 +370,8 @@ class _Merger:
     def __init__(self, ingestor, ctx, clock, lp, peers, det, fixed):
         self.ingestor, self.ctx, self.clock, self.lp, self.peers, self.det = ingestor, ctx, clock, lp, peers, det
         self.fixed = fixed
+        sha, parser = ctx.evidence_sha256, ingestor.parser_id()
+        self.vb = VectorBursts(det, lambda kept, srcs: _kept_rows(kept, srcs, sha, parser))
 
     def block(self, blk: Block) -> Iterator:
         lp, t = self.lp, blk.table
@@ -438,12 +442,13 @@ class _Merger:
         yield from self.emit(items)
 
     def emit(self, items: list) -> Iterator:
-        det, stamp, ctx = self.det, self.ingestor.stamp, self.ctx
+        det, stamp, ctx, vb = self.det, self.ingestor.stamp, self.ctx, self.vb
         for it in items:
             if type(it) is RowSlice:
                 if it.b > it.a:
                     yield from self._rows(it.t, it.a, it.b)
             elif type(it) is Event:
+                vb.take_over_src(it.src_ip or it.domain)
                 dets = det.feed(it)
                 yield it
                 for d in dets:
@@ -461,6 +466,8 @@ class _Merger:
         raised: list[tuple[int, list[Event]]] = []
         dcode = s.column("_det").to_numpy()
         idx = np.flatnonzero(dcode)
+        if len(idx):  # the rows of sources held set-wise are taken in there; the others go one by one
+            idx = idx[self.vb.update(s, idx, dcode[idx], ts)]
         if len(idx):
             rows = _lite_rows(s, idx, ts, dcode, ctx.evidence_sha256, self.ingestor.parser_id())
             codes = dcode[idx]
@@ -532,6 +539,15 @@ def _lite_rows(s: pa.Table, idx: np.ndarray, ts: np.ndarray, dcode: np.ndarray |
     ids = s.column("event_id").take(take).to_pylist()
     return list(map(_new_lite, zip(ts[idx].tolist(), *cols, attrs, repeat(sha), repeat(parser), ids,
                                    repeat(None), repeat(""), repeat(None))))
+
+
+def _kept_rows(kept: pa.Table, srcs: list[str], sha: str, parser: str) -> list:
+    """_lite_rows for rows kept by VectorBursts (their columns vectorbursts.KEPT; sources given)."""
+    cols = [kept.column(c).to_pylist() for c in ("timestamp", "user", "host", "process_pid", "locator")]
+    attrs = [_ATTRS[c] for c in kept.column("_det").to_pylist()]
+    return list(map(_new_lite, zip(*cols, srcs, kept.column("data_type").to_pylist(), attrs, repeat(sha),
+                                   repeat(parser), kept.column("event_id").to_pylist(), repeat(None), repeat(""),
+                                   repeat(None))))
 
 
 def _row_ref(t: pa.Table, i: int, item: RowSlice, delta, clock: Clock):

@@ -1,0 +1,266 @@
+"""The SSH brute-force, login-after-failures and HTTP brute-force rules over vector rows, set-wise.
+
+`Detector` keeps its state per source address as Python objects (a burst of events, a deque
+of recent failures) and is fed one event at a time. For the bulk rows of a large log that was
+most of the parent's work, though almost nothing happens per row: a failure extends its
+source's burst and joins its recent failures, an HTTP login attempt extends its burst. While
+nothing else happens to a source, its rule state is exactly "the list of its failure rows"
+and "the list of its HTTP attempt rows" (the burst is every failure since the first, the
+recent failures are the same rows, nothing has been cleared or closed). So for a source seen
+first on a vector row, this module keeps just those two lists of row references (rows kept
+column-wise from the blocks they came in) and, per source, the time of the last row; a
+block's rows extend them after a numpy check that none of them does more.
+
+A source's state lives in exactly one place. When a row would do more than extend (a gap
+that closes the burst, a login while failures are recent), or an event the line parser made
+for the same source arrives, the source's lists become the Detector's own objects
+(`take_over`) and the reference code handles it from then on; at the end of the file every
+remaining source is handed over for `Detector.finish`. The rules keep one definition and the
+detections equal the reference's.
+"""
+from __future__ import annotations
+
+from collections import deque
+from typing import Callable
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from forensics.logs.detections import _S, Detector, _Burst
+from forensics.logs.fastpath import DET_FAILURE, DET_HTTP, DET_SUCCESS
+KEPT = ("timestamp", "user", "host", "process_pid", "locator", "data_type", "event_id", "_det")
+_ROW_BITS = 32
+
+
+class VectorBursts:
+    """Rule state of the sources only vector rows have touched; `det` holds everyone else's."""
+
+    def __init__(self, det: Detector, make_rows: Callable[[pa.Table, list[str]], list]):
+        """`make_rows(kept, src_ips)`: the detector's stand-in rows for the rows of a kept table."""
+        self.det = det
+        self.make_rows = make_rows
+        self.ids: dict[str, int] = {}
+        self.srcs: list[str] = []
+        self.known = pa.array([], pa.string())  # srcs as an Arrow array (the lookup's value set)
+        self._pending: list[str] = []
+        self.users: list[set] = []  # distinct user names of the source's failures
+        self.unames: list[str] = []  # user names by code, and as an Arrow array
+        self.uknown = pa.array([], pa.string())
+        self._upending: list[str] = []
+        self.pairs = np.zeros(0, dtype=np.int64)  # sorted (source << 32 | user code) seen
+        self.owned = np.zeros(0, dtype=bool)  # the source's state is here (else in `det`)
+        self.f_n = np.zeros(0, dtype=np.int64)  # failures held, and the last one's time
+        self.f_last = np.zeros(0, dtype=np.int64)
+        self.h_n = np.zeros(0, dtype=np.int64)  # HTTP attempts held, and the last one's time
+        self.h_last = np.zeros(0, dtype=np.int64)
+        self.fails: list[list[int] | None] = []  # row references: store << 32 | row
+        self.https: list[list[int] | None] = []
+        self.stores: list[pa.Table] = []
+        self.ssh_gap = det.t["ssh_brute_force"]["max_gap_s"] * _S
+        self.http_gap = det.t["http_brute_force"]["max_gap_s"] * _S
+
+    # ---- sources ----
+    def _sids(self, values: pa.Array) -> np.ndarray:
+        """The source ids of distinct addresses (new ones numbered here)."""
+        if not len(values):
+            return np.zeros(0, dtype=np.int64)
+        if self._pending:
+            self.known = pa.concat_arrays([self.known, pa.array(self._pending, pa.string())])
+            self._pending = []
+        at = pc.index_in(values, value_set=self.known).fill_null(-1).to_numpy().astype(np.int64)
+        new = np.flatnonzero(at < 0)
+        if len(new):
+            det = self.det
+            for k, v in zip(new.tolist(), values.take(pa.array(new)).to_pylist()):
+                i = at[k] = len(self.srcs)
+                self.srcs.append(v)
+                self._pending.append(v)
+                self.ids[v] = i
+                # a source the line parser's events touched first stays with the reference code
+                fresh = v not in det.ssh and v not in det.http and v not in det.recent_fail
+                self.fails.append([] if fresh else None)
+                self.https.append([] if fresh else None)
+                self.users.append(set())
+                if i >= len(self.owned):
+                    self._grow(max(1024, 2 * len(self.owned)))
+                self.owned[i] = fresh
+        return at
+
+    def _user_codes(self, names: pa.Array) -> np.ndarray:
+        if self._upending:
+            self.uknown = pa.concat_arrays([self.uknown, pa.array(self._upending, pa.string())])
+            self._upending = []
+        at = pc.index_in(names, value_set=self.uknown).fill_null(-1).to_numpy().astype(np.int64)
+        new = np.flatnonzero(at < 0)
+        if len(new):
+            for k, v in zip(new.tolist(), names.take(pa.array(new)).to_pylist()):
+                at[k] = len(self.unames)
+                self.unames.append(v)
+                self._upending.append(v)
+        return at
+
+    def _grow(self, size: int) -> None:
+        for name in ("owned", "f_n", "f_last", "h_n", "h_last"):
+            old = getattr(self, name)
+            new = np.zeros(size, dtype=old.dtype)
+            new[:len(old)] = old
+            setattr(self, name, new)
+
+    # ---- a block's rows ----
+    def update(self, s: pa.Table, idx: np.ndarray, codes: np.ndarray, ts: np.ndarray) -> np.ndarray:
+        """Rows `idx` of `s` (their _det `codes`, in file order): the rows of sources held here
+        are taken in; returns the mask of the rows the reference code must still see, in order."""
+        src = s.column("src_ip").take(pa.array(idx)).combine_chunks()
+        valid = src.is_valid().to_numpy(zero_copy_only=False)
+        enc = pc.dictionary_encode(src)
+        sid_of = self._sids(enc.dictionary)
+        if not len(sid_of):
+            return np.ones(len(idx), dtype=bool)
+        ix = enc.indices
+        sid = sid_of[(ix.fill_null(0) if ix.null_count else ix).to_numpy()]
+        own = valid & self.owned[sid]
+        t = ts[idx]
+        trig: list[np.ndarray] = []
+        fail, http = own & (codes == DET_FAILURE), own & (codes == DET_HTTP)
+        fi = np.flatnonzero(fail)
+        trig.append(self._breaks(sid[fi], t[fi], self.f_n, self.f_last, self.ssh_gap))
+        trig.append(self._breaks(sid[own & http], t[own & http], self.h_n, self.h_last, self.http_gap))
+        si = np.flatnonzero(own & (codes == DET_SUCCESS))
+        if len(si):
+            # a login matters once its source has a failure before it (held, or earlier here)
+            first_f = np.full(len(self.srcs), len(idx), dtype=np.int64)
+            if len(fi):
+                u, at = np.unique(sid[fi], return_index=True)
+                first_f[u] = fi[at]
+            ss = sid[si]
+            trig.append(ss[(self.f_n[ss] > 0) | (first_f[ss] < si)])
+        hit = np.unique(np.concatenate(trig))
+        if len(hit):
+            self.take_over(hit.tolist())
+            own = valid & self.owned[sid]
+            fail, http = own & (codes == DET_FAILURE), own & (codes == DET_HTTP)
+        keep = np.flatnonzero(fail | http)
+        if len(keep):
+            store = len(self.stores)
+            self.stores.append(s.select(list(KEPT)).take(pa.array(idx[keep])))
+            refs = (store << _ROW_BITS) + np.arange(len(keep), dtype=np.int64)
+            is_fail = fail[keep]
+            for lists, n, last, m in ((self.fails, self.f_n, self.f_last, is_fail),
+                                      (self.https, self.h_n, self.h_last, ~is_fail)):
+                if not m.any():
+                    continue
+                ks, kr, kt = sid[keep[m]], refs[m], t[keep[m]]
+                for i, r in zip(ks.tolist(), kr.tolist()):
+                    lists[i].append(r)
+                u, at, cnt = np.unique(ks[::-1], return_index=True, return_counts=True)
+                n[u] += cnt
+                last[u] = kt[::-1][at]
+            if is_fail.any():
+                self._add_users(sid[keep[is_fail]], self.stores[-1].column("user").filter(pa.array(is_fail)))
+        return ~own
+
+    def _add_users(self, sid: np.ndarray, names: pa.ChunkedArray) -> None:
+        names = names.combine_chunks()
+        ok = names.is_valid().to_numpy(zero_copy_only=False)
+        if not ok.all():
+            sid, names = sid[ok], names.filter(pa.array(ok))
+        enc = pc.dictionary_encode(names)
+        code = self._user_codes(enc.dictionary)[enc.indices.to_numpy()]
+        keys = np.unique((sid << 32) | code)
+        new = keys[~np.isin(keys, self.pairs, assume_unique=True)]
+        if len(new):
+            self.pairs = np.union1d(self.pairs, new)
+            unames, users = self.unames, self.users
+            for k in new.tolist():
+                users[k >> 32].add(unames[k & 0xFFFFFFFF])
+
+    @staticmethod
+    def _breaks(sid: np.ndarray, t: np.ndarray, n: np.ndarray, last: np.ndarray, gap: int) -> np.ndarray:
+        """Sources among rows (sid, t) where a row comes more than `gap` after the source's previous one."""
+        if not len(sid):
+            return sid
+        order = np.argsort(sid, kind="stable")
+        gs, gt = sid[order], t[order]
+        head = np.ones(len(gs), dtype=bool)
+        head[1:] = gs[1:] != gs[:-1]
+        prev = np.empty_like(gt)
+        prev[1:] = gt[:-1]
+        prev[head] = last[gs[head]]
+        seen = ~head | (n[gs] > 0)
+        return gs[seen & (gt - prev > gap)]
+
+    # ---- hand-over to the Detector ----
+    def take_over_src(self, src: str | None) -> None:
+        """Before an event of the line parser's reaches the detector: its source's state goes there."""
+        i = self.ids.get(src)
+        if i is not None and self.owned[i]:
+            self.take_over([i])
+
+    def take_over(self, sids: list[int], final: bool = False) -> None:
+        """The sources' lists as the Detector's bursts and recent failures (exactly what feeding
+        their rows one by one would have built). `final`: at the end of the file, when only the
+        bursts are read (no recent failures; no PAM counts can follow, so none are kept)."""
+        det = self.det
+        want = []
+        for i in sids:
+            f, h = self.fails[i], self.https[i]
+            if final:
+                want.append(f[:10] + f[-1:] + h[:10] + h[-1:])
+            else:
+                want.append(f + h)
+        rows = self._materialize([r for w in want for r in w], [self.srcs[i] for i, w in zip(sids, want)
+                                                                 for _ in w])
+        at = 0
+        for k, i in enumerate(sids):
+            src, f, h = self.srcs[i], self.fails[i], self.https[i]
+            got = rows[at:at + len(want[k])]
+            at += len(want[k])
+            if final:
+                nf = min(len(f), 10) + (1 if f else 0)
+                fr, hr = got[:nf], got[nf:]
+                if f:
+                    b = det.ssh[src] = _Burst(fr[0], fr[-1], len(f))
+                    b.users = self.users[i]
+                    b.samples = fr[:-1]
+                if h:
+                    b = det.http[src] = _Burst(hr[0], hr[-1], len(h))
+                    b.samples = hr[:-1]
+            else:
+                fr, hr = got[:len(f)], got[len(f):]
+                if fr:
+                    b = det.ssh[src] = _Burst(fr[0], fr[-1], len(fr))
+                    b.users = self.users[i]
+                    for e in fr:
+                        if e.process_pid is not None:
+                            pp = b.per_pid.setdefault((e.host, e.process_pid), [0, 0])
+                            pp[1] += 1
+                    b.samples = fr[:10]
+                    det.recent_fail[src] = deque(fr[-1000:], maxlen=1000)
+                if hr:
+                    b = det.http[src] = _Burst(hr[0], hr[-1], len(hr))
+                    b.samples = hr[:10]
+            self.owned[i] = False
+            self.fails[i] = self.https[i] = None
+            self.users[i] = set()
+            self.f_n[i] = self.h_n[i] = 0
+
+    def finish(self) -> None:
+        """Every source still held goes to the Detector, for its `finish`."""
+        sids = np.flatnonzero(self.owned[:len(self.srcs)] & ((self.f_n > 0) | (self.h_n > 0))[:len(self.srcs)])
+        self.take_over(sids.tolist(), final=True)
+        self.stores.clear()
+
+    def _materialize(self, refs: list[int], srcs: list[str]) -> list:
+        """The detector's stand-in rows for row references, in their order."""
+        if not refs:
+            return []
+        r = np.array(refs, dtype=np.int64)
+        store, row = r >> _ROW_BITS, r & 0xFFFFFFFF
+        out: list = [None] * len(refs)
+        for st in np.unique(store).tolist():
+            pos = np.flatnonzero(store == st)
+            made = self.make_rows(self.stores[st].take(pa.array(row[pos])), [srcs[p] for p in pos.tolist()])
+            for p, m in zip(pos.tolist(), made):
+                out[p] = m
+        return out

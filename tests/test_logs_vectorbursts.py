@@ -1,0 +1,92 @@
+"""The SSH/HTTP burst rules over vector rows, set-wise (forensics.logs.vectorbursts): the same
+records as the line-by-line reference however a source's rows mix with closing gaps, logins
+after failures, PAM lines and other handed-back lines of the same source, across blocks; and
+bulk rows that only extend bursts never reach the per-event rule code."""
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import pytest
+
+from forensics.logs import batchpath
+from forensics.logs.detections import Detector
+from tests.test_logs_batchpath import assert_same
+
+
+def _line(rnd: random.Random, t: int, ip: str, kind: str) -> str:
+    day, rest = divmod(t, 86400)
+    stamp = f"Mar {day + 1:2d} {rest // 3600:02d}:{rest // 60 % 60:02d}:{rest % 60:02d}"
+    user = rnd.choice(["root", "admin", "oracle", "alice", "bob", "carol", "dave"])
+    pid = rnd.choice([100, 101, 102])
+    if kind == "fail":
+        inv = "invalid user " if rnd.random() < 0.2 else ""
+        return f"{stamp} web01 sshd[{pid}]: Failed password for {inv}{user} from {ip} port 4000 ssh2"
+    if kind == "ok":
+        return f"{stamp} web01 sshd[{pid}]: Accepted password for {user} from {ip} port 4000 ssh2"
+    if kind == "pam":  # handed back to the line parser: a PAM failure of the same source
+        return (f"{stamp} web01 sshd[{pid}]: pam_unix(sshd:auth): authentication failure; logname= uid=0 "
+                f"euid=0 tty=ssh ruser= rhost={ip}  user={user}")
+    if kind == "closed":  # handed back: another sshd message naming the source
+        return f"{stamp} web01 sshd[{pid}]: Connection closed by {ip} port 4000 [preauth]"
+    status = rnd.choice([401, 401, 403, 200])
+    date = f"{day + 1:02d}/Mar/2024:{rest // 3600:02d}:{rest // 60 % 60:02d}:{rest % 60:02d} +0000"
+    return f'{ip} - - [{date}] "POST /wp-login.php HTTP/1.1" {status} 12 "-" "Mozilla/5.0"'
+
+
+def _mixed(path: Path, seed: int, lines: int = 12000) -> None:
+    rnd = random.Random(seed)
+    ips = [f"203.0.113.{i}" for i in range(1, 40)] + [f"198.51.100.{i}" for i in range(1, 6)]
+    t = 0
+    out = []
+    for i in range(lines):
+        # mostly seconds apart; now and then a pause longer than the rules' gaps (bursts close)
+        t += rnd.choice([0, 1, 1, 2, 5]) if rnd.random() < 0.995 else rnd.choice([400, 900, 4000])
+        ip = rnd.choice(ips[:6]) if rnd.random() < 0.5 else rnd.choice(ips)  # a few busy sources
+        r = rnd.random()
+        kind = "fail" if r < 0.5 else "http" if r < 0.8 else "ok" if r < 0.86 else "pam" if r < 0.9 else \
+            "closed" if r < 0.92 else "cron"
+        if kind == "cron":
+            out.append(f"Mar {t // 86400 + 1:2d} 01:00:00 web01 CRON[9]: (root) CMD (true)")
+        else:
+            out.append(_line(rnd, t, ip, kind))
+    # one source with far more failures than the recent-failure memory keeps, then its login
+    for k in range(1500):
+        out.append(_line(rnd, t + k, "192.0.2.77", "fail"))
+    out.append(_line(rnd, t + 1600, "192.0.2.77", "ok"))
+    path.write_text("\n".join(out) + "\n")
+
+
+@pytest.mark.parametrize("seed,block", [(1, 1 << 14), (2, 1 << 16), (3, 1 << 20)])
+def test_mixed_sources_same_records(tmp_path, monkeypatch, seed, block):
+    p = tmp_path / "auth_web.log"
+    _mixed(p, seed)
+    monkeypatch.setattr(batchpath, "BLOCK", block)
+    recs = assert_same(p, year=2024)
+    rules = {r["attributes"].split('"rule":"')[1].split('"')[0] for r in recs
+             if isinstance(r, dict) and r["data_type"] == "detection"}
+    assert {"ssh_brute_force", "http_brute_force", "login_after_failures"} <= rules
+
+
+def test_bulk_rows_that_only_extend_bursts_skip_the_per_event_rules(tmp_path, monkeypatch):
+    """The benchmark's shape: every source's failures and login attempts, no gap, no login after
+    failures. Their detections come from the end-of-file close only, never from the rule code
+    fed row by row."""
+    from bench.logs import generate
+
+    p = tmp_path / "bench.log"
+    generate(p, 1)
+    chunk = p.read_bytes()[: 300_000]
+    p.write_bytes(chunk[: chunk.rfind(b"\n") + 1] * 10)  # each source's lines ten times, same times
+    ref = assert_same(p, year=2024)
+    assert sum(isinstance(r, dict) and r["data_type"] == "detection" for r in ref) > 100
+
+    def boom(*a, **k):
+        raise AssertionError("per-event rule code ran for a bulk row")
+
+    for name in ("ssh_failures", "http_attempt", "_auth"):
+        monkeypatch.setattr(Detector, name, boom)
+    from forensics.ingestors.base import IngestContext
+    from forensics.ingestors.textlog import TextLogIngestor
+    ctx = IngestContext(p, "cd" * 32, "text_log", p.name, {"year": 2024})
+    assert sum(1 for _ in TextLogIngestor().ingest_batches(ctx)) > 0
