@@ -45,6 +45,11 @@ from forensics.windows.columnar import ROW_COLUMNS, event_row, fast_row
 from forensics.windows.normalize import DATA_TYPE, _family, normalize
 from forensics.windows.scriptblocks import ScriptBlockAssembler
 
+try:
+    from forensics.windows._evtxrow import record_offsets
+except ImportError:  # not built: forensics.windows.fastpath says when that is an error
+    record_offsets = None
+
 def _loads(text: str):
     """json.loads, through orjson when it can (several times faster on these records).
 
@@ -167,6 +172,9 @@ class _ChunkMap:
             base = FILE_HEADER + k * CHUNK
             self._f.seek(base)
             data = self._f.read(CHUNK)
+            if record_offsets is not None:  # the same walk in C
+                self._offsets = record_offsets(data, base)
+                return self._offsets.get(rid)
             pos = 512
             while pos + 24 <= len(data) and data[pos:pos + 4] == RECORD_MAGIC:  # bounded: pos grows
                 size, r = struct.unpack_from("<IQ", data, pos + 4)
@@ -349,31 +357,29 @@ class EvtxIngestor(Ingestor):
 
     def _compiled(self, ctx: IngestContext, parser, cmap: _ChunkMap, start: int, scripts: ScriptBlockAssembler,
                   cols) -> Iterator[Record | EventBatch]:
-        """_columnar with the compiled row path: each record's JSON text goes to `cols` (C), which
-        appends its row or says "not ours"; those records take _columnar's Python way and their
-        row is appended in their place. The caller owns `cols` (pending rows survive damage)."""
+        """_columnar with the compiled row path: `cols.feed` (C) reads the records, works out their
+        locators and appends their rows, and hands back each record it does not take; those take
+        _columnar's Python way and their row is appended in their place. The caller owns `cols`
+        (rows pending when the parser raises are still stored)."""
         loads, decode_error = orjson.loads, orjson.JSONDecodeError
-        ranges, problems, record, append_row = cmap.ranges, cmap.checksum_problems, cols.record, cols.append_row
-        n_ranges = len(ranges)
-        for rec in parser.records_json():
-            rid = rec.get("event_record_id")
-            cur = cmap.cur
-            if type(rid) is int and 0 <= cur < n_ranges and ranges[cur][0] <= rid <= ranges[cur][1]:
-                k = cur
-            else:
-                k = cmap.chunk_of(rid, start) if isinstance(rid, int) else None
-            if k is None:
-                off = None
-            elif k == cmap._offsets_chunk:
-                off = cmap._offsets.get(rid)
-            else:
-                off = cmap.offset_of(k, rid)
-            locator = f"chunk={k if k is not None else '?'};record={rid};off={off if off is not None else '?'}"
-            d = rec.get("data")
-            if type(d) is str and record(d, locator, k in problems):
-                if len(cols) >= COLUMNAR_BATCH:
-                    yield self._cols_batch(ctx, cols)
+        feed, record, append_row = cols.feed, cols.record, cols.append_row
+        records = parser.records_json()
+        while True:
+            got = feed(records, cmap, start, COLUMNAR_BATCH)
+            if got is None:
+                return
+            if got is True:
+                yield self._cols_batch(ctx, cols)
                 continue
+            rec, locator, k = got
+            d = rec.get("data") if isinstance(rec, dict) else None
+            if locator is None:  # an odd record id: the locator as _event works it out
+                rid = rec.get("event_record_id") if isinstance(rec, dict) else None
+                k = cmap.chunk_of(rid, start) if isinstance(rid, int) else None
+                off = cmap.offset_of(k, rid) if k is not None else None
+                locator = f"chunk={k if k is not None else '?'};record={rid};off={off if off is not None else '?'}"
+                if type(d) is str and record(d, locator, k in cmap.checksum_problems):
+                    continue
             row = None
             if type(d) is str:
                 try:
@@ -381,19 +387,17 @@ class EvtxIngestor(Ingestor):
                 except decode_error:
                     doc = None
                 if type(doc) is dict:
-                    row = fast_row(doc.get("Event"), locator, k in problems)
+                    row = fast_row(doc.get("Event"), locator, k in cmap.checksum_problems)
             if row is not None:
                 append_row(row)
-            else:
-                ev = self._normalized(ctx, rec, locator, k, cmap)
-                append_row(event_row(ev))
-                blocks = scripts.feed(ev)
-                if blocks:
-                    yield self._cols_batch(ctx, cols)
-                    for blk in blocks:
-                        yield self.stamp(ctx, blk)
-            if len(cols) >= COLUMNAR_BATCH:
+                continue
+            ev = self._normalized(ctx, rec if isinstance(rec, dict) else {}, locator, k, cmap)
+            append_row(event_row(ev))
+            blocks = scripts.feed(ev)
+            if blocks:
                 yield self._cols_batch(ctx, cols)
+                for blk in blocks:
+                    yield self.stamp(ctx, blk)
 
     def _cols_batch(self, ctx: IngestContext, cols) -> EventBatch:
         """The rows in `cols` (emptied) as an EventBatch, event ids included."""

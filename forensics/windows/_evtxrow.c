@@ -17,6 +17,7 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* ------------------------------------------------------------------ growable buffers */
@@ -124,6 +125,52 @@ static void sha_block(Sha *s, const unsigned char *p) {
     s->h[0] += a; s->h[1] += b; s->h[2] += c; s->h[3] += d; s->h[4] += e; s->h[5] += f; s->h[6] += g; s->h[7] += h;
 }
 
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <cpuid.h>
+#include <immintrin.h>
+#define HAVE_SHA_NI 1
+
+/* sha_block with the SHA extensions (Intel SHA-NI / AMD): the four-rounds-per-step formulation
+   of the Intel white paper; state kept as ABEF/CDGH, message words in groups of four */
+__attribute__((target("sha,sse4.1,ssse3"))) static void sha_block_ni(Sha *s, const unsigned char *p) {
+    const __m128i swap = _mm_set_epi64x(0x0c0d0e0f08090a0bULL, 0x0405060700010203ULL);
+    __m128i t = _mm_shuffle_epi32(_mm_loadu_si128((const __m128i *)&s->h[0]), 0xB1);  /* CDAB */
+    __m128i st1 = _mm_shuffle_epi32(_mm_loadu_si128((const __m128i *)&s->h[4]), 0x1B);  /* EFGH */
+    __m128i st0 = _mm_alignr_epi8(t, st1, 8);       /* ABEF */
+    st1 = _mm_blend_epi16(st1, t, 0xF0);            /* CDGH */
+    __m128i save0 = st0, save1 = st1, w[4];
+    for (int i = 0; i < 4; i++) w[i] = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(p + 16 * i)), swap);
+    for (int g = 0; g < 16; g++) {
+        __m128i cur = w[g & 3];
+        __m128i m = _mm_add_epi32(cur, _mm_loadu_si128((const __m128i *)&K256[4 * g]));
+        st1 = _mm_sha256rnds2_epu32(st1, st0, m);
+        st0 = _mm_sha256rnds2_epu32(st0, st1, _mm_shuffle_epi32(m, 0x0E));
+        if (g < 12) {
+            /* words 4(g+1)..: W[t] = s1(W[t-2]) + W[t-7] + s0(W[t-15]) + W[t-16], for group g + 4 */
+            __m128i a = _mm_sha256msg1_epu32(w[g & 3], w[(g + 1) & 3]);
+            a = _mm_add_epi32(a, _mm_alignr_epi8(w[(g + 3) & 3], w[(g + 2) & 3], 4));
+            w[g & 3] = _mm_sha256msg2_epu32(a, w[(g + 3) & 3]);
+        }
+    }
+    st0 = _mm_add_epi32(st0, save0);
+    st1 = _mm_add_epi32(st1, save1);
+    t = _mm_shuffle_epi32(st0, 0x1B);               /* FEBA */
+    st1 = _mm_shuffle_epi32(st1, 0xB1);             /* DCHG */
+    _mm_storeu_si128((__m128i *)&s->h[0], _mm_blend_epi16(t, st1, 0xF0));  /* DCBA */
+    _mm_storeu_si128((__m128i *)&s->h[4], _mm_alignr_epi8(st1, t, 8));     /* HGFE */
+}
+
+static int cpu_has_sha(void) {
+    unsigned a, b, c, d;
+    if (!__get_cpuid_count(7, 0, &a, &b, &c, &d)) return 0;
+    if (!(b & (1u << 29))) return 0;  /* SHA */
+    if (!__get_cpuid(1, &a, &b, &c, &d)) return 0;
+    return (c & (1u << 19)) && (c & (1u << 9));  /* SSE4.1, SSSE3 */
+}
+#endif
+
+static void (*block_fn)(Sha *, const unsigned char *) = sha_block;
+
 static void sha_init(Sha *s) {
     static const uint32_t iv[8] = {0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a,
                                    0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19};
@@ -133,10 +180,10 @@ static void sha_init(Sha *s) {
 static void sha_update(Sha *s, const unsigned char *p, size_t n) {
     s->bits += (uint64_t)n * 8;
     while (n) {
-        if (s->fill == 0 && n >= 64) { sha_block(s, p); p += 64; n -= 64; continue; }
+        if (s->fill == 0 && n >= 64) { block_fn(s, p); p += 64; n -= 64; continue; }
         size_t k = 64 - s->fill < n ? 64 - s->fill : n;
         memcpy(s->blk + s->fill, p, k); s->fill += k; p += k; n -= k;
-        if (s->fill == 64) { sha_block(s, s->blk); s->fill = 0; }
+        if (s->fill == 64) { block_fn(s, s->blk); s->fill = 0; }
     }
 }
 
@@ -189,27 +236,32 @@ static inline void skip_ws(Parser *ps) {
     while (ps->p < ps->end && (*ps->p == ' ' || *ps->p == '\n' || *ps->p == '\t' || *ps->p == '\r')) ps->p++;
 }
 
+/* 1: a byte that ends a run of plain string characters (quote, backslash, control, DEL, non-ASCII) */
+static unsigned char SPECIAL[256];
+
+static void init_tables(void) {
+    for (int c = 0; c < 256; c++) SPECIAL[c] = c < 0x20 || c >= 0x7f || c == '"' || c == '\\';
+}
+
 /* a string at ps->p (on its quote), unescaped in place; -1: not in the subset */
 static int parse_str(Parser *ps, const char **s, Py_ssize_t *n) {
-    char *r = ++ps->p, *w = r;
+    char *r = ++ps->p, *w = r, *end = ps->end;
     *s = r;
-    while (r < ps->end) {
+    while (r < end && !SPECIAL[(unsigned char)*r]) r++;  /* the usual string: no escapes, nothing to move */
+    w = r;
+    while (r < end) {
         unsigned char c = (unsigned char)*r;
+        if (!SPECIAL[c]) { *w++ = (char)c; r++; continue; }
         if (c == '"') { *n = w - *s; ps->p = r + 1; return 0; }
-        if (c < 0x20 || c >= 0x7f) return -1;
-        if (c == '\\') {
-            if (r + 1 >= ps->end) return -1;
-            switch (r[1]) {
-            case '"': case '\\': *w++ = r[1]; break;
-            case 'n': *w++ = '\n'; break;
-            case 't': *w++ = '\t'; break;
-            case 'r': *w++ = '\r'; break;
-            default: return -1;  /* \u, \b, \f, \/: not ours */
-            }
-            r += 2;
-            continue;
+        if (c != '\\' || r + 1 >= end) return -1;  /* control, DEL, non-ASCII: not ours */
+        switch (r[1]) {
+        case '"': case '\\': *w++ = r[1]; break;
+        case 'n': *w++ = '\n'; break;
+        case 't': *w++ = '\t'; break;
+        case 'r': *w++ = '\r'; break;
+        default: return -1;  /* \u, \b, \f, \/: not ours */
         }
-        *w++ = (char)c; r++;
+        r += 2;
     }
     return -1;
 }
@@ -346,6 +398,7 @@ typedef struct {
     Buf text, msgbuf, jsonbuf, idbuf, keybuf;
     Parser ps;
     Entry *data, *over; int datacap, overcap;
+    int *htab, hcap, hsize;
 } Columns;
 
 static int keep_str(Columns *self, PyObject *o, Str *out) {
@@ -486,7 +539,38 @@ static int as_val(PyObject *o, Val *v) {
 
 /* ------------------------------------------------------------------ one record */
 
+static inline uint32_t hash_key(const char *k, Py_ssize_t n) {
+    uint32_t h = 2166136261u;  /* FNV-1a */
+    for (Py_ssize_t i = 0; i < n; i++) h = (h ^ (unsigned char)k[i]) * 16777619u;
+    return h;
+}
+
+/* the EventData names of this record in an open-addressing table (index + 1; 0 empty) */
+static void data_index(Columns *self, int nd) {
+    int size = 16;
+    while (size < 2 * nd) size *= 2;
+    if (size > self->hcap) {
+        PyMem_Free(self->htab);
+        self->htab = PyMem_Calloc(size, sizeof(int));
+        self->hcap = self->htab ? size : 0;
+    }
+    self->hsize = size <= self->hcap ? size : 0;
+    if (!self->hsize) return;  /* no memory for it: lookups search the sorted array */
+    memset(self->htab, 0, size * sizeof(int));
+    for (int i = 0; i < nd; i++) {
+        uint32_t h = hash_key(self->data[i].k, self->data[i].kn) & (size - 1);
+        while (self->htab[h]) h = (h + 1) & (size - 1);
+        self->htab[h] = i + 1;
+    }
+}
+
 static int data_find(Columns *self, int nd, const char *k, Py_ssize_t kn) {
+    if (self->hsize) {
+        uint32_t h = hash_key(k, kn) & (self->hsize - 1);
+        for (int i; (i = self->htab[h]); h = (h + 1) & (self->hsize - 1))
+            if (self->data[i - 1].kn == kn && memcmp(self->data[i - 1].k, k, kn) == 0) return i - 1;
+        return -1;
+    }
     int lo = 0, hi = nd - 1;
     while (lo <= hi) {
         int mid = (lo + hi) / 2, c = cmp_key(self->data[mid].k, self->data[mid].kn, k, kn);
@@ -534,24 +618,31 @@ static Val attr_get(Columns *self, int nd, int no, const char *k, Py_ssize_t kn,
 }
 
 static int put_int(Buf *b, long long i) {
-    char tmp[24];
-    int n = snprintf(tmp, sizeof tmp, "%lld", i);
-    return buf_put(b, tmp, n);
+    char tmp[24], *e = tmp + sizeof tmp, *p = e;
+    unsigned long long u = i < 0 ? 0ULL - (unsigned long long)i : (unsigned long long)i;
+    do { *--p = (char)('0' + u % 10); u /= 10; } while (u);
+    if (i < 0) *--p = '-';
+    return buf_put(b, p, e - p);
 }
 
 static int put_json_str(Buf *b, const char *s, Py_ssize_t n) {
     if (buf_reserve(b, 2 * n + 2) < 0) return -1;
     char *w = b->p + b->len;
     *w++ = '"';
-    for (Py_ssize_t i = 0; i < n; i++) {
-        char c = s[i];
-        switch (c) {  /* the only control characters the parser lets in */
-        case '\n': *w++ = '\\'; *w++ = 'n'; continue;
-        case '\t': *w++ = '\\'; *w++ = 't'; continue;
-        case '\r': *w++ = '\\'; *w++ = 'r'; continue;
-        case '"': case '\\': *w++ = '\\'; break;
+    Py_ssize_t i = 0;
+    while (i < n) {
+        Py_ssize_t j = i;
+        while (j < n && !SPECIAL[(unsigned char)s[j]]) j++;
+        memcpy(w, s + i, j - i);
+        w += j - i;
+        if (j == n) break;
+        switch (s[j]) {  /* the only specials the parser lets in */
+        case '\n': *w++ = '\\'; *w++ = 'n'; break;
+        case '\t': *w++ = '\\'; *w++ = 't'; break;
+        case '\r': *w++ = '\\'; *w++ = 'r'; break;
+        default: *w++ = '\\'; *w++ = s[j];  /* quote, backslash */
         }
-        *w++ = c;
+        i = j + 1;
     }
     *w++ = '"';
     b->len = w - b->p;
@@ -567,18 +658,23 @@ static int put_json_val(Buf *b, Val v) {
     }
 }
 
-/* stable insertion sort of the overrides by key (few of them), then the last of each key kept */
-static int overrides_final(Columns *self, int no) {
-    for (int i = 1; i < no; i++) {
-        Entry e = self->over[i];
-        int j = i - 1;
-        while (j >= 0 && cmp_entry(&self->over[j], &e) > 0) { self->over[j + 1] = self->over[j]; j--; }
-        self->over[j + 1] = e;
+static inline int key_less(const Entry *a, const Entry *b) {
+    if (a->k[0] != b->k[0] && a->kn && b->kn) return (unsigned char)a->k[0] < (unsigned char)b->k[0];
+    return cmp_key(a->k, a->kn, b->k, b->kn) < 0;
+}
+
+/* the overrides in key order, the last of each key kept: a stable insertion sort of their
+   indices (few of them; moving the entries themselves cost more than the whole parse) */
+static int overrides_final(Columns *self, int no, int *order) {
+    for (int i = 0; i < no; i++) {
+        int j = i;
+        while (j > 0 && key_less(&self->over[i], &self->over[order[j - 1]])) { order[j] = order[j - 1]; j--; }
+        order[j] = i;
     }
     int w = 0;
     for (int i = 0; i < no; i++) {
-        if (w > 0 && cmp_entry(&self->over[w - 1], &self->over[i]) == 0) self->over[w - 1] = self->over[i];
-        else self->over[w++] = self->over[i];
+        if (w > 0 && cmp_entry(&self->over[order[w - 1]], &self->over[order[i]]) == 0) order[w - 1] = order[i];
+        else order[w++] = order[i];
     }
     return w;
 }
@@ -628,18 +724,25 @@ static int system_time(const char *s, Py_ssize_t n, long long *us) {
     return 0;
 }
 
+/* fields.RESERVED and the names fields._flat_event_data leaves to the general code */
 static int is_reserved(const char *k, Py_ssize_t n) {
-    static const char *names[] = {"channel", "provider", "event_id", "record_id", "computer", "source_format",
-                                  "qualifiers", "level", "task", "opcode", "keywords", "user_sid", "execution_pid",
-                                  "execution_tid", "activity_id", "#attributes", "Data", "#text", NULL};
-    for (int i = 0; names[i]; i++)
-        if ((size_t)n == strlen(names[i]) && memcmp(k, names[i], n) == 0) return 1;
+    static const struct { const char *s; Py_ssize_t n; } names[] = {
+        {"channel", 7}, {"provider", 8}, {"event_id", 8}, {"record_id", 9}, {"computer", 8}, {"source_format", 13},
+        {"qualifiers", 10}, {"level", 5}, {"task", 4}, {"opcode", 6}, {"keywords", 8}, {"user_sid", 8},
+        {"execution_pid", 13}, {"execution_tid", 13}, {"activity_id", 11}, {"#attributes", 11}, {"Data", 4},
+        {"#text", 5}};
+    if (n < 4 || n > 13) return 0;
+    char c = k[0];
+    if (c != 'c' && c != 'p' && c != 'e' && c != 'r' && c != 's' && c != 'q' && c != 'l' && c != 't' && c != 'o' &&
+        c != 'k' && c != 'u' && c != 'a' && c != '#' && c != 'D')
+        return 0;
+    for (size_t i = 0; i < sizeof names / sizeof *names; i++)
+        if (names[i].n == n && names[i].s[0] == c && memcmp(k, names[i].s, n) == 0) return 1;
     return 0;
 }
 
-/* System member `key` of type `type` (null or absent: none); 0: fine, -1: not ours */
-static int sys_typed(Parser *ps, int x, const char *key, int type, Val *out) {
-    int y = get(ps, x, key);
+/* node y (-1: absent) as a value of type `type` (null or absent: none); 0: fine, -1: not ours */
+static int typed(Parser *ps, int y, int type, Val *out) {
     *out = VNONE;
     if (y < 0 || ps->nodes[y].type == J_NULL) return 0;
     Node *nd = &ps->nodes[y];
@@ -649,21 +752,44 @@ static int sys_typed(Parser *ps, int x, const char *key, int type, Val *out) {
     return 0;
 }
 
-/* an attribute of System member `elem` (its "#attributes"), as _system reads them */
-static int sys_attr(Parser *ps, int sys, const char *elem, const char *key, int type, int truthy, Val *out) {
+static int sys_typed(Parser *ps, int x, const char *key, int type, Val *out) {
+    return typed(ps, get(ps, x, key), type, out);
+}
+
+/* an attribute of System element y (its "#attributes"), as columnar._system reads them */
+static int sys_attr(Parser *ps, int y, const char *key, int type, int truthy, Val *out) {
     *out = VNONE;
-    int a = attrs_of(ps, get(ps, sys, elem));
+    int a = attrs_of(ps, y);
     if (a < 0) return 0;
     if (sys_typed(ps, a, key, type, out) < 0) return -1;
     if (truthy && out->t == V_STR && out->n == 0) *out = VNONE;  /* `if v:` */
     return 0;
 }
 
+/* the System elements read, found in one pass (the last of a repeated name, as a dict keeps) */
+enum { S_EID, S_RID, S_TIME, S_CHANNEL, S_PROVIDER, S_COMPUTER, S_LEVEL, S_TASK, S_OPCODE, S_KEYWORDS, S_SECURITY,
+       S_EXECUTION, S_CORRELATION, N_SYS };
+
+static void system_slots(Parser *ps, int sys, int *sl) {
+    static const struct { const char *s; Py_ssize_t n; int slot; } names[] = {
+        {"EventID", 7, S_EID}, {"EventRecordID", 13, S_RID}, {"TimeCreated", 11, S_TIME}, {"Channel", 7, S_CHANNEL},
+        {"Provider", 8, S_PROVIDER}, {"Computer", 8, S_COMPUTER}, {"Level", 5, S_LEVEL}, {"Task", 4, S_TASK},
+        {"Opcode", 6, S_OPCODE}, {"Keywords", 8, S_KEYWORDS}, {"Security", 8, S_SECURITY},
+        {"Execution", 9, S_EXECUTION}, {"Correlation", 11, S_CORRELATION}};
+    for (int i = 0; i < N_SYS; i++) sl[i] = -1;
+    for (int y = ps->nodes[sys].first; y >= 0; y = ps->nodes[y].next) {
+        const char *k = ps->nodes[y].k;
+        Py_ssize_t kn = ps->nodes[y].kn;
+        for (size_t i = 0; i < sizeof names / sizeof *names; i++)
+            if (names[i].n == kn && names[i].s[0] == k[0] && memcmp(names[i].s, k, kn) == 0) { sl[names[i].slot] = y; break; }
+    }
+}
+
 enum { NOT_OURS = 0, TAKEN = 1, FAILED = -1 };
 
 /* Why a record is not taken is a closed list, each a `return NOT_OURS` below. */
-static int take_record(Columns *self, PyObject *text, PyObject *locator, int checksum_bad) {
-    if (!PyUnicode_IS_ASCII(text) || !PyUnicode_IS_ASCII(locator)) return NOT_OURS;
+static int take_record(Columns *self, PyObject *text, const char *ls, Py_ssize_t ln, int checksum_bad) {
+    if (!PyUnicode_IS_ASCII(text)) return NOT_OURS;
     Py_ssize_t tn = PyUnicode_GET_LENGTH(text);
     self->text.len = 0;
     if (buf_put(&self->text, (const char *)PyUnicode_DATA(text), tn) < 0) return FAILED;
@@ -678,7 +804,9 @@ static int take_record(Columns *self, PyObject *text, PyObject *locator, int che
     if (ev < 0 || ps->nodes[ev].type != J_OBJ || ps->nodes[ev].first < 0) return NOT_OURS;
     int sys = get(ps, ev, "System");
     if (sys < 0 || ps->nodes[sys].type != J_OBJ) return NOT_OURS;
-    int eidn = get(ps, sys, "EventID"), ridn = get(ps, sys, "EventRecordID");
+    int sl[N_SYS];
+    system_slots(ps, sys, sl);
+    int eidn = sl[S_EID], ridn = sl[S_RID];
     if (eidn < 0 || ps->nodes[eidn].type != J_INT || ridn < 0 || ps->nodes[ridn].type != J_INT) return NOT_OURS;
     Val eid = vint(ps->nodes[eidn].i);
     eid.s = ps->nodes[eidn].s; eid.n = ps->nodes[eidn].n;
@@ -698,15 +826,18 @@ static int take_record(Columns *self, PyObject *text, PyObject *locator, int che
             switch (x->type) {
             case J_STR: {
                 /* fields.scalar: CR LF and lone CR become LF (in place: the text is our copy) */
-                char *w = (char *)x->s;
-                Py_ssize_t blank = 1;
-                for (Py_ssize_t i = 0; i < x->n; i++) {
-                    char c = x->s[i];
-                    if (c == '\r') { c = '\n'; if (i + 1 < x->n && x->s[i + 1] == '\n') i++; }
-                    if (c != ' ' && c != '\n' && c != '\t') blank = 0;
-                    *w++ = c;
+                if (memchr(x->s, '\r', x->n)) {
+                    char *w = (char *)x->s;
+                    for (Py_ssize_t i = 0; i < x->n; i++) {
+                        char c = x->s[i];
+                        if (c == '\r') { c = '\n'; if (i + 1 < x->n && x->s[i + 1] == '\n') i++; }
+                        *w++ = c;
+                    }
+                    x->n = w - x->s;
                 }
-                x->n = w - x->s;
+                Py_ssize_t i = 0;
+                while (i < x->n && (x->s[i] == ' ' || x->s[i] == '\n' || x->s[i] == '\t')) i++;
+                int blank = i == x->n;
                 v = blank ? VNONE : vstr(x->s, x->n);  /* empty or blank (str.isspace): absent */
                 break;
             }
@@ -729,10 +860,11 @@ static int take_record(Columns *self, PyObject *text, PyObject *locator, int che
         for (int i = 1; i < nd; i++)
             if (cmp_entry(&self->data[i - 1], &self->data[i]) == 0) return NOT_OURS;  /* a repeated name */
     }
+    data_index(self, nd);
     if (eid.i == 4104 && has_sbid) return NOT_OURS;  /* script block parts: the assembler needs their Event */
 
     /* TimeCreated/@SystemTime */
-    int tc = get(ps, sys, "TimeCreated");
+    int tc = sl[S_TIME];
     if (tc < 0 || ps->nodes[tc].type != J_OBJ) return NOT_OURS;
     int tca = get(ps, tc, "#attributes");
     if (tca < 0 || ps->nodes[tca].type != J_OBJ) return NOT_OURS;
@@ -743,21 +875,21 @@ static int take_record(Columns *self, PyObject *text, PyObject *locator, int che
 
     /* System fields (columnar._system): anything of another type is not ours */
     Val channel, provider = VNONE, computer, level, task, opcode, keywords, sid, xpid, xtid, act;
-    if (sys_typed(ps, sys, "Channel", J_STR, &channel) < 0) return NOT_OURS;
-    int pa = attrs_of(ps, get(ps, sys, "Provider"));
+    if (typed(ps, sl[S_CHANNEL], J_STR, &channel) < 0) return NOT_OURS;
+    int pa = attrs_of(ps, sl[S_PROVIDER]);
     if (pa >= 0) {
         Val name;
         if (sys_typed(ps, pa, "Name", J_STR, &name) < 0) return NOT_OURS;
         if (name.t == V_STR && name.n > 0) provider = name;
         else if (sys_typed(ps, pa, "EventSourceName", J_STR, &provider) < 0) return NOT_OURS;
     }
-    if (sys_typed(ps, sys, "Computer", J_STR, &computer) < 0 || sys_typed(ps, sys, "Level", J_INT, &level) < 0 ||
-        sys_typed(ps, sys, "Task", J_INT, &task) < 0 || sys_typed(ps, sys, "Opcode", J_INT, &opcode) < 0 ||
-        sys_typed(ps, sys, "Keywords", J_STR, &keywords) < 0 ||
-        sys_attr(ps, sys, "Security", "UserID", J_STR, 1, &sid) < 0 ||
-        sys_attr(ps, sys, "Execution", "ProcessID", J_INT, 0, &xpid) < 0 ||
-        sys_attr(ps, sys, "Execution", "ThreadID", J_INT, 0, &xtid) < 0 ||
-        sys_attr(ps, sys, "Correlation", "ActivityID", J_STR, 1, &act) < 0)
+    if (typed(ps, sl[S_COMPUTER], J_STR, &computer) < 0 || typed(ps, sl[S_LEVEL], J_INT, &level) < 0 ||
+        typed(ps, sl[S_TASK], J_INT, &task) < 0 || typed(ps, sl[S_OPCODE], J_INT, &opcode) < 0 ||
+        typed(ps, sl[S_KEYWORDS], J_STR, &keywords) < 0 ||
+        sys_attr(ps, sl[S_SECURITY], "UserID", J_STR, 1, &sid) < 0 ||
+        sys_attr(ps, sl[S_EXECUTION], "ProcessID", J_INT, 0, &xpid) < 0 ||
+        sys_attr(ps, sl[S_EXECUTION], "ThreadID", J_INT, 0, &xtid) < 0 ||
+        sys_attr(ps, sl[S_CORRELATION], "ActivityID", J_STR, 1, &act) < 0)
         return NOT_OURS;
 
     for (int k = 0; k < N_CONV; k++)
@@ -889,7 +1021,9 @@ static int take_record(Columns *self, PyObject *text, PyObject *locator, int che
 #undef OVER
 
     /* attributes: canonical JSON (sorted keys) of EventData merged with the overrides */
-    no = overrides_final(self, no);
+    int order[256];
+    if (no > 256) return NOT_OURS;
+    no = overrides_final(self, no, order);
     Buf *j = &self->jsonbuf;
     j->len = 0;
     if (buf_putc(j, '{') < 0) return FAILED;
@@ -898,11 +1032,11 @@ static int take_record(Columns *self, PyObject *text, PyObject *locator, int che
         Entry *e;
         if (di < nd && self->data[di].v.t == V_NONE) { di++; continue; }
         if (oi >= no) e = &self->data[di++];
-        else if (di >= nd) e = &self->over[oi++];
+        else if (di >= nd) e = &self->over[order[oi++]];
         else {
-            int c = cmp_entry(&self->data[di], &self->over[oi]);
+            int c = cmp_entry(&self->data[di], &self->over[order[oi]]);
             if (c < 0) e = &self->data[di++];
-            else { if (c == 0) di++; e = &self->over[oi++]; }
+            else { if (c == 0) di++; e = &self->over[order[oi++]]; }
         }
         if (!first && buf_putc(j, ',') < 0) return FAILED;
         first = 0;
@@ -911,8 +1045,6 @@ static int take_record(Columns *self, PyObject *text, PyObject *locator, int che
     if (buf_putc(j, '}') < 0) return FAILED;
 
     /* the row: every column or none (errors here are out of memory only) */
-    const char *ls = (const char *)PyUnicode_DATA(locator);
-    Py_ssize_t ln = PyUnicode_GET_LENGTH(locator);
     Sha h = self->id_base;
     char idhex[32];
     sha_update(&h, (const unsigned char *)ls, ln);
@@ -952,9 +1084,145 @@ static PyObject *Columns_record(Columns *self, PyObject *const *args, Py_ssize_t
     }
     int bad = PyObject_IsTrue(args[2]);
     if (bad < 0) return NULL;
-    int rc = take_record(self, args[0], args[1], bad);
+    if (!PyUnicode_IS_ASCII(args[1])) Py_RETURN_FALSE;
+    int rc = take_record(self, args[0], (const char *)PyUnicode_DATA(args[1]), PyUnicode_GET_LENGTH(args[1]), bad);
     if (rc == FAILED) return NULL;
     return PyBool_FromLong(rc == TAKEN);
+}
+
+static PyObject *S_RID_KEY, *S_DATA_KEY, *S_CHUNK_OF, *S_OFFSET_OF;
+
+static int attr_ll(PyObject *o, const char *name, long long *out) {
+    PyObject *v = PyObject_GetAttrString(o, name);
+    if (!v) return -1;
+    *out = PyLong_AsLongLong(v);
+    Py_DECREF(v);
+    return (*out == -1 && PyErr_Occurred()) ? -1 : 0;
+}
+
+static int ll_of(PyObject *o, long long *out) {  /* 1: an exact int that fits; 0: anything else */
+    if (!PyLong_CheckExact(o)) return 0;
+    int over = 0;
+    *out = PyLong_AsLongLongAndOverflow(o, &over);
+    if (over || (*out == -1 && PyErr_Occurred())) { PyErr_Clear(); return 0; }
+    return 1;
+}
+
+/* feed(records, cmap, start, limit): records from the evtx iterator until `limit` rows are held
+ * (returns True), the iterator ends (None), or a record is not ours: (record, locator, chunk) for
+ * the Python path, locator None when even its locator is Python's to work out. The locator is
+ * the ingestor's "chunk=K;record=R;off=O", from the chunk map's ranges and record offsets, asking
+ * cmap.chunk_of / cmap.offset_of (which keep its state) whenever the record leaves the chunk at hand.
+ * An exception from the iterator (a damaged chunk) propagates; the rows taken before it stay. */
+static PyObject *Columns_feed(Columns *self, PyObject *const *args, Py_ssize_t nargs) {
+    if (nargs != 4) { PyErr_SetString(PyExc_TypeError, "feed(records, cmap, start, limit)"); return NULL; }
+    PyObject *it = args[0], *cmap = args[1], *start = args[2];
+    Py_ssize_t limit = PyLong_AsSsize_t(args[3]);
+    if (limit == -1 && PyErr_Occurred()) return NULL;
+    PyObject *ranges = NULL, *problems = NULL, *offs = NULL, *result = NULL;
+    long long *lo = NULL, *hi = NULL, cur, offs_chunk, bad_chunk = -2;
+    int bad = 0;
+    Py_ssize_t nr;
+    if (!(ranges = PyObject_GetAttrString(cmap, "ranges")) || !PyList_Check(ranges)) goto done;
+    if (!(problems = PyObject_GetAttrString(cmap, "checksum_problems")) || !PyDict_Check(problems)) goto done;
+    nr = PyList_GET_SIZE(ranges);
+    lo = PyMem_Calloc(nr + 1, sizeof(long long)); hi = PyMem_Calloc(nr + 1, sizeof(long long));
+    if (!lo || !hi) { PyErr_NoMemory(); goto done; }
+    for (Py_ssize_t i = 0; i < nr; i++) {
+        PyObject *t = PyList_GET_ITEM(ranges, i);
+        if (!PyTuple_Check(t) || PyTuple_GET_SIZE(t) != 2 || !ll_of(PyTuple_GET_ITEM(t, 0), &lo[i]) ||
+            !ll_of(PyTuple_GET_ITEM(t, 1), &hi[i])) { lo[i] = 0; hi[i] = -1; }
+    }
+    if (attr_ll(cmap, "cur", &cur) < 0 || attr_ll(cmap, "_offsets_chunk", &offs_chunk) < 0) goto done;
+    if (!(offs = PyObject_GetAttrString(cmap, "_offsets")) || !PyDict_Check(offs)) goto done;
+    char loc[96];
+    for (;;) {
+        if (self->rows >= limit) { result = Py_NewRef(Py_True); break; }
+        PyObject *rec = PyIter_Next(it);
+        if (!rec) { if (!PyErr_Occurred()) result = Py_NewRef(Py_None); break; }
+        PyObject *rid = PyDict_CheckExact(rec) ? PyDict_GetItemWithError(rec, S_RID_KEY) : NULL;
+        long long r, k = -1, off = -1;
+        if (!rid || !ll_of(rid, &r)) {
+            if (PyErr_Occurred()) { Py_DECREF(rec); break; }
+            result = Py_BuildValue("(NOO)", rec, Py_None, Py_None);
+            break;
+        }
+        if (0 <= cur && cur < nr && lo[cur] <= r && r <= hi[cur]) k = cur;
+        else {
+            PyObject *kk = PyObject_CallMethodObjArgs(cmap, S_CHUNK_OF, rid, start, NULL);
+            if (!kk) { Py_DECREF(rec); break; }
+            if (kk != Py_None && !ll_of(kk, &k)) k = -2;
+            Py_DECREF(kk);
+            if (attr_ll(cmap, "cur", &cur) < 0) { Py_DECREF(rec); break; }
+            if (k == -2) { result = Py_BuildValue("(NOO)", rec, Py_None, Py_None); break; }
+        }
+        if (k >= 0) {
+            PyObject *o;
+            if (k == offs_chunk) {
+                o = PyDict_GetItemWithError(offs, rid);
+                if (!o && PyErr_Occurred()) { Py_DECREF(rec); break; }
+                Py_XINCREF(o);
+            } else {
+                PyObject *kk = PyLong_FromLongLong(k);
+                o = kk ? PyObject_CallMethodObjArgs(cmap, S_OFFSET_OF, kk, rid, NULL) : NULL;
+                Py_XDECREF(kk);
+                if (!o) { Py_DECREF(rec); break; }
+                Py_CLEAR(offs);
+                if (attr_ll(cmap, "_offsets_chunk", &offs_chunk) < 0 || !(offs = PyObject_GetAttrString(cmap, "_offsets")) ||
+                    !PyDict_Check(offs)) { Py_DECREF(o); Py_DECREF(rec); goto done; }
+            }
+            if (o && o != Py_None && !ll_of(o, &off)) off = -2;
+            Py_XDECREF(o);
+            if (off == -2) { result = Py_BuildValue("(NOO)", rec, Py_None, Py_None); break; }
+            if (k != bad_chunk) {
+                PyObject *kk = PyLong_FromLongLong(k);
+                bad = kk ? PyDict_Contains(problems, kk) : -1;
+                Py_XDECREF(kk);
+                if (bad < 0) { Py_DECREF(rec); break; }
+                bad_chunk = k;
+            }
+        } else bad = 0;
+        int ln;
+        if (k < 0) ln = snprintf(loc, sizeof loc, "chunk=?;record=%lld;off=?", r);
+        else if (off < 0) ln = snprintf(loc, sizeof loc, "chunk=%lld;record=%lld;off=?", k, r);
+        else ln = snprintf(loc, sizeof loc, "chunk=%lld;record=%lld;off=%lld", k, r, off);
+        PyObject *data = PyDict_GetItemWithError(rec, S_DATA_KEY);
+        int rc = NOT_OURS;
+        if (data && PyUnicode_CheckExact(data)) rc = take_record(self, data, loc, ln, bad);
+        if (rc == FAILED || PyErr_Occurred()) { Py_DECREF(rec); break; }
+        if (rc == TAKEN) { Py_DECREF(rec); continue; }
+        result = Py_BuildValue("(Ns#O)", rec, loc, (Py_ssize_t)ln, k >= 0 ? PyLong_FromLongLong(k) : Py_NewRef(Py_None));
+        if (result) Py_DECREF(PyTuple_GET_ITEM(result, 2));  /* the tuple holds it */
+        break;
+    }
+done:
+    Py_XDECREF(ranges); Py_XDECREF(problems); Py_XDECREF(offs);
+    PyMem_Free(lo); PyMem_Free(hi);
+    if (!result && !PyErr_Occurred()) PyErr_SetString(PyExc_TypeError, "feed: the chunk map is not the ingestor's");
+    return result;
+}
+
+/* _ChunkMap.offset_of's walk: {record id: file offset} of the records in one chunk's bytes
+   (the first header of a repeated id wins, as dict.setdefault keeps it) */
+static PyObject *record_offsets(PyObject *mod, PyObject *args) {
+    Py_buffer b;
+    long long base;
+    if (!PyArg_ParseTuple(args, "y*L", &b, &base)) return NULL;
+    PyObject *d = PyDict_New();
+    const unsigned char *p = b.buf;
+    Py_ssize_t n = b.len, pos = 512;
+    while (d && pos + 24 <= n && memcmp(p + pos, "\x2a\x2a\x00\x00", 4) == 0) {  /* bounded: pos grows */
+        uint32_t size = (uint32_t)p[pos + 4] | (uint32_t)p[pos + 5] << 8 | (uint32_t)p[pos + 6] << 16 | (uint32_t)p[pos + 7] << 24;
+        unsigned long long rid = 0;
+        for (int i = 7; i >= 0; i--) rid = rid << 8 | p[pos + 8 + i];
+        PyObject *key = PyLong_FromUnsignedLongLong(rid), *val = key ? PyLong_FromLongLong(base + pos) : NULL;
+        if (!val || PyDict_SetDefault(d, key, val) == NULL) Py_CLEAR(d);
+        Py_XDECREF(key); Py_XDECREF(val);
+        if (size < 24) break;
+        pos += size;
+    }
+    PyBuffer_Release(&b);
+    return d;
 }
 
 static int push_py_str(StrCol *c, PyObject *o) {
@@ -1132,13 +1400,15 @@ static void Columns_dealloc(Columns *self) {
     buf_free(&self->tags.offsets); buf_free(&self->attack.offsets);
     buf_free(&self->text); buf_free(&self->msgbuf); buf_free(&self->jsonbuf); buf_free(&self->idbuf);
     buf_free(&self->keybuf); buf_free(&self->id_prefix); buf_free(&self->id_suffix);
-    PyMem_Free(self->ps.nodes); PyMem_Free(self->data); PyMem_Free(self->over);
+    PyMem_Free(self->ps.nodes); PyMem_Free(self->data); PyMem_Free(self->over); PyMem_Free(self->htab);
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
 static PyMethodDef Columns_methods[] = {
     {"record", (PyCFunction)(void (*)(void))Columns_record, METH_FASTCALL,
      "record(text, locator, checksum_bad) -> True (row appended) or False (not ours: nothing appended)"},
+    {"feed", (PyCFunction)(void (*)(void))Columns_feed, METH_FASTCALL,
+     "feed(records, cmap, start, limit) -> True (limit reached), None (no more records) or (record, locator, chunk)"},
     {"append_row", (PyCFunction)Columns_append_row, METH_O, "append_row(row): a row the Python path made"},
     {"take", (PyCFunction)Columns_take, METH_NOARGS, "the rows as Arrow buffers; the columns are then empty"},
     {"nbytes", (PyCFunction)Columns_nbytes, METH_NOARGS, "bytes held by the largest text columns"},
@@ -1158,12 +1428,29 @@ static PyTypeObject ColumnsType = {
     .tp_doc = "Columns(plan_for, convert, id_prefix: bytes, id_suffix: bytes): EVTX rows in Arrow layout",
 };
 
-static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_evtxrow", "EVTX record JSON to stored row values", -1, NULL};
+static PyMethodDef module_methods[] = {
+    {"record_offsets", record_offsets, METH_VARARGS, "record_offsets(chunk: bytes, base: int) -> {record id: offset}"},
+    {NULL}};
+
+static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_evtxrow", "EVTX record JSON to stored row values", -1,
+                                    module_methods};
 
 PyMODINIT_FUNC PyInit__evtxrow(void) {
+    init_tables();
+    if (!(S_RID_KEY = PyUnicode_InternFromString("event_record_id")) || !(S_DATA_KEY = PyUnicode_InternFromString("data")) ||
+        !(S_CHUNK_OF = PyUnicode_InternFromString("chunk_of")) || !(S_OFFSET_OF = PyUnicode_InternFromString("offset_of")))
+        return NULL;
+#ifdef HAVE_SHA_NI
+    if (cpu_has_sha() && !getenv("CYBERCLAIM_NO_SHA_NI")) block_fn = sha_block_ni;
+#endif
     if (PyType_Ready(&ColumnsType) < 0) return NULL;
     PyObject *m = PyModule_Create(&module);
     if (!m) return NULL;
     if (PyModule_AddObjectRef(m, "Columns", (PyObject *)&ColumnsType) < 0) { Py_DECREF(m); return NULL; }
+#ifdef HAVE_SHA_NI
+    if (PyModule_AddIntConstant(m, "SHA_NI", block_fn == sha_block_ni) < 0) { Py_DECREF(m); return NULL; }
+#else
+    if (PyModule_AddIntConstant(m, "SHA_NI", 0) < 0) { Py_DECREF(m); return NULL; }
+#endif
     return m;
 }
