@@ -1,11 +1,15 @@
-"""Build of the one C extension (forensics/windows/_evtxrow.c: the EVTX row fast path).
+"""Build of the C extensions (forensics/windows/_evtxrow.c: the EVTX row fast path;
+forensics/logs/_eventid.c: event ids of text-log rows).
 
 Everything else is in pyproject.toml. optional=True: on a machine without a C compiler
-the install still succeeds and the EVTX ingestor uses its Python path; CI (CI=true)
-refuses a missing extension at import (forensics/windows/fastpath.py).
+the install still succeeds and the ingestors use their Python paths; CI (CI=true)
+refuses a missing extension at import (forensics/windows/fastpath.py, forensics/logs/fastpath.py).
 """
 from setuptools import Extension, setup
 
+_FLAGS = ["-O2", "-std=c11", "-Wall", "-Wno-unused-function"]
 setup(ext_modules=[Extension("forensics.windows._evtxrow", ["forensics/windows/_evtxrow.c"],
-                             extra_compile_args=["-O2", "-std=c11", "-Wall", "-Wno-unused-function"],
-                             optional=True)])
+                             extra_compile_args=_FLAGS, optional=True),
+                   # the text-log parse workers' event ids (forensics/logs/fastpath.py falls back to hashlib)
+                   Extension("forensics.logs._eventid", ["forensics/logs/_eventid.c"],
+                             extra_compile_args=_FLAGS, optional=True)])

@@ -22,6 +22,7 @@ ingestor in file order (`_yb`, `_roll`, `_month` columns below).
 from __future__ import annotations
 
 import hashlib
+import os
 from dataclasses import dataclass
 
 import numpy as np
@@ -33,6 +34,13 @@ from forensics.logs import detections, webaccess
 from forensics.logs.authlog import AUTH_PROGRAMS
 from forensics.logs.lines import MAX_LINE
 from forensics.logs.timeparse import Clock, _seconds_fields
+
+try:  # the compiled event ids (_eventid.c); without a C compiler at install, hashlib per row
+    from forensics.logs import _eventid
+except ImportError as e:
+    if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+        raise ImportError(f"forensics.logs._eventid is not built ({e}); run `pip install -e .` with a C compiler") from e
+    _eventid = None
 
 _OCT = r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
 IPV4 = rf"(?:{_OCT}\.){{3}}{_OCT}"
@@ -522,6 +530,18 @@ def event_ids(cfg: BlockConfig, locators: pa.Array, data_types: pa.Array) -> pa.
 
     hashlib, not DuckDB's sha256: this runs in pool workers forked from a process that may have
     used DuckDB, and DuckDB in a forked child can crash (seen: a segfault in the end-to-end tests)."""
+    if _eventid is not None:
+        head = cfg.evidence_sha256.encode()
+        tails = pc.binary_join_element_wise("|", locators, f"|{cfg.parser_id}|", data_types, "")
+        if isinstance(tails, pa.ChunkedArray):
+            tails = tails.combine_chunks()
+        if tails.null_count == 0:
+            n = len(tails)
+            _, offs, data = tails.buffers()
+            first = tails.offset
+            hexes = _eventid.ids(head, memoryview(offs)[4 * first: 4 * (first + n + 1)], data or b"", n)
+            return pa.Array.from_buffers(STR, n, [None, pa.py_buffer(np.arange(0, 32 * n + 1, 32, dtype=np.int32)),
+                                                  pa.py_buffer(hexes)])
     keys = pc.binary_join_element_wise(f"{cfg.evidence_sha256}|", locators, f"|{cfg.parser_id}|", data_types, "")
     sha256 = hashlib.sha256
     return pa.array([sha256(k.encode()).hexdigest()[:32] for k in keys.to_pylist()], STR)
