@@ -15,9 +15,10 @@ Three ways to normalize, with the same stored result (tests/test_evtx.py and
 tests/test_evtx_columnar.py compare the Parquet tables for every corpus file):
 `ingest` yields one Event per record (forensics.windows.normalize, the
 reference); `ingest_batches`, which the pipeline prefers, by default writes each
-record straight into EventBatch columns (forensics.windows.columnar; unusual
-records and PowerShell script block parts take the reference path in their
-place), or with option evtx_bulk=True hands batches to forensics.windows.bulk
+record straight into EventBatch columns (forensics.windows.fastpath, a C
+extension, with forensics.windows.columnar for the records it leaves and where
+it is not built; unusual records and PowerShell script block parts take the
+reference path in their place), or with option evtx_bulk=True hands batches to forensics.windows.bulk
 (DuckDB), or with evtx_bulk=False yields the reference path's Events.
 """
 from __future__ import annotations
@@ -201,9 +202,10 @@ class EvtxIngestor(Ingestor):
     def ingest_batches(self, ctx: IngestContext) -> Iterator[Record | EventBatch]:
         """What the pipeline stores: the same events, handed over as EventBatch columns.
 
-        By default each record goes straight into columns (forensics.windows.columnar);
-        option evtx_bulk=True normalizes in DuckDB batches (forensics.windows.bulk) and
-        evtx_bulk=False gives the record-by-record path (one Event each)."""
+        By default each record goes straight into columns (forensics.windows.fastpath, in C,
+        or forensics.windows.columnar where the extension is not built or with option
+        evtx_compiled=False); option evtx_bulk=True normalizes in DuckDB batches
+        (forensics.windows.bulk) and evtx_bulk=False gives the record-by-record path."""
         opt = ctx.options.get("evtx_bulk")
         mode = "columnar" if opt is None else "bulk" if opt else "single"
         return _gc_paused(self._ingest(ctx, bulk=mode == "bulk", columnar=mode == "columnar"))
@@ -235,7 +237,8 @@ class EvtxIngestor(Ingestor):
             scripts = ScriptBlockAssembler()
             # the compiled row path (forensics.windows.fastpath) when it is built; rows it does
             # not take go the Python columnar way into the same columns, in record order
-            cols = fastpath.columns(ctx.evidence_sha256, self.parser_id(), DATA_TYPE) if columnar else None
+            cols = fastpath.columns(ctx.evidence_sha256, self.parser_id(), DATA_TYPE) \
+                if columnar and ctx.options.get("evtx_compiled", True) else None
             start = 0
             while start < n_chunks:  # every pass moves start forward: bounded by the chunk count
                 cmap.cur = start
