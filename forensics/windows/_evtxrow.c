@@ -169,6 +169,7 @@ static int cpu_has_sha(void) {
 }
 #endif
 
+
 static void (*block_fn)(Sha *, const unsigned char *) = sha_block;
 
 static void sha_init(Sha *s) {
@@ -190,11 +191,15 @@ static void sha_update(Sha *s, const unsigned char *p, size_t n) {
 /* the first 16 bytes of the digest as 32 lowercase hex digits */
 static void sha_hex32(Sha *s, char *out) {
     uint64_t bits = s->bits;
-    unsigned char pad = 0x80, z = 0, len[8];
-    sha_update(s, &pad, 1);
-    while (s->fill != 56) sha_update(s, &z, 1);
-    for (int i = 0; i < 8; i++) len[i] = (unsigned char)(bits >> (56 - 8 * i));
-    sha_update(s, len, 8);
+    s->blk[s->fill++] = 0x80;
+    if (s->fill > 56) {
+        memset(s->blk + s->fill, 0, 64 - s->fill);
+        block_fn(s, s->blk);
+        s->fill = 0;
+    }
+    memset(s->blk + s->fill, 0, 56 - s->fill);
+    for (int i = 0; i < 8; i++) s->blk[56 + i] = (unsigned char)(bits >> (56 - 8 * i));
+    block_fn(s, s->blk);
     static const char hx[] = "0123456789abcdef";
     for (int i = 0; i < 4; i++)
         for (int j = 0; j < 4; j++) {
@@ -214,6 +219,7 @@ typedef struct {
     long long i;
     const char *k; Py_ssize_t kn;  /* key, when a member of an object */
     int first, next;              /* children (objects, arrays), siblings */
+    int plain;                    /* J_STR: written without escapes (its JSON is its text) */
 } Node;
 
 typedef struct { char *p, *end; Node *nodes; int n, cap; } Parser;
@@ -228,7 +234,7 @@ static int new_node(Parser *ps, int type) {
         ps->nodes = nn; ps->cap = cap;
     }
     Node *x = &ps->nodes[ps->n];
-    x->type = type; x->s = NULL; x->n = 0; x->i = 0; x->k = NULL; x->kn = 0; x->first = -1; x->next = -1;
+    x->type = type; x->plain = 0; x->s = NULL; x->n = 0; x->i = 0; x->k = NULL; x->kn = 0; x->first = -1; x->next = -1;
     return ps->n++;
 }
 
@@ -248,6 +254,7 @@ static int parse_str(Parser *ps, const char **s, Py_ssize_t *n) {
     char *r = ++ps->p, *w = r, *end = ps->end;
     *s = r;
     while (r < end && !SPECIAL[(unsigned char)*r]) r++;  /* the usual string: no escapes, nothing to move */
+    if (r < end && *r == '"') { *n = r - *s; ps->p = r + 1; return 1; }
     w = r;
     while (r < end) {
         unsigned char c = (unsigned char)*r;
@@ -303,8 +310,9 @@ static int parse_value(Parser *ps, int depth) {
         int x = new_node(ps, J_STR);
         if (x < 0) return x;
         const char *s; Py_ssize_t n;
-        if (parse_str(ps, &s, &n) < 0) return -1;
-        ps->nodes[x].s = s; ps->nodes[x].n = n;
+        int plain = parse_str(ps, &s, &n);
+        if (plain < 0) return -1;
+        ps->nodes[x].s = s; ps->nodes[x].n = n; ps->nodes[x].plain = plain;
         return x;
     }
     if (c == '-' || (c >= '0' && c <= '9')) {
@@ -346,11 +354,11 @@ static int attrs_of(Parser *ps, int x) {
 /* ------------------------------------------------------------------ values of one row */
 
 enum { V_NONE, V_STR, V_INT, V_BOOL };
-typedef struct { int t; const char *s; Py_ssize_t n; long long i; } Val;
+typedef struct { int t; const char *s; Py_ssize_t n; long long i; int plain; } Val;  /* plain: JSON = text */
 
-static inline Val vstr(const char *s, Py_ssize_t n) { Val v = {V_STR, s, n, 0}; return v; }
-static inline Val vint(long long i) { Val v = {V_INT, NULL, 0, i}; return v; }
-static const Val VNONE = {V_NONE, NULL, 0, 0};
+static inline Val vstr(const char *s, Py_ssize_t n) { Val v = {V_STR, s, n, 0, 0}; return v; }
+static inline Val vint(long long i) { Val v = {V_INT, NULL, 0, i, 0}; return v; }
+static const Val VNONE = {V_NONE, NULL, 0, 0, 0};
 
 typedef struct { const char *k; Py_ssize_t kn; Val v; } Entry;
 
@@ -372,6 +380,23 @@ enum { R_USER, R_IMAGE, R_PID, R_CMD, R_SIP, R_SPORT, R_DIP, R_DPORT, R_PROTO, R
 enum { C_SPLIT_USER, C_BASENAME, C_AS_INT, C_CLEAN_IP, C_PORT, C_LOWER, C_DOMAIN, C_SHA256_OF, N_CONV };
 /* message template fields that are entities */
 enum { E_HOST, E_USER, E_PNAME, E_CMD, E_SIP, E_SPORT, E_DIP, E_DPORT, E_PROTO, E_DOMAIN, E_FILE, N_ENT };
+
+static inline uint32_t hash_key(const char *k, Py_ssize_t n) {
+    uint32_t h = 2166136261u;  /* FNV-1a */
+    for (Py_ssize_t i = 0; i < n; i++) h = (h ^ (unsigned char)k[i]) * 16777619u;
+    return h;
+}
+
+#define MEMO_SLOTS 1024
+struct MemoSlot { char *s; Py_ssize_t n; uint32_t hash; PyObject *value; };
+struct Memo { struct MemoSlot slot[MEMO_SLOTS]; };
+
+static void memo_clear(struct Memo *m) {
+    if (!m) return;
+    for (int i = 0; i < MEMO_SLOTS; i++) { PyMem_Free(m->slot[i].s); m->slot[i].s = NULL; Py_CLEAR(m->slot[i].value); }
+}
+
+static void memo_free(struct Memo *m) { memo_clear(m); PyMem_Free(m); }
 
 typedef struct { const char *s; Py_ssize_t n; } Str;
 
@@ -395,7 +420,9 @@ typedef struct {
     IntCol dport; StrCol proto, domain, fpath, fsha; ListCol tags, attack; StrCol gbt, sev, attrs, eid;
     Py_ssize_t rows;
     /* scratch, reused */
-    Buf text, msgbuf, jsonbuf, idbuf, keybuf;
+    Buf text, msgbuf, jsonbuf, idbuf, keybuf, lastkey;
+    int lastplan;
+    struct Memo *cache[N_CONV];
     Parser ps;
     Entry *data, *over; int datacap, overcap;
     int *htab, hcap, hsize;
@@ -480,10 +507,20 @@ static Plan *plan_of(Columns *self, Val ch, Val pr, Val eid) {
         buf_putc(k, pr.t == V_STR) < 0 || (pr.t == V_STR && buf_put(k, pr.s, pr.n) < 0) || buf_putc(k, 0) < 0 ||
         buf_put(k, eid.s, eid.n) < 0)
         return NULL;
+    /* records of one file mostly share a log and a few EventIDs: the last key first */
+    if (self->lastplan >= 0 && self->lastkey.len == k->len && memcmp(self->lastkey.p, k->p, k->len) == 0)
+        return &self->plans[self->lastplan];
     PyObject *key = PyBytes_FromStringAndSize(k->p, k->len);
     if (!key) return NULL;
     PyObject *ix = PyDict_GetItemWithError(self->plan_index, key);
-    if (ix) { Py_DECREF(key); return &self->plans[PyLong_AsLong(ix)]; }
+    if (ix) {
+        Py_DECREF(key);
+        self->lastplan = -1;
+        self->lastkey.len = 0;
+        if (buf_put(&self->lastkey, k->p, k->len) < 0) return NULL;
+        self->lastplan = (int)PyLong_AsLong(ix);
+        return &self->plans[self->lastplan];
+    }
     if (PyErr_Occurred()) { Py_DECREF(key); return NULL; }
     PyObject *c = ch.t == V_STR ? PyUnicode_FromStringAndSize(ch.s, ch.n) : Py_NewRef(Py_None);
     PyObject *p = pr.t == V_STR ? PyUnicode_FromStringAndSize(pr.s, pr.n) : Py_NewRef(Py_None);
@@ -505,17 +542,34 @@ static Plan *plan_of(Columns *self, Val ch, Val pr, Val eid) {
 
 /* Python's answer for conversion `kind` of text s (borrowed, kept by the memo); NULL: error */
 static PyObject *convert(Columns *self, int kind, const char *s, Py_ssize_t n) {
+    /* a direct-mapped cache of the text's bytes in front of the dict (no str made on a hit); what
+       it holds the dict holds too, and both are emptied together, so an entry it drops stays alive
+       for the rest of the record */
+    struct Memo *m = self->cache[kind];
+    uint32_t h = hash_key(s, n);
+    struct MemoSlot *slot = &m->slot[h & (MEMO_SLOTS - 1)];
+    if (slot->value && slot->hash == h && slot->n == n && memcmp(slot->s, s, n) == 0) return slot->value;
     PyObject *key = PyUnicode_FromStringAndSize(s, n);
     if (!key) return NULL;
     PyObject *v = PyDict_GetItemWithError(self->memo[kind], key);
-    if (v || PyErr_Occurred()) { Py_DECREF(key); return v; }
-    v = PyObject_CallFunction(self->convert, "iO", kind, key);
-    if (v) {
-        int rc = PyDict_SetItem(self->memo[kind], key, v);
-        Py_DECREF(v);  /* the memo holds it */
-        if (rc < 0) v = NULL;
+    if (!v && !PyErr_Occurred()) {
+        v = PyObject_CallFunction(self->convert, "iO", kind, key);
+        if (v) {
+            int rc = PyDict_SetItem(self->memo[kind], key, v);
+            Py_DECREF(v);  /* the memo holds it */
+            if (rc < 0) v = NULL;
+        }
     }
     Py_DECREF(key);
+    if (v && n <= 256) {
+        char *copy = PyMem_Malloc(n ? n : 1);
+        if (copy) {
+            memcpy(copy, s, n);
+            PyMem_Free(slot->s);
+            Py_XSETREF(slot->value, Py_NewRef(v));
+            slot->s = copy; slot->n = n; slot->hash = h;
+        }
+    }
     return v;
 }
 
@@ -538,12 +592,6 @@ static int as_val(PyObject *o, Val *v) {
 }
 
 /* ------------------------------------------------------------------ one record */
-
-static inline uint32_t hash_key(const char *k, Py_ssize_t n) {
-    uint32_t h = 2166136261u;  /* FNV-1a */
-    for (Py_ssize_t i = 0; i < n; i++) h = (h ^ (unsigned char)k[i]) * 16777619u;
-    return h;
-}
 
 /* the EventData names of this record in an open-addressing table (index + 1; 0 empty) */
 static void data_index(Columns *self, int nd) {
@@ -651,7 +699,16 @@ static int put_json_str(Buf *b, const char *s, Py_ssize_t n) {
 
 static int put_json_val(Buf *b, Val v) {
     switch (v.t) {
-    case V_STR: return put_json_str(b, v.s, v.n);
+    case V_STR:
+        if (v.plain) {
+            if (buf_reserve(b, v.n + 2) < 0) return -1;
+            b->p[b->len] = '"';
+            memcpy(b->p + b->len + 1, v.s, v.n);
+            b->p[b->len + 1 + v.n] = '"';
+            b->len += v.n + 2;
+            return 0;
+        }
+        return put_json_str(b, v.s, v.n);
     case V_INT: return put_int(b, v.i);
     case V_BOOL: return v.i ? buf_put(b, "true", 4) : buf_put(b, "false", 5);
     default: return buf_put(b, "null", 4);
@@ -749,6 +806,7 @@ static int typed(Parser *ps, int y, int type, Val *out) {
     if (nd->type != type) return -1;
     *out = type == J_INT ? vint(nd->i) : vstr(nd->s, nd->n);
     if (type == J_INT) { out->s = nd->s; out->n = nd->n; }
+    else out->plain = nd->plain;
     return 0;
 }
 
@@ -837,8 +895,8 @@ static int take_record(Columns *self, PyObject *text, const char *ls, Py_ssize_t
                 }
                 Py_ssize_t i = 0;
                 while (i < x->n && (x->s[i] == ' ' || x->s[i] == '\n' || x->s[i] == '\t')) i++;
-                int blank = i == x->n;
-                v = blank ? VNONE : vstr(x->s, x->n);  /* empty or blank (str.isspace): absent */
+                int blank = i == x->n, plain = x->plain;
+                if (blank) v = VNONE; else { v = vstr(x->s, x->n); v.plain = plain; }  /* empty or blank (str.isspace): absent */
                 break;
             }
             case J_INT: v = vstr(x->s, x->n); break;
@@ -893,7 +951,7 @@ static int take_record(Columns *self, PyObject *text, const char *ls, Py_ssize_t
         return NOT_OURS;
 
     for (int k = 0; k < N_CONV; k++)
-        if (PyDict_GET_SIZE(self->memo[k]) >= 65536) PyDict_Clear(self->memo[k]);
+        if (PyDict_GET_SIZE(self->memo[k]) >= 65536) { memo_clear(self->cache[k]); PyDict_Clear(self->memo[k]); }
     Plan *plan = plan_of(self, channel, provider, eid);
     if (!plan) return FAILED;
     if (plan->kind == 2) return NOT_OURS;
@@ -1372,6 +1430,11 @@ static int Columns_init(Columns *self, PyObject *args, PyObject *kw) {
     if (buf_put(&self->id_prefix, pre, pn) < 0 || buf_put(&self->id_suffix, suf, sn) < 0) return -1;
     sha_init(&self->id_base);
     sha_update(&self->id_base, (const unsigned char *)pre, pn);
+    self->lastplan = -1;
+    for (int k = 0; k < N_CONV; k++) {
+        memo_free(self->cache[k]);
+        if (!(self->cache[k] = PyMem_Calloc(1, sizeof(struct Memo)))) { PyErr_NoMemory(); return -1; }
+    }
     self->ts.width = self->pid.width = 8;
     self->sport.width = self->dport.width = 4;
     return 0;
@@ -1399,7 +1462,8 @@ static void Columns_dealloc(Columns *self) {
     intcol_free(&self->ts); intcol_free(&self->pid); intcol_free(&self->sport); intcol_free(&self->dport);
     buf_free(&self->tags.offsets); buf_free(&self->attack.offsets);
     buf_free(&self->text); buf_free(&self->msgbuf); buf_free(&self->jsonbuf); buf_free(&self->idbuf);
-    buf_free(&self->keybuf); buf_free(&self->id_prefix); buf_free(&self->id_suffix);
+    buf_free(&self->keybuf); buf_free(&self->lastkey); buf_free(&self->id_prefix); buf_free(&self->id_suffix);
+    for (int k = 0; k < N_CONV; k++) memo_free(self->cache[k]);
     PyMem_Free(self->ps.nodes); PyMem_Free(self->data); PyMem_Free(self->over); PyMem_Free(self->htab);
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
