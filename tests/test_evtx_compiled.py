@@ -118,9 +118,9 @@ def _corpus_texts(corpus: Path):
 def test_every_corpus_record_gives_the_python_row_and_most_are_taken_by_c(corpus):
     items = [(text, f"chunk={i % 3};record={i};off={4096 + i}", i % 5 == 1) for _name, i, text in _corpus_texts(corpus)]
     took = _check(items)
-    # the equality is only worth something if the C code did the work: 7,941 of 8,050 when written
-    # (what it leaves: UserData records, EventIDs with Qualifiers, 4104 script block parts)
-    assert len(items) > 8000 and sum(took) > 0.95 * len(items), (sum(took), len(items))
+    # the equality is only worth something if the C code did the work: 8,023 of 8,050 when written
+    # (what it leaves: 4104 script block parts, values with \u escapes, over-long messages, ...)
+    assert len(items) > 8000 and sum(took) > 0.99 * len(items), (sum(took), len(items))
 
 
 def _stored(path: Path, options: dict, tag: str):
@@ -148,7 +148,7 @@ def test_compiled_ingest_stores_the_python_columnar_tables(corpus, cc_home, monk
         assert (e1, s1) == (e2, s2), f.name
         assert ref.equals(got), f.name
         total += got.num_rows
-    assert total > 8000 and len(fallbacks) < 0.05 * total, (len(fallbacks), total)
+    assert total > 8000 and len(fallbacks) < 0.01 * total, (len(fallbacks), total)
 
 
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -227,18 +227,26 @@ def _text_of(doc: dict, form: str) -> str:
 @settings(max_examples=500, deadline=None)
 @given(_system, st.dictionaries(_names, _value, max_size=10), _times,
        st.sampled_from(["EventData", "UserData", "none", "null", "scalar"]), st.booleans(), _sysval, _sysval,
-       st.sampled_from(["compact", "spaced", "ascii", "slash", "orjson"]), st.booleans())
+       st.sampled_from(["compact", "spaced", "ascii", "slash", "orjson"]), st.booleans(),
+       st.sampled_from([None, 0, 16384, "16384", None]), st.sampled_from(["one", "attrs", "two", "scalar"]))
 @example(("Security", "Microsoft-Windows-Security-Auditing", 4624),
          {"TargetUserName": "CORP\\bob", "IpAddress": "::ffff:10.0.0.1", "LogonType": "0x0a", "IpPort": "70000",
           "ProcessName": "C:\\Windows\\System32\\lsass.exe"},
-         "2024-02-29T23:59:59.123456789Z", "EventData", True, 4, "0x8020000000000000", "compact", False)
-def test_generated_records_give_the_python_row(system, fields, when, where, bad, level, keywords, form, dup):
+         "2024-02-29T23:59:59.123456789Z", "EventData", True, 4, "0x8020000000000000", "compact", False, None, "one")
+@example(("Security", "Microsoft-Windows-Eventlog", 1102), {"SubjectUserName": "bob", "#attributes": {"xmlns": "x"}},
+         "2024-02-29T23:59:59.123456789Z", "UserData", False, 4, "0x4020000000000000", "compact", False, 16384, "attrs")
+def test_generated_records_give_the_python_row(system, fields, when, where, bad, level, keywords, form, dup, qual,
+                                               wrap):
     ch, prov, eid = system
+    if qual is not None:  # EventID with Qualifiers, as System events carry it
+        eid = {"#attributes": {"Qualifiers": qual}, "#text": eid}
     sysd = {"Provider": {"#attributes": {"Name": prov, "Guid": "{x}"}}, "EventID": eid, "Level": level,
             "Keywords": keywords, "EventRecordID": 7, "TimeCreated": {"#attributes": {"SystemTime": when}},
             "Execution": {"#attributes": {"ProcessID": 4, "ThreadID": 8}}, "Channel": ch, "Computer": "H1",
             "Security": {"#attributes": {"UserID": "S-1-5-18"}}, "Correlation": None}
-    body = {"EventData": fields} if where == "EventData" else {"UserData": {"W": fields}} if where == "UserData" \
+    user_data = {"one": {"W": fields}, "attrs": {"#attributes": {"xmlns": "u"}, "W": fields},
+                 "two": {"W": fields, "V": {"a": "1"}}, "scalar": {"W": "text"}}[wrap]
+    body = {"EventData": fields} if where == "EventData" else {"UserData": user_data} if where == "UserData" \
         else {"EventData": None} if where == "null" else {"EventData": "x"} if where == "scalar" else {}
     text = _text_of({"Event": {"#attributes": {"xmlns": "x"}, "System": sysd, **body}}, form)
     if dup and '"EventData":{' in text:  # a repeated name: a dict keeps the last

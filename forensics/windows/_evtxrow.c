@@ -5,8 +5,8 @@
  * (record() returns False, nothing appended) so that the caller takes the Python path for that
  * record. What is "usual" here is deliberately narrower than fast_row's: ASCII-only text, no
  * string escapes but \\ \" \n \t \r, integers of at most 18 digits, no floats, no duplicate EventData
- * names, messages of at most 2000 characters, no PowerShell script block parts, a SystemTime
- * of the renderer's exact layout. Anything Python semantics decide (IP address cleaning, user
+ * names, flat EventData or a UserData of one flat wrapper element, messages of at most 2000
+ * characters, no PowerShell script block parts, a SystemTime of the renderer's exact layout. Anything Python semantics decide (IP address cleaning, user
  * splitting, int() of text, ...) is asked of Python once per distinct value and memoized.
  *
  * What Python hands over once per (channel, provider, EventID): a plan tuple compiled from
@@ -865,19 +865,42 @@ static int take_record(Columns *self, PyObject *text, const char *ls, Py_ssize_t
     int sl[N_SYS];
     system_slots(ps, sys, sl);
     int eidn = sl[S_EID], ridn = sl[S_RID];
+    Val qualifiers = VNONE;
+    if (eidn >= 0 && ps->nodes[eidn].type == J_OBJ) {
+        /* {"#attributes": {"Qualifiers": q}, "#text": id}: fields._system_fields adds qualifiers */
+        int q = get(ps, attrs_of(ps, eidn), "Qualifiers");
+        eidn = get(ps, eidn, "#text");
+        if (q < 0 || ps->nodes[q].type != J_INT) return NOT_OURS;
+        qualifiers = vint(ps->nodes[q].i);
+    }
     if (eidn < 0 || ps->nodes[eidn].type != J_INT || ridn < 0 || ps->nodes[ridn].type != J_INT) return NOT_OURS;
     Val eid = vint(ps->nodes[eidn].i);
     eid.s = ps->nodes[eidn].s; eid.n = ps->nodes[eidn].n;
     int ud = get(ps, ev, "UserData");
-    if (ud >= 0 && ps->nodes[ud].type != J_NULL) return NOT_OURS;
     int ed = get(ps, ev, "EventData");
     if (ed >= 0 && ps->nodes[ed].type != J_NULL && ps->nodes[ed].type != J_OBJ) return NOT_OURS;
+    int user_data = 0;
+    if (ud >= 0 && ps->nodes[ud].type != J_NULL) {
+        /* UserData: fields._event_data unwraps its one wrapper element (LogFileCleared, EventXML, ...);
+           ours when that holds only named scalars (and its "#attributes") and there is no EventData */
+        if (ps->nodes[ud].type != J_OBJ || (ed >= 0 && ps->nodes[ed].type != J_NULL)) return NOT_OURS;
+        int wrapper = -1;
+        for (int y = ps->nodes[ud].first; y >= 0; y = ps->nodes[y].next) {
+            if (ps->nodes[y].kn == 11 && memcmp(ps->nodes[y].k, "#attributes", 11) == 0) continue;
+            if (wrapper >= 0) return NOT_OURS;
+            wrapper = y;
+        }
+        if (wrapper < 0 || ps->nodes[wrapper].type != J_OBJ) return NOT_OURS;
+        ed = wrapper;
+        user_data = 1;
+    }
 
     /* EventData: fields._flat_event_data's shape, values as fields.scalar gives them */
     int nd = 0, has_sbid = 0;
     if (ed >= 0 && ps->nodes[ed].type == J_OBJ) {
         for (int y = ps->nodes[ed].first; y >= 0; y = ps->nodes[y].next) {
             Node *x = &ps->nodes[y];
+            if (user_data && x->kn == 11 && memcmp(x->k, "#attributes", 11) == 0) continue;  /* _flatten skips it */
             if (is_reserved(x->k, x->kn)) return NOT_OURS;
             if (x->kn == 13 && memcmp(x->k, "ScriptBlockId", 13) == 0) has_sbid = 1;
             Val v;
@@ -963,6 +986,7 @@ static int take_record(Columns *self, PyObject *text, const char *ls, Py_ssize_t
     OVER("event_id", eid);
     OVER("record_id", vint(ps->nodes[ridn].i));
     if (computer.t) OVER("computer", computer);
+    if (qualifiers.t) OVER("qualifiers", qualifiers);
     if (level.t) OVER("level", level);
     if (task.t) OVER("task", task);
     if (opcode.t) OVER("opcode", opcode);
