@@ -211,3 +211,19 @@ def test_fuzzed_lines_same_records(tmp_path, lines, options):
     p = tmp_path / "fuzz.log"
     p.write_bytes("\n".join(text).encode("utf-8", "surrogatepass") + b"\n")
     assert_same(p, **options)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.one_of(st.none(), st.text(alphabet='ab"\\中 ', max_size=6)), max_size=8),
+       st.integers(0, 4), st.integers(0, 4))
+def test_holds_answers_like_the_substring_kernel(values, start, stop):
+    """fastpath._holds (one byte search over a string array's values) = any(match_substring)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    arr = pa.array(values, pa.string())
+    arr = arr.slice(min(start, len(arr)), max(0, len(arr) - start - stop))
+    for ch in ("\\", '"'):
+        want = bool(pc.any(pc.match_substring(arr, ch)).as_py())
+        assert fastpath._holds(arr, ch) is want
+        assert fastpath._holds(pa.chunked_array([arr, arr]), ch) is want

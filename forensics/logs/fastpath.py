@@ -190,16 +190,29 @@ def _by_value(arr: pa.Array, fn, memo: dict, types: tuple) -> list[pa.Array]:
 def _json_str(arr: pa.Array, backslash: bool = True, quote: bool = True) -> pa.Array:
     """A JSON string literal's inside for printable-ASCII text (only backslash and quote need escaping);
     `backslash`/`quote`: whether the text may hold one (the caller knows when its lines cannot)."""
-    if backslash and pc.any(pc.match_substring(arr, "\\")).as_py():
+    if backslash and _holds(arr, "\\"):
         arr = pc.replace_substring(arr, "\\", "\\\\")
-    if quote and pc.any(pc.match_substring(arr, '"')).as_py():
+    if quote and _holds(arr, '"'):
         arr = pc.replace_substring(arr, '"', '\\"')
     return arr
 
 
+def _holds(arr: pa.Array, ch: str) -> bool:
+    """Whether any value of a string array holds the character `ch`: one search over the values'
+    bytes (memchr), not a kernel pass per value."""
+    if isinstance(arr, pa.ChunkedArray) or arr.null_count or arr.type != STR:
+        return bool(pc.any(pc.match_substring(arr, ch)).as_py())
+    n = len(arr)
+    data = arr.buffers()[2]
+    if n == 0 or data is None:
+        return False
+    offs = np.frombuffer(arr.buffers()[1], dtype=np.int32, count=n + 1, offset=4 * arr.offset)
+    return memoryview(data)[int(offs[0]):int(offs[-1])].tobytes().find(ch.encode()) >= 0
+
+
 def _specials(lines: pa.Array) -> tuple[bool, bool]:
     """Whether any of the lines holds a backslash, a double quote."""
-    return (pc.any(pc.match_substring(lines, "\\")).as_py(), pc.any(pc.match_substring(lines, '"')).as_py())
+    return _holds(lines, "\\"), _holds(lines, '"')
 
 
 def _seg(key: str, value: pa.Array, quoted: bool = True, esc: tuple = (True, True)) -> pa.Array:
@@ -413,7 +426,7 @@ def _access(lines: pa.Array, line_no, offsets, cfg: BlockConfig, memo: dict) -> 
     if not keep.any():
         return None
     lines, line_no, offsets = lines.filter(pa.array(keep)), line_no[keep], offsets[keep]
-    bs = pc.any(pc.match_substring(lines, "\\")).as_py()
+    bs = _holds(lines, "\\")
     parts = _split(lines, " ", 3)  # [client, ident, user, '[date] "request" status size rest']
     client, user, after = _el(parts, 0), _el(parts, 2), _el(parts, 3)
     date = pc.utf8_slice_codeunits(after, 1, 27)
