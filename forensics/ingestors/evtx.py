@@ -306,6 +306,7 @@ class EvtxIngestor(Ingestor):
                         src.close()
             for blk in scripts.flush():
                 yield self.stamp(ctx, blk)
+            fastpath.release(cols)
 
     def _columnar(self, ctx: IngestContext, parser, cmap: _ChunkMap, start: int, scripts: ScriptBlockAssembler,
                   rows: list[tuple]) -> Iterator[Record | EventBatch]:

@@ -1439,11 +1439,28 @@ static PyObject *Columns_nbytes(Columns *self, PyObject *unused) {
     return PyLong_FromSsize_t(self->attrs.data.len + self->msg.data.len + self->cmd.data.len);
 }
 
+static void plan_free(Plan *p) {
+    for (int r = 0; r < N_ROLES; r++) PyMem_Free(p->cand[r]);
+    for (int i = 0; i < p->nextra && p->extra_cand; i++) PyMem_Free(p->extra_cand[i]);
+    PyMem_Free(p->extra_name); PyMem_Free(p->extra_ncand); PyMem_Free(p->extra_cand);
+    PyMem_Free(p->lit); PyMem_Free(p->field); PyMem_Free(p->ent); PyMem_Free(p->tags); PyMem_Free(p->attack);
+}
+
 static int Columns_init(Columns *self, PyObject *args, PyObject *kw) {
     PyObject *plan_for, *convert;
     const char *pre, *suf;
     Py_ssize_t pn, sn;
     if (!PyArg_ParseTuple(args, "OOy#y#", &plan_for, &convert, &pre, &pn, &suf, &sn)) return -1;
+    if (self->plan_for && self->plan_for != plan_for) {  /* other plans: forget the compiled ones */
+        if (self->plan_index) PyDict_Clear(self->plan_index);
+        for (int i = 0; i < self->nplans; i++) plan_free(&self->plans[i]);
+        self->nplans = 0;
+    }
+    if (self->convert && self->convert != convert)  /* other conversions: forget their results */
+        for (int k = 0; k < N_CONV; k++) {
+            memo_clear(self->cache[k]);
+            if (self->memo[k]) PyDict_Clear(self->memo[k]);
+        }
     Py_XSETREF(self->plan_for, Py_NewRef(plan_for));
     Py_XSETREF(self->convert, Py_NewRef(convert));
     if (!self->plan_index && !(self->plan_index = PyDict_New())) return -1;
@@ -1455,21 +1472,13 @@ static int Columns_init(Columns *self, PyObject *args, PyObject *kw) {
     sha_init(&self->id_base);
     sha_update(&self->id_base, (const unsigned char *)pre, pn);
     self->lastplan = -1;
-    for (int k = 0; k < N_CONV; k++) {
-        memo_free(self->cache[k]);
-        if (!(self->cache[k] = PyMem_Calloc(1, sizeof(struct Memo)))) { PyErr_NoMemory(); return -1; }
-    }
+    for (int k = 0; k < N_CONV; k++)  /* kept when re-initialised: conversions are pure functions of the text */
+        if (!self->cache[k] && !(self->cache[k] = PyMem_Calloc(1, sizeof(struct Memo)))) { PyErr_NoMemory(); return -1; }
     self->ts.width = self->pid.width = 8;
     self->sport.width = self->dport.width = 4;
     return 0;
 }
 
-static void plan_free(Plan *p) {
-    for (int r = 0; r < N_ROLES; r++) PyMem_Free(p->cand[r]);
-    for (int i = 0; i < p->nextra && p->extra_cand; i++) PyMem_Free(p->extra_cand[i]);
-    PyMem_Free(p->extra_name); PyMem_Free(p->extra_ncand); PyMem_Free(p->extra_cand);
-    PyMem_Free(p->lit); PyMem_Free(p->field); PyMem_Free(p->ent); PyMem_Free(p->tags); PyMem_Free(p->attack);
-}
 
 static void strcol_free(StrCol *c) { buf_free(&c->offsets); buf_free(&c->data); buf_free(&c->v.valid); }
 static void intcol_free(IntCol *c) { buf_free(&c->values); buf_free(&c->v.valid); }

@@ -84,10 +84,30 @@ def convert(kind: int, value: str):
 
 
 def columns(evidence_sha256: str, parser: str, data_type: str):
-    """An empty column set whose rows get make_event_id(evidence_sha256, locator, parser) ids, or None."""
+    """An empty column set whose rows get make_event_id(evidence_sha256, locator, parser) ids, or None.
+
+    A set handed back with release() is reused: its buffers, plans and memos stay allocated, so
+    a worker ingesting many small files does not grow and page in fresh buffers for each."""
     if Columns is None:
         return None
-    return Columns(plan_for, convert, f"{evidence_sha256}|".encode(), f"|{parser}|{data_type}".encode())
+    prefix, suffix = f"{evidence_sha256}|".encode(), f"|{parser}|{data_type}".encode()
+    try:
+        cols = _SPARE.pop()
+    except IndexError:
+        return Columns(plan_for, convert, prefix, suffix)
+    if len(cols):  # rows a stopped ingest left behind
+        cols.take()
+    cols.__init__(plan_for, convert, prefix, suffix)
+    return cols
+
+
+def release(cols) -> None:
+    """Hand a column set back for the next columns() call."""
+    if cols is not None and len(_SPARE) < 2:
+        _SPARE.append(cols)
+
+
+_SPARE: list = []
 
 
 _STRING_COLUMNS = ("message", "locator", "host", "user", "process_name", "process_cmdline", "src_ip", "dst_ip", "proto",
