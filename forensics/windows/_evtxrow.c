@@ -24,8 +24,7 @@
 
 typedef struct { char *p; Py_ssize_t len, cap; } Buf;
 
-static int buf_reserve(Buf *b, Py_ssize_t extra) {
-    if (b->len + extra <= b->cap) return 0;
+static int buf_grow(Buf *b, Py_ssize_t extra) {
     Py_ssize_t cap = b->cap ? b->cap : 256;
     while (cap < b->len + extra) {
         if (cap > PY_SSIZE_T_MAX / 2) { PyErr_NoMemory(); return -1; }
@@ -35,6 +34,10 @@ static int buf_reserve(Buf *b, Py_ssize_t extra) {
     if (!p) { PyErr_NoMemory(); return -1; }
     b->p = p; b->cap = cap;
     return 0;
+}
+
+static inline int buf_reserve(Buf *b, Py_ssize_t extra) {
+    return b->len + extra <= b->cap ? 0 : buf_grow(b, extra);
 }
 
 static inline int buf_put(Buf *b, const char *s, Py_ssize_t n) {
