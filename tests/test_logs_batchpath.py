@@ -227,3 +227,26 @@ def test_holds_answers_like_the_substring_kernel(values, start, stop):
         want = bool(pc.any(pc.match_substring(arr, ch)).as_py())
         assert fastpath._holds(arr, ch) is want
         assert fastpath._holds(pa.chunked_array([arr, arr]), ch) is want
+
+
+_TWO = st.one_of(st.sampled_from(["00", "09", "23", "24", "59", "60", "61", "99"]),
+                 st.integers(0, 99).map(lambda v: f"{v:02d}"))
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.tuples(st.sampled_from(["Jan", "Feb", "Apr", "Dec", "feb", "FEB"]), st.integers(0, 32),
+                          _TWO, _TWO, _TWO, st.sampled_from(["2023", "2024", "0000", "1900"]),
+                          st.sampled_from(["+0000", "-0130", "+2359", "+9999", "-0099"])),
+                min_size=1, max_size=30))
+def test_day_and_digits_times_same_as_reference(tmp_path, stamps):
+    """Syslog and access-log times of a fixed year in UTC are read as day (by the reference) plus
+    digits: impossible days, hours, minutes, seconds, leap days and odd zones agree line for line."""
+    lines = []
+    for mon, day, h, m, s, year, zone in stamps:
+        d2 = f"{day:2d}" if day < 10 and day % 2 else f"{day:02d}"
+        lines.append(f"{mon.title()} {d2} {h}:{m}:{s} srv app[1]: tick")
+        lines.append(f'203.0.113.9 - - [{day:02d}/{mon}/{year}:{h}:{m}:{s} {zone}] "GET / HTTP/1.1" 200 5')
+    p = tmp_path / "times.log"
+    p.write_text("\n".join(lines) + "\n")
+    assert_same(p, year=2024)
+    assert_same(p, year=2023)

@@ -161,6 +161,27 @@ def parse_block(block: bytes, first_line: int, base_offset: int, cfg: BlockConfi
     return Block(table, fallback, n)
 
 
+def _fixed_width(arr: pa.Array, width: int) -> np.ndarray | None:
+    """The bytes of a string array whose values are all `width` bytes long, as an (n, width) matrix
+    (a view); None when some value is null or of another length."""
+    if isinstance(arr, pa.ChunkedArray):
+        arr = arr.combine_chunks()
+    n = len(arr)
+    if arr.null_count or arr.type != STR or n == 0:
+        return None
+    offs = np.frombuffer(arr.buffers()[1], dtype=np.int32, count=n + 1, offset=4 * arr.offset)
+    if not (np.diff(offs) == width).all():
+        return None
+    return np.frombuffer(arr.buffers()[2], dtype=np.uint8, count=n * width, offset=int(offs[0])).reshape(n, width)
+
+
+def _time_of_day(digits: np.ndarray, at: int) -> tuple[np.ndarray, np.ndarray]:
+    """("hh:mm:ss" at column `at` is a possible time for utc_us: h < 24, m < 60, s < 61; its µs)."""
+    d = digits[:, at:at + 8].astype(np.int64) - 48
+    h, m, sec = d[:, 0] * 10 + d[:, 1], d[:, 3] * 10 + d[:, 4], d[:, 6] * 10 + d[:, 7]
+    return (h < 24) & (m < 60) & (sec < 61), ((h * 60 + m) * 60 + sec) * 1_000_000
+
+
 def _take_lines(all_lines: pa.Array, idx: np.ndarray) -> pa.Array:
     """The selected lines (all printable ASCII) as a string array."""
     return all_lines.take(pa.array(idx)).cast(pa.large_string()).cast(STR)
@@ -287,8 +308,22 @@ def _syslog(lines: pa.Array, line_no, offsets, cfg: BlockConfig, memo: dict) -> 
         except ValueError:
             return 0, 0, 0, False
 
-    month, ts0, year, valid = _by_value(ts_text, seconds, memo.setdefault(("sec", year0), {}),
-                                        (pa.int8(), pa.int64(), pa.int32(), pa.bool_()))
+    digits = _fixed_width(ts_text, 15) if year0 is not None and clock._utc else None
+    if digits is not None:
+        # a UTC wall time of a fixed year is its day's start plus the time of day: the reference
+        # runs once per distinct day ("Mmm dd"), the hours, minutes and seconds are read as digits
+        month, day_us, _, day_ok = (a.to_numpy(zero_copy_only=False) for a in _by_value(
+            pc.utf8_slice_codeunits(ts_text, 0, 6), lambda day: seconds(day + " 00:00:00"),
+            memo.setdefault(("day", year0), {}), (pa.int8(), pa.int64(), pa.int32(), pa.bool_())))
+        ok_time, tod = _time_of_day(digits, 7)
+        good = day_ok & ok_time
+        month = pa.array(np.where(good, month, 0).astype(np.int8))
+        ts0 = pa.array(np.where(good, day_us + tod, 0))
+        year = pa.array(np.where(good, year0, 0).astype(np.int32))
+        valid = pa.array(good)
+    else:
+        month, ts0, year, valid = _by_value(ts_text, seconds, memo.setdefault(("sec", year0), {}),
+                                            (pa.int8(), pa.int64(), pa.int32(), pa.bool_()))
     ok = pc.and_kleene(ok, valid)
     (pclass,) = _by_value(prog, _program_class, memo.setdefault("prog", {}), (pa.int8(),))
     plain = pc.and_kleene(pc.equal(pclass, 0), pc.invert(pc.or_kleene(pc.match_substring(msg, "audit("),
@@ -442,7 +477,21 @@ def _access(lines: pa.Array, line_no, offsets, cfg: BlockConfig, memo: dict) -> 
     ref = pc.if_else(quoted, _el(rp, 1), none)
     ua = pc.if_else(quoted, _el(rp, 3), none)
     extra = pc.if_else(quoted, pc.utf8_slice_codeunits(_el(rp, 4), 0, -4), pc.binary_join_element_wise(" ", rest, ""))
-    ts, valid = _by_value(date, _date, memo.setdefault("date", {}), (pa.int64(), pa.bool_()))
+    digits = _fixed_width(date, 26)  # "dd/Mon/yyyy:hh:mm:ss +zzzz"
+    if digits is not None:
+        # the reference once per distinct day ("dd/Mon/yyyy", at midnight UTC); time of day and
+        # UTC offset from the digits (parse_offset: sign * (hh h + mm min), mm not checked)
+        day_us, day_ok = (a.to_numpy(zero_copy_only=False) for a in _by_value(
+            pc.utf8_slice_codeunits(date, 0, 11), lambda day: _date(day + ":00:00:00 +0000"),
+            memo.setdefault("day", {}), (pa.int64(), pa.bool_())))
+        ok_time, tod = _time_of_day(digits, 12)
+        d = digits[:, 22:26].astype(np.int64) - 48
+        zone = (d[:, 0] * 10 + d[:, 1]) * 3600 + (d[:, 2] * 10 + d[:, 3]) * 60
+        zone = np.where(digits[:, 21] == ord("-"), -zone, zone) * 1_000_000
+        good = day_ok & ok_time
+        ts, valid = pa.array(np.where(good, day_us + tod - zone, 0)), pa.array(good)
+    else:
+        ts, valid = _by_value(date, _date, memo.setdefault("date", {}), (pa.int64(), pa.bool_()))
     method, url, proto, decoded, attacked, login = _by_value(
         request, _request, memo.setdefault("req", {}), (STR, STR, STR, STR, pa.bool_(), pa.bool_()))
     ua_attr = pc.if_else(pc.equal(ua, "-"), pa.scalar(None, STR), ua)
