@@ -250,3 +250,13 @@ def test_day_and_digits_times_same_as_reference(tmp_path, stamps):
     p.write_text("\n".join(lines) + "\n")
     assert_same(p, year=2024)
     assert_same(p, year=2023)
+
+
+@pytest.mark.parametrize("items", [[], ["web_request"], ["a", "b"]])
+def test_same_list_column(items):
+    import pyarrow as pa
+
+    for n in (1, 7):
+        assert fastpath._same_list(items, n).equals(pa.repeat(pa.scalar(items, pa.list_(pa.string())), n))
+    empty = fastpath._same_list(items, 0)
+    assert len(empty) == 0 and empty.type == pa.list_(pa.string())
