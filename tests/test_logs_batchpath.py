@@ -260,3 +260,29 @@ def test_same_list_column(items):
         assert fastpath._same_list(items, n).equals(pa.repeat(pa.scalar(items, pa.list_(pa.string())), n))
     empty = fastpath._same_list(items, 0)
     assert len(empty) == 0 and empty.type == pa.list_(pa.string())
+
+
+def test_fixed_year_utc_times_ask_the_reference_once_per_day(tmp_path, monkeypatch):
+    """A block's syslog and access times (fixed year, UTC) cost one reference call per distinct
+    day, not per distinct second."""
+    from bench.logs import generate
+    from forensics.logs import timeparse, webaccess
+
+    p = tmp_path / "bench.log"
+    generate(p, 1)
+    calls = {"sec": 0, "date": 0}
+    sec, date = timeparse._seconds_fields, webaccess._date_us
+
+    def count_sec(text):
+        calls["sec"] += 1
+        return sec(text)
+
+    def count_date(text):
+        calls["date"] += 1
+        return date(text)
+
+    monkeypatch.setattr(fastpath, "_seconds_fields", count_sec)
+    monkeypatch.setattr(webaccess, "_date_us", count_date)
+    blk = fastpath.parse_block(p.read_bytes(), 1, 0, fastpath.BlockConfig("cd" * 32, "textlog@x", "UTC", 2024, None))
+    assert blk.table.num_rows > 5000
+    assert 0 < calls["sec"] <= 6 * 28 and 0 < calls["date"] <= 6 * 28  # months x days the generator uses
