@@ -852,6 +852,7 @@ enum { NOT_OURS = 0, TAKEN = 1, FAILED = -1 };
 static int take_record(Columns *self, PyObject *text, const char *ls, Py_ssize_t ln, int checksum_bad) {
     if (!PyUnicode_IS_ASCII(text)) return NOT_OURS;
     Py_ssize_t tn = PyUnicode_GET_LENGTH(text);
+    if (tn > (1 << 24)) return NOT_OURS;  /* a record is at most a 64 KB chunk: text this long is Python's to judge */
     self->text.len = 0;
     if (buf_put(&self->text, (const char *)PyUnicode_DATA(text), tn) < 0) return FAILED;
     Parser *ps = &self->ps;
