@@ -1268,10 +1268,15 @@ static PyObject *Columns_feed(Columns *self, PyObject *const *args, Py_ssize_t n
                 bad_chunk = k;
             }
         } else bad = 0;
-        int ln;
-        if (k < 0) ln = snprintf(loc, sizeof loc, "chunk=?;record=%lld;off=?", r);
-        else if (off < 0) ln = snprintf(loc, sizeof loc, "chunk=%lld;record=%lld;off=?", k, r);
-        else ln = snprintf(loc, sizeof loc, "chunk=%lld;record=%lld;off=%lld", k, r, off);
+        /* "chunk=K;record=R;off=O" ('?' for what the chunk map does not know), as _event writes it */
+        Buf lb = {loc, 0, sizeof loc};
+        buf_put(&lb, "chunk=", 6);
+        if (k < 0) buf_putc(&lb, '?'); else put_int(&lb, k);
+        buf_put(&lb, ";record=", 8);
+        put_int(&lb, r);
+        buf_put(&lb, ";off=", 5);
+        if (off < 0) buf_putc(&lb, '?'); else put_int(&lb, off);
+        int ln = (int)lb.len;  /* at most 6 + 20 + 8 + 20 + 5 + 20 bytes: the buffer never grows */
         PyObject *data = PyDict_GetItemWithError(rec, S_DATA_KEY);
         int rc = NOT_OURS;
         if (data && PyUnicode_CheckExact(data)) rc = take_record(self, data, loc, ln, bad);
