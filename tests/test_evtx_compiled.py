@@ -154,6 +154,7 @@ def test_compiled_ingest_stores_the_python_columnar_tables(corpus, cc_home, monk
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(st.lists(st.tuples(st.integers(0, 1_200_000), st.integers(0, 255)), min_size=1, max_size=40),
        st.integers(4096, 2_166_784))
+@example([(230849, 2)], 266240)  # a record of no known chunk between two of a chunk with a bad checksum
 def test_damaged_files_give_the_python_tables(corpus, cc_home, tmp_path_factory, muts, cut):
     """Mutated and truncated EVTX: the compiled path keeps what the Python path keeps, errors alike."""
     data = bytearray((corpus / "evtx" / "baseline_security_benign.evtx").read_bytes()[:cut])

@@ -1267,7 +1267,10 @@ static PyObject *Columns_feed(Columns *self, PyObject *const *args, Py_ssize_t n
                 if (bad < 0) { Py_DECREF(rec); break; }
                 bad_chunk = k;
             }
-        } else bad = 0;
+        } else {
+            bad = 0;
+            bad_chunk = -2;  /* the next record of a known chunk looks its flag up again */
+        }
         /* "chunk=K;record=R;off=O" ('?' for what the chunk map does not know), as _event writes it */
         Buf lb = {loc, 0, sizeof loc};
         buf_put(&lb, "chunk=", 6);
