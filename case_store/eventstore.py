@@ -138,11 +138,14 @@ class EventWriter:
         self._writer.write_table(pa.Table.from_arrays(arrays, schema=EVENT_SCHEMA))
         self.count += len(ts)
 
-    def commit(self) -> Path:
+    def commit(self, durable: bool = True) -> Path:
+        """Completes the file under its final name. durable=False leaves the flush to disk to the
+        caller, who must call make_durable() before recording the file anywhere (see there)."""
         self._flush()
         self._writer.close()
-        with open(self.tmp, "rb") as f:
-            os.fsync(f.fileno())
+        if durable:
+            with open(self.tmp, "rb") as f:
+                os.fsync(f.fileno())
         os.replace(self.tmp, self.dest)
         return self.dest
 
@@ -151,6 +154,61 @@ class EventWriter:
             self._writer.close()
         finally:
             self.tmp.unlink(missing_ok=True)
+
+
+def make_durable(paths: Iterable[str | Path]) -> None:
+    """Everything written to the filesystems of `paths` reaches the disk: one syncfs(2) per filesystem.
+
+    An fsync costs one journal commit (~4 ms here) whatever the file's size, which is more than a
+    small evidence file's whole parse. Workers of one machine write their files with
+    commit(durable=False) and the parent, which has to wait for them anyway, flushes them all with
+    one call before it records them, so a recorded file is always on disk. Without syncfs (not
+    Linux), each file and its directory are fsynced.
+    """
+    devices: dict[int, str] = {}
+    for p in paths:
+        if p:
+            try:
+                devices.setdefault(os.stat(p).st_dev, str(p))
+            except FileNotFoundError:
+                continue
+    for p in devices.values():
+        if not _syncfs(p):
+            for q in paths:
+                _fsync_file(q)
+            return
+
+
+def _syncfs(path: str) -> bool:
+    libc = _libc()
+    if libc is None or not hasattr(libc, "syncfs"):
+        return False
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        return libc.syncfs(fd) == 0
+    finally:
+        os.close(fd)
+
+
+def _fsync_file(path) -> None:
+    if not path or not os.path.exists(path):
+        return
+    for target, flags in ((path, os.O_RDONLY), (os.path.dirname(path) or ".", os.O_RDONLY)):
+        fd = os.open(target, flags)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+@lru_cache(maxsize=1)
+def _libc():
+    import ctypes
+    import ctypes.util
+    try:
+        return ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
+    except OSError:
+        return None
 
 
 _BATCH_CON: dict[int, duckdb.DuckDBPyConnection] = {}

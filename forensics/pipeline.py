@@ -18,7 +18,7 @@ import shutil
 import time
 import traceback
 import zipfile
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -28,7 +28,7 @@ from sqlalchemy import delete, select
 from case_store import CyberclaimError, cases, custody, vault
 from case_store.clock import now_iso
 from case_store.db import session
-from case_store.eventstore import EventWriter, latest_paths, parquet_path
+from case_store.eventstore import EventWriter, latest_paths, make_durable, parquet_path
 from case_store.home import derived_dir, events_dir
 from case_store.models import Evidence, IngestResult
 from forensics.events import CarvedFile, Event, EventBatch, IngestError, canonical_json
@@ -172,8 +172,11 @@ def stored_carved(hit: IngestResult) -> list[dict]:
     return json.loads(hit.carved or "[]")
 
 
-def run_unit(u: Unit) -> UnitResult:
-    """Runs in a worker process: one ingestor over one file, events to Parquet."""
+def run_unit(u: Unit, durable: bool = True) -> UnitResult:
+    """Runs in a worker process: one ingestor over one file, events to Parquet.
+
+    durable=False: the Parquet file is not flushed to disk here; the caller flushes it with
+    make_durable() before recording it (the local pool's parent does, for all finished units at once)."""
     t0 = time.perf_counter()
     if u.ingestor == "decompress":
         err = IngestError(u.display_name, None, f"cannot decompress: {u.options.get('error')}")
@@ -220,7 +223,7 @@ def run_unit(u: Unit) -> UnitResult:
         errors.append({"file": u.display_name, "offset": None, "line": None, "reason": f"{n_errors - MAX_STORED_ERRORS} more errors not stored"})
     if errors and status == "ok":
         status = "partial"
-    path = str(writer.commit())
+    path = str(writer.commit(durable))
     return UnitResult(u, status, writer.count, errors, carved, path, time.perf_counter() - t0)
 
 
@@ -319,15 +322,22 @@ def _execute(units: list[Unit], workers: int | None, progress: Progress):
         futs = {}
         for u in units:
             progress("start", {"unit": u})
-            futs[pool.submit(run_unit, u)] = u
-        for f in as_completed(futs):
-            u = futs[f]
-            try:
-                r = f.result()
-            except Exception as e:  # a worker that died (OOM, signal) costs its unit only
-                r = UnitResult(u, "failed", 0, [IngestError(u.display_name, None, f"worker failed: {e}").to_dict()], [], None, 0.0)
-            progress("done", {"unit": u, "result": r})
-            yield r
+            futs[pool.submit(run_unit, u, False)] = u
+        todo = set(futs)
+        while todo:
+            done, todo = wait(todo, return_when=FIRST_COMPLETED)
+            results = []
+            for f in sorted(done, key=lambda f: units.index(futs[f])):
+                u = futs[f]
+                try:
+                    results.append(f.result())
+                except Exception as e:  # a worker that died (OOM, signal) costs its unit only
+                    results.append(UnitResult(u, "failed", 0, [IngestError(u.display_name, None, f"worker failed: {e}").to_dict()], [], None, 0.0))
+            # the workers wrote without fsync: one flush for every unit finished so far, before any is recorded
+            make_durable([r.parquet for r in results if r.parquet])
+            for r in results:
+                progress("done", {"unit": r.unit, "result": r})
+                yield r
 
 
 def _post_ingest(case_id: str, options: dict[str, Any], summary: dict[str, ItemSummary], progress: Progress) -> None:

@@ -1,0 +1,70 @@
+"""Workers of the local pool write event files without fsync; the parent flushes them (one syncfs per
+filesystem) before it records any of them, so a recorded event file is always on disk."""
+from __future__ import annotations
+
+import os
+
+from case_store import cases, eventstore
+from forensics import pipeline
+
+LOG = "\n".join(f"Jan  {1 + i % 9} 10:00:{i % 60:02d} web01 sshd[42]: Failed password for root from 203.0.113.{i % 7} "
+                f"port {1000 + i} ssh2" for i in range(200)) + "\n"
+
+
+def test_pool_units_are_flushed_before_they_are_recorded(cc_home, tmp_path, monkeypatch):
+    c = cases.create_case("durable")
+    for i in range(3):
+        p = tmp_path / f"auth{i}.log"
+        p.write_text(LOG.replace("web01", f"web0{i}"))
+        cases.add_evidence(c.id, p)
+    flushed: set[str] = set()
+    recorded: list[tuple[str, bool]] = []
+    real_flush, real_record = pipeline.make_durable, pipeline._record
+
+    def flush(paths):
+        paths = list(paths)
+        real_flush(paths)
+        flushed.update(paths)
+
+    def record(r):
+        recorded.append((r.parquet, r.parquet in flushed))
+        real_record(r)
+
+    monkeypatch.setattr(pipeline, "make_durable", flush)
+    monkeypatch.setattr(pipeline, "_record", record)
+    summary = pipeline.ingest_case(c.id, workers=2)
+    assert sum(s.ran for s in summary.values()) >= 3
+    assert recorded and all(ok for _, ok in recorded), recorded
+    assert all(os.path.exists(p) for p, _ in recorded)
+
+
+def test_worker_side_unit_skips_fsync_only_when_asked(cc_home, tmp_path, monkeypatch):
+    calls = []
+    real = os.fsync
+    monkeypatch.setattr(os, "fsync", lambda fd: (calls.append(fd), real(fd)))
+    for durable, expect in ((True, True), (False, False)):
+        calls.clear()
+        w = eventstore.EventWriter(tmp_path / f"e{durable}.parquet")
+        w.commit(durable)
+        assert bool(calls) is expect
+        assert (tmp_path / f"e{durable}.parquet").exists()
+
+
+def test_make_durable_flushes_each_filesystem_once_and_tolerates_missing_files(tmp_path, monkeypatch):
+    files = []
+    for i in range(4):
+        f = tmp_path / f"f{i}"
+        f.write_bytes(b"x" * 10)
+        files.append(str(f))
+    synced = []
+    real = eventstore._syncfs
+    monkeypatch.setattr(eventstore, "_syncfs", lambda p: (synced.append(p), real(p))[1])
+    eventstore.make_durable(files + [str(tmp_path / "gone"), None])
+    assert len(synced) == 1
+    # where syncfs is missing (not Linux), every file is fsynced instead
+    monkeypatch.setattr(eventstore, "_syncfs", lambda p: False)
+    fsynced = []
+    real_fsync = os.fsync
+    monkeypatch.setattr(os, "fsync", lambda fd: (fsynced.append(fd), real_fsync(fd)))
+    eventstore.make_durable(files)
+    assert len(fsynced) == 2 * len(files)  # the file and its directory
