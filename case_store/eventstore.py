@@ -34,6 +34,11 @@ _DICTIONARY = ["timestamp_desc", "data_type", "parser", "evidence_sha256", "host
 _STATISTICS = ["timestamp", "datetime", "data_type", "parser", "evidence_sha256", "host", "user", "src_ip", "dst_ip",
                "severity"]
 PARQUET_OPTIONS = {"compression": "zstd", "use_dictionary": _DICTIONARY, "write_statistics": _STATISTICS}
+# A file of a few hundred rows is mostly fixed cost: a zstd context per column chunk alone is ~0.5 ms,
+# more than a small EVTX file's whole parse, and saves a few KB. Whether a file is small is known from
+# its rows (the writer holds the first SMALL_FILE_ROWS before choosing), so the bytes stay deterministic.
+SMALL_FILE_ROWS = 1024
+SMALL_FILE_OPTIONS = {"compression": "none", "use_dictionary": False, "write_statistics": _STATISTICS}
 _PLAIN_GETTER = operator.attrgetter(*PLAIN_FIELDS)
 
 
@@ -53,7 +58,9 @@ class EventWriter:
         self.dest = dest
         dest.parent.mkdir(parents=True, exist_ok=True)
         self.tmp = dest.with_name(f".{dest.name}.{os.getpid()}.tmp")
-        self._writer = pq.ParquetWriter(self.tmp, EVENT_SCHEMA, **PARQUET_OPTIONS)
+        self._writer: pq.ParquetWriter | None = None  # opened once the file is known not to be small
+        self._held: list[pa.Table] = []
+        self._held_rows = 0
         self._reset()
         self.count = 0
 
@@ -120,7 +127,7 @@ class EventWriter:
         iso = iso_column(ts)
         arrays = [iso if f.name == "datetime" else _as_array(cols[f.name], f.type)
                   for f in EVENT_SCHEMA]
-        self._writer.write_table(pa.Table.from_arrays(arrays, schema=EVENT_SCHEMA))
+        self._emit(pa.Table.from_arrays(arrays, schema=EVENT_SCHEMA))
         self.count += len(ts)
 
     def _write_table(self, t: pa.Table) -> None:
@@ -135,13 +142,31 @@ class EventWriter:
             else:
                 a = t[f.name]
                 arrays.append(a if a.type == f.type else a.cast(f.type))
-        self._writer.write_table(pa.Table.from_arrays(arrays, schema=EVENT_SCHEMA))
+        self._emit(pa.Table.from_arrays(arrays, schema=EVENT_SCHEMA))
         self.count += len(ts)
+
+    def _emit(self, table: pa.Table) -> None:
+        """One row group, as before; the first ones are held until the file has SMALL_FILE_ROWS rows."""
+        if self._writer is None:
+            self._held.append(table)
+            self._held_rows += table.num_rows
+            if self._held_rows >= SMALL_FILE_ROWS:
+                self._open(PARQUET_OPTIONS)
+            return
+        self._writer.write_table(table)
+
+    def _open(self, options: dict) -> None:
+        self._writer = pq.ParquetWriter(self.tmp, EVENT_SCHEMA, **options)
+        for t in self._held:
+            self._writer.write_table(t)
+        self._held, self._held_rows = [], 0
 
     def commit(self, durable: bool = True) -> Path:
         """Completes the file under its final name. durable=False leaves the flush to disk to the
         caller, who must call make_durable() before recording the file anywhere (see there)."""
         self._flush()
+        if self._writer is None:
+            self._open(SMALL_FILE_OPTIONS)
         self._writer.close()
         if durable:
             with open(self.tmp, "rb") as f:
@@ -151,7 +176,8 @@ class EventWriter:
 
     def abort(self) -> None:
         try:
-            self._writer.close()
+            if self._writer is not None:
+                self._writer.close()
         finally:
             self.tmp.unlink(missing_ok=True)
 

@@ -146,7 +146,7 @@ def test_per_row_unique_text_is_written_plain_without_statistics(tmp_path):
     """Dictionary pages and min/max statistics on ids, messages, locators and attributes cost a third of
     the write for nothing; the columns queries filter on keep their statistics."""
     w = EventWriter(tmp_path / "e.parquet")
-    for e in _events("c" * 64, 500):
+    for e in _events("c" * 64, 1500):  # over SMALL_FILE_ROWS: the large-file encoding
         w.add(e)
     meta = pq.ParquetFile(w.commit()).metadata.row_group(0)
     col = {meta.column(i).path_in_schema: meta.column(i) for i in range(meta.num_columns)}
@@ -157,3 +157,21 @@ def test_per_row_unique_text_is_written_plain_without_statistics(tmp_path):
         assert col[name].is_stats_set, name
     assert col["timestamp"].statistics.min == BASE and col["datetime"].statistics.min == iso_utc(BASE)
     assert "RLE_DICTIONARY" in col["host"].encodings
+
+
+def test_small_files_are_written_without_compression_large_ones_with_zstd(tmp_path):
+    """A file's fixed cost (a zstd context per column chunk) dominates a small file: below
+    SMALL_FILE_ROWS rows it is written uncompressed; the choice depends on its rows only."""
+    from case_store.eventstore import SMALL_FILE_ROWS
+    sizes = {"small": SMALL_FILE_ROWS - 1, "large": SMALL_FILE_ROWS + 1}
+    codecs = {}
+    for name, n in sizes.items():
+        w = EventWriter(tmp_path / f"{name}.parquet")
+        for e in _events("e" * 64, n):
+            w.add(e)
+        f = pq.ParquetFile(w.commit())
+        assert f.metadata.num_rows == n
+        codecs[name] = {f.metadata.row_group(0).column(i).compression for i in range(f.metadata.num_columns)}
+    assert codecs == {"small": {"UNCOMPRESSED"}, "large": {"ZSTD"}}
+    w = EventWriter(tmp_path / "empty.parquet")
+    assert pq.read_table(w.commit()).num_rows == 0
