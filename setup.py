@@ -8,8 +8,10 @@ refuses a missing extension at import (forensics/windows/fastpath.py, forensics/
 from setuptools import Extension, setup
 
 _FLAGS = ["-O2", "-std=c11", "-Wall", "-Wno-unused-function"]
+# event ids are SHA-256: OpenSSL's libcrypto (Debian libssl-dev), shared header in forensics/native
+_SHA = {"include_dirs": ["forensics/native"], "libraries": ["crypto"], "depends": ["forensics/native/eventid_sha.h"]}
 setup(ext_modules=[Extension("forensics.windows._evtxrow", ["forensics/windows/_evtxrow.c"],
-                             extra_compile_args=_FLAGS, optional=True),
+                             extra_compile_args=_FLAGS, optional=True, **_SHA),
                    # the text-log parse workers' event ids (forensics/logs/fastpath.py falls back to hashlib)
                    Extension("forensics.logs._eventid", ["forensics/logs/_eventid.c"],
-                             extra_compile_args=_FLAGS, optional=True)])
+                             extra_compile_args=_FLAGS, optional=True, **_SHA)])

@@ -4,7 +4,7 @@
 #   install-system-deps.sh test   -> plus the servers and reference tools the tests use
 set -euo pipefail
 profile="${1:-test}"
-pkgs=(python3-venv python3-dev build-essential fonts-noto-cjk libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 shared-mime-info)
+pkgs=(python3-venv python3-dev build-essential libssl-dev fonts-noto-cjk libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 shared-mime-info)
 if [ "$profile" = "test" ]; then
   # postgresql: the real server of the PostgreSQL backend tests; tshark and yara: reference
   # tools the ingestors are compared with; chromium: the end-to-end UI test; poppler-utils:
