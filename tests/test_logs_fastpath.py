@@ -179,3 +179,38 @@ def test_fast_paths_change_nothing_on_the_corpus(corpus, monkeypatch):
         ref = _records(p, **opts)
         assert len(ref) == len(fast[p]) and ref == fast[p], p.name
     assert sum(isinstance(r, dict) for recs in fast.values() for r in recs) > 5000
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.one_of(st.none(), st.text(alphabet=st.characters(min_codepoint=0x20, max_codepoint=0x7e),
+                                             max_size=40)), min_size=1, max_size=30),
+       st.integers(0, 45), st.one_of(st.none(), st.integers(-45, 45)), st.booleans())
+def test_byte_slices_of_ascii_text_are_the_code_unit_slices(values, start, stop, chunked):
+    """The fast path slices its printable-ASCII text by bytes; that must be utf8_slice_codeunits."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from forensics.logs.fastpath import _slice
+    for typ in (pa.string(), pa.large_string()):
+        arr = pa.array(values, typ)
+        if chunked:
+            arr = pa.chunked_array([arr.slice(0, len(values) // 2), arr.slice(len(values) // 2)], typ)
+        want = pc.utf8_slice_codeunits(arr, start) if stop is None else pc.utf8_slice_codeunits(arr, start, stop)
+        assert _slice(arr, start, stop).to_pylist() == want.to_pylist()
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.lists(st.one_of(st.none(), st.text(alphabet=st.characters(min_codepoint=0x20, max_codepoint=0x7e),
+                                                      max_size=8)), min_size=3, max_size=3), min_size=1, max_size=20))
+def test_json_object_of_segments_drops_null_segments_and_wraps_in_braces(rows):
+    """Fast-path text (printable ASCII, quotes and backslashes escaped) as a JSON object; a row with
+    every segment null is {}."""
+    import json
+
+    import pyarrow as pa
+
+    from forensics.logs.fastpath import _object, _seg
+    cols = list(zip(*rows))
+    got = _object([_seg(k, pa.array(list(c), pa.string())) for k, c in zip(("a", "b", "c"), cols)]).to_pylist()
+    for row, text in zip(rows, got):
+        assert json.loads(text) == {k: v for k, v in zip(("a", "b", "c"), row) if v is not None}

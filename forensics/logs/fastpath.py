@@ -192,7 +192,8 @@ def _time_of_day(digits: np.ndarray, at: int) -> tuple[np.ndarray, np.ndarray]:
 
 def _take_lines(all_lines: pa.Array, idx: np.ndarray) -> pa.Array:
     """The selected lines (all printable ASCII) as a string array."""
-    return all_lines.take(pa.array(idx)).cast(pa.large_string()).cast(STR)
+    # a view, not a cast: the bytes are printable ASCII (checked by parse_block), so UTF-8 validation is moot
+    return all_lines.take(pa.array(idx)).view(pa.large_string()).cast(STR)
 
 
 def _field(sa: pa.Array, name: str) -> pa.Array:
@@ -252,8 +253,24 @@ def _seg(key: str, value: pa.Array, quoted: bool = True, esc: tuple = (True, Tru
 
 
 def _object(segments: list[pa.Array]) -> pa.Array:
-    joined = pc.binary_join_element_wise(*segments, "", null_handling="replace", null_replacement="")
-    return pc.binary_join_element_wise("{", pc.utf8_slice_codeunits(joined, 1), "}", "")
+    # the closing brace joined with the segments and the first segment's leading comma overwritten
+    # in place: two passes over the column where slice-then-wrap took three
+    joined = pc.binary_join_element_wise(*segments, "}", "", null_handling="replace", null_replacement="")
+    out = pc.binary_replace_slice(joined, 0, 1, "{")
+    empty = pc.equal(joined, "}")  # every segment null: the brace is all there is, no comma to overwrite
+    return pc.if_else(empty, "{}", out) if pc.any(empty).as_py() else out
+
+
+def _slice(arr: pa.Array, start: int, stop: int | None = None) -> pa.Array:
+    """utf8_slice_codeunits for the fast path's text, which is printable ASCII (parse_block sends every
+    other line to the line parser), so code units are bytes: a byte slice, ~8× cheaper on an open end."""
+    if isinstance(arr, pa.ChunkedArray):
+        return pa.chunked_array([_slice(c, start, stop) for c in arr.chunks], arr.type)
+    raw = pa.large_binary() if pa.types.is_large_string(arr.type) else pa.binary()
+    return pc.binary_slice(arr.view(raw), start, _OPEN_END if stop is None else stop).view(arr.type)
+
+
+_OPEN_END = 2**31 - 1
 
 
 def _select(t: pa.Table, mask) -> pa.Table:
@@ -292,10 +309,10 @@ def _syslog(lines: pa.Array, line_no, offsets, cfg: BlockConfig, memo: dict) -> 
         return None
     lines, line_no, offsets = lines.filter(pa.array(keep)), line_no[keep], offsets[keep]
     esc = _specials(lines)
-    ts_text = pc.utf8_slice_codeunits(lines, 0, 15)
-    parts = _split(pc.utf8_slice_codeunits(lines, 16), " ", 2)
+    ts_text = _slice(lines, 0, 15)
+    parts = _split(_slice(lines, 16), " ", 2)
     host, tagc, msg = _el(parts, 0), _el(parts, 1), _el(parts, 2)  # tagc: "prog[pid]:" or "prog:"
-    tp = _split(pc.binary_join_element_wise(pc.utf8_slice_codeunits(tagc, 0, -1), "[", ""), "[")
+    tp = _split(pc.binary_join_element_wise(_slice(tagc, 0, -1), "[", ""), "[")
     prog, pid_text = _el(tp, 0), pc.utf8_rtrim(_el(tp, 1), "]")
     pid_text = pc.if_else(pc.equal(pid_text, ""), pa.scalar(None, STR), pid_text)
     # "host" that is a 4-digit number may be a year after the time; "--" is a login tag: line parser
@@ -321,7 +338,7 @@ def _syslog(lines: pa.Array, line_no, offsets, cfg: BlockConfig, memo: dict) -> 
         # a UTC wall time of a fixed year is its day's start plus the time of day: the reference
         # runs once per distinct day ("Mmm dd"), the hours, minutes and seconds are read as digits
         month, day_us, _, day_ok = (a.to_numpy(zero_copy_only=False) for a in _by_value(
-            pc.utf8_slice_codeunits(ts_text, 0, 6), lambda day: seconds(day + " 00:00:00"),
+            _slice(ts_text, 0, 6), lambda day: seconds(day + " 00:00:00"),
             memo.setdefault(("day", year0), {}), (pa.int8(), pa.int64(), pa.int32(), pa.bool_())))
         ok_time, tod = _time_of_day(digits, 7)
         good = day_ok & ok_time
@@ -408,7 +425,7 @@ def _sshd(mask, ts_text, host, prog, pid_text, msg, ts0, year, month, line_no, o
             f, (ts_text, host, prog, pid_text, msg, ts0, year, month, ip, port, verb, method, u, failed, inv))
         line_no, offsets = line_no[keep], offsets[keep]
     n = len(line_no)
-    user = pc.if_else(inv, pc.utf8_slice_codeunits(u, 13), u)
+    user = pc.if_else(inv, _slice(u, 13), u)
     attempt = pc.and_kleene(pc.and_kleene(failed, pc.equal(method, "publickey")), pc.invert(inv))
     # 0 failure, 1 success (accepted), 2 attempt (a valid user's rejected key): the per-outcome values by take
     code = pa.array(np.where(_mask(failed), np.where(_mask(attempt), 2, 0), 1).astype(np.int8))
@@ -472,11 +489,11 @@ def _access(lines: pa.Array, line_no, offsets, cfg: BlockConfig, memo: dict) -> 
     bs = _holds(lines, "\\")
     parts = _split(lines, " ", 3)  # [client, ident, user, '[date] "request" status size rest']
     client, user, after = _el(parts, 0), _el(parts, 2), _el(parts, 3)
-    date = pc.utf8_slice_codeunits(after, 1, 27)
-    rq = _split(pc.utf8_slice_codeunits(after, 30), '"', 1)  # [request, ' status size rest']
+    date = _slice(after, 1, 27)
+    rq = _split(_slice(after, 30), '"', 1)  # [request, ' status size rest']
     request = _el(rq, 0)
-    ssr = _split(pc.binary_join_element_wise(pc.utf8_slice_codeunits(_el(rq, 1), 1), " ", ""), " ", 2)
-    status_text, size, rest = _el(ssr, 0), _el(ssr, 1), pc.utf8_slice_codeunits(_el(ssr, 2), 0, -1)
+    ssr = _split(pc.binary_join_element_wise(_slice(_el(rq, 1), 1), " ", ""), " ", 2)
+    status_text, size, rest = _el(ssr, 0), _el(ssr, 1), _slice(_el(ssr, 2), 0, -1)
     # rest (after "size "): '"ref" "ua"extra' (neither with a quote inside), or anything not starting with '"';
     # four sentinel quotes give every row five parts
     quoted = pc.starts_with(rest, '"')
@@ -484,13 +501,13 @@ def _access(lines: pa.Array, line_no, offsets, cfg: BlockConfig, memo: dict) -> 
     none = pa.scalar(None, STR)
     ref = pc.if_else(quoted, _el(rp, 1), none)
     ua = pc.if_else(quoted, _el(rp, 3), none)
-    extra = pc.if_else(quoted, pc.utf8_slice_codeunits(_el(rp, 4), 0, -4), pc.binary_join_element_wise(" ", rest, ""))
+    extra = pc.if_else(quoted, _slice(_el(rp, 4), 0, -4), pc.binary_join_element_wise(" ", rest, ""))
     digits = _fixed_width(date, 26)  # "dd/Mon/yyyy:hh:mm:ss +zzzz"
     if digits is not None:
         # the reference once per distinct day ("dd/Mon/yyyy", at midnight UTC); time of day and
         # UTC offset from the digits (parse_offset: sign * (hh h + mm min), mm not checked)
         day_us, day_ok = (a.to_numpy(zero_copy_only=False) for a in _by_value(
-            pc.utf8_slice_codeunits(date, 0, 11), lambda day: _date(day + ":00:00:00 +0000"),
+            _slice(date, 0, 11), lambda day: _date(day + ":00:00:00 +0000"),
             memo.setdefault("day", {}), (pa.int64(), pa.bool_())))
         ok_time, tod = _time_of_day(digits, 12)
         d = digits[:, 22:26].astype(np.int64) - 48
