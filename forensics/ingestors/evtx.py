@@ -318,7 +318,6 @@ class EvtxIngestor(Ingestor):
         PowerShell parts feed the script block assembler: a completed block is stored right
         after the part that completed it, as ingest() does.
         """
-        loads, decode_error = orjson.loads, orjson.JSONDecodeError
         ranges, problems, append = cmap.ranges, cmap.checksum_problems, rows.append
         n_ranges = len(ranges)
         for rec in parser.records_json():
@@ -335,16 +334,8 @@ class EvtxIngestor(Ingestor):
                 off = cmap._offsets.get(rid)
             else:
                 off = cmap.offset_of(k, rid)
-            locator = f"chunk={k if k is not None else '?'};record={rid};off={off if off is not None else '?'}"
-            row = None
-            d = rec.get("data")
-            if type(d) is str:
-                try:
-                    doc = loads(d)
-                except decode_error:
-                    doc = None
-                if type(doc) is dict:
-                    row = fast_row(doc.get("Event"), locator, k in problems)
+            locator = _locator(k, rid, off)
+            row = _fast_row(rec.get("data"), locator, k in problems)
             if row is not None:
                 append(row)
             else:
@@ -366,7 +357,6 @@ class EvtxIngestor(Ingestor):
         locators and appends their rows, and hands back each record it does not take; those take
         _columnar's Python way and their row is appended in their place. The caller owns `cols`
         (rows pending when the parser raises are still stored)."""
-        loads, decode_error = orjson.loads, orjson.JSONDecodeError
         feed, record, append_row = cols.feed, cols.record, cols.append_row
         records = parser.records_json()
         while True:
@@ -382,17 +372,10 @@ class EvtxIngestor(Ingestor):
                 rid = rec.get("event_record_id") if isinstance(rec, dict) else None
                 k = cmap.chunk_of(rid, start) if isinstance(rid, int) else None
                 off = cmap.offset_of(k, rid) if k is not None else None
-                locator = f"chunk={k if k is not None else '?'};record={rid};off={off if off is not None else '?'}"
+                locator = _locator(k, rid, off)
                 if type(d) is str and record(d, locator, k in cmap.checksum_problems):
                     continue
-            row = None
-            if type(d) is str:
-                try:
-                    doc = loads(d)
-                except decode_error:
-                    doc = None
-                if type(doc) is dict:
-                    row = fast_row(doc.get("Event"), locator, k in cmap.checksum_problems)
+            row = _fast_row(d, locator, k in cmap.checksum_problems)
             if row is not None:
                 append_row(row)
                 continue
@@ -444,7 +427,7 @@ class EvtxIngestor(Ingestor):
             rid = rec.get("event_record_id")
             k = cmap.chunk_of(rid, start) if isinstance(rid, int) else None
             off = cmap.offset_of(k, rid) if k is not None else None
-            locs.append(f"chunk={k if k is not None else '?'};record={rid};off={off if off is not None else '?'}")
+            locs.append(_locator(k, rid, off))
             d = rec.get("data")
             datas.append(d if isinstance(d, str) else "")
             chk.append(k in cmap.checksum_problems)
@@ -507,7 +490,7 @@ class EvtxIngestor(Ingestor):
         rid = rec.get("event_record_id")
         k = cmap.chunk_of(rid, start) if isinstance(rid, int) else None
         off = cmap.offset_of(k, rid) if k is not None else None
-        locator = f"chunk={k if k is not None else '?'};record={rid};off={off if off is not None else '?'}"
+        locator = _locator(k, rid, off)
         return self._normalized(ctx, rec, locator, k, cmap)
 
 
@@ -572,3 +555,20 @@ def _event_of_row(table: pa.Table, i: int) -> Event:
     return Event(timestamp=r["timestamp"], data_type=DATA_TYPE, message=r["message"], locator=r["locator"],
                  timestamp_desc="Event Recorded", host=r["host"], user=r["user"], file_path=r["file_path"],
                  attributes=orjson.loads(r["attributes"]))
+
+
+def _locator(chunk: int | None, record_id, offset: int | None) -> str:
+    """Where a record sits: its chunk, record id and file offset ('?' for what is not known)."""
+    return f"chunk={chunk if chunk is not None else '?'};record={record_id};off={offset if offset is not None else '?'}"
+
+
+def _fast_row(text, locator: str, checksum_bad: bool) -> tuple | None:
+    """The Python columnar row of a record's JSON text, or None when the reference path must decide."""
+    if type(text) is not str:
+        return None
+    try:
+        doc = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return None
+    return fast_row(doc.get("Event"), locator, checksum_bad) if type(doc) is dict else None
+

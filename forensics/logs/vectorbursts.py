@@ -33,6 +33,38 @@ KEPT = ("timestamp", "user", "host", "process_pid", "locator", "data_type", "eve
 _ROW_BITS = 32
 
 
+class _Codes:
+    """Distinct text values numbered in order of first sight, looked up a whole column at a time
+    (Arrow's index_in against the values seen so far)."""
+
+    def __init__(self):
+        self.values: list[str] = []
+        self.ids: dict[str, int] = {}
+        self._known = pa.array([], pa.string())
+        self._pending: list[str] = []
+
+    def lookup(self, arr: pa.Array) -> tuple[np.ndarray, list[tuple[int, str]]]:
+        """Each value's number, and the (number, value) pairs numbered by this call."""
+        if not len(arr):
+            return np.zeros(0, dtype=np.int64), []
+        if self._pending:
+            self._known = pa.concat_arrays([self._known, pa.array(self._pending, pa.string())])
+            self._pending = []
+        at = pc.index_in(arr, value_set=self._known).fill_null(-1).to_numpy().astype(np.int64)
+        added = []
+        new = np.flatnonzero(at < 0)
+        if len(new):
+            for k, v in zip(new.tolist(), arr.take(pa.array(new)).to_pylist()):
+                i = self.ids.get(v)  # a value new twice in one column gets one number
+                if i is None:
+                    i = self.ids[v] = len(self.values)
+                    self.values.append(v)
+                    self._pending.append(v)
+                    added.append((i, v))
+                at[k] = i
+        return at, added
+
+
 class VectorBursts:
     """Rule state of the sources only vector rows have touched; `det` holds everyone else's."""
 
@@ -40,14 +72,12 @@ class VectorBursts:
         """`make_rows(kept, src_ips)`: the detector's stand-in rows for the rows of a kept table."""
         self.det = det
         self.make_rows = make_rows
-        self.ids: dict[str, int] = {}
-        self.srcs: list[str] = []
-        self.known = pa.array([], pa.string())  # srcs as an Arrow array (the lookup's value set)
-        self._pending: list[str] = []
+        self.src_codes = _Codes()
+        self.ids = self.src_codes.ids
+        self.srcs = self.src_codes.values
         self.users: list[set] = []  # distinct user names of the source's failures
-        self.unames: list[str] = []  # user names by code, and as an Arrow array
-        self.uknown = pa.array([], pa.string())
-        self._upending: list[str] = []
+        self.user_codes = _Codes()
+        self.unames = self.user_codes.values  # user names by code
         self.pairs = np.zeros(0, dtype=np.int64)  # sorted (source << 32 | user code) seen
         self.owned = np.zeros(0, dtype=bool)  # the source's state is here (else in `det`)
         self.f_n = np.zeros(0, dtype=np.int64)  # failures held, and the last one's time
@@ -63,42 +93,21 @@ class VectorBursts:
     # ---- sources ----
     def _sids(self, values: pa.Array) -> np.ndarray:
         """The source ids of distinct addresses (new ones numbered here)."""
-        if not len(values):
-            return np.zeros(0, dtype=np.int64)
-        if self._pending:
-            self.known = pa.concat_arrays([self.known, pa.array(self._pending, pa.string())])
-            self._pending = []
-        at = pc.index_in(values, value_set=self.known).fill_null(-1).to_numpy().astype(np.int64)
-        new = np.flatnonzero(at < 0)
-        if len(new):
-            det = self.det
-            for k, v in zip(new.tolist(), values.take(pa.array(new)).to_pylist()):
-                i = at[k] = len(self.srcs)
-                self.srcs.append(v)
-                self._pending.append(v)
-                self.ids[v] = i
-                # a source the line parser's events touched first stays with the reference code
-                fresh = v not in det.ssh and v not in det.http and v not in det.recent_fail
-                self.fails.append([] if fresh else None)
-                self.https.append([] if fresh else None)
-                self.users.append(set())
-                if i >= len(self.owned):
-                    self._grow(max(1024, 2 * len(self.owned)))
-                self.owned[i] = fresh
+        at, new = self.src_codes.lookup(values)
+        det = self.det
+        for i, v in new:
+            # a source the line parser's events touched first stays with the reference code
+            fresh = v not in det.ssh and v not in det.http and v not in det.recent_fail
+            self.fails.append([] if fresh else None)
+            self.https.append([] if fresh else None)
+            self.users.append(set())
+            if i >= len(self.owned):
+                self._grow(max(1024, 2 * len(self.owned)))
+            self.owned[i] = fresh
         return at
 
     def _user_codes(self, names: pa.Array) -> np.ndarray:
-        if self._upending:
-            self.uknown = pa.concat_arrays([self.uknown, pa.array(self._upending, pa.string())])
-            self._upending = []
-        at = pc.index_in(names, value_set=self.uknown).fill_null(-1).to_numpy().astype(np.int64)
-        new = np.flatnonzero(at < 0)
-        if len(new):
-            for k, v in zip(new.tolist(), names.take(pa.array(new)).to_pylist()):
-                at[k] = len(self.unames)
-                self.unames.append(v)
-                self._upending.append(v)
-        return at
+        return self.user_codes.lookup(names)[0]
 
     def _grow(self, size: int) -> None:
         for name in ("owned", "f_n", "f_last", "h_n", "h_last"):
