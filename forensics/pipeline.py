@@ -323,11 +323,12 @@ def _execute(units: list[Unit], workers: int | None, progress: Progress):
         for u in units:
             progress("start", {"unit": u})
             futs[pool.submit(run_unit, u, False)] = u
+        order = {f: i for i, f in enumerate(futs)}  # submission order: results of one wake-up in unit order
         todo = set(futs)
         while todo:
             done, todo = wait(todo, return_when=FIRST_COMPLETED)
             results = []
-            for f in sorted(done, key=lambda f: units.index(futs[f])):
+            for f in sorted(done, key=order.__getitem__):
                 u = futs[f]
                 try:
                     results.append(f.result())
