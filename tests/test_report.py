@@ -96,6 +96,9 @@ def test_docx_has_real_headings_tables_and_cjk_font(data):
 def test_xlsx_has_live_formulas_and_is_deterministic(data):
     b = render(data, "xlsx", "en", ISS)
     assert b == render(data, "xlsx", "en", ISS)
+    # created and modified are the issuance time, never the wall clock (openpyxl's save stamps it)
+    core = _zip_texts(b)["docProps/core.xml"].decode()
+    assert core.count("2026-04-01T00:00:00Z") == 2, core
     wb = load_workbook(io.BytesIO(b))
     assert wb.sheetnames[0] == "Summary"
     assert set(wb.sheetnames[1:]) == {lo["head"] for lo in data.losses}

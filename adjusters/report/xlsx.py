@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import io
 import re
+import zipfile
 from datetime import datetime
 
 from openpyxl import Workbook
 from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter
 from openpyxl.workbook.defined_name import DefinedName
+from openpyxl.writer.excel import ExcelWriter
 
 from adjusters.report.i18n import head_name, label
 from adjusters.report.model import ReportData
@@ -240,7 +242,9 @@ def render_xlsx(d: ReportData, lang: str, issuance: dict) -> bytes:
     wb.properties.created = wb.properties.modified = stamp
     wb.properties.lastModifiedBy = "cyberclaim"
     buf = io.BytesIO()
-    wb.save(buf)
+    # not wb.save(): openpyxl's save_workbook stamps `modified` with the wall clock, so two renders a
+    # second apart differed; its ExcelWriter writes the properties as set above
+    ExcelWriter(wb, zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED, allowZip64=True)).save()
     return normalize_zip(buf.getvalue())
 
 
