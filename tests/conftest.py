@@ -78,3 +78,13 @@ def run_cli(*args: str, env: dict | None = None, check: bool = False, **kw):
     if check and r.returncode != 0:
         raise AssertionError(f"cyberclaim {' '.join(args)} failed ({r.returncode}):\n{r.stdout}\n{r.stderr}")
     return r
+
+
+def damaged_copy(src: Path, cut: int, mutations, dest: Path) -> Path:
+    """The first `cut` bytes of `src` with the (offset, byte) `mutations` that fall inside, written to `dest`."""
+    data = bytearray(src.read_bytes()[:cut])
+    for off, val in mutations:
+        if off < len(data):
+            data[off] = val
+    dest.write_bytes(bytes(data))
+    return dest

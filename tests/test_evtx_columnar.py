@@ -9,6 +9,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
+from conftest import damaged_copy
 
 from forensics.events import make_event_id
 from forensics.ingestors.base import IngestContext
@@ -91,12 +92,7 @@ def test_batch_event_ids_are_make_event_id(corpus):
        st.integers(4096, 300_000))
 def test_damaged_files_give_the_reference_rows(corpus, cc_home, tmp_path_factory, muts, cut):
     """Mutated and truncated EVTX (bad chunks, broken records, odd JSON): same rows, same errors."""
-    data = bytearray((corpus / "evtx" / "deepblue_password_spray.evtx").read_bytes()[:cut])
-    for off, val in muts:
-        if off < len(data):
-            data[off] = val
-    p = tmp_path_factory.mktemp("dmg") / "m.evtx"
-    p.write_bytes(bytes(data))
+    p = damaged_copy(corpus / "evtx" / "deepblue_password_spray.evtx", cut, muts, tmp_path_factory.mktemp("dmg") / "m.evtx")
     _same(p)
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 import orjson
 import pyarrow.parquet as pq
 import pytest
+from conftest import damaged_copy
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
@@ -157,12 +158,7 @@ def test_compiled_ingest_stores_the_python_columnar_tables(corpus, cc_home, monk
 @example([(230849, 2)], 266240)  # a record of no known chunk between two of a chunk with a bad checksum
 def test_damaged_files_give_the_python_tables(corpus, cc_home, tmp_path_factory, muts, cut):
     """Mutated and truncated EVTX: the compiled path keeps what the Python path keeps, errors alike."""
-    data = bytearray((corpus / "evtx" / "baseline_security_benign.evtx").read_bytes()[:cut])
-    for off, val in muts:
-        if off < len(data):
-            data[off] = val
-    p = tmp_path_factory.mktemp("dmg") / "m.evtx"
-    p.write_bytes(bytes(data))
+    p = damaged_copy(corpus / "evtx" / "baseline_security_benign.evtx", cut, muts, tmp_path_factory.mktemp("dmg") / "m.evtx")
     ref, e1, s1 = _stored(p, {"evtx_compiled": False}, "python")
     got, e2, s2 = _stored(p, {}, "compiled")
     assert (e1, s1) == (e2, s2)
