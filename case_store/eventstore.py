@@ -9,6 +9,8 @@ from __future__ import annotations
 import hashlib
 import operator
 import os
+import queue
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from functools import lru_cache
@@ -52,10 +54,20 @@ class EventWriter:
 
     Rows are buffered column by column and the derived columns (ISO datetime)
     are computed per batch with numpy, which is what makes the write path fast.
+
+    threaded=True: once the file is known not to be small, the row groups of `add_batch` are
+    built (ISO datetime) and written by one writer thread, in the order they came: pyarrow
+    encodes and compresses with the GIL released, so a caller with work of its own (a text
+    log's merge and detections) overlaps it. Same bytes; an error of the thread is raised by
+    the next add_batch or by commit.
     """
 
-    def __init__(self, dest: Path):
+    def __init__(self, dest: Path, threaded: bool = False):
         self.dest = dest
+        self.threaded = threaded
+        self._queue: queue.Queue | None = None  # the writer thread's tables (None: no thread)
+        self._thread: threading.Thread | None = None
+        self._thread_error: BaseException | None = None
         dest.parent.mkdir(parents=True, exist_ok=True)
         self.tmp = dest.with_name(f".{dest.name}.{os.getpid()}.tmp")
         self._writer: pq.ParquetWriter | None = None  # opened once the file is known not to be small
@@ -91,6 +103,11 @@ class EventWriter:
         if t.num_rows == 0:
             return
         if "event_id" in t.column_names:  # computed by the ingestor with make_event_id (see EventBatch)
+            if self._queue is not None:
+                self._raise_thread_error()
+                self.count += t.num_rows
+                self._queue.put((t, True))
+                return
             self._write_table(t)
             return
         con = _batch_connection()
@@ -131,19 +148,8 @@ class EventWriter:
         self.count += len(ts)
 
     def _write_table(self, t: pa.Table) -> None:
-        """_write for a batch's Arrow columns as they are (no per-column conversion: only the
-        ISO datetime is derived, the same way, and a column of another type is cast)."""
-        ts = np.asarray(t["timestamp"], dtype=np.int64)
-        iso = iso_column(ts)
-        arrays = []
-        for f in EVENT_SCHEMA:
-            if f.name == "datetime":
-                arrays.append(iso)
-            else:
-                a = t[f.name]
-                arrays.append(a if a.type == f.type else a.cast(f.type))
-        self._emit(pa.Table.from_arrays(arrays, schema=EVENT_SCHEMA))
-        self.count += len(ts)
+        self._emit(_batch_table(t))
+        self.count += t.num_rows
 
     def _emit(self, table: pa.Table) -> None:
         """One row group, as before; the first ones are held until the file has SMALL_FILE_ROWS rows."""
@@ -152,6 +158,12 @@ class EventWriter:
             self._held_rows += table.num_rows
             if self._held_rows >= SMALL_FILE_ROWS:
                 self._open(PARQUET_OPTIONS)
+                if self.threaded:
+                    self._start_thread()
+            return
+        if self._queue is not None:
+            self._raise_thread_error()
+            self._queue.put((table, False))
             return
         self._writer.write_table(table)
 
@@ -161,12 +173,47 @@ class EventWriter:
             self._writer.write_table(t)
         self._held, self._held_rows = [], 0
 
+    def _start_thread(self) -> None:
+        # two tables queued at most: memory stays at a few batches when the writer is the slower side
+        self._queue = queue.Queue(maxsize=2)
+        self._thread = threading.Thread(target=self._write_loop, name="eventstore-writer", daemon=True)
+        self._thread.start()
+
+    def _write_loop(self) -> None:
+        """The writer thread: tables in arrival order (an EventBatch's table still needs its datetime);
+        after an error it only drains the queue, so the caller never blocks on it."""
+        q, w = self._queue, self._writer
+        while True:
+            item = q.get()
+            if item is None:
+                return
+            if self._thread_error is not None:
+                continue
+            t, batch = item
+            try:
+                w.write_table(_batch_table(t) if batch else t)
+            except BaseException as e:  # surfaced in the caller's thread
+                self._thread_error = e
+
+    def _stop_thread(self) -> None:
+        if self._queue is not None:
+            self._queue.put(None)
+            self._thread.join()
+            self._queue = self._thread = None
+
+    def _raise_thread_error(self) -> None:
+        if self._thread_error is not None:
+            e, self._thread_error = self._thread_error, None
+            raise e
+
     def commit(self, durable: bool = True) -> Path:
         """Completes the file under its final name. durable=False leaves the flush to disk to the
         caller, who must call make_durable() before recording the file anywhere (see there)."""
         self._flush()
         if self._writer is None:
             self._open(SMALL_FILE_OPTIONS)
+        self._stop_thread()
+        self._raise_thread_error()
         self._writer.close()
         if durable:
             with open(self.tmp, "rb") as f:
@@ -176,6 +223,8 @@ class EventWriter:
 
     def abort(self) -> None:
         try:
+            self._stop_thread()
+            self._thread_error = None
             if self._writer is not None:
                 self._writer.close()
         finally:
@@ -225,6 +274,20 @@ def _fsync_file(path) -> None:
             os.fsync(fd)
         finally:
             os.close(fd)
+
+
+def _batch_table(t: pa.Table) -> pa.Table:
+    """An EventBatch's Arrow columns as the file's table: only the ISO datetime is derived (as
+    _write derives it) and a column of another type is cast."""
+    iso = iso_column(np.asarray(t["timestamp"], dtype=np.int64))
+    arrays = []
+    for f in EVENT_SCHEMA:
+        if f.name == "datetime":
+            arrays.append(iso)
+        else:
+            a = t[f.name]
+            arrays.append(a if a.type == f.type else a.cast(f.type))
+    return pa.Table.from_arrays(arrays, schema=EVENT_SCHEMA)
 
 
 @lru_cache(maxsize=1)

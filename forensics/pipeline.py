@@ -184,7 +184,7 @@ def run_unit(u: Unit, durable: bool = True) -> UnitResult:
     ingestor = by_name(u.ingestor)()
     ctx = IngestContext(Path(u.analysis_path), u.evidence_sha256, u.evidence_type, u.display_name, u.options)
     dest = parquet_path(u.evidence_sha256, u.parser_id + (f"#{_safe(u.locator_prefix)}" if u.locator_prefix else ""), u.config_hash)
-    writer = EventWriter(dest)
+    writer = EventWriter(dest, threaded=getattr(ingestor, "threaded_write", False))
     errors: list[dict] = []
     n_errors = 0
     carved: list[dict] = []

@@ -178,6 +178,9 @@ class TextLogIngestor(Ingestor):
     name = "textlog"
     version = "1.1.0"  # 1.1: bulk lines as columns (same events; detections citing the same ids)
     accepts = ("text_log",)
+    # the event store writes its row groups on a thread of its own: the merge and detections of
+    # ingest_batches run meanwhile (forensics.pipeline.run_unit)
+    threaded_write = True
 
     def ingest(self, ctx: IngestContext) -> Iterator[Record]:
         try:

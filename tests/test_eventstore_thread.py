@@ -1,0 +1,121 @@
+"""EventWriter(threaded=True): the row groups written on a thread of their own, same bytes, errors surfaced."""
+from __future__ import annotations
+
+import threading
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from case_store import eventstore
+from case_store.eventstore import EventWriter
+from forensics.events import EVENT_SCHEMA, Event, EventBatch
+
+BASE = 1_767_225_600_000_000
+
+
+def _events(lo: int, hi: int) -> list[Event]:
+    return [Event(timestamp=BASE + i * 1_000_003, data_type="linux:auth" if i % 3 else "web:access",
+                  message=f"event {i}", locator=f"line={i}", parser="t@1", evidence_sha256="cd" * 32,
+                  host=f"h{i % 4}", src_port=i % 70000 or None, tags=["b", "a"] if i % 5 == 0 else [],
+                  attributes={"n": i}) for i in range(lo, hi)]
+
+
+def _batch(evs: list[Event]) -> EventBatch:
+    rows = [e.to_row() for e in evs]
+    cols = {f.name: pa.array([r[f.name] for r in rows], f.type) for f in EVENT_SCHEMA if f.name != "datetime"}
+    cols["src_port"] = cols["src_port"].cast(pa.int64())  # the store casts it, on the thread too
+    cols["discriminator"] = pa.array([""] * len(rows), pa.string())
+    return EventBatch(pa.table(cols))
+
+
+def _write(w: EventWriter) -> None:
+    """Single events and batches interleaved, past the small-file threshold, several row groups."""
+    for e in _events(0, 700):
+        w.add(e)
+    w.add_batch(_batch(_events(700, 2000)))
+    for e in _events(2000, 2100):
+        w.add(e)
+    for k in range(5):
+        w.add_batch(_batch(_events(2100 + 900 * k, 3000 + 900 * k)))
+
+
+def test_threaded_writer_writes_the_same_bytes_in_the_same_order(tmp_path):
+    plain, threaded = EventWriter(tmp_path / "a.parquet"), EventWriter(tmp_path / "b.parquet", threaded=True)
+    _write(plain)
+    _write(threaded)
+    assert threaded._thread is not None and threaded._thread.is_alive()  # it did run on the thread
+    assert plain.commit().read_bytes() == threaded.commit().read_bytes()
+    assert threaded.count == plain.count == 6600
+    assert pq.ParquetFile(tmp_path / "b.parquet").metadata.num_row_groups > 3
+    assert not any(t.name == "eventstore-writer" for t in threading.enumerate())
+
+
+def test_a_small_file_starts_no_thread(tmp_path):
+    w = EventWriter(tmp_path / "s.parquet", threaded=True)
+    w.add_batch(_batch(_events(0, 10)))
+    assert w._thread is None
+    assert pq.read_table(w.commit()).num_rows == 10
+
+
+class _Boom(RuntimeError):
+    pass
+
+
+@pytest.fixture()
+def failing_write(monkeypatch):
+    """pyarrow's write_table fails from the third row group on (a full disk, say)."""
+    calls = {"n": 0}
+    real = pq.ParquetWriter.write_table
+
+    def write_table(self, table, *a, **k):
+        calls["n"] += 1
+        if calls["n"] >= 3:
+            raise _Boom("disk full")
+        return real(self, table, *a, **k)
+
+    monkeypatch.setattr(pq.ParquetWriter, "write_table", write_table)
+    return calls
+
+
+def test_an_error_of_the_thread_is_raised_by_commit_and_no_file_is_visible(tmp_path, failing_write):
+    dest = tmp_path / "e.parquet"
+    w = EventWriter(dest, threaded=True)
+    with pytest.raises(_Boom):  # by a later add_batch (the thread got there first) or by commit
+        _write(w)
+        w.commit()
+    assert not dest.exists()
+    w.abort()
+    assert list(tmp_path.iterdir()) == []
+    assert not any(t.name == "eventstore-writer" for t in threading.enumerate())
+
+
+def test_abort_stops_the_thread_and_leaves_no_file(tmp_path):
+    dest = tmp_path / "x.parquet"
+    w = EventWriter(dest, threaded=True)
+    _write(w)
+    w.abort()
+    assert list(tmp_path.iterdir()) == []
+    assert not any(t.name == "eventstore-writer" for t in threading.enumerate())
+
+
+def test_the_text_log_ingest_writes_on_the_thread(monkeypatch, tmp_path):
+    """run_unit asks for the thread for ingestors that say so (the text log's merge overlaps the write)."""
+    from forensics import pipeline
+    from forensics.ingestors.textlog import TextLogIngestor
+
+    seen = []
+    real = eventstore.EventWriter.__init__
+
+    def init(self, dest, threaded=False):
+        seen.append(threaded)
+        real(self, dest, threaded)
+
+    monkeypatch.setattr(pipeline.EventWriter, "__init__", init)
+    monkeypatch.setenv("CYBERCLAIM_HOME", str(tmp_path / "home"))
+    log = tmp_path / "auth.log"
+    log.write_text("".join(f"Jan  1 00:00:{i % 60:02d} h sshd[1]: Connection closed by 10.0.0.1\n" for i in range(2000)))
+    u = pipeline.Unit("c", "ab" * 32, "auth.log", str(log), "text_log", TextLogIngestor.name,
+                      TextLogIngestor.parser_id(), "", {"year": 2024})
+    r = pipeline.run_unit(u)
+    assert r.status == "ok" and r.events == 2000 and seen == [True]
