@@ -108,6 +108,7 @@ typedef struct {
     const char *k; Py_ssize_t kn;  /* key, when a member of an object */
     int first, next;              /* children (objects, arrays), siblings */
     int plain;                    /* J_STR: written without escapes (its JSON is its text) */
+    int kplain;                   /* the same of its key */
 } Node;
 
 typedef struct { char *p, *end; Node *nodes; int n, cap; } Parser;
@@ -132,9 +133,11 @@ static inline void skip_ws(Parser *ps) {
 
 /* 1: a byte that ends a run of plain string characters (quote, backslash, control, DEL, non-ASCII) */
 static unsigned char SPECIAL[256];
+static void init_keys(void);
 
 static void init_tables(void) {
     for (int c = 0; c < 256; c++) SPECIAL[c] = c < 0x20 || c >= 0x7f || c == '"' || c == '\\';
+    init_keys();
 }
 
 /* a string at ps->p (on its quote), unescaped in place; -1: not in the subset */
@@ -175,16 +178,17 @@ static int parse_value(Parser *ps, int depth) {
         if (ps->p < ps->end && *ps->p == (obj ? '}' : ']')) { ps->p++; return x; }
         for (;;) {
             const char *k = NULL; Py_ssize_t kn = 0;
+            int kplain = 0;
             if (obj) {
                 skip_ws(ps);
-                if (ps->p >= ps->end || *ps->p != '"' || parse_str(ps, &k, &kn) < 0) return -1;
+                if (ps->p >= ps->end || *ps->p != '"' || (kplain = parse_str(ps, &k, &kn)) < 0) return -1;
                 skip_ws(ps);
                 if (ps->p >= ps->end || *ps->p != ':') return -1;
                 ps->p++;
             }
             int y = parse_value(ps, depth + 1);
             if (y < 0) return y;
-            ps->nodes[y].k = k; ps->nodes[y].kn = kn;
+            ps->nodes[y].k = k; ps->nodes[y].kn = kn; ps->nodes[y].kplain = kplain;
             if (last < 0) ps->nodes[x].first = y; else ps->nodes[last].next = y;
             last = y;
             skip_ws(ps);
@@ -248,17 +252,44 @@ static inline Val vstr(const char *s, Py_ssize_t n) { Val v = {V_STR, s, n, 0, 0
 static inline Val vint(long long i) { Val v = {V_INT, NULL, 0, i, 0}; return v; }
 static const Val VNONE = {V_NONE, NULL, 0, 0, 0};
 
-typedef struct { const char *k; Py_ssize_t kn; Val v; } Entry;
+/* A name also carries its first 8 bytes as one big-endian number (zero-padded) and a hash of it:
+   sorting and looking names up are then mostly integer comparisons, not memcmp calls. That order
+   is the bytes' order because names hold no NUL (the parser refuses control characters; plan
+   names with one are refused when compiled). kplain: its JSON is its text in quotes. */
+typedef struct { const char *k; Py_ssize_t kn; uint64_t pre; uint32_t hash; int kplain; Val v; } Entry;
 
 static int cmp_key(const char *a, Py_ssize_t an, const char *b, Py_ssize_t bn) {
     int c = memcmp(a, b, an < bn ? an : bn);
     return c ? c : (an < bn ? -1 : an > bn);
 }
 
-static int cmp_entry(const void *a, const void *b) {
-    const Entry *x = a, *y = b;
-    return cmp_key(x->k, x->kn, y->k, y->kn);
+static inline uint64_t key_pre(const char *k, Py_ssize_t n) {
+    uint64_t x = 0;
+    if (n >= 8) {
+        memcpy(&x, k, 8);
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+        x = __builtin_bswap64(x);
+#endif
+        return x;
+    }
+    for (Py_ssize_t i = 0; i < n; i++) x |= (uint64_t)(unsigned char)k[i] << (56 - 8 * i);
+    return x;
 }
+
+static inline uint32_t key_hash(uint64_t pre, const char *k, Py_ssize_t n) {
+    uint64_t x = pre * 0x9E3779B97F4A7C15ULL ^ (uint64_t)n;
+    if (n > 8) { uint64_t t; memcpy(&t, k + n - 8, 8); x ^= t * 0xC2B2AE3D27D4EB4FULL; }
+    x ^= x >> 29; x *= 0xBF58476D1CE4E5B9ULL; x ^= x >> 32;
+    return (uint32_t)x;
+}
+
+static inline int key_cmp(uint64_t ap, const char *a, Py_ssize_t an, uint64_t bp, const char *b, Py_ssize_t bn) {
+    if (ap != bp) return ap < bp ? -1 : 1;
+    if (an <= 8 || bn <= 8) return (an > bn) - (an < bn);  /* equal heads, no NUL: the shorter is a prefix */
+    return cmp_key(a + 8, an - 8, b + 8, bn - 8);
+}
+
+static inline int entry_cmp(const Entry *x, const Entry *y) { return key_cmp(x->pre, x->k, x->kn, y->pre, y->k, y->kn); }
 
 /* ------------------------------------------------------------------ plans */
 
@@ -286,7 +317,7 @@ static void memo_clear(struct Memo *m) {
 
 static void memo_free(struct Memo *m) { memo_clear(m); PyMem_Free(m); }
 
-typedef struct { const char *s; Py_ssize_t n; } Str;
+typedef struct { const char *s; Py_ssize_t n; uint64_t pre; uint32_t hash; int plain; } Str;  /* pre, hash: as Entry's */
 
 typedef struct {
     int kind;                       /* 0: no table row, 1: table row, 2: not ours */
@@ -313,8 +344,16 @@ typedef struct {
     struct Memo *cache[N_CONV];
     Parser ps;
     Entry *data, *over; int datacap, overcap;
+    int *dord;  /* data in key order */
     int *htab, hcap, hsize;
 } Columns;
+
+/* plain: no byte of SPECIAL, so its JSON is its text in quotes */
+static void str_set(Str *out, const char *s, Py_ssize_t n) {
+    out->s = s; out->n = n; out->pre = key_pre(s, n); out->hash = key_hash(out->pre, s, n);
+    out->plain = 1;
+    for (Py_ssize_t i = 0; i < n; i++) if (SPECIAL[(unsigned char)s[i]]) out->plain = 0;
+}
 
 static int keep_str(Columns *self, PyObject *o, Str *out) {
     if (o == Py_None) { out->s = NULL; out->n = 0; return 0; }
@@ -323,7 +362,7 @@ static int keep_str(Columns *self, PyObject *o, Str *out) {
         return -1;
     }
     if (PyList_Append(self->keep, o) < 0) return -1;
-    out->s = (const char *)PyUnicode_DATA(o); out->n = PyUnicode_GET_LENGTH(o);
+    str_set(out, (const char *)PyUnicode_DATA(o), PyUnicode_GET_LENGTH(o));
     return 0;
 }
 
@@ -360,6 +399,7 @@ static int compile_plan(Columns *self, PyObject *t, Plan *p) {
         PyObject *e = PyTuple_GET_ITEM(extras, i);
         if (!PyTuple_Check(e) || PyTuple_GET_SIZE(e) != 2) { PyErr_SetString(PyExc_TypeError, "plan: extra"); return -1; }
         if (keep_str(self, PyTuple_GET_ITEM(e, 0), &p->extra_name[i]) < 0) return -1;
+        if (memchr(p->extra_name[i].s, 0, p->extra_name[i].n)) { p->kind = 2; return 0; }  /* see Entry */
         if (str_tuple(self, PyTuple_GET_ITEM(e, 1), &p->extra_cand[i], &p->extra_ncand[i]) < 0) return -1;
     }
     p->nparts = (int)PyTuple_GET_SIZE(parts);
@@ -481,50 +521,53 @@ static int as_val(PyObject *o, Val *v) {
 
 /* ------------------------------------------------------------------ one record */
 
-/* the EventData names of this record in an open-addressing table (index + 1; 0 empty) */
-static void data_index(Columns *self, int nd) {
+/* the EventData names of this record in an open-addressing table (index + 1; 0 empty), and in
+   key order (self->dord); 0: fine, 1: a repeated name, -1: out of memory */
+static int data_index(Columns *self, int nd) {
     int size = 16;
     while (size < 2 * nd) size *= 2;
     if (size > self->hcap) {
         PyMem_Free(self->htab);
         self->htab = PyMem_Calloc(size, sizeof(int));
         self->hcap = self->htab ? size : 0;
+        if (!self->htab) { PyErr_NoMemory(); return -1; }
     }
-    self->hsize = size <= self->hcap ? size : 0;
-    if (!self->hsize) return;  /* no memory for it: lookups search the sorted array */
+    self->hsize = size;
     memset(self->htab, 0, size * sizeof(int));
+    const Entry *d = self->data;
+    int *ord = self->dord;
     for (int i = 0; i < nd; i++) {
-        uint32_t h = hash_key(self->data[i].k, self->data[i].kn) & (size - 1);
-        while (self->htab[h]) h = (h + 1) & (size - 1);
+        uint32_t h = d[i].hash & (size - 1);
+        for (int j; (j = self->htab[h]); h = (h + 1) & (size - 1))
+            if (d[j - 1].pre == d[i].pre && d[j - 1].kn == d[i].kn && memcmp(d[j - 1].k, d[i].k, d[i].kn) == 0) return 1;
         self->htab[h] = i + 1;
+        /* insertion into the key order: few names, mostly one integer comparison each */
+        int k = i;
+        while (k > 0 && entry_cmp(&d[i], &d[ord[k - 1]]) < 0) { ord[k] = ord[k - 1]; k--; }
+        ord[k] = i;
     }
+    return 0;
 }
 
-static int data_find(Columns *self, int nd, const char *k, Py_ssize_t kn) {
-    if (self->hsize) {
-        uint32_t h = hash_key(k, kn) & (self->hsize - 1);
-        for (int i; (i = self->htab[h]); h = (h + 1) & (self->hsize - 1))
-            if (self->data[i - 1].kn == kn && memcmp(self->data[i - 1].k, k, kn) == 0) return i - 1;
-        return -1;
-    }
-    int lo = 0, hi = nd - 1;
-    while (lo <= hi) {
-        int mid = (lo + hi) / 2, c = cmp_key(self->data[mid].k, self->data[mid].kn, k, kn);
-        if (c == 0) return mid;
-        if (c < 0) lo = mid + 1; else hi = mid - 1;
-    }
+static inline int data_find(Columns *self, const char *k, Py_ssize_t kn, uint64_t pre, uint32_t hash) {
+    const Entry *d = self->data;
+    uint32_t mask = (uint32_t)self->hsize - 1, h = hash & mask;
+    for (int i; (i = self->htab[h]); h = (h + 1) & mask)
+        if (d[i - 1].pre == pre && d[i - 1].kn == kn && (kn <= 8 || memcmp(d[i - 1].k + 8, k + 8, kn - 8) == 0)) return i - 1;
     return -1;
 }
 
+static inline int data_find_str(Columns *self, const Str *k) { return data_find(self, k->s, k->n, k->pre, k->hash); }
+
 /* data.get(name) of fast_row's data dict: absent, null, empty and blank are None */
-static Val data_get(Columns *self, int nd, const char *k, Py_ssize_t kn) {
-    int i = data_find(self, nd, k, kn);
+static inline Val data_get(Columns *self, const Str *k) {
+    int i = data_find_str(self, k);
     return i < 0 ? VNONE : self->data[i].v;
 }
 
-static Val pick(Columns *self, int nd, const Str *cand, int nc) {
+static Val pick(Columns *self, const Str *cand, int nc) {
     for (int i = 0; i < nc; i++) {
-        Val v = data_get(self, nd, cand[i].s, cand[i].n);
+        Val v = data_get(self, &cand[i]);
         if (v.t == V_NONE) continue;
         if ((v.n == 1 && v.s[0] == '-') || (v.n == 3 && memcmp(v.s, "0x0", 3) == 0)) continue;
         return v;
@@ -532,23 +575,36 @@ static Val pick(Columns *self, int nd, const Str *cand, int nc) {
     return VNONE;
 }
 
-static int over_add(Columns *self, int *no, const char *k, Py_ssize_t kn, Val v) {
+static int over_add(Columns *self, int *no, const Str *k, Val v) {
     if (*no == self->overcap) {
         int cap = self->overcap ? self->overcap * 2 : 64;
         Entry *e = PyMem_Realloc(self->over, (size_t)cap * sizeof(Entry));
         if (!e) { PyErr_NoMemory(); return -1; }
         self->over = e; self->overcap = cap;
     }
-    self->over[*no].k = k; self->over[*no].kn = kn; self->over[*no].v = v;
+    Entry *e = &self->over[*no];
+    e->k = k->s; e->kn = k->n; e->pre = k->pre; e->hash = k->hash; e->kplain = k->plain; e->v = v;
     (*no)++;
     return 0;
 }
 
+/* the attribute names this code sets or reads itself, as Str (init_tables) */
+enum { K_CHANNEL, K_PROVIDER, K_EVENT_ID, K_RECORD_ID, K_COMPUTER, K_QUALIFIERS, K_LEVEL, K_TASK, K_OPCODE, K_KEYWORDS, K_USER_SID, K_EXECUTION_PID, K_EXECUTION_TID, K_ACTIVITY_ID, K_USER_DOMAIN, K_PROCESS_IMAGE, K_LOGON_TYPE, K_PARENT_PROCESS, K_HASHES, K_PARENT_PROCESS_NAME, K_CHUNK_CHECKSUM_OK, N_KEYS };
+static const char *const KEY_TEXT[N_KEYS] = {"channel", "provider", "event_id", "record_id", "computer", "qualifiers", "level", "task", "opcode", "keywords", "user_sid", "execution_pid", "execution_tid", "activity_id", "user_domain", "process_image", "logon_type", "parent_process", "hashes", "parent_process_name", "chunk_checksum_ok"};
+static Str KEY[N_KEYS];
+
+static void init_keys(void) {
+    for (int i = 0; i < N_KEYS; i++) str_set(&KEY[i], KEY_TEXT[i], (Py_ssize_t)strlen(KEY_TEXT[i]));
+}
+
 /* attrs.get(name): the last override of that name, else EventData; *found says whether attrs has it */
-static Val attr_get(Columns *self, int nd, int no, const char *k, Py_ssize_t kn, int *found) {
+static Val attr_get(Columns *self, int no, const Str *k, int *found) {
     for (int i = no - 1; i >= 0; i--)
-        if (self->over[i].kn == kn && memcmp(self->over[i].k, k, kn) == 0) { *found = 1; return self->over[i].v; }
-    int j = data_find(self, nd, k, kn);
+        if (self->over[i].pre == k->pre && self->over[i].kn == k->n && memcmp(self->over[i].k, k->s, k->n) == 0) {
+            *found = 1;
+            return self->over[i].v;
+        }
+    int j = data_find_str(self, k);
     *found = j >= 0 && self->data[j].v.t != V_NONE;
     return j >= 0 ? self->data[j].v : VNONE;
 }
@@ -603,9 +659,23 @@ static int put_json_val(Buf *b, Val v) {
     }
 }
 
-static inline int key_less(const Entry *a, const Entry *b) {
-    if (a->k[0] != b->k[0] && a->kn && b->kn) return (unsigned char)a->k[0] < (unsigned char)b->k[0];
-    return cmp_key(a->k, a->kn, b->k, b->kn) < 0;
+/* ,"name":value of one attribute (no comma before the first) */
+static int put_member(Buf *b, const Entry *e, int first) {
+    if (e->kplain && (e->v.t != V_STR || e->v.plain)) {  /* the usual member: copies only */
+        Py_ssize_t vn = e->v.t == V_STR ? e->v.n + 2 : 24;
+        if (buf_reserve(b, e->kn + vn + 4) < 0) return -1;
+        char *w = b->p + b->len;
+        if (!first) *w++ = ',';
+        *w++ = '"';
+        memcpy(w, e->k, e->kn);
+        w += e->kn;
+        *w++ = '"'; *w++ = ':';
+        b->len = w - b->p;
+        return put_json_val(b, e->v);
+    }
+    if (!first && buf_putc(b, ',') < 0) return -1;
+    if (put_json_str(b, e->k, e->kn) < 0 || buf_putc(b, ':') < 0) return -1;
+    return put_json_val(b, e->v);
 }
 
 /* the overrides in key order, the last of each key kept: a stable insertion sort of their
@@ -613,12 +683,12 @@ static inline int key_less(const Entry *a, const Entry *b) {
 static int overrides_final(Columns *self, int no, int *order) {
     for (int i = 0; i < no; i++) {
         int j = i;
-        while (j > 0 && key_less(&self->over[i], &self->over[order[j - 1]])) { order[j] = order[j - 1]; j--; }
+        while (j > 0 && entry_cmp(&self->over[i], &self->over[order[j - 1]]) < 0) { order[j] = order[j - 1]; j--; }
         order[j] = i;
     }
     int w = 0;
     for (int i = 0; i < no; i++) {
-        if (w > 0 && cmp_entry(&self->over[order[w - 1]], &self->over[order[i]]) == 0) order[w - 1] = order[i];
+        if (w > 0 && entry_cmp(&self->over[order[w - 1]], &self->over[order[i]]) == 0) order[w - 1] = order[i];
         else order[w++] = order[i];
     }
     return w;
@@ -811,26 +881,28 @@ static int take_record(Columns *self, PyObject *text, const char *ls, Py_ssize_t
                 if (blank) v = VNONE; else { v = vstr(x->s, x->n); v.plain = plain; }  /* empty or blank (str.isspace): absent */
                 break;
             }
-            case J_INT: v = vstr(x->s, x->n); break;
-            case J_TRUE: v = vstr("true", 4); break;
-            case J_FALSE: v = vstr("false", 5); break;
+            case J_INT: v = vstr(x->s, x->n); v.plain = 1; break;
+            case J_TRUE: v = vstr("true", 4); v.plain = 1; break;
+            case J_FALSE: v = vstr("false", 5); v.plain = 1; break;
             case J_NULL: v = VNONE; break;
             default: return NOT_OURS;
             }
             if (nd == self->datacap) {
                 int cap = self->datacap ? self->datacap * 2 : 64;
                 Entry *e = PyMem_Realloc(self->data, (size_t)cap * sizeof(Entry));
-                if (!e) { PyErr_NoMemory(); return FAILED; }
-                self->data = e; self->datacap = cap;
+                if (e) self->data = e;
+                int *o = e ? PyMem_Realloc(self->dord, (size_t)cap * sizeof(int)) : NULL;
+                if (!o) { PyErr_NoMemory(); return FAILED; }
+                self->dord = o; self->datacap = cap;
             }
-            self->data[nd].k = x->k; self->data[nd].kn = x->kn; self->data[nd].v = v;
-            nd++;
+            Entry *e = &self->data[nd++];
+            e->k = x->k; e->kn = x->kn; e->pre = key_pre(x->k, x->kn); e->hash = key_hash(e->pre, x->k, x->kn);
+            e->kplain = x->kplain; e->v = v;
         }
-        qsort(self->data, nd, sizeof(Entry), cmp_entry);
-        for (int i = 1; i < nd; i++)
-            if (cmp_entry(&self->data[i - 1], &self->data[i]) == 0) return NOT_OURS;  /* a repeated name */
     }
-    data_index(self, nd);
+    int dup = data_index(self, nd);
+    if (dup < 0) return FAILED;
+    if (dup) return NOT_OURS;  /* a repeated name */
     if (eid.i == 4104 && has_sbid) return NOT_OURS;  /* script block parts: the assembler needs their Event */
 
     /* TimeCreated/@SystemTime */
@@ -869,21 +941,21 @@ static int take_record(Columns *self, PyObject *text, const char *ls, Py_ssize_t
     if (plan->kind == 2) return NOT_OURS;
 
     int no = 0;
-#define OVER(name, v) do { if (over_add(self, &no, name, sizeof(name) - 1, v) < 0) return FAILED; } while (0)
-    if (channel.t) OVER("channel", channel);
-    if (provider.t) OVER("provider", provider);
-    OVER("event_id", eid);
-    OVER("record_id", vint(ps->nodes[ridn].i));
-    if (computer.t) OVER("computer", computer);
-    if (qualifiers.t) OVER("qualifiers", qualifiers);
-    if (level.t) OVER("level", level);
-    if (task.t) OVER("task", task);
-    if (opcode.t) OVER("opcode", opcode);
-    if (keywords.t) OVER("keywords", keywords);
-    if (sid.t) OVER("user_sid", sid);
-    if (xpid.t) OVER("execution_pid", xpid);
-    if (xtid.t) OVER("execution_tid", xtid);
-    if (act.t) OVER("activity_id", act);
+#define OVER(key, v) do { if (over_add(self, &no, &KEY[key], v) < 0) return FAILED; } while (0)
+    if (channel.t) OVER(K_CHANNEL, channel);
+    if (provider.t) OVER(K_PROVIDER, provider);
+    OVER(K_EVENT_ID, eid);
+    OVER(K_RECORD_ID, vint(ps->nodes[ridn].i));
+    if (computer.t) OVER(K_COMPUTER, computer);
+    if (qualifiers.t) OVER(K_QUALIFIERS, qualifiers);
+    if (level.t) OVER(K_LEVEL, level);
+    if (task.t) OVER(K_TASK, task);
+    if (opcode.t) OVER(K_OPCODE, opcode);
+    if (keywords.t) OVER(K_KEYWORDS, keywords);
+    if (sid.t) OVER(K_USER_SID, sid);
+    if (xpid.t) OVER(K_EXECUTION_PID, xpid);
+    if (xtid.t) OVER(K_EXECUTION_TID, xtid);
+    if (act.t) OVER(K_ACTIVITY_ID, act);
 
     Val ent[N_ENT];
     for (int i = 0; i < N_ENT; i++) ent[i] = VNONE;
@@ -893,31 +965,31 @@ static int take_record(Columns *self, PyObject *text, const char *ls, Py_ssize_t
     m->len = 0;
     if (plan->kind == 1) {
         PyObject *o;
-        Val v = pick(self, nd, plan->cand[R_USER], plan->ncand[R_USER]);
+        Val v = pick(self, plan->cand[R_USER], plan->ncand[R_USER]);
         if (v.t) {
             if (!(o = convert(self, C_SPLIT_USER, v.s, v.n))) return FAILED;
             if (!PyTuple_CheckExact(o) || PyTuple_GET_SIZE(o) != 2) return NOT_OURS;
             Val dom;
             if (!as_val(PyTuple_GET_ITEM(o, 0), &ent[E_USER]) || !as_val(PyTuple_GET_ITEM(o, 1), &dom)) return NOT_OURS;
             if (ent[E_USER].t == V_INT || dom.t == V_INT) return NOT_OURS;
-            if (dom.t == V_STR && dom.n > 0) OVER("user_domain", dom);
+            if (dom.t == V_STR && dom.n > 0) OVER(K_USER_DOMAIN, dom);
         }
-        v = pick(self, nd, plan->cand[R_IMAGE], plan->ncand[R_IMAGE]);
+        v = pick(self, plan->cand[R_IMAGE], plan->ncand[R_IMAGE]);
         if (v.t) {
             if (!(o = convert(self, C_BASENAME, v.s, v.n))) return FAILED;
             if (!as_val(o, &ent[E_PNAME]) || ent[E_PNAME].t != V_STR) return NOT_OURS;
-            OVER("process_image", v);
+            OVER(K_PROCESS_IMAGE, v);
         }
-        v = pick(self, nd, plan->cand[R_PID], plan->ncand[R_PID]);
+        v = pick(self, plan->cand[R_PID], plan->ncand[R_PID]);
         if (v.t) {
             if (!(o = convert(self, C_AS_INT, v.s, v.n))) return FAILED;
             if (!as_val(o, &pid) || pid.t == V_STR) return NOT_OURS;
         }
-        ent[E_CMD] = pick(self, nd, plan->cand[R_CMD], plan->ncand[R_CMD]);
+        ent[E_CMD] = pick(self, plan->cand[R_CMD], plan->ncand[R_CMD]);
         static const int conv_of[] = {-1, -1, -1, -1, C_CLEAN_IP, C_PORT, C_CLEAN_IP, C_PORT, C_LOWER, C_DOMAIN, -1};
         static const int ent_of[] = {-1, -1, -1, -1, E_SIP, E_SPORT, E_DIP, E_DPORT, E_PROTO, E_DOMAIN, E_FILE};
         for (int r = R_SIP; r <= R_FILE; r++) {
-            v = pick(self, nd, plan->cand[r], plan->ncand[r]);
+            v = pick(self, plan->cand[r], plan->ncand[r]);
             if (!v.t) continue;
             if (conv_of[r] < 0) { ent[ent_of[r]] = v; continue; }
             if (!(o = convert(self, conv_of[r], v.s, v.n))) return FAILED;
@@ -926,17 +998,20 @@ static int take_record(Columns *self, PyObject *text, const char *ls, Py_ssize_t
             if (ent[ent_of[r]].t != V_NONE && ent[ent_of[r]].t != want) return NOT_OURS;
         }
         for (int i = 0; i < plan->nextra; i++) {
-            v = pick(self, nd, plan->extra_cand[i], plan->extra_ncand[i]);
-            if (v.t && over_add(self, &no, plan->extra_name[i].s, plan->extra_name[i].n, v) < 0) return FAILED;
+            v = pick(self, plan->extra_cand[i], plan->extra_ncand[i]);
+            if (v.t && over_add(self, &no, &plan->extra_name[i], v) < 0) return FAILED;
         }
         int found;
         /* `if 'logon_type' in attrs: attrs['logon_type'] = as_int(attrs['logon_type'])` */
         int present = 0;
         Val lv = VNONE;
         for (int i = no - 1; i >= 0 && !present; i--)
-            if (self->over[i].kn == 10 && memcmp(self->over[i].k, "logon_type", 10) == 0) { present = 1; lv = self->over[i].v; }
+            if (self->over[i].pre == KEY[K_LOGON_TYPE].pre && self->over[i].kn == 10 && memcmp(self->over[i].k, "logon_type", 10) == 0) {
+                present = 1;
+                lv = self->over[i].v;
+            }
         if (!present) {
-            int k = data_find(self, nd, "logon_type", 10);
+            int k = data_find_str(self, &KEY[K_LOGON_TYPE]);
             if (k >= 0 && self->data[k].v.t != V_NONE) { present = 1; lv = self->data[k].v; }
         }
         if (present) {
@@ -946,16 +1021,16 @@ static int take_record(Columns *self, PyObject *text, const char *ls, Py_ssize_t
                 if (!as_val(o, &lt) || lt.t == V_STR) return NOT_OURS;
             } else if (lv.t == V_INT) lt = lv;
             else if (lv.t != V_NONE) return NOT_OURS;
-            OVER("logon_type", lt);
+            OVER(K_LOGON_TYPE, lt);
         }
-        v = attr_get(self, nd, no, "parent_process", 14, &found);
+        v = attr_get(self, no, &KEY[K_PARENT_PROCESS], &found);
         if (v.t == V_STR) {
             Val b;
             if (!(o = convert(self, C_BASENAME, v.s, v.n))) return FAILED;
             if (!as_val(o, &b) || b.t != V_STR) return NOT_OURS;
-            OVER("parent_process_name", b);
+            OVER(K_PARENT_PROCESS_NAME, b);
         }
-        v = attr_get(self, nd, no, "hashes", 6, &found);
+        v = attr_get(self, no, &KEY[K_HASHES], &found);
         if (v.t == V_STR) {
             if (!(o = convert(self, C_SHA256_OF, v.s, v.n))) return FAILED;
             if (!as_val(o, &fsha) || fsha.t == V_INT) return NOT_OURS;
@@ -967,8 +1042,8 @@ static int take_record(Columns *self, PyObject *text, const char *ls, Py_ssize_t
             if (!plan->field[i].s) continue;
             Val f = plan->ent[i] >= 0 ? ent[plan->ent[i]] : VNONE;
             if (f.t == V_NONE) {
-                f = attr_get(self, nd, no, plan->field[i].s, plan->field[i].n, &found);
-                if (f.t == V_NONE) f = data_get(self, nd, plan->field[i].s, plan->field[i].n);
+                f = attr_get(self, no, &plan->field[i], &found);
+                if (f.t == V_NONE) f = data_get(self, &plan->field[i]);
             }
             int rc;
             switch (f.t) {
@@ -988,7 +1063,7 @@ static int take_record(Columns *self, PyObject *text, const char *ls, Py_ssize_t
         if (computer.t && computer.n ? buf_put(m, computer.s, computer.n) < 0 : buf_putc(m, '-') < 0) return FAILED;
     }
     if (m->len > 2000) return NOT_OURS;  /* the cut adds a non-ASCII ellipsis: Python's */
-    if (checksum_bad) { Val f = {V_BOOL, NULL, 0, 0}; OVER("chunk_checksum_ok", f); }
+    if (checksum_bad) { Val f = {V_BOOL, NULL, 0, 0}; OVER(K_CHUNK_CHECKSUM_OK, f); }
 #undef OVER
 
     /* attributes: canonical JSON (sorted keys) of EventData merged with the overrides */
@@ -999,19 +1074,19 @@ static int take_record(Columns *self, PyObject *text, const char *ls, Py_ssize_t
     j->len = 0;
     if (buf_putc(j, '{') < 0) return FAILED;
     int di = 0, oi = 0, first = 1;
+    const int *dord = self->dord;
     while (di < nd || oi < no) {
         Entry *e;
-        if (di < nd && self->data[di].v.t == V_NONE) { di++; continue; }
-        if (oi >= no) e = &self->data[di++];
+        if (di < nd && self->data[dord[di]].v.t == V_NONE) { di++; continue; }
+        if (oi >= no) e = &self->data[dord[di++]];
         else if (di >= nd) e = &self->over[order[oi++]];
         else {
-            int c = cmp_entry(&self->data[di], &self->over[order[oi]]);
-            if (c < 0) e = &self->data[di++];
+            int c = entry_cmp(&self->data[dord[di]], &self->over[order[oi]]);
+            if (c < 0) e = &self->data[dord[di++]];
             else { if (c == 0) di++; e = &self->over[order[oi++]]; }
         }
-        if (!first && buf_putc(j, ',') < 0) return FAILED;
+        if (put_member(j, e, first) < 0) return FAILED;
         first = 0;
-        if (put_json_str(j, e->k, e->kn) < 0 || buf_putc(j, ':') < 0 || put_json_val(j, e->v) < 0) return FAILED;
     }
     if (buf_putc(j, '}') < 0) return FAILED;
 
@@ -1394,7 +1469,7 @@ static void Columns_dealloc(Columns *self) {
     buf_free(&self->text); buf_free(&self->msgbuf); buf_free(&self->jsonbuf); buf_free(&self->idbuf);
     buf_free(&self->keybuf); buf_free(&self->lastkey); buf_free(&self->id_prefix); buf_free(&self->id_suffix);
     for (int k = 0; k < N_CONV; k++) memo_free(self->cache[k]);
-    PyMem_Free(self->ps.nodes); PyMem_Free(self->data); PyMem_Free(self->over); PyMem_Free(self->htab);
+    PyMem_Free(self->ps.nodes); PyMem_Free(self->data); PyMem_Free(self->dord); PyMem_Free(self->over); PyMem_Free(self->htab);
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
