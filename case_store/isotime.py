@@ -6,11 +6,24 @@ log's whole write; here the 27 bytes of each row are digits computed with intege
 (Hinnant's days-to-civil) into one byte matrix that becomes the Arrow string array's data
 buffer, with no per-row object. Years outside 1..9999 have no 4-digit form; a batch holding
 one goes through numpy as before, so the bytes never depend on which path ran.
+
+The same digits are written in C (case_store/_isotime.c) when it is built: about 0.3 µs per
+row less than the ~25 numpy passes here, and no fixed cost of tens of µs on the few rows of a
+small evidence file. iso_numpy and _iso_arith stay as its twins (tests compare all three).
 """
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pyarrow as pa
+
+try:
+    from case_store._isotime import iso_utc
+except ImportError as e:  # no compiler where this was installed
+    if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+        raise ImportError(f"CI=true but the compiled ISO formatter is not built: {e}") from e
+    iso_utc = None
 
 WIDTH = 27  # len("2024-01-31T23:59:59.123456Z")
 _MIN_US = -62135596800 * 1_000_000  # 0001-01-01T00:00:00Z
@@ -23,6 +36,21 @@ def iso_numpy(ts: np.ndarray) -> pa.Array:
 
 
 def iso_column(ts: np.ndarray) -> pa.Array:
+    ts = np.ascontiguousarray(ts, dtype=np.int64)
+    n = len(ts)
+    if iso_utc is not None and n:
+        data = iso_utc(ts)
+        if data is not None:
+            return pa.Array.from_buffers(pa.string(), n, [None, pa.py_buffer(_offsets(n)), pa.py_buffer(data)])
+    return _iso_arith(ts)
+
+
+def _offsets(n: int) -> np.ndarray:
+    return np.arange(0, (n + 1) * WIDTH, WIDTH, dtype=np.int32)
+
+
+def _iso_arith(ts: np.ndarray) -> pa.Array:
+    """iso_column in numpy integer arithmetic (the path without the C formatter)."""
     ts = np.asarray(ts, dtype=np.int64)
     n = len(ts)
     if n == 0 or int(ts.min()) < _MIN_US or int(ts.max()) >= _MAX_US:
@@ -48,8 +76,7 @@ def iso_column(ts: np.ndarray) -> pa.Array:
     for at, value in ((0, century), (2, yy), (5, month), (8, day), (11, hour), (14, minute), (17, second),
                       (20, us_hi), (22, us_mid), (24, us_lo)):
         out[:, at:at + 2] = _PAIRS[value]
-    offsets = np.arange(0, (n + 1) * WIDTH, WIDTH, dtype=np.int32)
-    return pa.Array.from_buffers(pa.string(), n, [None, pa.py_buffer(offsets), pa.py_buffer(out)])
+    return pa.Array.from_buffers(pa.string(), n, [None, pa.py_buffer(_offsets(n)), pa.py_buffer(out)])
 
 
 # "00".."99" as byte pairs: one table lookup writes two digits
