@@ -207,12 +207,13 @@ class EventWriter:
             raise e
 
     def _write_small(self) -> None:
-        """A small file is encoded in memory and written with one call: Arrow's file sink costs
-        more than the encoding of a few hundred rows (same bytes as through the file sink)."""
+        """A small file is one row group, encoded in memory and written with one call: each row
+        group costs every column's writer set-up again, and Arrow's file sink costs more than
+        the encoding of a few hundred rows."""
         sink = pa.BufferOutputStream()
         w = pq.ParquetWriter(sink, EVENT_SCHEMA, **SMALL_FILE_OPTIONS)
-        for t in self._held:
-            w.write_table(t)
+        if self._held:
+            w.write_table(self._held[0] if len(self._held) == 1 else pa.concat_tables(self._held))
         w.close()
         self._held, self._held_rows = [], 0
         with open(self.tmp, "wb") as f:

@@ -175,3 +175,27 @@ def test_small_files_are_written_without_compression_large_ones_with_zstd(tmp_pa
     assert codecs == {"small": {"UNCOMPRESSED"}, "large": {"ZSTD"}}
     w = EventWriter(tmp_path / "empty.parquet")
     assert pq.read_table(w.commit()).num_rows == 0
+
+
+def test_small_file_is_one_row_group_in_arrival_order(tmp_path):
+    """Batches and single events of a small file (an EVTX file's records, then a reassembled
+    PowerShell script block) are stored as one row group, in the order they came: each row
+    group repeats every column writer's set-up, the larger part of a small file's cost."""
+    from forensics.events import EventBatch
+    w = EventWriter(tmp_path / "s.parquet")
+    first, second = _events("f" * 64, 3), _events("f" * 64, 5)
+    for e in first:
+        w.add(e)
+    w.add_batch(EventBatch(pq.read_table(_stored(tmp_path / "b.parquet", second))))
+    w.add(first[0])
+    f = pq.ParquetFile(w.commit())
+    assert f.metadata.num_row_groups == 1
+    ids = f.read().column("event_id").to_pylist()
+    assert ids == [e.event_id for e in first] + [e.event_id for e in second] + [first[0].event_id]
+
+
+def _stored(path, events):
+    w = EventWriter(path)
+    for e in events:
+        w.add(e)
+    return w.commit()
