@@ -5,9 +5,15 @@
 The corpus EVTX files are repeated until --mb of input is reached, each copy a
 distinct evidence item. Three figures, each the median of --repeat runs:
 
-* ceiling: bare iteration of the same files with the evtx package
-  (records_json, one process per file on --workers processes, one Rust thread
-  each: both cores busy, as in the ingest);
+* ceiling: bare iteration of the same files with the evtx package, as the
+  issue words it: `for r in PyEvtxParser(path).records_json()` over the files
+  in one process, the package's own defaults (its Rust threads do not make
+  records_json use a second core: measured, CPU = wall). The target "ingest at
+  least 50 % of the ceiling (use both cores)" is judged against this figure;
+* the parse alone on both cores: the same iteration, one process per file on
+  --workers processes, one Rust thread each. It is the stricter figure the
+  bench compared with until 2026-11-22 (50 % of it means the ingest's own work
+  costs no more CPU than the Rust parse), still printed beside the other;
 * ingest: the product path, forensics.pipeline.run_unit (EvtxIngestor →
   EventWriter → Parquet in the event store, fsync and rename included), one
   unit per file on the same --workers processes. As in the product, whose
@@ -230,8 +236,8 @@ def main() -> None:
     print(f"input: {len(jobs)} files, {total / 1e6:.0f} MB, {a.workers} worker processes, path {a.path}, "
           f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
     try:
-        bare_t, ing_t, sig_t, warm_t = [], [], [], []
-        bare = ours = dets = 0
+        bare_t, ing_t, sig_t, warm_t, one_t = [], [], [], [], []
+        bare = ours = dets = one = 0
         rules = tmp / "rules"
         _rule_variants(a.rules, rules)
         from forensics import sigma
@@ -243,6 +249,9 @@ def main() -> None:
         all_ingestors()
         for rep in range(a.repeat):
             shutil.rmtree(tmp / "home", ignore_errors=True)
+            t = time.perf_counter()
+            one = sum(map(_bare, jobs))
+            one_t.append(time.perf_counter() - t)
             with ProcessPoolExecutor(a.workers) as ex:
                 t = time.perf_counter()
                 bare = sum(ex.map(_bare, jobs, chunksize=4))
@@ -259,29 +268,32 @@ def main() -> None:
             t = time.perf_counter()
             dets = sum(1 for _ in sigma.match(parquet, [rules]))
             sig_t.append(time.perf_counter() - t)
-            print(f"  run {rep + 1}: bare {bare / bare_t[-1]:,.0f}/s  ingest {ours / ing_t[-1]:,.0f}/s  "
+            print(f"  run {rep + 1}: bare {one / one_t[-1]:,.0f}/s (on {a.workers} processes {bare / bare_t[-1]:,.0f}/s)  ingest {ours / ing_t[-1]:,.0f}/s  "
                   f"(warm workers {ours / warm_t[-1]:,.0f}/s)  "
                   f"sigma {ours / sig_t[-1]:,.0f} events/s  (load {os.getloadavg()[0]:.1f})", flush=True)
-        tb, ti, ts = statistics.median(bare_t), statistics.median(ing_t), statistics.median(sig_t)
-        print(f"bare evtx iteration (ceiling): {bare:>10,} records  {tb:7.1f} s  {bare / tb:>10,.0f} records/s")
-        print(f"ingest into the event store  : {ours:>10,} records  {ti:7.1f} s  {ours / ti:>10,.0f} records/s"
-              f"  = {100 * (ours / ti) / (bare / tb):.0f} % of ceiling (target 50 %)")
+        tb, ti, ts, t1 = (statistics.median(x) for x in (bare_t, ing_t, sig_t, one_t))
+        ceiling, both = one / t1, bare / tb
+        print(f"bare evtx iteration (ceiling): {one:>10,} records  {t1:7.1f} s  {ceiling:>10,.0f} records/s")
+        print(f"  parse alone on {a.workers} processes  : {bare:>10,} records  {tb:7.1f} s  {both:>10,.0f} records/s")
+        for label, secs in (("ingest into the event store  ", ti), ("  the same, warm workers     ", statistics.median(warm_t))):
+            print(f"{label}: {ours:>10,} records  {secs:7.1f} s  {ours / secs:>10,.0f} records/s  = "
+                  f"{100 * (ours / secs) / ceiling:.0f} % of ceiling (target 50 %), "
+                  f"{100 * (ours / secs) / both:.0f} % of the parse alone on {a.workers} processes")
         tw = statistics.median(warm_t)
-        print(f"  the same, warm workers     : {ours:>10,} records  {tw:7.1f} s  {ours / tw:>10,.0f} records/s"
-              f"  = {100 * (ours / tw) / (bare / tb):.0f} % of ceiling (second pass on the same workers)")
         print(f"sigma: {len(coll.rules)} rules over {ours:,} events: {ts:.1f} s  {ours / ts:,.0f} events/s "
               f"(target 20,000; Hayabusa ~17,000 on 4 cores)  {dets:,} detections")
         costs = _stage_costs([f for f in files if f.stat().st_size > 1e6])
         print(f"CPU per record, one process (machine load moves these less than wall time; "
               f"load {os.getloadavg()[0]:.1f}):")
         for path, stages in costs.items():
-            ceiling = stages["bare evtx parse (records_json)"]
+            parse = stages["bare evtx parse (records_json)"]
             print(f"  {path}:")
             for k, v in stages.items():
-                print(f"    {k:40s} {v:7.2f} µs  ({v / ceiling:4.1f} × bare parse)")
-            print(f"    {'ingest total':40s} {sum(stages.values()):7.2f} µs  → at most "
-                  f"{100 * ceiling / sum(stages.values()):.0f} % of the ceiling on the same cores")
-        print(json.dumps({"records": ours, "bare_rps": round(bare / tb), "ingest_rps": round(ours / ti),
+                print(f"    {k:40s} {v:7.2f} µs  ({v / parse:4.1f} × bare parse)")
+            cap = parse / sum(stages.values())
+            print(f"    {'ingest total':40s} {sum(stages.values()):7.2f} µs  → at most {100 * a.workers * cap:.0f} % of the "
+                  f"ceiling on {a.workers} workers ({100 * cap:.0f} % of the parse alone on {a.workers} processes)")
+        print(json.dumps({"records": ours, "ceiling_rps": round(ceiling), "bare_parallel_rps": round(both), "ingest_rps": round(ours / ti),
                           "ingest_warm_rps": round(ours / tw), "sigma_eps": round(ours / ts), "rules": len(coll.rules), "detections": dets,
                           "load": round(os.getloadavg()[0], 1)}))
     finally:
