@@ -15,8 +15,9 @@ distinct evidence item. Three figures, each the median of --repeat runs:
   bench compared with until 2026-11-22 (50 % of it means the ingest's own work
   costs no more CPU than the Rust parse), still printed beside the other;
 * ingest: the product path, forensics.pipeline.run_unit (EvtxIngestor →
-  EventWriter → Parquet in the event store, fsync and rename included), one
-  unit per file on the same --workers processes. As in the product, whose
+  EventWriter → Parquet in the event store, flush and rename included), one
+  unit per file on the same --workers processes, one task per unit, biggest
+  first, as forensics.pipeline._execute submits them. As in the product, whose
   pipeline pool forks from a parent that has already planned the units (the
   pipeline imported, every ingestor loaded by the registry), the parent does
   both before the pool is created, so the workers do not import during the
@@ -50,34 +51,34 @@ from pathlib import Path
 CORPUS = Path(os.environ.get("CYBERCLAIM_CORPUS") or Path(__file__).resolve().parents[2] / "shared" / "corpus")
 
 
-def _bare(path: str) -> int:
+def _bare(path: str, threads: int = 1) -> int:
+    """Records of `path` by bare iteration; threads=0 is the package's default (it decides)."""
     import evtx
     n = 0
     try:
-        for _ in evtx.PyEvtxParser(path, number_of_threads=1).records_json():
+        for _ in evtx.PyEvtxParser(path, number_of_threads=threads).records_json():
             n += 1
     except RuntimeError:
         pass
     return n
 
 
-def _ingest(job: tuple[int, str, dict]) -> tuple[int, str]:
+def _units(jobs: list[str], options: dict) -> list:
     from forensics.ingestors.evtx import EvtxIngestor
-    from forensics.pipeline import Unit, run_unit
-    i, path, options = job
-    sha = hashlib.sha256(f"{i}:{path}".encode()).hexdigest()
-    u = Unit("bench", sha, Path(path).name, path, "evtx", EvtxIngestor.name, EvtxIngestor.parser_id(), "", options)
-    r = run_unit(u, durable=False)  # as the pipeline's local pool runs it: the parent flushes (below)
-    return r.events, r.parquet
+    from forensics.pipeline import Unit
+    return [Unit("bench", hashlib.sha256(f"{i}:{path}".encode()).hexdigest(), Path(path).name, path, "evtx",
+                 EvtxIngestor.name, EvtxIngestor.parser_id(), "", options) for i, path in enumerate(jobs)]
 
 
-def _ingest_all(ex, jobs: list[str], options: dict) -> int:
-    """The units on the pool, then the parent's flush to disk of every event file, as
-    forensics.pipeline does before it records them (one syncfs instead of an fsync per file)."""
+def _ingest_all(ex, units: list) -> int:
+    """The units on the pool as forensics.pipeline._execute runs them: one task per unit, biggest
+    first (pipeline.largest_first), written without fsync; then the parent's flush to disk of
+    every event file, as the pipeline does before it records them (one syncfs, not an fsync per file)."""
     from case_store.eventstore import make_durable
-    done = list(ex.map(_ingest, [(i, j, options) for i, j in enumerate(jobs)], chunksize=4))
-    make_durable([p for _, p in done])
-    return sum(n for n, _ in done)
+    from forensics.pipeline import largest_first, run_unit
+    done = [f.result() for f in [ex.submit(run_unit, u, False) for u in largest_first(units)]]
+    make_durable([r.parquet for r in done])
+    return sum(r.events for r in done)
 
 
 def _rule_variants(n: int, dest: Path) -> None:
@@ -247,22 +248,23 @@ def main() -> None:
         import forensics.pipeline  # noqa: F401
         from forensics.registry import all_ingestors
         all_ingestors()
+        units = _units(jobs, options)
         for rep in range(a.repeat):
             shutil.rmtree(tmp / "home", ignore_errors=True)
             t = time.perf_counter()
-            one = sum(map(_bare, jobs))
+            one = sum(_bare(j, 0) for j in jobs)
             one_t.append(time.perf_counter() - t)
             with ProcessPoolExecutor(a.workers) as ex:
                 t = time.perf_counter()
                 bare = sum(ex.map(_bare, jobs, chunksize=4))
                 bare_t.append(time.perf_counter() - t)
                 t = time.perf_counter()
-                ours = _ingest_all(ex, jobs, options)
+                ours = _ingest_all(ex, units)
                 ing_t.append(time.perf_counter() - t)
                 # the same units again on the same workers (same files rewritten): what the first pass
                 # spent on first use in each worker (compiling event plans, filling caches) shows as the difference
                 t = time.perf_counter()
-                _ingest_all(ex, jobs, options)
+                _ingest_all(ex, units)
                 warm_t.append(time.perf_counter() - t)
             parquet = sorted(str(p) for p in (tmp / "home").rglob("*.parquet"))
             t = time.perf_counter()

@@ -68,3 +68,20 @@ def test_make_durable_flushes_each_filesystem_once_and_tolerates_missing_files(t
     monkeypatch.setattr(os, "fsync", lambda fd: (fsynced.append(fd), real_fsync(fd)))
     eventstore.make_durable(files)
     assert len(fsynced) == 2 * len(files)  # the file and its directory
+
+
+def test_pool_starts_the_biggest_units_first(cc_home, tmp_path):
+    """A big item started last runs alone while the other workers idle: the pool starts units
+    largest first, plan order among equals, and every unit is still ingested and recorded."""
+    c = cases.create_case("order")
+    lines = LOG.splitlines(keepends=True)
+    for name, n in (("a_small.log", 20), ("b_big.log", 200), ("c_mid.log", 80), ("d_small.log", 10)):
+        (tmp_path / name).write_text("".join(lines[:n]))
+        cases.add_evidence(c.id, tmp_path / name)
+    started: list[str] = []
+    summary = pipeline.ingest_case(c.id, workers=2,
+                                   progress=lambda kind, info: started.append(info["unit"].display_name) if kind == "start" else None)
+    assert list(dict.fromkeys(started)) == ["b_big.log", "c_mid.log", "a_small.log", "d_small.log"]
+    same = [pipeline.Unit("c", str(i), f"u{i}", str(tmp_path / "a_small.log"), "log", "", "", "", {}) for i in range(3)]
+    assert pipeline.largest_first(same) == same  # plan order among equals
+    assert sorted(s.name for s in summary.values() if s.ran) == ["a_small.log", "b_big.log", "c_mid.log", "d_small.log"]
