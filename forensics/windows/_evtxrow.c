@@ -55,7 +55,7 @@ static void buf_free(Buf *b) { PyMem_Free(b->p); b->p = NULL; b->len = b->cap = 
 
 typedef struct { Buf valid; Py_ssize_t n, nulls; } Validity;
 
-static int valid_push(Validity *v, int ok) {
+static inline int valid_push(Validity *v, int ok) {
     if ((v->n & 7) == 0 && buf_putc(&v->valid, 0) < 0) return -1;
     if (ok) v->valid.p[v->n >> 3] |= (char)(1 << (v->n & 7));
     else v->nulls++;
@@ -67,16 +67,20 @@ typedef struct { Validity v; Buf offsets, data; } StrCol;  /* utf8, int32 offset
 typedef struct { Validity v; Buf values; int width; } IntCol;
 typedef struct { Buf offsets; StrCol child; Py_ssize_t n; } ListCol;  /* list<utf8>, never null */
 
-static int str_push(StrCol *c, const char *s, Py_ssize_t n, int ok) {
-    if (c->offsets.len == 0) { int32_t z = 0; if (buf_put(&c->offsets, (char *)&z, 4) < 0) return -1; }
-    if (ok && buf_put(&c->data, s, n) < 0) return -1;
+static inline int str_push(StrCol *c, const char *s, Py_ssize_t n, int ok) {
+    if (!ok) n = 0;
+    if (buf_reserve(&c->offsets, 8) < 0 || buf_reserve(&c->data, n) < 0) return -1;
+    if (c->offsets.len == 0) { int32_t z = 0; memcpy(c->offsets.p, &z, 4); c->offsets.len = 4; }
+    if (n) memcpy(c->data.p + c->data.len, s, n);
+    c->data.len += n;
     if (c->data.len > INT32_MAX) { PyErr_SetString(PyExc_OverflowError, "column batch too large"); return -1; }
     int32_t end = (int32_t)c->data.len;
-    if (buf_put(&c->offsets, (char *)&end, 4) < 0) return -1;
+    memcpy(c->offsets.p + c->offsets.len, &end, 4);
+    c->offsets.len += 4;
     return valid_push(&c->v, ok);
 }
 
-static int int_push(IntCol *c, long long x, int ok) {
+static inline int int_push(IntCol *c, long long x, int ok) {
     if (c->width == 8) { int64_t y = ok ? x : 0; if (buf_put(&c->values, (char *)&y, 8) < 0) return -1; }
     else { int32_t y = ok ? (int32_t)x : 0; if (buf_put(&c->values, (char *)&y, 4) < 0) return -1; }
     return valid_push(&c->v, ok);
@@ -114,8 +118,12 @@ typedef struct {
 typedef struct { char *p, *end; Node *nodes; int n, cap; } Parser;
 
 #define MAX_DEPTH 24
+/* the text is copied with this many NUL bytes after it: a NUL is never valid where the parser
+   looks for a token (it is a control character inside strings), so scans stop at the end
+   without checking for it, and a 16-byte load at any position before the end stays inside */
+#define TEXT_PAD 16
 
-static int new_node(Parser *ps, int type) {
+static inline int new_node(Parser *ps, int type) {
     if (ps->n == ps->cap) {
         int cap = ps->cap ? ps->cap * 2 : 256;
         Node *nn = PyMem_Realloc(ps->nodes, (size_t)cap * sizeof(Node));
@@ -123,12 +131,13 @@ static int new_node(Parser *ps, int type) {
         ps->nodes = nn; ps->cap = cap;
     }
     Node *x = &ps->nodes[ps->n];
-    x->type = type; x->plain = 0; x->s = NULL; x->n = 0; x->i = 0; x->k = NULL; x->kn = 0; x->first = -1; x->next = -1;
+    x->type = type; x->k = NULL; x->kn = 0; x->first = -1; x->next = -1;
     return ps->n++;
 }
 
 static inline void skip_ws(Parser *ps) {
-    while (ps->p < ps->end && (*ps->p == ' ' || *ps->p == '\n' || *ps->p == '\t' || *ps->p == '\r')) ps->p++;
+    if ((unsigned char)*ps->p > ' ') return;  /* the renderer writes no whitespace */
+    while (*ps->p == ' ' || *ps->p == '\n' || *ps->p == '\t' || *ps->p == '\r') ps->p++;
 }
 
 /* 1: a byte that ends a run of plain string characters (quote, backslash, control, DEL, non-ASCII) */
@@ -140,12 +149,35 @@ static void init_tables(void) {
     init_keys();
 }
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
+/* the first SPECIAL byte at or after r (the NUL padding stops it at the end) */
+static inline char *scan_plain(char *r) {
+#if defined(__SSE2__)
+    const __m128i q = _mm_set1_epi8('"'), bs = _mm_set1_epi8('\\'), sp = _mm_set1_epi8(0x20), del = _mm_set1_epi8(0x7f);
+    for (;;) {
+        __m128i v = _mm_loadu_si128((const __m128i *)r);
+        /* signed: non-ASCII bytes are negative, so below 0x20 too */
+        __m128i m = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, q), _mm_cmpeq_epi8(v, bs)),
+                                 _mm_or_si128(_mm_cmplt_epi8(v, sp), _mm_cmpeq_epi8(v, del)));
+        int mask = _mm_movemask_epi8(m);
+        if (mask) return r + __builtin_ctz((unsigned)mask);
+        r += 16;
+    }
+#else
+    while (!SPECIAL[(unsigned char)*r]) r++;
+    return r;
+#endif
+}
+
 /* a string at ps->p (on its quote), unescaped in place; -1: not in the subset */
 static int parse_str(Parser *ps, const char **s, Py_ssize_t *n) {
-    char *r = ++ps->p, *w = r, *end = ps->end;
+    char *r = ++ps->p, *w, *end = ps->end;
     *s = r;
-    while (r < end && !SPECIAL[(unsigned char)*r]) r++;  /* the usual string: no escapes, nothing to move */
-    if (r < end && *r == '"') { *n = r - *s; ps->p = r + 1; return 1; }
+    r = scan_plain(r);  /* the usual string: no escapes, nothing to move */
+    if (*r == '"' && r < end) { *n = r - *s; ps->p = r + 1; return 1; }
     w = r;
     while (r < end) {
         unsigned char c = (unsigned char)*r;
@@ -168,33 +200,33 @@ static int parse_str(Parser *ps, const char **s, Py_ssize_t *n) {
 static int parse_value(Parser *ps, int depth) {
     if (depth > MAX_DEPTH) return -1;
     skip_ws(ps);
-    if (ps->p >= ps->end) return -1;
     char c = *ps->p;
     if (c == '{' || c == '[') {
         int obj = c == '{', x = new_node(ps, obj ? J_OBJ : J_ARR), last = -1;
+        char close = obj ? '}' : ']';
         if (x < 0) return x;
         ps->p++;
         skip_ws(ps);
-        if (ps->p < ps->end && *ps->p == (obj ? '}' : ']')) { ps->p++; return x; }
+        if (*ps->p == close) { ps->p++; return x; }
         for (;;) {
             const char *k = NULL; Py_ssize_t kn = 0;
             int kplain = 0;
             if (obj) {
                 skip_ws(ps);
-                if (ps->p >= ps->end || *ps->p != '"' || (kplain = parse_str(ps, &k, &kn)) < 0) return -1;
+                if (*ps->p != '"' || (kplain = parse_str(ps, &k, &kn)) < 0) return -1;
                 skip_ws(ps);
-                if (ps->p >= ps->end || *ps->p != ':') return -1;
+                if (*ps->p != ':') return -1;
                 ps->p++;
             }
             int y = parse_value(ps, depth + 1);
             if (y < 0) return y;
-            ps->nodes[y].k = k; ps->nodes[y].kn = kn; ps->nodes[y].kplain = kplain;
+            Node *ny = &ps->nodes[y];
+            ny->k = k; ny->kn = kn; ny->kplain = kplain;
             if (last < 0) ps->nodes[x].first = y; else ps->nodes[last].next = y;
             last = y;
             skip_ws(ps);
-            if (ps->p >= ps->end) return -1;
             if (*ps->p == ',') { ps->p++; continue; }
-            if (*ps->p == (obj ? '}' : ']')) { ps->p++; return x; }
+            if (*ps->p == close && ps->p < ps->end) { ps->p++; return x; }
             return -1;
         }
     }
@@ -204,7 +236,8 @@ static int parse_value(Parser *ps, int depth) {
         const char *s; Py_ssize_t n;
         int plain = parse_str(ps, &s, &n);
         if (plain < 0) return -1;
-        ps->nodes[x].s = s; ps->nodes[x].n = n; ps->nodes[x].plain = plain;
+        Node *nx = &ps->nodes[x];
+        nx->s = s; nx->n = n; nx->plain = plain;
         return x;
     }
     if (c == '-' || (c >= '0' && c <= '9')) {
@@ -213,32 +246,34 @@ static int parse_value(Parser *ps, int depth) {
         if (*q == '-') { neg = 1; q++; }
         char *d = q;
         long long v = 0;
-        while (q < ps->end && *q >= '0' && *q <= '9') { v = v * 10 + (*q - '0'); q++; if (q - d > 18) return -1; }
+        while (*q >= '0' && *q <= '9') { v = v * 10 + (*q - '0'); q++; if (q - d > 18) return -1; }
         if (q == d || (*d == '0' && q - d > 1) || (neg && *d == '0')) return -1;  /* "", "01", "-0" */
-        if (q < ps->end && (*q == '.' || *q == 'e' || *q == 'E')) return -1;     /* floats: not ours */
+        if (*q == '.' || *q == 'e' || *q == 'E') return -1;     /* floats: not ours */
         int x = new_node(ps, J_INT);
         if (x < 0) return x;
-        ps->nodes[x].i = neg ? -v : v; ps->nodes[x].s = st; ps->nodes[x].n = q - st;
+        Node *nx = &ps->nodes[x];
+        nx->i = neg ? -v : v; nx->s = st; nx->n = q - st;
         ps->p = q;
         return x;
     }
-    if (ps->end - ps->p >= 4 && memcmp(ps->p, "null", 4) == 0) { ps->p += 4; return new_node(ps, J_NULL); }
-    if (ps->end - ps->p >= 4 && memcmp(ps->p, "true", 4) == 0) { ps->p += 4; return new_node(ps, J_TRUE); }
-    if (ps->end - ps->p >= 5 && memcmp(ps->p, "false", 5) == 0) { ps->p += 5; return new_node(ps, J_FALSE); }
+    if (memcmp(ps->p, "null", 4) == 0) { ps->p += 4; return new_node(ps, J_NULL); }
+    if (memcmp(ps->p, "true", 4) == 0) { ps->p += 4; return new_node(ps, J_TRUE); }
+    if (memcmp(ps->p, "false", 5) == 0) { ps->p += 5; return new_node(ps, J_FALSE); }
     return -1;
 }
 
-/* the member `key` of object x (the last one, as a dict built from the text keeps), or -1 */
-static int get(Parser *ps, int x, const char *key) {
+/* the member `key` (kl bytes) of object x (the last one, as a dict built from the text keeps), or -1 */
+static inline __attribute__((always_inline)) int getn(Parser *ps, int x, const char *key, Py_ssize_t kl) {
     if (x < 0 || ps->nodes[x].type != J_OBJ) return -1;
-    size_t kl = strlen(key);
     int found = -1;
     for (int y = ps->nodes[x].first; y >= 0; y = ps->nodes[y].next)
-        if ((size_t)ps->nodes[y].kn == kl && memcmp(ps->nodes[y].k, key, kl) == 0) found = y;
+        if (ps->nodes[y].kn == kl && ps->nodes[y].k[0] == key[0] && memcmp(ps->nodes[y].k, key, kl) == 0) found = y;
     return found;
 }
 
-static int attrs_of(Parser *ps, int x) {
+#define get(ps, x, key) getn(ps, x, key, sizeof(key) - 1)
+
+static inline int attrs_of(Parser *ps, int x) {
     int a = get(ps, x, "#attributes");
     return a >= 0 && ps->nodes[a].type == J_OBJ ? a : -1;
 }
@@ -290,6 +325,21 @@ static inline int key_cmp(uint64_t ap, const char *a, Py_ssize_t an, uint64_t bp
 }
 
 static inline int entry_cmp(const Entry *x, const Entry *y) { return key_cmp(x->pre, x->k, x->kn, y->pre, y->k, y->kn); }
+
+/* an entry's place in a sorted order: its head next to its index, so that an insertion sort
+   mostly touches this small array */
+typedef struct { uint64_t pre; int idx; } SortKey;
+
+/* insert entry i of e into the sorted ord[0..n) (stable: after its equals) */
+static inline void sorted_insert(SortKey *ord, int n, const Entry *e, int i) {
+    uint64_t pre = e[i].pre;
+    int k = n;
+    while (k > 0 && (ord[k - 1].pre > pre || (ord[k - 1].pre == pre && entry_cmp(&e[i], &e[ord[k - 1].idx]) < 0))) {
+        ord[k] = ord[k - 1];
+        k--;
+    }
+    ord[k].pre = pre; ord[k].idx = i;
+}
 
 /* ------------------------------------------------------------------ plans */
 
@@ -344,7 +394,7 @@ typedef struct {
     struct Memo *cache[N_CONV];
     Parser ps;
     Entry *data, *over; int datacap, overcap;
-    int *dord;  /* data in key order */
+    SortKey *dord;  /* data in key order */
     int *htab, hcap, hsize;
 } Columns;
 
@@ -535,16 +585,13 @@ static int data_index(Columns *self, int nd) {
     self->hsize = size;
     memset(self->htab, 0, size * sizeof(int));
     const Entry *d = self->data;
-    int *ord = self->dord;
+    SortKey *ord = self->dord;
     for (int i = 0; i < nd; i++) {
         uint32_t h = d[i].hash & (size - 1);
         for (int j; (j = self->htab[h]); h = (h + 1) & (size - 1))
             if (d[j - 1].pre == d[i].pre && d[j - 1].kn == d[i].kn && memcmp(d[j - 1].k, d[i].k, d[i].kn) == 0) return 1;
         self->htab[h] = i + 1;
-        /* insertion into the key order: few names, mostly one integer comparison each */
-        int k = i;
-        while (k > 0 && entry_cmp(&d[i], &d[ord[k - 1]]) < 0) { ord[k] = ord[k - 1]; k--; }
-        ord[k] = i;
+        sorted_insert(ord, i, d, i);  /* few names, mostly one integer comparison each */
     }
     return 0;
 }
@@ -575,7 +622,7 @@ static Val pick(Columns *self, const Str *cand, int nc) {
     return VNONE;
 }
 
-static int over_add(Columns *self, int *no, const Str *k, Val v) {
+static inline int over_add(Columns *self, int *no, const Str *k, Val v) {
     if (*no == self->overcap) {
         int cap = self->overcap ? self->overcap * 2 : 64;
         Entry *e = PyMem_Realloc(self->over, (size_t)cap * sizeof(Entry));
@@ -653,7 +700,7 @@ static int put_json_val(Buf *b, Val v) {
             return 0;
         }
         return put_json_str(b, v.s, v.n);
-    case V_INT: return put_int(b, v.i);
+    case V_INT: return v.s ? buf_put(b, v.s, v.n) : put_int(b, v.i);  /* digits as written: canonical (no "01", "-0") */
     case V_BOOL: return v.i ? buf_put(b, "true", 4) : buf_put(b, "false", 5);
     default: return buf_put(b, "null", 4);
     }
@@ -680,15 +727,12 @@ static int put_member(Buf *b, const Entry *e, int first) {
 
 /* the overrides in key order, the last of each key kept: a stable insertion sort of their
    indices (few of them; moving the entries themselves cost more than the whole parse) */
-static int overrides_final(Columns *self, int no, int *order) {
-    for (int i = 0; i < no; i++) {
-        int j = i;
-        while (j > 0 && entry_cmp(&self->over[i], &self->over[order[j - 1]]) < 0) { order[j] = order[j - 1]; j--; }
-        order[j] = i;
-    }
+static int overrides_final(Columns *self, int no, SortKey *order) {
+    for (int i = 0; i < no; i++) sorted_insert(order, i, self->over, i);
     int w = 0;
     for (int i = 0; i < no; i++) {
-        if (w > 0 && entry_cmp(&self->over[order[w - 1]], &self->over[order[i]]) == 0) order[w - 1] = order[i];
+        if (w > 0 && order[w - 1].pre == order[i].pre && entry_cmp(&self->over[order[w - 1].idx], &self->over[order[i].idx]) == 0)
+            order[w - 1] = order[i];
         else order[w++] = order[i];
     }
     return w;
@@ -757,7 +801,7 @@ static int is_reserved(const char *k, Py_ssize_t n) {
 }
 
 /* node y (-1: absent) as a value of type `type` (null or absent: none); 0: fine, -1: not ours */
-static int typed(Parser *ps, int y, int type, Val *out) {
+static inline int typed(Parser *ps, int y, int type, Val *out) {
     *out = VNONE;
     if (y < 0 || ps->nodes[y].type == J_NULL) return 0;
     Node *nd = &ps->nodes[y];
@@ -768,19 +812,23 @@ static int typed(Parser *ps, int y, int type, Val *out) {
     return 0;
 }
 
-static int sys_typed(Parser *ps, int x, const char *key, int type, Val *out) {
-    return typed(ps, get(ps, x, key), type, out);
+static inline __attribute__((always_inline)) int sys_typedn(Parser *ps, int x, const char *key, Py_ssize_t kl, int type, Val *out) {
+    return typed(ps, getn(ps, x, key, kl), type, out);
 }
 
+#define sys_typed(ps, x, key, type, out) sys_typedn(ps, x, key, sizeof(key) - 1, type, out)
+
 /* an attribute of System element y (its "#attributes"), as columnar._system reads them */
-static int sys_attr(Parser *ps, int y, const char *key, int type, int truthy, Val *out) {
+static inline __attribute__((always_inline)) int sys_attrn(Parser *ps, int y, const char *key, Py_ssize_t kl, int type, int truthy, Val *out) {
     *out = VNONE;
     int a = attrs_of(ps, y);
     if (a < 0) return 0;
-    if (sys_typed(ps, a, key, type, out) < 0) return -1;
+    if (sys_typedn(ps, a, key, kl, type, out) < 0) return -1;
     if (truthy && out->t == V_STR && out->n == 0) *out = VNONE;  /* `if v:` */
     return 0;
 }
+
+#define sys_attr(ps, y, key, type, truthy, out) sys_attrn(ps, y, key, sizeof(key) - 1, type, truthy, out)
 
 /* the System elements read, found in one pass (the last of a repeated name, as a dict keeps) */
 enum { S_EID, S_RID, S_TIME, S_CHANNEL, S_PROVIDER, S_COMPUTER, S_LEVEL, S_TASK, S_OPCODE, S_KEYWORDS, S_SECURITY,
@@ -792,12 +840,25 @@ static void system_slots(Parser *ps, int sys, int *sl) {
         {"Provider", 8, S_PROVIDER}, {"Computer", 8, S_COMPUTER}, {"Level", 5, S_LEVEL}, {"Task", 4, S_TASK},
         {"Opcode", 6, S_OPCODE}, {"Keywords", 8, S_KEYWORDS}, {"Security", 8, S_SECURITY},
         {"Execution", 9, S_EXECUTION}, {"Correlation", 11, S_CORRELATION}};
+    (void)names;  /* the list the switch below matches */
     for (int i = 0; i < N_SYS; i++) sl[i] = -1;
     for (int y = ps->nodes[sys].first; y >= 0; y = ps->nodes[y].next) {
         const char *k = ps->nodes[y].k;
-        Py_ssize_t kn = ps->nodes[y].kn;
-        for (size_t i = 0; i < sizeof names / sizeof *names; i++)
-            if (names[i].n == kn && names[i].s[0] == k[0] && memcmp(names[i].s, k, kn) == 0) { sl[names[i].slot] = y; break; }
+        int slot = -1;
+#define IS(lit) (memcmp(k, lit, sizeof(lit) - 1) == 0)
+        switch (ps->nodes[y].kn) {  /* by length, then the text: no loop over the names */
+        case 4: if (IS("Task")) slot = S_TASK; break;
+        case 5: if (IS("Level")) slot = S_LEVEL; break;
+        case 6: if (IS("Opcode")) slot = S_OPCODE; break;
+        case 7: slot = IS("EventID") ? S_EID : IS("Channel") ? S_CHANNEL : -1; break;
+        case 8: slot = IS("Provider") ? S_PROVIDER : IS("Computer") ? S_COMPUTER : IS("Keywords") ? S_KEYWORDS
+                     : IS("Security") ? S_SECURITY : -1; break;
+        case 9: if (IS("Execution")) slot = S_EXECUTION; break;
+        case 11: slot = IS("TimeCreated") ? S_TIME : IS("Correlation") ? S_CORRELATION : -1; break;
+        case 13: if (IS("EventRecordID")) slot = S_RID; break;
+        }
+#undef IS
+        if (slot >= 0) sl[slot] = y;
     }
 }
 
@@ -809,7 +870,10 @@ static int take_record(Columns *self, PyObject *text, const char *ls, Py_ssize_t
     Py_ssize_t tn = PyUnicode_GET_LENGTH(text);
     if (tn > (1 << 24)) return NOT_OURS;  /* a record is at most a 64 KB chunk: text this long is Python's to judge */
     self->text.len = 0;
-    if (buf_put(&self->text, (const char *)PyUnicode_DATA(text), tn) < 0) return FAILED;
+    if (buf_reserve(&self->text, tn + TEXT_PAD) < 0) return FAILED;
+    memcpy(self->text.p, PyUnicode_DATA(text), tn);
+    memset(self->text.p + tn, 0, TEXT_PAD);
+    self->text.len = tn;
     Parser *ps = &self->ps;
     ps->p = self->text.p; ps->end = self->text.p + tn; ps->n = 0;
     int root = parse_value(ps, 0);
@@ -831,6 +895,7 @@ static int take_record(Columns *self, PyObject *text, const char *ls, Py_ssize_t
         eidn = get(ps, eidn, "#text");
         if (q < 0 || ps->nodes[q].type != J_INT) return NOT_OURS;
         qualifiers = vint(ps->nodes[q].i);
+        qualifiers.s = ps->nodes[q].s; qualifiers.n = ps->nodes[q].n;
     }
     if (eidn < 0 || ps->nodes[eidn].type != J_INT || ridn < 0 || ps->nodes[ridn].type != J_INT) return NOT_OURS;
     Val eid = vint(ps->nodes[eidn].i);
@@ -891,7 +956,7 @@ static int take_record(Columns *self, PyObject *text, const char *ls, Py_ssize_t
                 int cap = self->datacap ? self->datacap * 2 : 64;
                 Entry *e = PyMem_Realloc(self->data, (size_t)cap * sizeof(Entry));
                 if (e) self->data = e;
-                int *o = e ? PyMem_Realloc(self->dord, (size_t)cap * sizeof(int)) : NULL;
+                SortKey *o = e ? PyMem_Realloc(self->dord, (size_t)cap * sizeof(SortKey)) : NULL;
                 if (!o) { PyErr_NoMemory(); return FAILED; }
                 self->dord = o; self->datacap = cap;
             }
@@ -945,7 +1010,9 @@ static int take_record(Columns *self, PyObject *text, const char *ls, Py_ssize_t
     if (channel.t) OVER(K_CHANNEL, channel);
     if (provider.t) OVER(K_PROVIDER, provider);
     OVER(K_EVENT_ID, eid);
-    OVER(K_RECORD_ID, vint(ps->nodes[ridn].i));
+    Val rid = vint(ps->nodes[ridn].i);
+    rid.s = ps->nodes[ridn].s; rid.n = ps->nodes[ridn].n;
+    OVER(K_RECORD_ID, rid);
     if (computer.t) OVER(K_COMPUTER, computer);
     if (qualifiers.t) OVER(K_QUALIFIERS, qualifiers);
     if (level.t) OVER(K_LEVEL, level);
@@ -1067,23 +1134,24 @@ static int take_record(Columns *self, PyObject *text, const char *ls, Py_ssize_t
 #undef OVER
 
     /* attributes: canonical JSON (sorted keys) of EventData merged with the overrides */
-    int order[256];
+    SortKey order[256];
     if (no > 256) return NOT_OURS;
     no = overrides_final(self, no, order);
     Buf *j = &self->jsonbuf;
     j->len = 0;
     if (buf_putc(j, '{') < 0) return FAILED;
     int di = 0, oi = 0, first = 1;
-    const int *dord = self->dord;
+    const SortKey *dord = self->dord;
     while (di < nd || oi < no) {
         Entry *e;
-        if (di < nd && self->data[dord[di]].v.t == V_NONE) { di++; continue; }
-        if (oi >= no) e = &self->data[dord[di++]];
-        else if (di >= nd) e = &self->over[order[oi++]];
+        if (di < nd && self->data[dord[di].idx].v.t == V_NONE) { di++; continue; }
+        if (oi >= no) e = &self->data[dord[di++].idx];
+        else if (di >= nd) e = &self->over[order[oi++].idx];
         else {
-            int c = entry_cmp(&self->data[dord[di]], &self->over[order[oi]]);
-            if (c < 0) e = &self->data[dord[di++]];
-            else { if (c == 0) di++; e = &self->over[order[oi++]]; }
+            int c = dord[di].pre != order[oi].pre ? (dord[di].pre < order[oi].pre ? -1 : 1)
+                  : entry_cmp(&self->data[dord[di].idx], &self->over[order[oi].idx]);
+            if (c < 0) e = &self->data[dord[di++].idx];
+            else { if (c == 0) di++; e = &self->over[order[oi++].idx]; }
         }
         if (put_member(j, e, first) < 0) return FAILED;
         first = 0;
