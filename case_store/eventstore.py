@@ -294,6 +294,9 @@ def _batch_table(t: pa.Table) -> pa.Table:
     """An EventBatch's Arrow columns as the file's table: only the ISO datetime is derived (as
     _write derives it) and a column of another type is cast."""
     iso = iso_column(np.asarray(t["timestamp"], dtype=np.int64))
+    picks = _stored_columns(t.schema)
+    if picks is not None:  # every stored column there with its type: picked by position, no per-column lookups
+        return t.select(picks).add_column(_DATETIME, EVENT_SCHEMA.field(_DATETIME), iso)
     arrays = []
     for f in EVENT_SCHEMA:
         if f.name == "datetime":
@@ -302,6 +305,24 @@ def _batch_table(t: pa.Table) -> pa.Table:
             a = t[f.name]
             arrays.append(a if a.type == f.type else a.cast(f.type))
     return pa.Table.from_arrays(arrays, schema=EVENT_SCHEMA)
+
+
+_DATETIME = EVENT_SCHEMA.get_field_index("datetime")
+
+
+@lru_cache(maxsize=32)
+def _stored_columns(schema: pa.Schema) -> tuple[int, ...] | None:
+    """Positions in `schema` of the stored columns but `datetime`, in EVENT_SCHEMA's order, when
+    each is there exactly as stored (an ingestor's batch schema is one of a few)."""
+    picks = []
+    for f in EVENT_SCHEMA:
+        if f.name == "datetime":
+            continue
+        i = schema.get_field_index(f.name)
+        if i < 0 or not schema.field(i).equals(f):  # name, type and nullability as stored
+            return None
+        picks.append(i)
+    return tuple(picks)
 
 
 @lru_cache(maxsize=1)

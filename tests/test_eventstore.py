@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
@@ -199,3 +200,25 @@ def _stored(path, events):
     for e in events:
         w.add(e)
     return w.commit()
+
+
+def test_batch_columns_picked_by_position_equal_the_per_column_path():
+    """A batch whose columns are all stored as they are is picked by position (one select); one
+    needing a cast takes the per-column path; both give the stored table exactly."""
+    from case_store import eventstore
+    from forensics.events import EVENT_SCHEMA
+    n = 4
+    cols = {f.name: pa.array([None] * n, f.type) for f in EVENT_SCHEMA if f.name != "datetime"}
+    cols["timestamp"] = pa.array([BASE + i for i in range(n)], pa.int64())
+    cols["event_id"] = pa.array([f"id{i}" for i in range(n)])
+    cols["discriminator"] = pa.array([""] * n)  # an ingestor's extra column: not stored
+    exact = pa.table(dict(reversed(list(cols.items()))))  # another column order
+    assert eventstore._stored_columns(exact.schema) is not None
+    cast = exact.set_column(exact.schema.get_field_index("src_port"), "src_port", pa.array([1] * n, pa.int64()))
+    assert eventstore._stored_columns(cast.schema) is None
+    for t in (exact, cast):
+        got = eventstore._batch_table(t)
+        assert got.schema.equals(EVENT_SCHEMA)
+        assert got.column("datetime").to_pylist() == [iso_utc(BASE + i) for i in range(n)]
+        assert got.column("event_id").to_pylist() == [f"id{i}" for i in range(n)]
+    assert eventstore._batch_table(cast).column("src_port").to_pylist() == [1] * n
