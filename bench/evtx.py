@@ -16,8 +16,9 @@ distinct evidence item. Three figures, each the median of --repeat runs:
   costs no more CPU than the Rust parse), still printed beside the other;
 * ingest: the product path, forensics.pipeline.run_unit (EvtxIngestor →
   EventWriter → Parquet in the event store, flush and rename included), one
-  unit per file on the same --workers processes, one task per unit, biggest
-  first, as forensics.pipeline._execute submits them. As in the product, whose
+  unit per file on the same --workers processes, run by the pipeline's own
+  forensics.pipeline.run_on_pool (one task per unit, biggest first, finished
+  files flushed to disk by the parent as they come). As in the product, whose
   pipeline pool forks from a parent that has already planned the units (the
   pipeline imported, every ingestor loaded by the registry), the parent does
   both before the pool is created, so the workers do not import during the
@@ -71,14 +72,11 @@ def _units(jobs: list[str], options: dict) -> list:
 
 
 def _ingest_all(ex, units: list) -> int:
-    """The units on the pool as forensics.pipeline._execute runs them: one task per unit, biggest
-    first (pipeline.largest_first), written without fsync; then the parent's flush to disk of
-    every event file, as the pipeline does before it records them (one syncfs, not an fsync per file)."""
-    from case_store.eventstore import make_durable
-    from forensics.pipeline import largest_first, run_unit
-    done = [f.result() for f in [ex.submit(run_unit, u, False) for u in largest_first(units)]]
-    make_durable([r.parquet for r in done])
-    return sum(r.events for r in done)
+    """The units on the pool exactly as the pipeline runs them (forensics.pipeline.run_on_pool: one
+    task per unit, biggest first, written without fsync, each wake-up's finished files flushed to
+    disk by the parent while the rest run), without the case-store bookkeeping."""
+    from forensics.pipeline import run_on_pool
+    return sum(r.events for r in run_on_pool(ex, units))
 
 
 def _rule_variants(n: int, dest: Path) -> None:

@@ -21,7 +21,7 @@ import zipfile
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 from sqlalchemy import delete, select
 
@@ -332,26 +332,33 @@ def _execute(units: list[Unit], workers: int | None, progress: Progress):
             yield r
         return
     with ProcessPoolExecutor(max_workers=workers) as pool:
-        futs = {}
-        for u in largest_first(units):
-            progress("start", {"unit": u})
-            futs[pool.submit(run_unit, u, False)] = u
-        order = {f: i for i, f in enumerate(futs)}  # submission order: results of one wake-up in unit order
-        todo = set(futs)
-        while todo:
-            done, todo = wait(todo, return_when=FIRST_COMPLETED)
-            results = []
-            for f in sorted(done, key=order.__getitem__):
-                u = futs[f]
-                try:
-                    results.append(f.result())
-                except Exception as e:  # a worker that died (OOM, signal) costs its unit only
-                    results.append(UnitResult(u, "failed", 0, [IngestError(u.display_name, None, f"worker failed: {e}").to_dict()], [], None, 0.0))
-            # the workers wrote without fsync: one flush for every unit finished so far, before any is recorded
-            make_durable([r.parquet for r in results if r.parquet])
-            for r in results:
-                progress("done", {"unit": r.unit, "result": r})
-                yield r
+        yield from run_on_pool(pool, units, progress)
+
+
+def run_on_pool(pool, units: list[Unit], progress: Progress = lambda kind, info: None) -> Iterator[UnitResult]:
+    """The units on a process pool, biggest first; each result once its event file is on disk.
+
+    The workers write without fsync; every wake-up flushes what finished so far (one syncfs)
+    before any of it is handed on, while the other units keep running."""
+    futs = {}
+    for u in largest_first(units):
+        progress("start", {"unit": u})
+        futs[pool.submit(run_unit, u, False)] = u
+    order = {f: i for i, f in enumerate(futs)}  # submission order: results of one wake-up in unit order
+    todo = set(futs)
+    while todo:
+        done, todo = wait(todo, return_when=FIRST_COMPLETED)
+        results = []
+        for f in sorted(done, key=order.__getitem__):
+            u = futs[f]
+            try:
+                results.append(f.result())
+            except Exception as e:  # a worker that died (OOM, signal) costs its unit only
+                results.append(UnitResult(u, "failed", 0, [IngestError(u.display_name, None, f"worker failed: {e}").to_dict()], [], None, 0.0))
+        make_durable([r.parquet for r in results if r.parquet])
+        for r in results:
+            progress("done", {"unit": r.unit, "result": r})
+            yield r
 
 
 def _post_ingest(case_id: str, options: dict[str, Any], summary: dict[str, ItemSummary], progress: Progress) -> None:
