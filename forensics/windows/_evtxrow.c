@@ -369,6 +369,10 @@ static void memo_free(struct Memo *m) { memo_clear(m); PyMem_Free(m); }
 
 typedef struct { const char *s; Py_ssize_t n; uint64_t pre; uint32_t hash; int plain; } Str;  /* pre, hash: as Entry's */
 
+enum { K_CHANNEL, K_PROVIDER, K_EVENT_ID, K_RECORD_ID, K_COMPUTER, K_QUALIFIERS, K_LEVEL, K_TASK, K_OPCODE, K_KEYWORDS, K_USER_SID, K_EXECUTION_PID, K_EXECUTION_TID, K_ACTIVITY_ID, K_USER_DOMAIN, K_PROCESS_IMAGE, K_LOGON_TYPE, K_PARENT_PROCESS, K_HASHES, K_PARENT_PROCESS_NAME, K_CHUNK_CHECKSUM_OK, N_KEYS };
+static const char *const KEY_TEXT[N_KEYS] = {"channel", "provider", "event_id", "record_id", "computer", "qualifiers", "level", "task", "opcode", "keywords", "user_sid", "execution_pid", "execution_tid", "activity_id", "user_domain", "process_image", "logon_type", "parent_process", "hashes", "parent_process_name", "chunk_checksum_ok"};
+static Str KEY[N_KEYS];  /* their Str (init_keys) */
+
 typedef struct {
     int kind;                       /* 0: no table row, 1: table row, 2: not ours */
     int ncand[N_ROLES]; Str *cand[N_ROLES];
@@ -376,6 +380,11 @@ typedef struct {
     int nparts; Str *lit; Str *field; int *ent;  /* field.s NULL: literal only */
     int ntags, nattack; Str *tags, *attack;
     int has_gbt; Str gbt, severity;
+    /* the attribute names a record of this plan can set (KEY's and the extras'), one slot each, in
+       key order: a record's overrides are written to their slots (the last one of a name wins, as
+       in a dict) and read back in order, so nothing is sorted per record */
+    int nslots; Str *slot_key;
+    int kslot[N_KEYS]; int *xslot; int *fslot;  /* the slot of KEY[k], of extra i, of message field i (-1: none) */
 } Plan;
 
 typedef struct {
@@ -393,8 +402,9 @@ typedef struct {
     int lastplan;
     struct Memo *cache[N_CONV];
     Parser ps;
-    Entry *data, *over; int datacap, overcap;
+    Entry *data; int datacap;
     SortKey *dord;  /* data in key order */
+    Val *sval; unsigned char *sset; int slotcap;  /* a record's overrides by plan slot (Plan) */
     int *htab, hcap, hsize;
 } Columns;
 
@@ -428,9 +438,44 @@ static int str_tuple(Columns *self, PyObject *t, Str **out, int *n) {
 
 /* plan tuple: (kind, roles[11] of name tuples, extras ((name, names), ...),
  *              parts ((literal, field|None, entity index|-1), ...), tags, attack, gbt|None, severity) */
+static int slot_of(const Plan *p, const Str *k) {
+    for (int i = 0; i < p->nslots; i++)
+        if (p->slot_key[i].n == k->n && memcmp(p->slot_key[i].s, k->s, k->n) == 0) return i;
+    return -1;
+}
+
+static int plan_slots(Columns *self, Plan *p) {
+    p->slot_key = PyMem_Calloc(N_KEYS + p->nextra, sizeof(Str));
+    p->xslot = PyMem_Calloc(p->nextra + 1, sizeof(int));
+    p->fslot = PyMem_Calloc(p->nparts + 1, sizeof(int));
+    if (!p->slot_key || !p->xslot || !p->fslot) { PyErr_NoMemory(); return -1; }
+    p->nslots = 0;
+    for (int i = 0; i < N_KEYS + p->nextra; i++) {
+        const Str *k = i < N_KEYS ? &KEY[i] : &p->extra_name[i - N_KEYS];
+        if (slot_of(p, k) >= 0) continue;
+        int j = p->nslots++;  /* insertion in key order */
+        while (j > 0 && key_cmp(k->pre, k->s, k->n, p->slot_key[j - 1].pre, p->slot_key[j - 1].s, p->slot_key[j - 1].n) < 0) {
+            p->slot_key[j] = p->slot_key[j - 1];
+            j--;
+        }
+        p->slot_key[j] = *k;
+    }
+    for (int k = 0; k < N_KEYS; k++) p->kslot[k] = slot_of(p, &KEY[k]);
+    for (int i = 0; i < p->nextra; i++) p->xslot[i] = slot_of(p, &p->extra_name[i]);
+    for (int i = 0; i < p->nparts; i++) p->fslot[i] = p->field[i].s ? slot_of(p, &p->field[i]) : -1;
+    if (p->nslots > self->slotcap) {
+        Val *v = PyMem_Realloc(self->sval, (size_t)p->nslots * sizeof(Val));
+        if (v) self->sval = v;
+        unsigned char *f = v ? PyMem_Realloc(self->sset, (size_t)p->nslots) : NULL;
+        if (!f) { PyErr_NoMemory(); return -1; }
+        self->sset = f; self->slotcap = p->nslots;
+    }
+    return 0;
+}
+
 static int compile_plan(Columns *self, PyObject *t, Plan *p) {
     memset(p, 0, sizeof *p);
-    if (t == Py_None) { p->kind = 0; return 0; }
+    if (t == Py_None) { p->kind = 0; return plan_slots(self, p); }
     if (t == Py_False) { p->kind = 2; return 0; }
     if (!PyTuple_Check(t) || PyTuple_GET_SIZE(t) != 7) { PyErr_SetString(PyExc_TypeError, "plan: 7-tuple expected"); return -1; }
     p->kind = 1;
@@ -474,7 +519,7 @@ static int compile_plan(Columns *self, PyObject *t, Plan *p) {
         if (!PyErr_Occurred()) PyErr_SetString(PyExc_TypeError, "plan: severity");
         return -1;
     }
-    return 0;
+    return plan_slots(self, p);
 }
 
 /* the plan for (channel, provider, eid): asked of plan_for once, then from the index */
@@ -622,37 +667,16 @@ static Val pick(Columns *self, const Str *cand, int nc) {
     return VNONE;
 }
 
-static inline int over_add(Columns *self, int *no, const Str *k, Val v) {
-    if (*no == self->overcap) {
-        int cap = self->overcap ? self->overcap * 2 : 64;
-        Entry *e = PyMem_Realloc(self->over, (size_t)cap * sizeof(Entry));
-        if (!e) { PyErr_NoMemory(); return -1; }
-        self->over = e; self->overcap = cap;
-    }
-    Entry *e = &self->over[*no];
-    e->k = k->s; e->kn = k->n; e->pre = k->pre; e->hash = k->hash; e->kplain = k->plain; e->v = v;
-    (*no)++;
-    return 0;
-}
-
 /* the attribute names this code sets or reads itself, as Str (init_tables) */
-enum { K_CHANNEL, K_PROVIDER, K_EVENT_ID, K_RECORD_ID, K_COMPUTER, K_QUALIFIERS, K_LEVEL, K_TASK, K_OPCODE, K_KEYWORDS, K_USER_SID, K_EXECUTION_PID, K_EXECUTION_TID, K_ACTIVITY_ID, K_USER_DOMAIN, K_PROCESS_IMAGE, K_LOGON_TYPE, K_PARENT_PROCESS, K_HASHES, K_PARENT_PROCESS_NAME, K_CHUNK_CHECKSUM_OK, N_KEYS };
-static const char *const KEY_TEXT[N_KEYS] = {"channel", "provider", "event_id", "record_id", "computer", "qualifiers", "level", "task", "opcode", "keywords", "user_sid", "execution_pid", "execution_tid", "activity_id", "user_domain", "process_image", "logon_type", "parent_process", "hashes", "parent_process_name", "chunk_checksum_ok"};
-static Str KEY[N_KEYS];
 
 static void init_keys(void) {
     for (int i = 0; i < N_KEYS; i++) str_set(&KEY[i], KEY_TEXT[i], (Py_ssize_t)strlen(KEY_TEXT[i]));
 }
 
-/* attrs.get(name): the last override of that name, else EventData; *found says whether attrs has it */
-static Val attr_get(Columns *self, int no, const Str *k, int *found) {
-    for (int i = no - 1; i >= 0; i--)
-        if (self->over[i].pre == k->pre && self->over[i].kn == k->n && memcmp(self->over[i].k, k->s, k->n) == 0) {
-            *found = 1;
-            return self->over[i].v;
-        }
+/* attrs.get(name): the override of that name (its plan slot, -1: none can be set), else EventData */
+static inline Val attr_get(Columns *self, int slot, const Str *k) {
+    if (slot >= 0 && self->sset[slot]) return self->sval[slot];
     int j = data_find_str(self, k);
-    *found = j >= 0 && self->data[j].v.t != V_NONE;
     return j >= 0 ? self->data[j].v : VNONE;
 }
 
@@ -723,19 +747,6 @@ static int put_member(Buf *b, const Entry *e, int first) {
     if (!first && buf_putc(b, ',') < 0) return -1;
     if (put_json_str(b, e->k, e->kn) < 0 || buf_putc(b, ':') < 0) return -1;
     return put_json_val(b, e->v);
-}
-
-/* the overrides in key order, the last of each key kept: a stable insertion sort of their
-   indices (few of them; moving the entries themselves cost more than the whole parse) */
-static int overrides_final(Columns *self, int no, SortKey *order) {
-    for (int i = 0; i < no; i++) sorted_insert(order, i, self->over, i);
-    int w = 0;
-    for (int i = 0; i < no; i++) {
-        if (w > 0 && order[w - 1].pre == order[i].pre && entry_cmp(&self->over[order[w - 1].idx], &self->over[order[i].idx]) == 0)
-            order[w - 1] = order[i];
-        else order[w++] = order[i];
-    }
-    return w;
 }
 
 static int days_from_civil(long long y, int m, int d, long long *out) {
@@ -1005,8 +1016,11 @@ static int take_record(Columns *self, PyObject *text, const char *ls, Py_ssize_t
     if (!plan) return FAILED;
     if (plan->kind == 2) return NOT_OURS;
 
-    int no = 0;
-#define OVER(key, v) do { if (over_add(self, &no, &KEY[key], v) < 0) return FAILED; } while (0)
+    Val *sval = self->sval;
+    unsigned char *sset = self->sset;
+    memset(sset, 0, plan->nslots);
+#define SLOT(s_, v) do { int q_ = (s_); sval[q_] = (v); sset[q_] = 1; } while (0)
+#define OVER(key, v) SLOT(plan->kslot[key], v)
     if (channel.t) OVER(K_CHANNEL, channel);
     if (provider.t) OVER(K_PROVIDER, provider);
     OVER(K_EVENT_ID, eid);
@@ -1066,17 +1080,12 @@ static int take_record(Columns *self, PyObject *text, const char *ls, Py_ssize_t
         }
         for (int i = 0; i < plan->nextra; i++) {
             v = pick(self, plan->extra_cand[i], plan->extra_ncand[i]);
-            if (v.t && over_add(self, &no, &plan->extra_name[i], v) < 0) return FAILED;
+            if (v.t) SLOT(plan->xslot[i], v);
         }
-        int found;
         /* `if 'logon_type' in attrs: attrs['logon_type'] = as_int(attrs['logon_type'])` */
         int present = 0;
         Val lv = VNONE;
-        for (int i = no - 1; i >= 0 && !present; i--)
-            if (self->over[i].pre == KEY[K_LOGON_TYPE].pre && self->over[i].kn == 10 && memcmp(self->over[i].k, "logon_type", 10) == 0) {
-                present = 1;
-                lv = self->over[i].v;
-            }
+        if (sset[plan->kslot[K_LOGON_TYPE]]) { present = 1; lv = sval[plan->kslot[K_LOGON_TYPE]]; }
         if (!present) {
             int k = data_find_str(self, &KEY[K_LOGON_TYPE]);
             if (k >= 0 && self->data[k].v.t != V_NONE) { present = 1; lv = self->data[k].v; }
@@ -1090,14 +1099,14 @@ static int take_record(Columns *self, PyObject *text, const char *ls, Py_ssize_t
             else if (lv.t != V_NONE) return NOT_OURS;
             OVER(K_LOGON_TYPE, lt);
         }
-        v = attr_get(self, no, &KEY[K_PARENT_PROCESS], &found);
+        v = attr_get(self, plan->kslot[K_PARENT_PROCESS], &KEY[K_PARENT_PROCESS]);
         if (v.t == V_STR) {
             Val b;
             if (!(o = convert(self, C_BASENAME, v.s, v.n))) return FAILED;
             if (!as_val(o, &b) || b.t != V_STR) return NOT_OURS;
             OVER(K_PARENT_PROCESS_NAME, b);
         }
-        v = attr_get(self, no, &KEY[K_HASHES], &found);
+        v = attr_get(self, plan->kslot[K_HASHES], &KEY[K_HASHES]);
         if (v.t == V_STR) {
             if (!(o = convert(self, C_SHA256_OF, v.s, v.n))) return FAILED;
             if (!as_val(o, &fsha) || fsha.t == V_INT) return NOT_OURS;
@@ -1109,7 +1118,7 @@ static int take_record(Columns *self, PyObject *text, const char *ls, Py_ssize_t
             if (!plan->field[i].s) continue;
             Val f = plan->ent[i] >= 0 ? ent[plan->ent[i]] : VNONE;
             if (f.t == V_NONE) {
-                f = attr_get(self, no, &plan->field[i], &found);
+                f = attr_get(self, plan->fslot[i], &plan->field[i]);
                 if (f.t == V_NONE) f = data_get(self, &plan->field[i]);
             }
             int rc;
@@ -1132,26 +1141,28 @@ static int take_record(Columns *self, PyObject *text, const char *ls, Py_ssize_t
     if (m->len > 2000) return NOT_OURS;  /* the cut adds a non-ASCII ellipsis: Python's */
     if (checksum_bad) { Val f = {V_BOOL, NULL, 0, 0}; OVER(K_CHUNK_CHECKSUM_OK, f); }
 #undef OVER
+#undef SLOT
 
     /* attributes: canonical JSON (sorted keys) of EventData merged with the overrides */
-    SortKey order[256];
-    if (no > 256) return NOT_OURS;
-    no = overrides_final(self, no, order);
     Buf *j = &self->jsonbuf;
     j->len = 0;
     if (buf_putc(j, '{') < 0) return FAILED;
-    int di = 0, oi = 0, first = 1;
+    int di = 0, oi = 0, first = 1, ns = plan->nslots;
     const SortKey *dord = self->dord;
-    while (di < nd || oi < no) {
-        Entry *e;
+    const Str *skey = plan->slot_key;
+    while (oi < ns && !sset[oi]) oi++;
+    while (di < nd || oi < ns) {
+        Entry *e, over;
         if (di < nd && self->data[dord[di].idx].v.t == V_NONE) { di++; continue; }
-        if (oi >= no) e = &self->data[dord[di++].idx];
-        else if (di >= nd) e = &self->over[order[oi++].idx];
+        int c = di >= nd ? 1 : oi >= ns ? -1
+              : dord[di].pre != skey[oi].pre ? (dord[di].pre < skey[oi].pre ? -1 : 1)
+              : key_cmp(dord[di].pre, self->data[dord[di].idx].k, self->data[dord[di].idx].kn, skey[oi].pre, skey[oi].s, skey[oi].n);
+        if (c < 0) e = &self->data[dord[di++].idx];
         else {
-            int c = dord[di].pre != order[oi].pre ? (dord[di].pre < order[oi].pre ? -1 : 1)
-                  : entry_cmp(&self->data[dord[di].idx], &self->over[order[oi].idx]);
-            if (c < 0) e = &self->data[dord[di++].idx];
-            else { if (c == 0) di++; e = &self->over[order[oi++].idx]; }
+            if (c == 0) di++;  /* the override replaces the EventData value */
+            over.k = skey[oi].s; over.kn = skey[oi].n; over.kplain = skey[oi].plain; over.v = sval[oi];
+            e = &over;
+            for (oi++; oi < ns && !sset[oi]; oi++) {}
         }
         if (put_member(j, e, first) < 0) return FAILED;
         first = 0;
@@ -1484,6 +1495,7 @@ static void plan_free(Plan *p) {
     for (int i = 0; i < p->nextra && p->extra_cand; i++) PyMem_Free(p->extra_cand[i]);
     PyMem_Free(p->extra_name); PyMem_Free(p->extra_ncand); PyMem_Free(p->extra_cand);
     PyMem_Free(p->lit); PyMem_Free(p->field); PyMem_Free(p->ent); PyMem_Free(p->tags); PyMem_Free(p->attack);
+    PyMem_Free(p->slot_key); PyMem_Free(p->xslot); PyMem_Free(p->fslot);
 }
 
 static int Columns_init(Columns *self, PyObject *args, PyObject *kw) {
@@ -1537,7 +1549,7 @@ static void Columns_dealloc(Columns *self) {
     buf_free(&self->text); buf_free(&self->msgbuf); buf_free(&self->jsonbuf); buf_free(&self->idbuf);
     buf_free(&self->keybuf); buf_free(&self->lastkey); buf_free(&self->id_prefix); buf_free(&self->id_suffix);
     for (int k = 0; k < N_CONV; k++) memo_free(self->cache[k]);
-    PyMem_Free(self->ps.nodes); PyMem_Free(self->data); PyMem_Free(self->dord); PyMem_Free(self->over); PyMem_Free(self->htab);
+    PyMem_Free(self->ps.nodes); PyMem_Free(self->data); PyMem_Free(self->dord); PyMem_Free(self->sval); PyMem_Free(self->sset); PyMem_Free(self->htab);
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
