@@ -172,13 +172,9 @@ static inline char *scan_plain(char *r) {
 #endif
 }
 
-/* a string at ps->p (on its quote), unescaped in place; -1: not in the subset */
-static int parse_str(Parser *ps, const char **s, Py_ssize_t *n) {
-    char *r = ++ps->p, *w, *end = ps->end;
-    *s = r;
-    r = scan_plain(r);  /* the usual string: no escapes, nothing to move */
-    if (*r == '"' && r < end) { *n = r - *s; ps->p = r + 1; return 1; }
-    w = r;
+/* the rest of a string from r, its first SPECIAL byte: escapes unescaped in place; -1: not in the subset */
+static __attribute__((noinline)) int parse_str_escaped(Parser *ps, char *r, const char **s, Py_ssize_t *n) {
+    char *w = r, *end = ps->end;
     while (r < end) {
         unsigned char c = (unsigned char)*r;
         if (!SPECIAL[c]) { *w++ = (char)c; r++; continue; }
@@ -194,6 +190,16 @@ static int parse_str(Parser *ps, const char **s, Py_ssize_t *n) {
         r += 2;
     }
     return -1;
+}
+
+/* a string at ps->p (on its quote), unescaped in place; 1: plain (no escapes), 0: unescaped,
+   -1: not in the subset */
+static inline __attribute__((always_inline)) int parse_str(Parser *ps, const char **s, Py_ssize_t *n) {
+    char *r = ++ps->p;
+    *s = r;
+    r = scan_plain(r);  /* the usual string: no escapes, nothing to move */
+    if (*r == '"' && r < ps->end) { *n = r - *s; ps->p = r + 1; return 1; }
+    return parse_str_escaped(ps, r, s, n);
 }
 
 /* node index; -1: not in the subset (or not JSON); -2: out of memory */
@@ -404,7 +410,7 @@ typedef struct {
     Parser ps;
     Entry *data; int datacap;
     SortKey *dord;  /* data in key order */
-    Val *sval; unsigned char *sset; int slotcap;  /* a record's overrides by plan slot (Plan) */
+    Val *sval; uint32_t *sset, sgen; int slotcap;  /* a record's overrides by plan slot (Plan) */
     int *htab, hcap, hsize;
 } Columns;
 
@@ -466,8 +472,9 @@ static int plan_slots(Columns *self, Plan *p) {
     if (p->nslots > self->slotcap) {
         Val *v = PyMem_Realloc(self->sval, (size_t)p->nslots * sizeof(Val));
         if (v) self->sval = v;
-        unsigned char *f = v ? PyMem_Realloc(self->sset, (size_t)p->nslots) : NULL;
+        uint32_t *f = v ? PyMem_Realloc(self->sset, (size_t)p->nslots * sizeof *f) : NULL;
         if (!f) { PyErr_NoMemory(); return -1; }
+        for (int i = self->slotcap; i < p->nslots; i++) f[i] = 0;  /* never a record's generation */
         self->sset = f; self->slotcap = p->nslots;
     }
     return 0;
@@ -675,7 +682,7 @@ static void init_keys(void) {
 
 /* attrs.get(name): the override of that name (its plan slot, -1: none can be set), else EventData */
 static inline Val attr_get(Columns *self, int slot, const Str *k) {
-    if (slot >= 0 && self->sset[slot]) return self->sval[slot];
+    if (slot >= 0 && self->sset[slot] == self->sgen) return self->sval[slot];
     int j = data_find_str(self, k);
     return j >= 0 ? self->data[j].v : VNONE;
 }
@@ -731,22 +738,30 @@ static int put_json_val(Buf *b, Val v) {
 }
 
 /* ,"name":value of one attribute (no comma before the first) */
-static int put_member(Buf *b, const Entry *e, int first) {
-    if (e->kplain && (e->v.t != V_STR || e->v.plain)) {  /* the usual member: copies only */
-        Py_ssize_t vn = e->v.t == V_STR ? e->v.n + 2 : 24;
-        if (buf_reserve(b, e->kn + vn + 4) < 0) return -1;
+static inline int put_member(Buf *b, const char *k, Py_ssize_t kn, int kplain, const Val *v, int first) {
+    if (kplain && (v->t != V_STR || v->plain)) {  /* the usual member: copies only */
+        Py_ssize_t vn = v->t == V_STR ? v->n + 2 : 24;
+        if (buf_reserve(b, kn + vn + 4) < 0) return -1;
         char *w = b->p + b->len;
         if (!first) *w++ = ',';
         *w++ = '"';
-        memcpy(w, e->k, e->kn);
-        w += e->kn;
+        memcpy(w, k, kn);
+        w += kn;
         *w++ = '"'; *w++ = ':';
+        if (v->t == V_STR) {
+            *w++ = '"';
+            memcpy(w, v->s, v->n);
+            w += v->n;
+            *w++ = '"';
+            b->len = w - b->p;
+            return 0;
+        }
         b->len = w - b->p;
-        return put_json_val(b, e->v);
+        return put_json_val(b, *v);
     }
     if (!first && buf_putc(b, ',') < 0) return -1;
-    if (put_json_str(b, e->k, e->kn) < 0 || buf_putc(b, ':') < 0) return -1;
-    return put_json_val(b, e->v);
+    if (put_json_str(b, k, kn) < 0 || buf_putc(b, ':') < 0) return -1;
+    return put_json_val(b, *v);
 }
 
 static int days_from_civil(long long y, int m, int d, long long *out) {
@@ -941,8 +956,9 @@ static int take_record(Columns *self, PyObject *text, const char *ls, Py_ssize_t
             Val v;
             switch (x->type) {
             case J_STR: {
-                /* fields.scalar: CR LF and lone CR become LF (in place: the text is our copy) */
-                if (memchr(x->s, '\r', x->n)) {
+                /* fields.scalar: CR LF and lone CR become LF (in place: the text is our copy); a CR is
+                   always written escaped, so a plain string has none */
+                if (!x->plain && memchr(x->s, '\r', x->n)) {
                     char *w = (char *)x->s;
                     for (Py_ssize_t i = 0; i < x->n; i++) {
                         char c = x->s[i];
@@ -1017,9 +1033,9 @@ static int take_record(Columns *self, PyObject *text, const char *ls, Py_ssize_t
     if (plan->kind == 2) return NOT_OURS;
 
     Val *sval = self->sval;
-    unsigned char *sset = self->sset;
-    memset(sset, 0, plan->nslots);
-#define SLOT(s_, v) do { int q_ = (s_); sval[q_] = (v); sset[q_] = 1; } while (0)
+    uint32_t *sset = self->sset, gen = ++self->sgen;  /* a slot is set in this record when it holds gen */
+    if (gen == 0) { memset(sset, 0, (size_t)self->slotcap * sizeof *sset); gen = self->sgen = 1; }
+#define SLOT(s_, v) do { int q_ = (s_); sval[q_] = (v); sset[q_] = gen; } while (0)
 #define OVER(key, v) SLOT(plan->kslot[key], v)
     if (channel.t) OVER(K_CHANNEL, channel);
     if (provider.t) OVER(K_PROVIDER, provider);
@@ -1085,7 +1101,7 @@ static int take_record(Columns *self, PyObject *text, const char *ls, Py_ssize_t
         /* `if 'logon_type' in attrs: attrs['logon_type'] = as_int(attrs['logon_type'])` */
         int present = 0;
         Val lv = VNONE;
-        if (sset[plan->kslot[K_LOGON_TYPE]]) { present = 1; lv = sval[plan->kslot[K_LOGON_TYPE]]; }
+        if (sset[plan->kslot[K_LOGON_TYPE]] == gen) { present = 1; lv = sval[plan->kslot[K_LOGON_TYPE]]; }
         if (!present) {
             int k = data_find_str(self, &KEY[K_LOGON_TYPE]);
             if (k >= 0 && self->data[k].v.t != V_NONE) { present = 1; lv = self->data[k].v; }
@@ -1150,21 +1166,21 @@ static int take_record(Columns *self, PyObject *text, const char *ls, Py_ssize_t
     int di = 0, oi = 0, first = 1, ns = plan->nslots;
     const SortKey *dord = self->dord;
     const Str *skey = plan->slot_key;
-    while (oi < ns && !sset[oi]) oi++;
+    while (oi < ns && sset[oi] != gen) oi++;
     while (di < nd || oi < ns) {
-        Entry *e, over;
-        if (di < nd && self->data[dord[di].idx].v.t == V_NONE) { di++; continue; }
-        int c = di >= nd ? 1 : oi >= ns ? -1
+        const Entry *e = di < nd ? &self->data[dord[di].idx] : NULL;
+        if (e && e->v.t == V_NONE) { di++; continue; }
+        int c = !e ? 1 : oi >= ns ? -1
               : dord[di].pre != skey[oi].pre ? (dord[di].pre < skey[oi].pre ? -1 : 1)
-              : key_cmp(dord[di].pre, self->data[dord[di].idx].k, self->data[dord[di].idx].kn, skey[oi].pre, skey[oi].s, skey[oi].n);
-        if (c < 0) e = &self->data[dord[di++].idx];
+              : key_cmp(e->pre, e->k, e->kn, skey[oi].pre, skey[oi].s, skey[oi].n);
+        int rc;
+        if (c < 0) { rc = put_member(j, e->k, e->kn, e->kplain, &e->v, first); di++; }
         else {
             if (c == 0) di++;  /* the override replaces the EventData value */
-            over.k = skey[oi].s; over.kn = skey[oi].n; over.kplain = skey[oi].plain; over.v = sval[oi];
-            e = &over;
-            for (oi++; oi < ns && !sset[oi]; oi++) {}
+            rc = put_member(j, skey[oi].s, skey[oi].n, skey[oi].plain, &sval[oi], first);
+            for (oi++; oi < ns && sset[oi] != gen; oi++) {}
         }
-        if (put_member(j, e, first) < 0) return FAILED;
+        if (rc < 0) return FAILED;
         first = 0;
     }
     if (buf_putc(j, '}') < 0) return FAILED;
