@@ -695,14 +695,18 @@ static int put_int(Buf *b, long long i) {
     return buf_put(b, p, e - p);
 }
 
-static int put_json_str(Buf *b, const char *s, Py_ssize_t n) {
+/* txt: the record's text copy (NULL: none); a string inside it is scanned 16 bytes at a time,
+   which its NUL padding makes safe to read past the string's end */
+static int put_json_str(Buf *b, const char *s, Py_ssize_t n, const Buf *txt) {
     if (buf_reserve(b, 2 * n + 2) < 0) return -1;
     char *w = b->p + b->len;
     *w++ = '"';
     Py_ssize_t i = 0;
+    int wide = txt && s >= txt->p && s + n <= txt->p + txt->len;
     while (i < n) {
         Py_ssize_t j = i;
-        while (j < n && !SPECIAL[(unsigned char)s[j]]) j++;
+        if (wide) { j = scan_plain((char *)s + i) - s; if (j > n) j = n; }
+        else while (j < n && !SPECIAL[(unsigned char)s[j]]) j++;
         memcpy(w, s + i, j - i);
         w += j - i;
         if (j == n) break;
@@ -719,7 +723,7 @@ static int put_json_str(Buf *b, const char *s, Py_ssize_t n) {
     return 0;
 }
 
-static int put_json_val(Buf *b, Val v) {
+static int put_json_val(Buf *b, Val v, const Buf *txt) {
     switch (v.t) {
     case V_STR:
         if (v.plain) {
@@ -730,7 +734,7 @@ static int put_json_val(Buf *b, Val v) {
             b->len += v.n + 2;
             return 0;
         }
-        return put_json_str(b, v.s, v.n);
+        return put_json_str(b, v.s, v.n, txt);
     case V_INT: return v.s ? buf_put(b, v.s, v.n) : put_int(b, v.i);  /* digits as written: canonical (no "01", "-0") */
     case V_BOOL: return v.i ? buf_put(b, "true", 4) : buf_put(b, "false", 5);
     default: return buf_put(b, "null", 4);
@@ -738,7 +742,7 @@ static int put_json_val(Buf *b, Val v) {
 }
 
 /* ,"name":value of one attribute (no comma before the first) */
-static inline int put_member(Buf *b, const char *k, Py_ssize_t kn, int kplain, const Val *v, int first) {
+static inline int put_member(Buf *b, const char *k, Py_ssize_t kn, int kplain, const Val *v, int first, const Buf *txt) {
     if (kplain && (v->t != V_STR || v->plain)) {  /* the usual member: copies only */
         Py_ssize_t vn = v->t == V_STR ? v->n + 2 : 24;
         if (buf_reserve(b, kn + vn + 4) < 0) return -1;
@@ -757,11 +761,11 @@ static inline int put_member(Buf *b, const char *k, Py_ssize_t kn, int kplain, c
             return 0;
         }
         b->len = w - b->p;
-        return put_json_val(b, *v);
+        return put_json_val(b, *v, txt);
     }
     if (!first && buf_putc(b, ',') < 0) return -1;
-    if (put_json_str(b, k, kn) < 0 || buf_putc(b, ':') < 0) return -1;
-    return put_json_val(b, *v);
+    if (put_json_str(b, k, kn, txt) < 0 || buf_putc(b, ':') < 0) return -1;
+    return put_json_val(b, *v, txt);
 }
 
 static int days_from_civil(long long y, int m, int d, long long *out) {
@@ -1174,10 +1178,10 @@ static int take_record(Columns *self, PyObject *text, const char *ls, Py_ssize_t
               : dord[di].pre != skey[oi].pre ? (dord[di].pre < skey[oi].pre ? -1 : 1)
               : key_cmp(e->pre, e->k, e->kn, skey[oi].pre, skey[oi].s, skey[oi].n);
         int rc;
-        if (c < 0) { rc = put_member(j, e->k, e->kn, e->kplain, &e->v, first); di++; }
+        if (c < 0) { rc = put_member(j, e->k, e->kn, e->kplain, &e->v, first, &self->text); di++; }
         else {
             if (c == 0) di++;  /* the override replaces the EventData value */
-            rc = put_member(j, skey[oi].s, skey[oi].n, skey[oi].plain, &sval[oi], first);
+            rc = put_member(j, skey[oi].s, skey[oi].n, skey[oi].plain, &sval[oi], first, &self->text);
             for (oi++; oi < ns && sset[oi] != gen; oi++) {}
         }
         if (rc < 0) return FAILED;
