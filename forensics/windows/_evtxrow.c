@@ -202,40 +202,9 @@ static inline __attribute__((always_inline)) int parse_str(Parser *ps, const cha
     return parse_str_escaped(ps, r, s, n);
 }
 
-/* node index; -1: not in the subset (or not JSON); -2: out of memory */
-static int parse_value(Parser *ps, int depth) {
-    if (depth > MAX_DEPTH) return -1;
-    skip_ws(ps);
+/* a string, number or literal at ps->p: node index; -1: not in the subset (or not JSON); -2: out of memory */
+static inline __attribute__((always_inline)) int parse_scalar(Parser *ps) {
     char c = *ps->p;
-    if (c == '{' || c == '[') {
-        int obj = c == '{', x = new_node(ps, obj ? J_OBJ : J_ARR), last = -1;
-        char close = obj ? '}' : ']';
-        if (x < 0) return x;
-        ps->p++;
-        skip_ws(ps);
-        if (*ps->p == close) { ps->p++; return x; }
-        for (;;) {
-            const char *k = NULL; Py_ssize_t kn = 0;
-            int kplain = 0;
-            if (obj) {
-                skip_ws(ps);
-                if (*ps->p != '"' || (kplain = parse_str(ps, &k, &kn)) < 0) return -1;
-                skip_ws(ps);
-                if (*ps->p != ':') return -1;
-                ps->p++;
-            }
-            int y = parse_value(ps, depth + 1);
-            if (y < 0) return y;
-            Node *ny = &ps->nodes[y];
-            ny->k = k; ny->kn = kn; ny->kplain = kplain;
-            if (last < 0) ps->nodes[x].first = y; else ps->nodes[last].next = y;
-            last = y;
-            skip_ws(ps);
-            if (*ps->p == ',') { ps->p++; continue; }
-            if (*ps->p == close && ps->p < ps->end) { ps->p++; return x; }
-            return -1;
-        }
-    }
     if (c == '"') {
         int x = new_node(ps, J_STR);
         if (x < 0) return x;
@@ -268,6 +237,44 @@ static int parse_value(Parser *ps, int depth) {
     return -1;
 }
 
+/* node index; -1: not in the subset (or not JSON); -2: out of memory. Only containers recurse:
+   a member's scalar is parsed in the loop (most of a record's values) */
+static int parse_value(Parser *ps, int depth) {
+    if (depth > MAX_DEPTH) return -1;
+    skip_ws(ps);
+    char c = *ps->p;
+    if (c != '{' && c != '[') return parse_scalar(ps);
+    int obj = c == '{', x = new_node(ps, obj ? J_OBJ : J_ARR), last = -1;
+    char close = obj ? '}' : ']';
+    if (x < 0) return x;
+    ps->p++;
+    skip_ws(ps);
+    if (*ps->p == close) { ps->p++; return x; }
+    for (;;) {
+        const char *k = NULL; Py_ssize_t kn = 0;
+        int kplain = 0;
+        if (obj) {
+            skip_ws(ps);
+            if (*ps->p != '"' || (kplain = parse_str(ps, &k, &kn)) < 0) return -1;
+            skip_ws(ps);
+            if (*ps->p != ':') return -1;
+            ps->p++;
+        }
+        if (depth + 1 > MAX_DEPTH) return -1;  /* as parse_value(depth + 1) would answer */
+        skip_ws(ps);
+        int y = (*ps->p == '{' || *ps->p == '[') ? parse_value(ps, depth + 1) : parse_scalar(ps);
+        if (y < 0) return y;
+        Node *ny = &ps->nodes[y];
+        ny->k = k; ny->kn = kn; ny->kplain = kplain;
+        if (last < 0) ps->nodes[x].first = y; else ps->nodes[last].next = y;
+        last = y;
+        skip_ws(ps);
+        if (*ps->p == ',') { ps->p++; continue; }
+        if (*ps->p == close && ps->p < ps->end) { ps->p++; return x; }
+        return -1;
+    }
+}
+
 /* the member `key` (kl bytes) of object x (the last one, as a dict built from the text keeps), or -1 */
 static inline __attribute__((always_inline)) int getn(Parser *ps, int x, const char *key, Py_ssize_t kl) {
     if (x < 0 || ps->nodes[x].type != J_OBJ) return -1;
@@ -287,11 +294,11 @@ static inline int attrs_of(Parser *ps, int x) {
 /* ------------------------------------------------------------------ values of one row */
 
 enum { V_NONE, V_STR, V_INT, V_BOOL };
-typedef struct { int t; const char *s; Py_ssize_t n; long long i; int plain; } Val;  /* plain: JSON = text */
+typedef struct { int t, plain; const char *s; Py_ssize_t n; long long i; } Val;  /* plain: JSON = text */
 
-static inline Val vstr(const char *s, Py_ssize_t n) { Val v = {V_STR, s, n, 0, 0}; return v; }
-static inline Val vint(long long i) { Val v = {V_INT, NULL, 0, i, 0}; return v; }
-static const Val VNONE = {V_NONE, NULL, 0, 0, 0};
+static inline Val vstr(const char *s, Py_ssize_t n) { Val v = {.t = V_STR, .s = s, .n = n}; return v; }
+static inline Val vint(long long i) { Val v = {.t = V_INT, .i = i}; return v; }
+static const Val VNONE = {.t = V_NONE};
 
 /* A name also carries its first 8 bytes as one big-endian number (zero-padded) and a hash of it:
    sorting and looking names up are then mostly integer comparisons, not memcmp calls. That order
@@ -1159,7 +1166,7 @@ static int take_record(Columns *self, PyObject *text, const char *ls, Py_ssize_t
         if (computer.t && computer.n ? buf_put(m, computer.s, computer.n) < 0 : buf_putc(m, '-') < 0) return FAILED;
     }
     if (m->len > 2000) return NOT_OURS;  /* the cut adds a non-ASCII ellipsis: Python's */
-    if (checksum_bad) { Val f = {V_BOOL, NULL, 0, 0}; OVER(K_CHUNK_CHECKSUM_OK, f); }
+    if (checksum_bad) { Val f = {.t = V_BOOL, .i = 0}; OVER(K_CHUNK_CHECKSUM_OK, f); }
 #undef OVER
 #undef SLOT
 
