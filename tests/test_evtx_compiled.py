@@ -373,3 +373,26 @@ def test_event_ids_with_and_without_the_sha_extensions(ia32cap):
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True,
                          cwd=Path(__file__).resolve().parents[1])
     assert out.stdout.strip() == "True"
+
+
+def test_a_taken_batch_keeps_its_values_while_the_columns_fill_the_next(corpus_texts):
+    """take() hands large column buffers over to the batch without a copy (Block): the batch's
+    arrays must keep their values while the same column set fills and takes the next batch."""
+    items = [(t, f"chunk=0;record={i};off={i}", i % 7 == 3) for i, t in enumerate(corpus_texts)]
+    cols = fp.columns(SHA, PARSER, DT)
+
+    def fill(batch):
+        for text, loc, bad in batch:
+            if not cols.record(text, loc, bad):
+                cols.append_row(_reference_row(text, loc, bad))
+    fill(items)
+    raw = cols.take()
+    assert type(raw["attributes"][2]).__name__ == "Block"  # a large buffer went over without a copy
+    fill(items)
+    _n, first = fp.take_arrays(cols)
+    before = {k: v.to_pylist() for k, v in first.items()}
+    fill(items[::-1])  # other rows into the buffers that replaced the handed-over ones
+    _n, second = fp.take_arrays(cols)
+    assert {k: v.to_pylist() for k, v in first.items()} == before
+    rows = [tuple(second[c][i].as_py() for c in wc.ROW_COLUMNS) for i in range(0, len(items), 97)]
+    assert rows == [_reference_row(*items[::-1][i]) for i in range(0, len(items), 97)]

@@ -22,10 +22,10 @@
 
 /* ------------------------------------------------------------------ growable buffers */
 
-typedef struct { char *p; Py_ssize_t len, cap; } Buf;
+typedef struct { char *p; Py_ssize_t len, cap, hint; } Buf;  /* hint: the size to start at (0: 256) */
 
 static int buf_grow(Buf *b, Py_ssize_t extra) {
-    Py_ssize_t cap = b->cap ? b->cap : 256;
+    Py_ssize_t cap = b->cap ? b->cap : b->hint ? b->hint : 256;
     while (cap < b->len + extra) {
         if (cap > PY_SSIZE_T_MAX / 2) { PyErr_NoMemory(); return -1; }
         cap *= 2;
@@ -1473,13 +1473,50 @@ static PyObject *Columns_append_row(Columns *self, PyObject *row) {
 
 static PyObject *bytes_of(Buf *b) { return PyBytes_FromStringAndSize(b->p ? b->p : "", b->len); }
 
+/* A column buffer handed over by take(): read-only bytes through the buffer protocol, its memory
+   freed with the object. Copying a batch's columns into bytes cost more than the rest of take. */
+typedef struct { PyObject_HEAD char *p; Py_ssize_t len; } Block;
+
+static int Block_getbuffer(Block *self, Py_buffer *view, int flags) {
+    return PyBuffer_FillInfo(view, (PyObject *)self, self->p, self->len, 1, flags);
+}
+
+static void Block_dealloc(Block *self) { PyMem_Free(self->p); Py_TYPE(self)->tp_free((PyObject *)self); }
+
+static Py_ssize_t Block_len(Block *self) { return self->len; }
+
+static PyBufferProcs Block_as_buffer = {.bf_getbuffer = (getbufferproc)Block_getbuffer};
+static PySequenceMethods Block_seq = {.sq_length = (lenfunc)Block_len};
+
+static PyTypeObject BlockType = {
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "forensics.windows._evtxrow.Block",
+    .tp_basicsize = sizeof(Block),
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_dealloc = (destructor)Block_dealloc,
+    .tp_as_buffer = &Block_as_buffer,
+    .tp_as_sequence = &Block_seq,
+    .tp_doc = "bytes of a column batch (buffer protocol)",
+};
+
+/* the buffer's bytes: a large one handed over as a Block (the column then starts a new buffer
+   of the same size: no copy; glibc hands the freed memory of earlier batches back), a small one
+   copied (it stays, for the many small batches of small files) */
+static PyObject *take_buf(Buf *b) {
+    if (b->len < (1 << 16)) return bytes_of(b);
+    Block *o = PyObject_New(Block, &BlockType);
+    if (!o) return NULL;
+    o->p = b->p; o->len = b->len;
+    b->hint = b->cap; b->p = NULL; b->len = b->cap = 0;
+    return (PyObject *)o;
+}
+
 static PyObject *str_parts(StrCol *c, Py_ssize_t n) {
     if (n == 0) return Py_BuildValue("(yyyn)", "", "", "", (Py_ssize_t)0);
-    return Py_BuildValue("(NNNn)", bytes_of(&c->v.valid), bytes_of(&c->offsets), bytes_of(&c->data), c->v.nulls);
+    return Py_BuildValue("(NNNn)", bytes_of(&c->v.valid), take_buf(&c->offsets), take_buf(&c->data), c->v.nulls);
 }
 
 static PyObject *int_parts(IntCol *c) {
-    return Py_BuildValue("(NNn)", bytes_of(&c->v.valid), bytes_of(&c->values), c->v.nulls);
+    return Py_BuildValue("(NNn)", bytes_of(&c->v.valid), take_buf(&c->values), c->v.nulls);
 }
 
 static void str_clear(StrCol *c) { c->offsets.len = c->data.len = c->v.valid.len = 0; c->v.n = c->v.nulls = 0; }
@@ -1616,7 +1653,7 @@ PyMODINIT_FUNC PyInit__evtxrow(void) {
     if (!(S_RID_KEY = PyUnicode_InternFromString("event_record_id")) || !(S_DATA_KEY = PyUnicode_InternFromString("data")) ||
         !(S_CHUNK_OF = PyUnicode_InternFromString("chunk_of")) || !(S_OFFSET_OF = PyUnicode_InternFromString("offset_of")))
         return NULL;
-    if (PyType_Ready(&ColumnsType) < 0) return NULL;
+    if (PyType_Ready(&ColumnsType) < 0 || PyType_Ready(&BlockType) < 0) return NULL;
     PyObject *m = PyModule_Create(&module);
     if (!m) return NULL;
     if (PyModule_AddObjectRef(m, "Columns", (PyObject *)&ColumnsType) < 0) { Py_DECREF(m); return NULL; }
