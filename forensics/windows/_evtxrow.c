@@ -363,11 +363,6 @@ enum { C_SPLIT_USER, C_BASENAME, C_AS_INT, C_CLEAN_IP, C_PORT, C_LOWER, C_DOMAIN
 /* message template fields that are entities */
 enum { E_HOST, E_USER, E_PNAME, E_CMD, E_SIP, E_SPORT, E_DIP, E_DPORT, E_PROTO, E_DOMAIN, E_FILE, N_ENT };
 
-static inline uint32_t hash_key(const char *k, Py_ssize_t n) {
-    uint32_t h = 2166136261u;  /* FNV-1a */
-    for (Py_ssize_t i = 0; i < n; i++) h = (h ^ (unsigned char)k[i]) * 16777619u;
-    return h;
-}
 
 #define MEMO_SLOTS 1024
 struct MemoSlot { char *s; Py_ssize_t n; uint32_t hash; PyObject *value; };
@@ -583,7 +578,8 @@ static PyObject *convert(Columns *self, int kind, const char *s, Py_ssize_t n) {
        it holds the dict holds too, and both are emptied together, so an entry it drops stays alive
        for the rest of the record */
     struct Memo *m = self->cache[kind];
-    uint32_t h = hash_key(s, n);
+    uint32_t h = key_hash(key_pre(s, n), s, n);
+    if (n > 16) { uint64_t mid; memcpy(&mid, s + n / 2 - 4, 8); h ^= (uint32_t)((mid * 0x9E3779B97F4A7C15ULL) >> 32); }  /* values often differ in the middle */
     struct MemoSlot *slot = &m->slot[h & (MEMO_SLOTS - 1)];
     if (slot->value && slot->hash == h && slot->n == n && memcmp(slot->s, s, n) == 0) return slot->value;
     PyObject *key = PyUnicode_FromStringAndSize(s, n);
