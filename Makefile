@@ -9,7 +9,7 @@ PYTEST_ARGS ?= --durations=25
 .PHONY: demo test install sysdeps-demo sysdeps-test bench clean
 
 # setup.py and the C source: a changed extension is rebuilt (pip install -e compiles it in place)
-$(STAMP): pyproject.toml setup.py forensics/windows/_evtxrow.c forensics/logs/_eventid.c forensics/native/eventid_sha.h case_store/_isotime.c
+$(STAMP): pyproject.toml setup.py forensics/windows/_evtxrow.c forensics/logs/_eventid.c forensics/logs/_linescan.c forensics/native/eventid_sha.h case_store/_isotime.c
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -e '.[dev]'

@@ -1,6 +1,7 @@
 """Build of the C extensions (forensics/windows/_evtxrow.c: the EVTX row fast path;
 forensics/logs/_eventid.c: event ids of text-log rows; case_store/_isotime.c: the event
-store's ISO datetime column).
+store's ISO datetime column; forensics/logs/_linescan.c: the fields
+of the bulk text-log lines).
 
 Everything else is in pyproject.toml. optional=True: on a machine without a C compiler
 the install still succeeds and the ingestors use their Python paths; CI (CI=true)
@@ -17,5 +18,8 @@ setup(ext_modules=[Extension("forensics.windows._evtxrow", ["forensics/windows/_
                    # the text-log parse workers' event ids (forensics/logs/fastpath.py falls back to hashlib)
                    Extension("forensics.logs._eventid", ["forensics/logs/_eventid.c"],
                              extra_compile_args=_FLAGS, optional=True, **_SHA),
+                   # the fields of the bulk text-log lines (forensics/logs/fastpath.py falls back to regexes)
+                   Extension("forensics.logs._linescan", ["forensics/logs/_linescan.c"],
+                             extra_compile_args=_FLAGS, optional=True),
                    # the event store's ISO datetime text (case_store/isotime.py falls back to numpy)
                    Extension("case_store._isotime", ["case_store/_isotime.c"], extra_compile_args=_FLAGS, optional=True)])

@@ -42,6 +42,13 @@ except ImportError as e:
         raise ImportError(f"forensics.logs._eventid is not built ({e}); run `pip install -e .` with a C compiler") from e
     _eventid = None
 
+try:  # the compiled field walk (_linescan.c); without it the regexes and splits below read the fields
+    from forensics.logs import _linescan
+except ImportError as e:
+    if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+        raise ImportError(f"forensics.logs._linescan is not built ({e}); run `pip install -e .` with a C compiler") from e
+    _linescan = None
+
 _OCT = r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
 IPV4 = rf"(?:{_OCT}\.){{3}}{_OCT}"
 # printable ASCII without space, ':', '[' and ']' (what a syslog host or tag may hold on the fast path)
@@ -102,8 +109,9 @@ def split_lines(block: bytes, final: bool) -> tuple[np.ndarray, np.ndarray, bool
 
 
 def parse_block(block: bytes, first_line: int, base_offset: int, cfg: BlockConfig, final: bool = True,
-                memo: dict | None = None) -> Block:
-    """`block` holds whole lines (plus, when `final`, the file's unterminated last line)."""
+                memo: dict | None = None, compiled: bool = True) -> Block:
+    """`block` holds whole lines (plus, when `final`, the file's unterminated last line).
+    compiled=False: the fields are read by the regexes and splits even where _linescan is built."""
     memo = {} if memo is None else memo
     starts, ends, unterminated = split_lines(block, final)
     n = len(starts)
@@ -131,12 +139,23 @@ def parse_block(block: bytes, first_line: int, base_offset: int, cfg: BlockConfi
     line_no = np.arange(first_line, first_line + n, dtype=np.int64)
     offsets = starts + base_offset
     parts = []
+    # whether any line holds a backslash or a double quote (the JSON text escapes them; when none
+    # does, the escaping passes are skipped: the same text either way)
+    esc = (block.find(b"\\") >= 0, block.find(b'"') >= 0)
     sys_idx = np.flatnonzero(is_sys)
     if len(sys_idx):
-        parts.append(_syslog(_take_lines(all_lines, sys_idx), line_no[sys_idx], offsets[sys_idx], cfg, memo))
+        if _linescan is not None and compiled:
+            fields = syslog_fields_c(block, starts[sys_idx], ends[sys_idx])
+        else:
+            fields = syslog_fields(_take_lines(all_lines, sys_idx))
+        parts.append(_syslog(fields, line_no[sys_idx], offsets[sys_idx], cfg, memo, esc))
     acc_idx = np.flatnonzero(is_acc)
     if len(acc_idx):
-        parts.append(_access(_take_lines(all_lines, acc_idx), line_no[acc_idx], offsets[acc_idx], cfg, memo))
+        if _linescan is not None and compiled:
+            fields = access_fields_c(block, starts[acc_idx], ends[acc_idx])
+        else:
+            fields = access_fields(_take_lines(all_lines, acc_idx))
+        parts.append(_access(fields, line_no[acc_idx], offsets[acc_idx], cfg, memo, esc))
     parts = [p.select(_PART_COLUMNS) for p in parts if p is not None and p.num_rows]
     table = None
     taken = np.zeros(n, dtype=bool)
@@ -240,11 +259,6 @@ def _holds(arr: pa.Array, ch: str) -> bool:
     return memoryview(data)[int(offs[0]):int(offs[-1])].tobytes().find(ch.encode()) >= 0
 
 
-def _specials(lines: pa.Array) -> tuple[bool, bool]:
-    """Whether any of the lines holds a backslash, a double quote."""
-    return _holds(lines, "\\"), _holds(lines, '"')
-
-
 def _seg(key: str, value: pa.Array, quoted: bool = True, esc: tuple = (True, True)) -> pa.Array:
     """',"key":value' (null where value is null)."""
     if quoted:
@@ -301,20 +315,110 @@ def _mask(a) -> np.ndarray:
     return np.asarray(pc.fill_null(a, False).to_numpy(zero_copy_only=False), dtype=bool)
 
 
-def _syslog(lines: pa.Array, line_no, offsets, cfg: BlockConfig, memo: dict) -> pa.Table | None:
+# the fields of the bulk lines: (mask of the lines the pattern reads, {field: array over those lines});
+# the regexes and splits here, their compiled twin in _linescan.c (the *_c functions)
+SYSLOG_FIELDS = ("ts_text", "host", "tagc", "prog", "pid_text", "msg")
+SSHD_FIELDS = ("verb", "method", "u", "ip", "port")
+ACCESS_FIELDS = ("client", "user", "date", "request", "status_text", "size", "ref", "ua", "extra")
+
+
+def syslog_fields(lines: pa.Array) -> tuple[np.ndarray, dict]:
     # the strict pattern decides (a DFA match, no captures); the fields then sit at fixed
     # places and between single spaces, so splits read them
     keep = _mask(pc.match_substring_regex(lines, SYSLOG_RE))
     if not keep.any():
-        return None
-    lines, line_no, offsets = lines.filter(pa.array(keep)), line_no[keep], offsets[keep]
-    esc = _specials(lines)
+        return keep, {}
+    lines = lines.filter(pa.array(keep))
     ts_text = _slice(lines, 0, 15)
     parts = _split(_slice(lines, 16), " ", 2)
     host, tagc, msg = _el(parts, 0), _el(parts, 1), _el(parts, 2)  # tagc: "prog[pid]:" or "prog:"
     tp = _split(pc.binary_join_element_wise(_slice(tagc, 0, -1), "[", ""), "[")
     prog, pid_text = _el(tp, 0), pc.utf8_rtrim(_el(tp, 1), "]")
     pid_text = pc.if_else(pc.equal(pid_text, ""), pa.scalar(None, STR), pid_text)
+    return keep, {"ts_text": ts_text, "host": host, "tagc": tagc, "prog": prog, "pid_text": pid_text, "msg": msg}
+
+
+def sshd_fields(msg: pa.Array) -> tuple[np.ndarray, dict]:
+    """SSHD_RE over syslog messages: `Failed|Accepted METHOD for USERPART from IPv4 port N ssh2`."""
+    keep = _mask(pc.match_substring_regex(msg, SSHD_RE))
+    if not keep.any():
+        return keep, {}
+    msg = msg.filter(pa.array(keep))
+    tail = _split(msg, " ", 5, reverse=True)  # [head, "from", ip, "port", port, "ssh2"]
+    head = _split(_el(tail, 0), " ", 3)  # [verb, method, "for", user part]
+    return keep, {"verb": _el(head, 0), "method": _el(head, 1), "u": _el(head, 3), "ip": _el(tail, 2),
+                  "port": _el(tail, 4)}
+
+
+def _gathered(block: bytes, spans: bytes, width: int, col: int, n: int) -> pa.Array:
+    offs, data, valid = _linescan.gather(block, spans, width, col, n)
+    return pa.Array.from_buffers(STR, n, [None if valid is None else pa.py_buffer(valid), pa.py_buffer(offs),
+                                          pa.py_buffer(data)])
+
+
+def _spans(spans: bytes, width: int, keep: np.ndarray) -> tuple[bytes, int]:
+    m = np.frombuffer(spans, dtype=np.int64).reshape(-1, width)[keep]
+    return np.ascontiguousarray(m).tobytes(), len(m)
+
+
+def syslog_fields_c(block: bytes, starts: np.ndarray, ends: np.ndarray) -> tuple[np.ndarray, dict]:
+    """syslog_fields of the lines [starts, ends) of `block`, walked by _linescan; the fields also
+    hold sshd_fields' of every message SSHD_RE reads (null elsewhere) and "_sshd", its mask."""
+    ok, spans = _linescan.scan(1, block, np.ascontiguousarray(starts, np.int64), np.ascontiguousarray(ends, np.int64))
+    ok = np.frombuffer(ok, dtype=np.uint8)
+    keep = ok > 0
+    if not keep.any():
+        return keep, {}
+    sp, n = _spans(spans, 20, keep)
+    s0 = starts[keep].astype(np.int64)
+    ts = np.stack([s0, s0 + 15], axis=1).tobytes()
+    fields = {"ts_text": _gathered(block, ts, 2, 0, n)}
+    for k, name in enumerate(("host", "tagc", "prog", "pid_text", "msg", *SSHD_FIELDS)):
+        fields[name] = _gathered(block, sp, 20, 2 * k, n)
+    fields["_sshd"] = ok[keep] == 2
+    return keep, fields
+
+
+def access_fields(lines: pa.Array) -> tuple[np.ndarray, dict]:
+    keep = _mask(pc.match_substring_regex(lines, ACCESS_RE))
+    if not keep.any():
+        return keep, {}
+    lines = lines.filter(pa.array(keep))
+    parts = _split(lines, " ", 3)  # [client, ident, user, '[date] "request" status size rest']
+    client, user, after = _el(parts, 0), _el(parts, 2), _el(parts, 3)
+    date = _slice(after, 1, 27)
+    rq = _split(_slice(after, 30), '"', 1)  # [request, ' status size rest']
+    request = _el(rq, 0)
+    ssr = _split(pc.binary_join_element_wise(_slice(_el(rq, 1), 1), " ", ""), " ", 2)
+    status_text, size, rest = _el(ssr, 0), _el(ssr, 1), _slice(_el(ssr, 2), 0, -1)
+    # rest (after "size "): '"ref" "ua"extra' (neither with a quote inside), or anything not starting with '"';
+    # four sentinel quotes give every row five parts
+    quoted = pc.starts_with(rest, '"')
+    rp = _split(pc.binary_join_element_wise(rest, '""""', ""), '"', 4)  # ["", ref, " ", ua, extra + '""""']
+    none = pa.scalar(None, STR)
+    ref = pc.if_else(quoted, _el(rp, 1), none)
+    ua = pc.if_else(quoted, _el(rp, 3), none)
+    extra = pc.if_else(quoted, _slice(_el(rp, 4), 0, -4), pc.binary_join_element_wise(" ", rest, ""))
+    extra = pc.utf8_trim(extra, " ")
+    return keep, {"client": client, "user": user, "date": date, "request": request, "status_text": status_text,
+                  "size": size, "ref": ref, "ua": ua, "extra": extra}
+
+
+def access_fields_c(block: bytes, starts: np.ndarray, ends: np.ndarray) -> tuple[np.ndarray, dict]:
+    ok, spans = _linescan.scan(3, block, np.ascontiguousarray(starts, np.int64), np.ascontiguousarray(ends, np.int64))
+    keep = np.frombuffer(ok, dtype=np.uint8) > 0
+    if not keep.any():
+        return keep, {}
+    sp, n = _spans(spans, 18, keep)
+    return keep, {name: _gathered(block, sp, 18, 2 * k, n) for k, name in enumerate(ACCESS_FIELDS)}
+
+
+def _syslog(fields: tuple, line_no, offsets, cfg: BlockConfig, memo: dict, esc: tuple) -> pa.Table | None:
+    keep, f = fields
+    if not keep.any():
+        return None
+    line_no, offsets = line_no[keep], offsets[keep]
+    ts_text, host, tagc, prog, pid_text, msg = (f[k] for k in SYSLOG_FIELDS)
     # "host" that is a 4-digit number may be a year after the time; "--" is a login tag: line parser
     ok = pc.invert(pc.or_kleene(pc.match_substring_regex(host, r"^[0-9]{4}$"), pc.equal(host, "--")))
     # the clock, once per distinct second: (month, timestamp, inferred year, valid)
@@ -362,9 +466,18 @@ def _syslog(lines: pa.Array, line_no, offsets, cfg: BlockConfig, memo: dict) -> 
         hit = np.zeros(len(cand), dtype=bool)
         hit[np.flatnonzero(cand)] = [detections.is_clearing(x) for x in texts]
         plain = pc.and_kleene(plain, pa.array(~hit))
-    sshd = pc.and_kleene(pc.equal(pclass, 1), pc.match_substring_regex(msg, SSHD_RE))
     ok_plain = _mask(pc.and_kleene(ok, plain))
-    ok_sshd = _mask(pc.and_kleene(ok, sshd))
+    ok_sshd = _mask(pc.and_kleene(ok, pc.equal(pclass, 1)))
+    if ok_sshd.any():
+        if "_sshd" in f:  # the compiled walk read the messages' sshd fields already
+            ok_sshd &= f["_sshd"]
+            sf = {k: f[k] for k in SSHD_FIELDS}
+        else:  # the messages of sshd's lines only
+            sel = np.flatnonzero(ok_sshd)
+            m, part = sshd_fields(msg.take(pa.array(sel)))
+            ok_sshd[:] = False
+            ok_sshd[sel[m]] = True
+            sf = {k: _scatter(v, sel[m], len(ok_sshd)) for k, v in part.items()}
     tables = []
     if ok_plain.any():
         sel = pa.array(ok_plain)
@@ -386,7 +499,7 @@ def _syslog(lines: pa.Array, line_no, offsets, cfg: BlockConfig, memo: dict) -> 
             "url": pa.nulls(n, STR), "bytes_out": pa.nulls(n, pa.int64()),
         }))
     if ok_sshd.any():
-        t = _sshd(ok_sshd, ts_text, host, prog, pid_text, msg, ts0, year, month, line_no, offsets, esc)
+        t = _sshd(ok_sshd, sf, ts_text, host, prog, pid_text, msg, ts0, year, month, line_no, offsets, esc)
         if t is not None:
             tables.append(t)
     if not tables:
@@ -402,16 +515,21 @@ _SSH_ATTACK = pa.array([["T1110"], ["T1021.004"], []], pa.list_(STR))
 _SSH_DET = pa.array([DET_FAILURE, DET_SUCCESS, DET_NONE], pa.int8())
 
 
-def _sshd(mask, ts_text, host, prog, pid_text, msg, ts0, year, month, line_no, offsets, esc) -> pa.Table | None:
-    """sshd's everyday `Failed|Accepted METHOD for [invalid user ]USER from IPv4 port N ssh2` (authlog._sshd)."""
+def _scatter(values: pa.Array, at: np.ndarray, n: int) -> pa.Array:
+    """`values` placed at rows `at` of an array of `n` rows, null elsewhere."""
+    idx = np.full(n, -1, dtype=np.int64)
+    idx[at] = np.arange(len(at))
+    return values.take(pa.array(idx, mask=idx < 0))
+
+
+def _sshd(mask, sf, ts_text, host, prog, pid_text, msg, ts0, year, month, line_no, offsets, esc) -> pa.Table | None:
+    """sshd's everyday `Failed|Accepted METHOD for [invalid user ]USER from IPv4 port N ssh2` (authlog._sshd);
+    `sf`: sshd_fields of the rows (valid where `mask`)."""
     sel = pa.array(mask)
     f = lambda a: a.filter(sel)  # noqa: E731
     ts_text, host, prog, pid_text, msg, ts0, year, month = map(f, (ts_text, host, prog, pid_text, msg, ts0, year, month))
+    verb, method, u, ip, port = (f(sf[k]) for k in SSHD_FIELDS)
     line_no, offsets = line_no[mask], offsets[mask]
-    tail = _split(msg, " ", 5, reverse=True)  # [head, "from", ip, "port", port, "ssh2"]
-    ip, port = _el(tail, 2), _el(tail, 4)
-    head = _split(_el(tail, 0), " ", 3)  # [verb, method, "for", user part]
-    verb, method, u = _el(head, 0), _el(head, 1), _el(head, 3)
     failed = pc.equal(verb, "Failed")
     inv = pc.and_kleene(failed, pc.match_substring_regex(u, r"^(?:invalid|illegal) user "))
     # exactly "invalid user" with nothing after: authlog._password_line declines, so do we
@@ -481,27 +599,14 @@ def _request(text: str) -> tuple:
     return method, url, proto, decoded, attacked, login
 
 
-def _access(lines: pa.Array, line_no, offsets, cfg: BlockConfig, memo: dict) -> pa.Table | None:
-    keep = _mask(pc.match_substring_regex(lines, ACCESS_RE))
+def _access(fields: tuple, line_no, offsets, cfg: BlockConfig, memo: dict, esc: tuple) -> pa.Table | None:
+    keep, f = fields
     if not keep.any():
         return None
-    lines, line_no, offsets = lines.filter(pa.array(keep)), line_no[keep], offsets[keep]
-    bs = _holds(lines, "\\")
-    parts = _split(lines, " ", 3)  # [client, ident, user, '[date] "request" status size rest']
-    client, user, after = _el(parts, 0), _el(parts, 2), _el(parts, 3)
-    date = _slice(after, 1, 27)
-    rq = _split(_slice(after, 30), '"', 1)  # [request, ' status size rest']
-    request = _el(rq, 0)
-    ssr = _split(pc.binary_join_element_wise(_slice(_el(rq, 1), 1), " ", ""), " ", 2)
-    status_text, size, rest = _el(ssr, 0), _el(ssr, 1), _slice(_el(ssr, 2), 0, -1)
-    # rest (after "size "): '"ref" "ua"extra' (neither with a quote inside), or anything not starting with '"';
-    # four sentinel quotes give every row five parts
-    quoted = pc.starts_with(rest, '"')
-    rp = _split(pc.binary_join_element_wise(rest, '""""', ""), '"', 4)  # ["", ref, " ", ua, extra + '""""']
+    line_no, offsets = line_no[keep], offsets[keep]
+    bs = esc[0]
+    client, user, date, request, status_text, size, ref, ua, extra = (f[k] for k in ACCESS_FIELDS)
     none = pa.scalar(None, STR)
-    ref = pc.if_else(quoted, _el(rp, 1), none)
-    ua = pc.if_else(quoted, _el(rp, 3), none)
-    extra = pc.if_else(quoted, _slice(_el(rp, 4), 0, -4), pc.binary_join_element_wise(" ", rest, ""))
     digits = _fixed_width(date, 26)  # "dd/Mon/yyyy:hh:mm:ss +zzzz"
     if digits is not None:
         # the reference once per distinct day ("dd/Mon/yyyy", at midnight UTC); time of day and
@@ -535,7 +640,6 @@ def _access(lines: pa.Array, line_no, offsets, cfg: BlockConfig, memo: dict) -> 
         line_no, offsets = line_no[okn], offsets[okn]
     n = len(line_no)
     status = pc.cast(pc.if_else(pc.equal(status_text, "-"), pa.scalar(None, STR), status_text), pa.int64())
-    extra = pc.utf8_trim(extra, " ")
     http = pc.or_kleene(pc.is_in(status, pa.array([401, 403], pa.int64())),
                         pc.and_kleene(pc.equal(pc.fill_null(method, ""), "POST"), login))
     http = pc.fill_null(http, False)

@@ -1,0 +1,325 @@
+/* The fields of a block's bulk lines in one pass: the C twin of fastpath's regex matches and splits.
+ *
+ * forensics/logs/fastpath.py reads the everyday syslog/sshd and NCSA access lines with RE2 patterns
+ * (SYSLOG_RE, SSHD_RE, ACCESS_RE) and then splits the matched lines into fields, ~10 Arrow passes
+ * over every line. Here each candidate line (printable ASCII, no newline: parse_block's `clean`) is
+ * walked once: whether the pattern matches, and where each field the splits would give starts and
+ * ends, as byte offsets into the block. `gather` then copies such spans into an Arrow string array.
+ * The patterns' fields are runs without spaces between single spaces, so the walk is deterministic;
+ * tests/test_logs_linescan.py holds it to the regexes and splits line by line.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <stdint.h>
+#include <string.h>
+
+typedef const unsigned char *P;
+
+/* [!-9;-Z\\^-~]: printable, no space, ':', '[' or ']' (a host or a tag character) */
+static inline int tagch(unsigned c) { return c >= '!' && c <= '~' && c != ':' && c != '[' && c != ']'; }
+static inline int isdig(unsigned c) { return c >= '0' && c <= '9'; }
+
+static const char MONTHS[] = "JanFebMarAprMayJunJulAugSepOctNovDec";
+
+static int month3(P p) {
+    for (int i = 0; i < 12; i++)
+        if (!memcmp(p, MONTHS + 3 * i, 3)) return 1;
+    return 0;
+}
+
+/* one IPv4 octet of fastpath._OCT: 25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9] (no leading zero) */
+static int octet(P p, Py_ssize_t len) {
+    if (len < 1 || len > 3) return 0;
+    for (Py_ssize_t i = 0; i < len; i++)
+        if (!isdig(p[i])) return 0;
+    if (len > 1 && p[0] == '0') return 0;
+    int v = 0;
+    for (Py_ssize_t i = 0; i < len; i++) v = v * 10 + (p[i] - '0');
+    return v <= 255;
+}
+
+/* the whole of [a, b) is IPV4 */
+static int ipv4(P s, Py_ssize_t a, Py_ssize_t b) {
+    Py_ssize_t start = a;
+    for (int k = 0; k < 4; k++) {
+        Py_ssize_t e = start;
+        while (e < b && s[e] != '.') e++;
+        if ((k < 3) != (e < b)) return 0;
+        if (!octet(s + start, e - start)) return 0;
+        start = e + 1;
+    }
+    return 1;
+}
+
+/* SYSLOG_RE on line [a, b); spans: host, tagc ("prog[pid]:"), prog, pid (-1 without), msg */
+static int syslog_line(P s, Py_ssize_t a, Py_ssize_t b, int64_t *sp) {
+    Py_ssize_t n = b - a;
+    P l = s + a;
+    if (n < 22) return 0;  /* "Mmm dd hh:mm:ss h p: m" */
+    if (!month3(l) || l[3] != ' ' || !(l[4] == ' ' || isdig(l[4])) || !isdig(l[5]) || l[6] != ' ' ||
+        !isdig(l[7]) || !isdig(l[8]) || l[9] != ':' || !isdig(l[10]) || !isdig(l[11]) || l[12] != ':' ||
+        !isdig(l[13]) || !isdig(l[14]) || l[15] != ' ')
+        return 0;
+    Py_ssize_t i = 16;
+    Py_ssize_t hs = i;
+    while (i < n && tagch(l[i])) i++;
+    if (i == hs || i >= n || l[i] != ' ') return 0;
+    Py_ssize_t he = i++;
+    Py_ssize_t ps = i;
+    /* the tag's first character is no digit either */
+    if (i >= n || !tagch(l[i]) || isdig(l[i])) return 0;
+    while (i < n && tagch(l[i])) i++;
+    Py_ssize_t pe = i;
+    if (pe - ps > 96) return 0;
+    Py_ssize_t ds = -1, de = -1;
+    if (i < n && l[i] == '[') {
+        ds = ++i;
+        while (i < n && isdig(l[i])) i++;
+        de = i;
+        if (de == ds || de - ds > 10 || i >= n || l[i] != ']') return 0;
+        i++;
+    }
+    if (i + 1 >= n || l[i] != ':' || l[i + 1] != ' ') return 0;
+    Py_ssize_t te = i + 1;  /* the tag with its colon */
+    i += 2;
+    /* msg: [!-~](?:.*[!-~])? over printable text: not empty, no space at either end */
+    if (i >= n || l[i] == ' ' || l[n - 1] == ' ') return 0;
+    sp[0] = a + hs, sp[1] = a + he;
+    sp[2] = a + ps, sp[3] = a + te;
+    sp[4] = a + ps, sp[5] = a + pe;
+    sp[6] = ds < 0 ? -1 : a + ds, sp[7] = ds < 0 ? -1 : a + de;
+    sp[8] = a + i, sp[9] = b;
+    return 1;
+}
+
+/* SSHD_RE on a message [a, b); spans: verb, method, user part, ip, port */
+static int sshd_msg(P s, Py_ssize_t a, Py_ssize_t b, int64_t *sp) {
+    /* from the end: " from IP port N ssh2" */
+    Py_ssize_t e = b;
+    if (e - a < 5 || memcmp(s + e - 5, " ssh2", 5)) return 0;
+    e -= 5;
+    Py_ssize_t q = e;
+    while (q > a && isdig(s[q - 1])) q--;
+    if (e - q < 1 || e - q > 5) return 0;
+    Py_ssize_t port_s = q, port_e = e;
+    if (q - a < 6 || memcmp(s + q - 6, " port ", 6)) return 0;
+    Py_ssize_t ip_e = q - 6, ip_s = ip_e;
+    while (ip_s > a && s[ip_s - 1] != ' ') ip_s--;
+    if (!ipv4(s, ip_s, ip_e)) return 0;
+    if (ip_s - a < 6 || memcmp(s + ip_s - 6, " from ", 6)) return 0;
+    Py_ssize_t head_e = ip_s - 6;
+    Py_ssize_t i = a, vs = a;
+    if (head_e - a >= 7 && !memcmp(s + a, "Failed ", 7)) i = a + 6;
+    else if (head_e - a >= 9 && !memcmp(s + a, "Accepted ", 9)) i = a + 8;
+    else return 0;
+    Py_ssize_t ve = i++;
+    Py_ssize_t ms = i;
+    /* [!-9;-~]+: printable, no space or ':' */
+    while (i < head_e && s[i] != ' ' && s[i] != ':') i++;
+    Py_ssize_t me = i;
+    if (me == ms || head_e - i < 5 || memcmp(s + i, " for ", 5)) return 0;
+    Py_ssize_t us = i + 5;
+    for (Py_ssize_t k = us; k < head_e; k++)
+        if (s[k] == ':') return 0;
+    sp[0] = vs, sp[1] = ve, sp[2] = ms, sp[3] = me, sp[4] = us, sp[5] = head_e;
+    sp[6] = ip_s, sp[7] = ip_e, sp[8] = port_s, sp[9] = port_e;
+    return 1;
+}
+
+/* ACCESS_RE on line [a, b); spans: client, user, date, request, status, size, ref, ua (-1 when the
+ * rest is not quoted), extra (what follows, trimmed of spaces) */
+static int access_line(P s, Py_ssize_t a, Py_ssize_t b, int64_t *sp) {
+    Py_ssize_t i = a;
+    while (i < b && s[i] != ' ') i++;
+    if (i >= b || !ipv4(s, a, i)) return 0;
+    Py_ssize_t cs = a, ce = i++;
+    Py_ssize_t is = i;  /* ident: [!-~]+ */
+    while (i < b && s[i] != ' ') i++;
+    if (i == is || i >= b) return 0;
+    i++;
+    Py_ssize_t us = i;
+    while (i < b && s[i] != ' ') i++;
+    if (i == us || i >= b) return 0;
+    Py_ssize_t ue = i++;
+    /* [dd/Mmm/yyyy:hh:mm:ss +zzzz] " */
+    if (b - i < 31) return 0;
+    P d = s + i;
+    if (d[0] != '[' || !isdig(d[1]) || !isdig(d[2]) || d[3] != '/' || d[7] != '/' || d[12] != ':' ||
+        d[15] != ':' || d[18] != ':' || d[21] != ' ' || !(d[22] == '+' || d[22] == '-') || d[27] != ']' ||
+        d[28] != ' ' || d[29] != '"')
+        return 0;
+    for (int k = 4; k < 7; k++)
+        if (!((d[k] >= 'A' && d[k] <= 'Z') || (d[k] >= 'a' && d[k] <= 'z'))) return 0;
+    static const int DIG[] = {8, 9, 10, 11, 13, 14, 16, 17, 19, 20, 23, 24, 25, 26};
+    for (int k = 0; k < 14; k++)
+        if (!isdig(d[DIG[k]])) return 0;
+    Py_ssize_t ds = i + 1, de = i + 27;
+    i += 30;
+    Py_ssize_t rs = i;
+    while (i < b && s[i] != '"') i++;
+    if (i >= b) return 0;
+    Py_ssize_t re = i++;
+    if (i >= b || s[i] != ' ') return 0;
+    i++;
+    Py_ssize_t ss = i;
+    if (i < b && s[i] == '-') i++;
+    else if (b - i >= 3 && isdig(s[i]) && isdig(s[i + 1]) && isdig(s[i + 2])) i += 3;
+    else return 0;
+    Py_ssize_t se = i;
+    if (i >= b || s[i] != ' ') return 0;
+    i++;
+    Py_ssize_t zs = i;
+    if (i < b && s[i] == '-') i++;
+    else {
+        while (i < b && isdig(s[i])) i++;
+        if (i == zs) return 0;
+    }
+    Py_ssize_t ze = i;
+    /* the rest: nothing, ' "ref" "ua"...', ' ' + non-quote + ..., or one space */
+    Py_ssize_t fs = -1, fe = -1, as = -1, ae = -1, xs, xe;
+    if (i == b || (b - i == 1 && s[i] == ' ')) {
+        xs = xe = b;
+    } else {
+        if (s[i] != ' ') return 0;
+        i++;
+        if (s[i] == '"') {
+            fs = ++i;
+            while (i < b && s[i] != '"') i++;
+            if (b - i < 3 || s[i + 1] != ' ' || s[i + 2] != '"') return 0;
+            fe = i;
+            as = i += 3;
+            while (i < b && s[i] != '"') i++;
+            if (i >= b) return 0;
+            ae = i++;
+            xs = i;
+        } else {
+            xs = i;
+        }
+        xe = b;
+        while (xs < xe && s[xs] == ' ') xs++;
+        while (xe > xs && s[xe - 1] == ' ') xe--;
+    }
+    int64_t v[18] = {cs, ce, us, ue, ds, de, rs, re, ss, se, zs, ze, fs, fe, as, ae, xs, xe};
+    memcpy(sp, v, sizeof v);
+    return 1;
+}
+
+/* scan(kind, block, starts, ends) -> (ok: n bytes, spans: n * width int64) for lines [starts[i], ends[i]).
+ * kind 1: syslog lines, width 20 (syslog_line's 10, then sshd_msg's 10 over the message, all -1 when
+ * the message is no sshd line of SSHD_RE: its ok byte is 2 then); kind 3: access lines, width 18. */
+static PyObject *scan(PyObject *self, PyObject *args) {
+    int kind;
+    Py_buffer blk, st, en;
+    if (!PyArg_ParseTuple(args, "iy*y*y*", &kind, &blk, &st, &en)) return NULL;
+    PyObject *res = NULL, *ok = NULL, *spans = NULL;
+    Py_ssize_t n = st.len / 8;
+    int width = kind == 1 ? 20 : 18;
+    if ((kind != 1 && kind != 3) || st.len % 8 || en.len != st.len) {
+        PyErr_SetString(PyExc_ValueError, "scan(kind 1|3, block, starts int64, ends int64)");
+        goto done;
+    }
+    const int64_t *S = st.buf, *E = en.buf;
+    for (Py_ssize_t k = 0; k < n; k++)
+        if (S[k] < 0 || S[k] > E[k] || E[k] > blk.len) {
+            PyErr_SetString(PyExc_ValueError, "line outside the block");
+            goto done;
+        }
+    if (!(ok = PyBytes_FromStringAndSize(NULL, n)) || !(spans = PyBytes_FromStringAndSize(NULL, n * width * 8)))
+        goto done;
+    unsigned char *o = (unsigned char *)PyBytes_AS_STRING(ok);
+    int64_t *sp = (int64_t *)PyBytes_AS_STRING(spans);
+    P s = blk.buf;
+    Py_BEGIN_ALLOW_THREADS
+    for (Py_ssize_t k = 0; k < n; k++) {
+        int64_t *row = sp + k * width;
+        for (int j = 0; j < width; j++) row[j] = -1;
+        if (kind == 3) {
+            o[k] = (unsigned char)access_line(s, S[k], E[k], row);
+        } else {
+            o[k] = (unsigned char)syslog_line(s, S[k], E[k], row);
+            if (o[k] && sshd_msg(s, row[8], row[9], row + 10)) o[k] = 2;
+        }
+    }
+    Py_END_ALLOW_THREADS
+    res = PyTuple_Pack(2, ok, spans);
+done:
+    Py_XDECREF(ok);
+    Py_XDECREF(spans);
+    PyBuffer_Release(&blk);
+    PyBuffer_Release(&st);
+    PyBuffer_Release(&en);
+    return res;
+}
+
+/* gather(block, spans, width, col, n) -> (offsets: n+1 int32, data, validity bitmap or None): the
+ * strings [spans[i*width+col], spans[i*width+col+1]) of the block; a start of -1 is a null */
+static PyObject *gather(PyObject *self, PyObject *args) {
+    Py_buffer blk, sp;
+    Py_ssize_t width, col, n;
+    if (!PyArg_ParseTuple(args, "y*y*nnn", &blk, &sp, &width, &col, &n)) return NULL;
+    PyObject *res = NULL, *offs = NULL, *data = NULL, *valid = NULL;
+    const int64_t *S = sp.buf;
+    if (width < 2 || col < 0 || col + 1 >= width + 0 || n < 0 || sp.len < n * width * 8) {
+        PyErr_SetString(PyExc_ValueError, "spans shorter than n rows of width");
+        goto done;
+    }
+    Py_ssize_t total = 0, nulls = 0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        int64_t a = S[i * width + col], b = S[i * width + col + 1];
+        if (a < 0) {
+            nulls++;
+            continue;
+        }
+        if (a > b || b > blk.len) {
+            PyErr_SetString(PyExc_ValueError, "span outside the block");
+            goto done;
+        }
+        total += b - a;
+    }
+    if (total > INT32_MAX) {
+        PyErr_SetString(PyExc_ValueError, "more than 2 GB of text");
+        goto done;
+    }
+    if (!(offs = PyBytes_FromStringAndSize(NULL, (n + 1) * 4)) || !(data = PyBytes_FromStringAndSize(NULL, total)))
+        goto done;
+    if (nulls) {
+        if (!(valid = PyBytes_FromStringAndSize(NULL, (n + 7) / 8))) goto done;
+        memset(PyBytes_AS_STRING(valid), 0, (n + 7) / 8);
+    } else {
+        valid = Py_None;
+        Py_INCREF(valid);
+    }
+    int32_t *O = (int32_t *)PyBytes_AS_STRING(offs);
+    char *D = PyBytes_AS_STRING(data);
+    unsigned char *V = nulls ? (unsigned char *)PyBytes_AS_STRING(valid) : NULL;
+    const char *s = blk.buf;
+    int32_t at = 0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        O[i] = at;
+        int64_t a = S[i * width + col], b = S[i * width + col + 1];
+        if (a < 0) continue;
+        memcpy(D + at, s + a, (size_t)(b - a));
+        at += (int32_t)(b - a);
+        if (V) V[i >> 3] |= (unsigned char)(1u << (i & 7));
+    }
+    O[n] = at;
+    res = PyTuple_Pack(3, offs, data, valid);
+done:
+    Py_XDECREF(offs);
+    Py_XDECREF(data);
+    Py_XDECREF(valid);
+    PyBuffer_Release(&blk);
+    PyBuffer_Release(&sp);
+    return res;
+}
+
+static PyMethodDef methods[] = {
+    {"scan", scan, METH_VARARGS, "scan(kind, block, starts, ends) -> (ok, spans): the bulk lines' fields"},
+    {"gather", gather, METH_VARARGS, "gather(block, spans, width, col, n) -> (offsets, data, validity)"},
+    {NULL}};
+
+static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_linescan", "fields of bulk log lines", -1, methods};
+
+PyMODINIT_FUNC PyInit__linescan(void) {
+    return PyModule_Create(&module);
+}

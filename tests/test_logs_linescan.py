@@ -1,0 +1,210 @@
+"""The compiled field walk of the bulk text-log lines (forensics/logs/_linescan.c) reads exactly what
+fastpath's regexes and splits read: the same lines, the same fields; a block parsed with it gives the
+same table and hands back the same lines."""
+from __future__ import annotations
+
+import os
+import random
+
+import numpy as np
+import pyarrow as pa
+import pytest
+from hypothesis import Phase, given, settings, strategies as st
+
+from forensics.logs import fastpath
+from forensics.logs.fastpath import BlockConfig, parse_block
+
+if not os.environ.get("CI"):
+    pytest.importorskip("forensics.logs._linescan")
+
+SETTINGS = settings(max_examples=400, deadline=None)
+CFG = BlockConfig("ab" * 32, "textlog@t", "UTC", 2024, None)
+
+word = st.sampled_from(["a", "root", "web01", "sshd", "x:y", "[", "]", "--", "2024", "from", "port", "22", "ssh2",
+                        "invalid user", "-", '"', "\\", "", " ", "1.2.3.4", "01.2.3.4", "[12]", ":", "Failed", "for"])
+text = st.lists(word, max_size=12).map(" ".join)
+
+
+def _lines(block: bytes) -> tuple[np.ndarray, np.ndarray]:
+    starts, ends, _ = fastpath.split_lines(block, True)
+    return starts, ends
+
+
+def _arrow_lines(lines: list[str]) -> pa.Array:
+    return pa.array(lines, pa.string())
+
+
+def _same(a: pa.Array, b: pa.Array) -> bool:
+    return a.cast(pa.string()).equals(b.cast(pa.string()))
+
+
+def _check_syslog(lines: list[str]) -> None:
+    block = "".join(x + "\n" for x in lines).encode()
+    starts, ends = _lines(block)
+    keep_c, fc = fastpath.syslog_fields_c(block, starts, ends)
+    keep_r, fr = fastpath.syslog_fields(_arrow_lines(lines))
+    differ = [x for x, a, b in zip(lines, keep_c, keep_r) if a != b]  # (pytest's diff of long lists is slow)
+    assert not differ, differ[:5]
+    if not keep_r.any():
+        return
+    for k in fastpath.SYSLOG_FIELDS:
+        assert _same(fc[k], fr[k]), (k, fc[k], fr[k])
+    sm, sf = fastpath.sshd_fields(fr["msg"])
+    assert np.array_equal(fc["_sshd"], sm)
+    if sm.any():
+        sel = pa.array(sm)
+        for k in fastpath.SSHD_FIELDS:
+            assert _same(fc[k].filter(sel), sf[k]), k
+            assert fc[k].filter(pa.array(~sm)).null_count == int((~sm).sum())
+
+
+def _check_access(lines: list[str]) -> None:
+    block = "".join(x + "\n" for x in lines).encode()
+    starts, ends = _lines(block)
+    keep_c, fc = fastpath.access_fields_c(block, starts, ends)
+    keep_r, fr = fastpath.access_fields(_arrow_lines(lines))
+    differ = [x for x, a, b in zip(lines, keep_c, keep_r) if a != b]  # (pytest's diff of long lists is slow)
+    assert not differ, differ[:5]
+    if keep_r.any():
+        for k in fastpath.ACCESS_FIELDS:
+            assert _same(fc[k], fr[k]), (k, fc[k], fr[k])
+
+
+# each part of a line: its everyday value first, then values around it the patterns must judge
+SYSLOG_PARTS = [["Jan ", "Dec ", "Foo ", "jan ", "May ", "Ja ", "Jan"], [" 1", "01", "31", "x1", "1 ", "1"],
+                [" ", "  ", ":", ""], ["00:00:00", "23:59:59", "12:6:00", "1a:00:00", "00:00:0"], [" ", "  ", ":", ""],
+                ["web01", "10.0.0.1", "2024", "--", "h:x", "[h]", "h]", "ff", "", "a" * 40, "h\\x", 'h"'],
+                [" ", "  ", ""],
+                ["sshd[12]: ", "CRON[1]:", "kernel: ", "1prog: ", "prog 1.4.1: ", "[prog] ", "a[b]: ", "p[]: ",
+                 "p[12345678901]: ", "p[1234567890]: ", "p[1] : ", "p[1]:  ", "p" * 96 + ": ", "p" * 97 + ": ",
+                 "sshd: ", "sshd[7]:", "-p: ", "p[1]x: ", "p:: ", "p[1]]: ", "~p: ", ":p: "],
+                ["msg body", "", " ", "x", " x ", "x ", "a:b [c] \\ \"q\"", "Failed password for x from 1.2.3.4 port 22 ssh2"]]
+SSHD_PARTS = [["Failed", "Accepted", "failed", "Failed ", "Accepted:", "Fail"], [" "],
+              ["password", "publickey", "pass:word", "", "keyboard-interactive/pam", "a\\b"],
+              [" for ", " for  ", " for invalid user ", " for illegal user ", " for invalid user", " from ", " fr ",
+               " For ", "for "],
+              ["bob", "", "a b", "x:y", "from", "a from 1.2.3.4 port 1 ssh2", 'q"x'],
+              [" from ", "  from ", " from  ", " frm ", "from "],
+              ["1.2.3.4", "255.255.255.255", "256.0.0.1", "01.2.3.4", "1.2.3", "1.2.3.4.5", "::1", "", "0.0.0.0",
+               "1.2.3.04", "249.250.199.9", "1..2.3"],
+              [" port ", " port  ", " Port ", " port"],
+              ["22", "65535", "123456", "x", "", "00000", "2 2"], [" ssh2", " ssh2 ", " ssh2x", " ssh1", "", "ssh2"]]
+ACCESS_PARTS = [["1.2.3.4", "::1", "256.1.1.1", "1.2.3.4:80", "h", "0.0.0.0", "01.2.3.4"], [" "],
+                ["-", "", "x y", "[a]", '"'], [" "], ["-", "bob", "a b", "", '"q"'], [" ["],
+                ["05/Jan/2024:03:00:01 +0000", "5/Jan/2024:03:00:01 +0000", "05/J4n/2024:03:00:01 +0000",
+                 "05/Jan/2024:03:00:01", "05/Jan/2024:03:00:01.5 -0130", "05/jAN/2024:03:00:01 -0130",
+                 "05/Jan/2024:03:00:01 *0000", "05-Jan/2024:03:00:01 +0000", "05/Jan/2024:03:00:01 +00001"],
+                ['] "'], ["GET / HTTP/1.1", "", "GET /a\\b HTTP/1.0", "GET /\"", "x y z"], ['" ', '"  ', '"'],
+                ["200", "-", "2000", "20", "--", "2x0"], [" ", "  ", ""], ["512", "-", "5x", "", "-5", "0", "1-"],
+                ["", " ", "  ", ' "-" "Mozilla/5.0"', ' "ref" "ua" extra ', ' "a" "b', ' "only"', " trailing ",
+                 ' "" ""', ' "a""b"', ' "a" "b"c"d', '  "a" "b"', " x\"y", ' "a" "b"  ', ' "a"  "b"', ' "a" "b" "c"',
+                 ' "a\\" "b"', ' "', 'x']]
+
+
+def _variants(parts: list[list[str]], seed: int, mixed: int = 1500) -> list[str]:
+    """The everyday line, every line with one part changed, and `mixed` lines with several changed."""
+    good = [p[0] for p in parts]
+    out = ["".join(good)]
+    for i, p in enumerate(parts):
+        for v in p[1:]:
+            out.append("".join(good[:i] + [v] + good[i + 1:]))
+    rnd = random.Random(seed)
+    for _ in range(mixed):
+        line = list(good)
+        for i in rnd.sample(range(len(parts)), rnd.randint(2, 4)):
+            line[i] = rnd.choice(parts[i])
+        out.append("".join(line))
+    return out
+
+
+def test_syslog_walk_reads_what_the_regex_and_splits_read():
+    _check_syslog(_variants(SYSLOG_PARTS, 1))
+
+
+def test_sshd_walk_reads_what_the_regex_and_splits_read():
+    head = "Mar  3 10:00:00 h sshd[9]: "
+    _check_syslog([head + x for x in _variants(SSHD_PARTS, 2)])
+
+
+def test_access_walk_reads_what_the_regex_and_splits_read():
+    _check_access(_variants(ACCESS_PARTS, 3))
+
+
+@SETTINGS
+@given(st.lists(st.sampled_from([0, 1, 2]), min_size=1, max_size=3), text, st.integers(0, 2**16))
+def test_generated_lines_read_alike(kinds, body, seed):
+    rnd = random.Random(seed)
+    lines = []
+    for k in kinds:
+        parts = (SYSLOG_PARTS, SSHD_PARTS, ACCESS_PARTS)[k]
+        line = "".join(rnd.choice(p) if rnd.random() < 0.3 else p[0] for p in parts)
+        cut = rnd.randrange(len(line) + 1)
+        lines.append(line[:cut] + (body if rnd.random() < 0.5 else "") + line[cut:])
+    syslog = [x for x, k in zip(lines, kinds) if k < 2]
+    sshd = [("Mar  3 10:00:00 h sshd[9]: " + x) for x, k in zip(lines, kinds) if k == 1]
+    if syslog or sshd:
+        _check_syslog(syslog + sshd)
+    access = [x for x, k in zip(lines, kinds) if k == 2]
+    if access:
+        _check_access(access)
+
+
+def _hostile_block(rnd: random.Random) -> bytes:
+    """Everyday lines with damage between them: binary garbage, GBK and Latin-1 text, a line over
+    1 MB, odd spacing, NULs and CRs, and no newline at the end."""
+    good = [b"Jan  5 10:00:00 web01 sshd[77]: Failed password for invalid user bob from 1.2.3.4 port 2222 ssh2",
+            b"Jan  5 10:00:01 web01 sshd[78]: Accepted publickey for root from 10.0.0.1 port 22 ssh2",
+            b"Jan  5 10:00:02 web01 CRON[1]: (root) CMD (run-parts /etc/cron.hourly)",
+            b'1.2.3.4 - - [05/Jan/2024:10:00:03 +0000] "GET /a HTTP/1.1" 200 512 "-" "Mozilla/5.0"',
+            b'1.2.3.4 - alice [05/Jan/2024:10:00:04 +0000] "POST /login HTTP/1.1" 401 - "r" "ua" extra',
+            b"Jan  5 10:00:05 web01 kernel: a \\ backslash and a \" quote"]
+    bad = [bytes(rnd.randrange(256) for _ in range(rnd.randrange(1, 200))),
+           "Jan  5 10:00:06 web01 sshd[7]: Failed password for 用户 from 1.2.3.4 port 22 ssh2".encode("gbk"),
+           "Jan  5 10:00:07 web01 app: caf\xe9".encode("latin-1"),
+           b"Jan  5 10:00:08  web01 sshd[7]: Failed password for x from 1.2.3.4 port 22 ssh2",
+           b"Jan  5 10:00:09 web01 sshd[7]:  Failed password for x from 1.2.3.4 port 22 ssh2",
+           b"Jan  5 10:00:10 web01 sshd[7]: Failed password for x from 1.2.3.4 port 22 ssh2\r",
+           b'1.2.3.4 - - [05/Jan/2024:10:00:11 +0000] "GET /\x00 HTTP/1.1" 200 1',
+           b'1.2.3.4  - - [05/Jan/2024:10:00:12 +0000] "GET / HTTP/1.1" 200 1',
+           b'1.2.3.4 - - [05/Jan/2024:10:00:13 +0000] "GET / HTTP/1.1" 200 1 "a" "b',
+           b"Jan  5 10:00:14 web01 sshd[7]: Failed password for x from 1.2.3.4 port 22 ssh2\tx",
+           b"", b" ", b"Jan", b"1"]
+    lines = [rnd.choice(good) if rnd.random() < 0.6 else rnd.choice(bad) for _ in range(rnd.randrange(20, 120))]
+    if rnd.random() < 0.2:
+        lines.insert(rnd.randrange(len(lines)), b"Jan  5 10:00:15 web01 app: " + b"x" * (1 << 20))
+    block = b"\n".join(lines)
+    return block if rnd.random() < 0.5 else block + b"\n"
+
+
+# no shrinking: a block of a megabyte line parsed twice per step would take minutes; the seed is the example
+@settings(max_examples=60, deadline=None, phases=(Phase.explicit, Phase.reuse, Phase.generate))
+@given(st.integers(0, 2**32 - 1), st.sampled_from([2024, None]))
+def test_hostile_blocks_give_the_same_table_and_fallback_lines_both_ways(seed, year):
+    block = _hostile_block(random.Random(seed))
+    cfg = BlockConfig("ab" * 32, "textlog@t", "UTC", year, 1_704_067_200_000_000)
+    c = parse_block(block, 1, 100, cfg, True, {}, compiled=True)
+    r = parse_block(block, 1, 100, cfg, True, {}, compiled=False)
+    assert c.fallback == r.fallback and c.lines == r.lines
+    assert (c.table is None and r.table is None) or c.table.equals(r.table)
+
+
+def test_the_compiled_walk_runs_in_ci():
+    if os.environ.get("CI"):
+        assert fastpath._linescan is not None
+
+
+@pytest.mark.parametrize("args", [(2, b"x", b"", b""), (1, b"x", np.array([0], np.int64).tobytes(),
+                                                         np.array([5], np.int64).tobytes()),
+                                  (1, b"xy", np.array([2], np.int64).tobytes(), np.array([1], np.int64).tobytes())])
+def test_scan_refuses_lines_outside_the_block(args):
+    with pytest.raises(ValueError):
+        fastpath._linescan.scan(*args)
+
+
+def test_gather_refuses_spans_outside_the_block():
+    with pytest.raises(ValueError):
+        fastpath._linescan.gather(b"abc", np.array([0, 9], np.int64).tobytes(), 2, 0, 1)
+    with pytest.raises(ValueError):
+        fastpath._linescan.gather(b"abc", np.array([0, 2], np.int64).tobytes(), 2, 0, 2)
+    offs, data, valid = fastpath._linescan.gather(b"abc", np.array([1, 3, -1, -1], np.int64).tobytes(), 2, 0, 2)
+    assert data == b"bc" and np.frombuffer(offs, np.int32).tolist() == [0, 2, 2] and valid == b"\x01"
