@@ -4,10 +4,13 @@ damaged or hostile JSON text."""
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import json
 import os
+import shutil
 import subprocess
 import sys
+import sysconfig
 from pathlib import Path
 
 import orjson
@@ -396,3 +399,32 @@ def test_a_taken_batch_keeps_its_values_while_the_columns_fill_the_next(corpus_t
     assert {k: v.to_pylist() for k, v in first.items()} == before
     rows = [tuple(second[c][i].as_py() for c in wc.ROW_COLUMNS) for i in range(0, len(items), 97)]
     assert rows == [_reference_row(*items[::-1][i]) for i in range(0, len(items), 97)]
+
+
+def test_the_portable_string_scan_gives_the_same_rows(corpus, tmp_path):
+    """The parser scans strings 16 bytes at a time with SSE2; built without it (-U__SSE2__, as on a
+    machine without SSE2) it goes byte by byte over the same NUL-padded text: the same rows."""
+    cc = shutil.which(os.environ.get("CC") or "cc") or shutil.which("gcc")
+    if cc is None:
+        pytest.skip("no C compiler")
+    root = Path(__file__).resolve().parents[1]
+    so = tmp_path / ("_evtxrow" + sysconfig.get_config_var("EXT_SUFFIX"))
+    subprocess.run([cc, "-shared", "-fPIC", "-O2", "-std=c11", "-U__SSE2__", "-I" + sysconfig.get_paths()["include"],
+                    "-I" + str(root / "forensics" / "native"), str(root / "forensics" / "windows" / "_evtxrow.c"),
+                    "-lcrypto", "-o", str(so)], check=True)
+    spec = importlib.util.spec_from_file_location("portable._evtxrow", so)
+    portable = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(portable)
+    items = [(text, f"chunk=0;record={i};off={i}", False) for _name, i, text in _corpus_texts(corpus)][::3]
+    items.append(('{"Event":{"System":{"EventID":1,"EventRecordID":1,"Channel":"a\\"b"}}}', "l", False))
+    cols = portable.Columns(fp.plan_for, fp.convert, f"{SHA}|".encode(), f"|{PARSER}|{DT}".encode())
+    took = []
+    for text, loc, bad in items:
+        took.append(cols.record(text, loc, bad))
+        if not took[-1]:
+            cols.append_row(_reference_row(text, loc, bad))
+    n, arrays = fp.take_arrays(cols)
+    values = {k: v.to_pylist() for k, v in arrays.items()}
+    rows = [tuple(values[c][i] for c in wc.ROW_COLUMNS) for i in range(n)]
+    assert rows == [_reference_row(*item) for item in items]
+    assert sum(took) > 0.99 * len(items)
