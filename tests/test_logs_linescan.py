@@ -8,6 +8,7 @@ import random
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pytest
 from hypothesis import Phase, given, settings, strategies as st
 
@@ -49,6 +50,11 @@ def _check_syslog(lines: list[str]) -> None:
         return
     for k in fastpath.SYSLOG_FIELDS:
         assert _same(fc[k], fr[k]), (k, fc[k], fr[k])
+    full = pc.binary_join_element_wise(fr["tagc"], " ", fr["msg"], "")
+    assert _same(fc["full"], full)
+    netfilter = fastpath._mask(pc.or_kleene(pc.match_substring(fr["msg"], "audit("), pc.match_substring(fr["msg"], "IN=")))
+    assert np.array_equal(fc["_netfilter"], netfilter)
+    assert np.array_equal(fc["_clearing"], fastpath._mask(pc.match_substring_regex(full, fastpath._CLEARING_PREFILTER)))
     sm, sf = fastpath.sshd_fields(fr["msg"])
     assert np.array_equal(fc["_sshd"], sm)
     if sm.any():
@@ -78,7 +84,9 @@ SYSLOG_PARTS = [["Jan ", "Dec ", "Foo ", "jan ", "May ", "Ja ", "Jan"], [" 1", "
                 ["sshd[12]: ", "CRON[1]:", "kernel: ", "1prog: ", "prog 1.4.1: ", "[prog] ", "a[b]: ", "p[]: ",
                  "p[12345678901]: ", "p[1234567890]: ", "p[1] : ", "p[1]:  ", "p" * 96 + ": ", "p" * 97 + ": ",
                  "sshd: ", "sshd[7]:", "-p: ", "p[1]x: ", "p:: ", "p[1]]: ", "~p: ", ":p: "],
-                ["msg body", "", " ", "x", " x ", "x ", "a:b [c] \\ \"q\"", "Failed password for x from 1.2.3.4 port 22 ssh2"]]
+                ["msg body", "", " ", "x", " x ", "x ", "a:b [c] \\ \"q\"", "Failed password for x from 1.2.3.4 port 22 ssh2",
+                 "type=1 audit(1.2:3)", "IN=eth0 OUT=", "in=eth0", "Audit(", "HISTORY -c", "rm /Var/Log/x", "shre",
+                 "systemctl stop x", "SeRvIcE", "journalctl", "wevtutil cl", "Clear-EventLog", "auditctl -D", "his"]]
 SSHD_PARTS = [["Failed", "Accepted", "failed", "Failed ", "Accepted:", "Fail"], [" "],
               ["password", "publickey", "pass:word", "", "keyboard-interactive/pam", "a\\b"],
               [" for ", " for  ", " for invalid user ", " for illegal user ", " for invalid user", " from ", " fr ",
@@ -157,7 +165,9 @@ def _hostile_block(rnd: random.Random) -> bytes:
             b"Jan  5 10:00:02 web01 CRON[1]: (root) CMD (run-parts /etc/cron.hourly)",
             b'1.2.3.4 - - [05/Jan/2024:10:00:03 +0000] "GET /a HTTP/1.1" 200 512 "-" "Mozilla/5.0"',
             b'1.2.3.4 - alice [05/Jan/2024:10:00:04 +0000] "POST /login HTTP/1.1" 401 - "r" "ua" extra',
-            b"Jan  5 10:00:05 web01 kernel: a \\ backslash and a \" quote"]
+            b"Jan  5 10:00:05 web01 kernel: a \\ backslash and a \" quote",
+            b"Jan  5 10:00:16 web01 bash: history -c", b"Jan  5 10:00:17 web01 app: rm -rf /VAR/LOG/x",
+            b"Jan  5 10:00:18 web01 kernel: IN=eth0 OUT= SRC=1.2.3.4", b"Jan  5 10:00:19 web01 service: ok"]
     bad = [bytes(rnd.randrange(256) for _ in range(rnd.randrange(1, 200))),
            "Jan  5 10:00:06 web01 sshd[7]: Failed password for 用户 from 1.2.3.4 port 22 ssh2".encode("gbk"),
            "Jan  5 10:00:07 web01 app: caf\xe9".encode("latin-1"),

@@ -92,6 +92,36 @@ static int syslog_line(P s, Py_ssize_t a, Py_ssize_t b, int64_t *sp) {
     return 1;
 }
 
+/* the words of fastpath._CLEARING_PREFILTER (detections._CLEARING_WORDS), matched without case */
+static const char *const CLEARING[] = {"/var/log", "shred", "hist", "journalctl", "wevtutil", "clear-eventlog",
+                                       "auditctl", "service", "systemctl"};
+
+static inline unsigned lower(unsigned c) { return c >= 'A' && c <= 'Z' ? c + 32 : c; }
+
+static int has_clearing_word(P s, Py_ssize_t a, Py_ssize_t b) {
+    for (Py_ssize_t i = a; i < b; i++) {
+        unsigned c = lower(s[i]);
+        if (c != '/' && c != 's' && c != 'h' && c != 'j' && c != 'w' && c != 'c' && c != 'a') continue;
+        for (size_t w = 0; w < sizeof CLEARING / sizeof *CLEARING; w++) {
+            const char *word = CLEARING[w];
+            if ((unsigned char)word[0] != c) continue;
+            size_t len = strlen(word);
+            if ((Py_ssize_t)len > b - i) continue;
+            size_t k = 1;
+            while (k < len && lower(s[i + k]) == (unsigned char)word[k]) k++;
+            if (k == len) return 1;
+        }
+    }
+    return 0;
+}
+
+static int has(P s, Py_ssize_t a, Py_ssize_t b, const char *needle) {
+    size_t len = strlen(needle);
+    for (Py_ssize_t i = a; i + (Py_ssize_t)len <= b; i++)
+        if (s[i] == (unsigned char)needle[0] && !memcmp(s + i, needle, len)) return 1;
+    return 0;
+}
+
 /* SSHD_RE on a message [a, b); spans: verb, method, user part, ip, port */
 static int sshd_msg(P s, Py_ssize_t a, Py_ssize_t b, int64_t *sp) {
     /* from the end: " from IP port N ssh2" */
@@ -206,7 +236,9 @@ static int access_line(P s, Py_ssize_t a, Py_ssize_t b, int64_t *sp) {
 
 /* scan(kind, block, starts, ends) -> (ok: n bytes, spans: n * width int64) for lines [starts[i], ends[i]).
  * kind 1: syslog lines, width 20 (syslog_line's 10, then sshd_msg's 10 over the message, all -1 when
- * the message is no sshd line of SSHD_RE: its ok byte is 2 then); kind 3: access lines, width 18. */
+ * the message is no sshd line of SSHD_RE); the ok byte's bits: 1 SYSLOG_RE, 2 SSHD_RE on the message,
+ * 4 the message holds "audit(" or "IN=", 8 the tag and message hold a clearing word.
+ * kind 3: access lines, width 18, ok 1 for ACCESS_RE. */
 static PyObject *scan(PyObject *self, PyObject *args) {
     int kind;
     Py_buffer blk, st, en;
@@ -236,8 +268,13 @@ static PyObject *scan(PyObject *self, PyObject *args) {
         if (kind == 3) {
             o[k] = (unsigned char)access_line(s, S[k], E[k], row);
         } else {
-            o[k] = (unsigned char)syslog_line(s, S[k], E[k], row);
-            if (o[k] && sshd_msg(s, row[8], row[9], row + 10)) o[k] = 2;
+            unsigned v = (unsigned)syslog_line(s, S[k], E[k], row);
+            if (v) {
+                if (sshd_msg(s, row[8], row[9], row + 10)) v |= 2;
+                if (has(s, row[8], row[9], "audit(") || has(s, row[8], row[9], "IN=")) v |= 4;
+                if (has_clearing_word(s, row[2], row[9])) v |= 8;
+            }
+            o[k] = (unsigned char)v;
         }
     }
     Py_END_ALLOW_THREADS

@@ -363,19 +363,24 @@ def _spans(spans: bytes, width: int, keep: np.ndarray) -> tuple[bytes, int]:
 
 def syslog_fields_c(block: bytes, starts: np.ndarray, ends: np.ndarray) -> tuple[np.ndarray, dict]:
     """syslog_fields of the lines [starts, ends) of `block`, walked by _linescan; the fields also
-    hold sshd_fields' of every message SSHD_RE reads (null elsewhere) and "_sshd", its mask."""
+    hold sshd_fields' of every message SSHD_RE reads (null elsewhere) and "_sshd", its mask; "full"
+    (tag and message), "_netfilter" (the message holds "audit(" or "IN=") and "_clearing" (the full
+    text holds a word of _CLEARING_PREFILTER), as _syslog would compute them."""
     ok, spans = _linescan.scan(1, block, np.ascontiguousarray(starts, np.int64), np.ascontiguousarray(ends, np.int64))
     ok = np.frombuffer(ok, dtype=np.uint8)
-    keep = ok > 0
+    keep = (ok & 1) > 0
     if not keep.any():
         return keep, {}
     sp, n = _spans(spans, 20, keep)
+    full = np.frombuffer(sp, dtype=np.int64).reshape(n, 20)[:, [2, 9]]  # tag start to message end
     s0 = starts[keep].astype(np.int64)
     ts = np.stack([s0, s0 + 15], axis=1).tobytes()
     fields = {"ts_text": _gathered(block, ts, 2, 0, n)}
     for k, name in enumerate(("host", "tagc", "prog", "pid_text", "msg", *SSHD_FIELDS)):
         fields[name] = _gathered(block, sp, 20, 2 * k, n)
-    fields["_sshd"] = ok[keep] == 2
+    fields["full"] = _gathered(block, np.ascontiguousarray(full).tobytes(), 2, 0, n)
+    flags = ok[keep]
+    fields["_sshd"], fields["_netfilter"], fields["_clearing"] = (flags & 2) > 0, (flags & 4) > 0, (flags & 8) > 0
     return keep, fields
 
 
@@ -455,12 +460,17 @@ def _syslog(fields: tuple, line_no, offsets, cfg: BlockConfig, memo: dict, esc: 
                                             (pa.int8(), pa.int64(), pa.int32(), pa.bool_()))
     ok = pc.and_kleene(ok, valid)
     (pclass,) = _by_value(prog, _program_class, memo.setdefault("prog", {}), (pa.int8(),))
-    plain = pc.and_kleene(pc.equal(pclass, 0), pc.invert(pc.or_kleene(pc.match_substring(msg, "audit("),
-                                                                    pc.match_substring(msg, "IN="))))
-    full = pc.binary_join_element_wise(tagc, " ", msg, "")
-    # a line the clearing rule would tag goes to the line parser (the detections rewrite its event);
-    # every alternative of the rule holds one of its words, looked for in the program's part of the line
-    cand = _mask(pc.and_kleene(plain, pc.match_substring_regex(full, _CLEARING_PREFILTER)))
+    if "_netfilter" in f:  # the compiled walk looked already
+        plain = pc.and_kleene(pc.equal(pclass, 0), pa.array(~f["_netfilter"]))
+        full = f["full"]
+        cand = _mask(plain) & f["_clearing"]
+    else:
+        plain = pc.and_kleene(pc.equal(pclass, 0), pc.invert(pc.or_kleene(pc.match_substring(msg, "audit("),
+                                                                        pc.match_substring(msg, "IN="))))
+        full = pc.binary_join_element_wise(tagc, " ", msg, "")
+        # a line the clearing rule would tag goes to the line parser (the detections rewrite its event);
+        # every alternative of the rule holds one of its words, looked for in the program's part of the line
+        cand = _mask(pc.and_kleene(plain, pc.match_substring_regex(full, _CLEARING_PREFILTER)))
     if cand.any():
         texts = full.filter(pa.array(cand)).to_pylist()
         hit = np.zeros(len(cand), dtype=bool)
