@@ -135,16 +135,17 @@ class _ChunkMap:
         # chunk number -> what failed: the header CRC32 (bytes 0-120 + 128-512) and the
         # records CRC32 (512 to the free-space offset) that Windows writes in each chunk
         self.checksum_problems: dict[int, str] = {}
+        buf = bytearray(CHUNK)  # one buffer for every chunk, checksummed through views: no copies
         for k in range(n_chunks):
             f.seek(FILE_HEADER + k * CHUNK)
-            c = f.read(CHUNK)
+            c = memoryview(buf)[:f.readinto(buf) or 0]
             if len(c) >= 512 and c[:8] == CHUNK_MAGIC:
                 _, _, first_id, last_id = struct.unpack_from("<QQQQ", c, 8)
                 self.ranges.append((first_id, last_id) if first_id <= last_id else (-1, -2))
                 free, rec_crc = struct.unpack_from("<II", c, 48)
                 hdr_crc = struct.unpack_from("<I", c, 124)[0]
                 bad = []
-                if zlib.crc32(c[:120] + c[128:512]) != hdr_crc:
+                if zlib.crc32(c[128:512], zlib.crc32(c[:120])) != hdr_crc:
                     bad.append("header")
                 if not 512 <= free <= len(c) or zlib.crc32(c[512:free]) != rec_crc:
                     bad.append("records")
