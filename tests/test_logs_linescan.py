@@ -218,3 +218,16 @@ def test_gather_refuses_spans_outside_the_block():
         fastpath._linescan.gather(b"abc", np.array([0, 2], np.int64).tobytes(), 2, 0, 2)
     offs, data, valid = fastpath._linescan.gather(b"abc", np.array([1, 3, -1, -1], np.int64).tobytes(), 2, 0, 2)
     assert data == b"bc" and np.frombuffer(offs, np.int32).tolist() == [0, 2, 2] and valid == b"\x01"
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.integers(-2**63, 2**63 - 1), st.integers(-2**63, 2**63 - 1)), max_size=50))
+def test_locators_are_the_text_arrow_joins(rows):
+    line_no = np.array([r[0] for r in rows], dtype=np.int64)
+    offsets = np.array([r[1] for r in rows], dtype=np.int64)
+    assert fastpath._locators(line_no, offsets, True).equals(fastpath._locators(line_no, offsets, False))
+
+
+def test_locators_refuse_columns_of_two_lengths():
+    with pytest.raises(ValueError):
+        fastpath._linescan.locators(np.zeros(2, np.int64).tobytes(), np.zeros(3, np.int64).tobytes())

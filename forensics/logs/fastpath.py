@@ -164,7 +164,7 @@ def parse_block(block: bytes, first_line: int, base_offset: int, cfg: BlockConfi
         if table.num_rows > 1 and (np.diff(table.column("_line").to_numpy()) < 0).any():
             table = table.sort_by("_line")
         taken[table.column("_line").to_numpy() - first_line] = True
-        table = _finish(table, cfg)
+        table = _finish(table, cfg, compiled)
     fallback = []
     for i in np.flatnonzero(~taken).tolist():
         s, e = int(starts[i]), int(ends[i])
@@ -586,7 +586,12 @@ def _sshd(mask, sf, ts_text, host, prog, pid_text, msg, ts0, year, month, line_n
     })
 
 
-def _locators(line_no: np.ndarray, offsets: np.ndarray) -> pa.Array:
+def _locators(line_no: np.ndarray, offsets: np.ndarray, compiled: bool = True) -> pa.Array:
+    """"line=N;off=M" per row; written by _linescan when built, else joined by Arrow (its twin)."""
+    if _linescan is not None and compiled:
+        n = len(line_no)
+        offs, data = _linescan.locators(np.ascontiguousarray(line_no, np.int64), np.ascontiguousarray(offsets, np.int64))
+        return pa.Array.from_buffers(STR, n, [None, pa.py_buffer(offs), pa.py_buffer(data)])
     return pc.binary_join_element_wise("line=", pc.cast(pa.array(line_no), STR), ";off=",
                                        pc.cast(pa.array(offsets), STR), "")
 
@@ -685,13 +690,13 @@ _PART_COLUMNS = ("timestamp", "timestamp_desc", "data_type", "message", "host", 
                  "_line", "_off", "_kind", "_det", "_month")
 
 
-def _finish(t: pa.Table, cfg: BlockConfig) -> pa.Table:
+def _finish(t: pa.Table, cfg: BlockConfig, compiled: bool = True) -> pa.Table:
     """The EVENT_SCHEMA columns (but `datetime`, which the event store derives) in schema order,
     plus event_id, discriminator and the helper columns `_line`, `_kind`, `_det`, `_month`, `_roll`."""
     n = t.num_rows
     kind = t.column("_kind").to_numpy()
     line_no = t.column("_line").to_numpy()
-    locator = _locators(line_no, t.column("_off").to_numpy())
+    locator = _locators(line_no, t.column("_off").to_numpy(), compiled)
     cols = {}
     for field in EVENT_SCHEMA:
         name = field.name
