@@ -39,13 +39,19 @@ def _same(a: pa.Array, b: pa.Array) -> bool:
     return a.cast(pa.string()).equals(b.cast(pa.string()))
 
 
-def _check_syslog(lines: list[str]) -> None:
+def _both(lines: list[str], compiled, reference):
+    """The compiled walk's and the reference's (keep, fields) of `lines`, which must keep the same lines."""
     block = "".join(x + "\n" for x in lines).encode()
     starts, ends = _lines(block)
-    keep_c, fc = fastpath.syslog_fields_c(block, starts, ends)
-    keep_r, fr = fastpath.syslog_fields(_arrow_lines(lines))
+    keep_c, fc = compiled(block, starts, ends)
+    keep_r, fr = reference(_arrow_lines(lines))
     differ = [x for x, a, b in zip(lines, keep_c, keep_r) if a != b]  # (pytest's diff of long lists is slow)
     assert not differ, differ[:5]
+    return keep_r, fc, fr
+
+
+def _check_syslog(lines: list[str]) -> None:
+    keep_r, fc, fr = _both(lines, fastpath.syslog_fields_c, fastpath.syslog_fields)
     if not keep_r.any():
         return
     for k in fastpath.SYSLOG_FIELDS:
@@ -65,12 +71,7 @@ def _check_syslog(lines: list[str]) -> None:
 
 
 def _check_access(lines: list[str]) -> None:
-    block = "".join(x + "\n" for x in lines).encode()
-    starts, ends = _lines(block)
-    keep_c, fc = fastpath.access_fields_c(block, starts, ends)
-    keep_r, fr = fastpath.access_fields(_arrow_lines(lines))
-    differ = [x for x, a, b in zip(lines, keep_c, keep_r) if a != b]  # (pytest's diff of long lists is slow)
-    assert not differ, differ[:5]
+    keep_r, fc, fr = _both(lines, fastpath.access_fields_c, fastpath.access_fields)
     if keep_r.any():
         for k in fastpath.ACCESS_FIELDS:
             assert _same(fc[k], fr[k]), (k, fc[k], fr[k])
