@@ -157,7 +157,7 @@ class EventWriter:
             self._held.append(table)
             self._held_rows += table.num_rows
             if self._held_rows >= SMALL_FILE_ROWS:
-                self._open(PARQUET_OPTIONS)
+                self._open()
                 if self.threaded:
                     self._start_thread()
             return
@@ -167,8 +167,9 @@ class EventWriter:
             return
         self._writer.write_table(table)
 
-    def _open(self, options: dict) -> None:
-        self._writer = pq.ParquetWriter(self.tmp, EVENT_SCHEMA, **options)
+    def _open(self) -> None:
+        """The large-file writer (small files never open one: _write_small), held row groups first."""
+        self._writer = pq.ParquetWriter(self.tmp, EVENT_SCHEMA, **PARQUET_OPTIONS)
         for t in self._held:
             self._writer.write_table(t)
         self._held, self._held_rows = [], 0
