@@ -40,6 +40,7 @@ from forensics.registry import all_ingestors, applicable, by_name
 MAX_STORED_ERRORS = 1000
 MAX_CARVE_DEPTH = 2
 MAX_DECOMPRESSED = 64 << 30  # a zip or xz bomb stops here, with an error
+FLUSH_INTERVAL = 0.05  # seconds: the local pool flushes finished event files to disk at most this often
 
 
 @dataclass
@@ -352,10 +353,17 @@ def run_on_pool(pool, units: list[Unit], progress: Progress = lambda kind, info:
         f.add_done_callback(finished.put)
     order = {f: i for i, f in enumerate(futs)}  # submission order: results of one wake-up in unit order
     left = len(futs)
+    last_flush = time.perf_counter()
     while left:
         done = [finished.get()]
-        while not finished.empty():
-            done.append(finished.get())
+        # at most one flush per FLUSH_INTERVAL while units are still running: each syncfs is a journal
+        # commit, and a few hundred small files finishing one by one would each ask for one
+        until = last_flush + FLUSH_INTERVAL
+        while len(done) < left:
+            try:
+                done.append(finished.get(timeout=max(0.0, until - time.perf_counter())))
+            except queue.Empty:
+                break
         left -= len(done)
         results = []
         for f in sorted(done, key=order.__getitem__):
@@ -365,6 +373,7 @@ def run_on_pool(pool, units: list[Unit], progress: Progress = lambda kind, info:
             except Exception as e:  # a worker that died (OOM, signal) costs its unit only
                 results.append(UnitResult(u, "failed", 0, [IngestError(u.display_name, None, f"worker failed: {e}").to_dict()], [], None, 0.0))
         make_durable([r.parquet for r in results if r.parquet])
+        last_flush = time.perf_counter()
         for r in results:
             progress("done", {"unit": r.unit, "result": r})
             yield r

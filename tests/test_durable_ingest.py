@@ -85,3 +85,32 @@ def test_pool_starts_the_biggest_units_first(cc_home, tmp_path):
     same = [pipeline.Unit("c", str(i), f"u{i}", str(tmp_path / "a_small.log"), "log", "", "", "", {}) for i in range(3)]
     assert pipeline.largest_first(same) == same  # plan order among equals
     assert sorted(s.name for s in summary.values() if s.ran) == ["a_small.log", "b_big.log", "c_mid.log", "d_small.log"]
+
+
+def test_pool_flushes_at_most_once_per_interval(cc_home, tmp_path, monkeypatch):
+    """Units finishing one by one share a flush: one syncfs per FLUSH_INTERVAL, not one per wake-up
+    (each is a journal commit), and every result is still handed on only after its flush."""
+    c = cases.create_case("flushes")
+    for i in range(8):
+        p = tmp_path / f"auth{i}.log"
+        p.write_text(LOG.replace("web01", f"web0{i}"))
+        cases.add_evidence(c.id, p)
+    flushes: list[list[str]] = []
+    flushed: set[str] = set()
+    real_flush = pipeline.make_durable
+
+    def flush(paths):
+        paths = list(paths)
+        real_flush(paths)
+        flushes.append(paths)
+        flushed.update(paths)
+
+    monkeypatch.setattr(pipeline, "make_durable", flush)
+    monkeypatch.setattr(pipeline, "FLUSH_INTERVAL", 60.0)  # longer than the whole run: one flush at its end
+    seen = []
+    summary = pipeline.ingest_case(c.id, workers=2, progress=lambda kind, info: seen.append(
+        info["result"].parquet in flushed) if kind == "done" else None)
+    units = sum(s.ran for s in summary.values())
+    assert units >= 8 and len(seen) == units
+    assert len(flushes) == 1 and len(flushes[0]) == units, flushes
+    assert all(seen)

@@ -395,8 +395,8 @@ class EvtxIngestor(Ingestor):
         by_name["parser"] = pa.repeat(_parser_scalar(self.parser_id()), n)
         for name, scalar in _CONST_SCALARS:
             by_name[name] = pa.repeat(scalar, n)
-        return EventBatch(pa.Table.from_arrays([by_name[f.name] if f.name in by_name else pa.nulls(n, f.type)
-                                                for f in _BATCH_SCHEMA], schema=_BATCH_SCHEMA))
+        return EventBatch(pa.Table.from_arrays([by_name[name] if name in by_name else pa.nulls(n, typ)
+                                                for name, typ in _BATCH_FIELDS], schema=_BATCH_SCHEMA))
 
     def _row_batch(self, ctx: IngestContext, rows: list[tuple]) -> EventBatch:
         """Rows (forensics.windows.columnar.ROW_COLUMNS) as an EventBatch."""
@@ -498,6 +498,8 @@ class EvtxIngestor(Ingestor):
 # An EventBatch's columns: the schema's less `datetime` (the store derives it), plus discriminator;
 # event_id is computed here (make_event_id, discriminator "" → data_type, as Event.event_id)
 _BATCH_SCHEMA = pa.schema([f for f in EVENT_SCHEMA if f.name != "datetime"] + [pa.field("discriminator", pa.string())])
+# (name, type) of each batch column: iterating a pyarrow Schema builds a Field object per column
+_BATCH_FIELDS = tuple((f.name, f.type) for f in _BATCH_SCHEMA)
 _CONST_SCALARS = [(name, pa.scalar(v, pa.string())) for name, v in
                   (("timestamp_desc", "Event Recorded"), ("data_type", DATA_TYPE), ("discriminator", ""))]
 _parser_scalar = lru_cache(maxsize=8)(lambda parser_id: pa.scalar(parser_id, pa.string()))
