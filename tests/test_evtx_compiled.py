@@ -267,6 +267,53 @@ def test_the_usual_record_is_taken():
     assert _check([(text, "chunk=0;record=9;off=4608", False), (text, "chunk=0;record=9;off=4608", True)]) == [True, True]
 
 
+
+def _sec(eid: int, data: dict, channel: str = "Security", provider: str = "Microsoft-Windows-Security-Auditing") -> str:
+    doc = {"Event": {"System": {"Provider": {"#attributes": {"Name": provider}}, "EventID": eid, "Level": 0,
+                                "TimeCreated": {"#attributes": {"SystemTime": "2019-03-19T23:34:25.529473Z"}},
+                                "EventRecordID": 9, "Channel": channel, "Computer": "DC1"},
+                     "EventData": data}}
+    return json.dumps(doc, separators=(",", ":"))
+
+
+def test_many_logs_and_event_ids_interleaved_each_get_their_own_plan():
+    """The plans sit in a small cache in front of the index (64 keys): many more keys, interleaved so
+    that they keep displacing each other, each still gets its own table row."""
+    keys = [(ch, prov, eid) for ch, prov in (("Security", "Microsoft-Windows-Security-Auditing"),
+                                              ("Microsoft-Windows-Sysmon/Operational", "Microsoft-Windows-Sysmon"),
+                                              ("System", "Service Control Manager"), ("System", "Service Control Managex"))
+            for eid in (1, 3, 7045, 4624, 4625, 4688, 4720, 4662, 1102, 22, 11, 13, 4768, 4769, 4771, 4776, 5140,
+                        5145, 4697, 4698, 7036, 7040, 10, 12, 8, 17, 18, 25)]
+    data = {"TargetUserName": "bob", "IpAddress": "10.0.0.5", "Image": "C:\\w\\a.exe", "ServiceName": "svc",
+            "LogonType": "3", "CommandLine": "a b", "DestinationPort": "443", "QueryName": "x.example."}
+    items = [(_sec(eid, data, ch, prov), f"chunk=0;record={i};off={i}", False)
+             for i, (ch, prov, eid) in enumerate(keys * 3 + keys[::-1] * 2)]
+    assert all(_check(items))
+
+
+def test_names_in_another_order_or_set_than_the_record_before_keep_their_sorted_attributes():
+    """The sorted order of a record's EventData names is remembered per name list and used again only
+    when it sorts this record's names: the same names reordered, a name more or less, a renamed one."""
+    base = [("TargetUserName", "bob"), ("IpAddress", "10.0.0.5"), ("Zeta", "z"), ("Alpha", "a"), ("LogonType", "3"),
+            ("SubjectUserName", "s"), ("SubjectUserSid", "S-1"), ("Status", "0x0"), ("A", "1"), ("AB", "2")]
+    variants = [base, base[::-1], base[1:] + base[:1], base[:-1], base + [("Beta", "b")],
+                [(k + "x" if k == "Zeta" else k, v) for k, v in base], [("AlphaLongName1", "x"), ("AlphaLongName0", "y")],
+                [("AlphaLongName0", "y"), ("AlphaLongName1", "x")], base,
+                # two lists whose name hashes combine to the same 32-bit key (found by search): the order
+                # remembered for the first does not sort the second
+                [("Ngjrgcg", "1"), ("Nfonugn", "2")], [("Nhcrhte", "3"), ("Nlgsuoo", "4")]]
+    items = [(_sec(4624, dict(v)), f"chunk=0;record={i};off={i}", False) for i, v in enumerate(variants * 3)]
+    assert all(_check(items))
+
+
+def test_whitespace_between_tokens_is_left_to_python_with_the_same_row():
+    """The renderer writes no whitespace between tokens; text with some is Python's to read."""
+    text = _sec(4624, {"TargetUserName": "bob"})
+    spaced = json.dumps(json.loads(text), indent=1)
+    assert _check([(text, "l", False), (spaced, "l", False), (" " + text, "l", False), (text + "\n", "l", False)]) == \
+        [True, False, False, False]
+
+
 # ---- damaged and hostile text: "not ours" or a clean row, never a crash ----
 
 @settings(max_examples=400, deadline=None)

@@ -4,9 +4,10 @@
  * this code stores the same values it does, and for anything else it answers "not mine"
  * (record() returns False, nothing appended) so that the caller takes the Python path for that
  * record. What is "usual" here is deliberately narrower than fast_row's: ASCII-only text, no
- * string escapes but \\ \" \n \t \r, integers of at most 18 digits, no floats, no duplicate EventData
- * names, flat EventData or a UserData of one flat wrapper element, messages of at most 2000
- * characters, no PowerShell script block parts, a SystemTime of the renderer's exact layout. Anything Python semantics decide (IP address cleaning, user
+ * whitespace between tokens (the renderer writes none), no string escapes but \\ \" \n \t \r,
+ * integers of at most 18 digits, no floats, no duplicate EventData names, flat EventData or a
+ * UserData of one flat wrapper element, messages of at most 2000 characters, no PowerShell script
+ * block parts, a SystemTime of the renderer's exact layout. Anything Python semantics decide (IP address cleaning, user
  * splitting, int() of text, ...) is asked of Python once per distinct value and memoized.
  *
  * What Python hands over once per (channel, provider, EventID): a plan tuple compiled from
@@ -108,7 +109,7 @@ enum { J_NULL, J_FALSE, J_TRUE, J_INT, J_STR, J_OBJ, J_ARR };
 typedef struct {
     int type;
     const char *s; Py_ssize_t n;  /* J_STR: unescaped text; J_INT: the digits as written */
-    long long i;
+    long long i;                  /* J_INT: the value; J_STR not plain: its JSON's length as written (see Val) */
     const char *k; Py_ssize_t kn;  /* key, when a member of an object */
     int first, next;              /* children (objects, arrays), siblings */
     int plain;                    /* J_STR: written without escapes (its JSON is its text) */
@@ -135,10 +136,6 @@ static inline int new_node(Parser *ps, int type) {
     return ps->n++;
 }
 
-static inline void skip_ws(Parser *ps) {
-    if ((unsigned char)*ps->p > ' ') return;  /* the renderer writes no whitespace */
-    while (*ps->p == ' ' || *ps->p == '\n' || *ps->p == '\t' || *ps->p == '\r') ps->p++;
-}
 
 /* 1: a byte that ends a run of plain string characters (quote, backslash, control, DEL, non-ASCII) */
 static unsigned char SPECIAL[256];
@@ -172,14 +169,14 @@ static inline char *scan_plain(char *r) {
 #endif
 }
 
-/* the rest of a string from r, its first SPECIAL byte: escapes unescaped in place; -1: not in the subset */
+/* the rest of a string from r, its first SPECIAL byte: escapes unescaped in place; -1: not in the subset.
+   Between escapes the plain runs are found as in parse_str (the NUL padding ends a scan at the end) */
 static __attribute__((noinline)) int parse_str_escaped(Parser *ps, char *r, const char **s, Py_ssize_t *n) {
     char *w = r, *end = ps->end;
-    while (r < end) {
+    for (;;) {
         unsigned char c = (unsigned char)*r;
-        if (!SPECIAL[c]) { *w++ = (char)c; r++; continue; }
-        if (c == '"') { *n = w - *s; ps->p = r + 1; return 0; }
-        if (c != '\\' || r + 1 >= end) return -1;  /* control, DEL, non-ASCII: not ours */
+        if (c == '"' && r < end) { *n = w - *s; ps->p = r + 1; return 0; }
+        if (c != '\\' || r + 1 >= end) return -1;  /* control, DEL, non-ASCII, the end: not ours */
         switch (r[1]) {
         case '"': case '\\': *w++ = r[1]; break;
         case 'n': *w++ = '\n'; break;
@@ -188,8 +185,11 @@ static __attribute__((noinline)) int parse_str_escaped(Parser *ps, char *r, cons
         default: return -1;  /* \u, \b, \f, \/: not ours */
         }
         r += 2;
+        char *q = scan_plain(r);
+        memmove(w, r, q - r);
+        w += q - r;
+        r = q;
     }
-    return -1;
 }
 
 /* a string at ps->p (on its quote), unescaped in place; 1: plain (no escapes), 0: unescaped,
@@ -213,6 +213,7 @@ static inline __attribute__((always_inline)) int parse_scalar(Parser *ps) {
         if (plain < 0) return -1;
         Node *nx = &ps->nodes[x];
         nx->s = s; nx->n = n; nx->plain = plain;
+        nx->i = plain ? 0 : ps->p - (s - 1);
         return x;
     }
     if (c == '-' || (c >= '0' && c <= '9')) {
@@ -241,34 +242,28 @@ static inline __attribute__((always_inline)) int parse_scalar(Parser *ps) {
    a member's scalar is parsed in the loop (most of a record's values) */
 static int parse_value(Parser *ps, int depth) {
     if (depth > MAX_DEPTH) return -1;
-    skip_ws(ps);
     char c = *ps->p;
     if (c != '{' && c != '[') return parse_scalar(ps);
     int obj = c == '{', x = new_node(ps, obj ? J_OBJ : J_ARR), last = -1;
     char close = obj ? '}' : ']';
     if (x < 0) return x;
     ps->p++;
-    skip_ws(ps);
     if (*ps->p == close) { ps->p++; return x; }
     for (;;) {
         const char *k = NULL; Py_ssize_t kn = 0;
         int kplain = 0;
         if (obj) {
-            skip_ws(ps);
             if (*ps->p != '"' || (kplain = parse_str(ps, &k, &kn)) < 0) return -1;
-            skip_ws(ps);
             if (*ps->p != ':') return -1;
             ps->p++;
         }
         if (depth + 1 > MAX_DEPTH) return -1;  /* as parse_value(depth + 1) would answer */
-        skip_ws(ps);
         int y = (*ps->p == '{' || *ps->p == '[') ? parse_value(ps, depth + 1) : parse_scalar(ps);
         if (y < 0) return y;
         Node *ny = &ps->nodes[y];
         ny->k = k; ny->kn = kn; ny->kplain = kplain;
         if (last < 0) ps->nodes[x].first = y; else ps->nodes[last].next = y;
         last = y;
-        skip_ws(ps);
         if (*ps->p == ',') { ps->p++; continue; }
         if (*ps->p == close && ps->p < ps->end) { ps->p++; return x; }
         return -1;
@@ -294,7 +289,14 @@ static inline int attrs_of(Parser *ps, int x) {
 /* ------------------------------------------------------------------ values of one row */
 
 enum { V_NONE, V_STR, V_INT, V_BOOL };
-typedef struct { int t, plain; const char *s; Py_ssize_t n; long long i; } Val;  /* plain: JSON = text */
+/* plain: its JSON is its text in quotes. V_STR not plain with i > 0: s lies in the record's text copy
+   and its JSON is the i bytes from s - 1 (its quotes) at the same place in the record's own text, the
+   escapes as the renderer wrote them (the only ones the parser lets in, and the ones canonical JSON
+   writes); i = 0: written escaped here (put_json_str) */
+typedef struct { int t, plain; const char *s; Py_ssize_t n; long long i; } Val;
+
+/* the record's text: the copy the parser reads (and unescapes in place) and the str's own bytes */
+typedef struct { const char *copy, *orig; Py_ssize_t len; } Src;
 
 static inline Val vstr(const char *s, Py_ssize_t n) { Val v = {.t = V_STR, .s = s, .n = n}; return v; }
 static inline Val vint(long long i) { Val v = {.t = V_INT, .i = i}; return v; }
@@ -395,6 +397,9 @@ typedef struct {
     int kslot[N_KEYS]; int *xslot; int *fslot;  /* the slot of KEY[k], of extra i, of message field i (-1: none) */
 } Plan;
 
+#define PLAN_SLOTS 64
+#define ORDER_SLOTS 64
+
 typedef struct {
     PyObject_HEAD
     PyObject *plan_for, *convert, *plan_index, *keep, *memo[N_CONV];
@@ -406,12 +411,13 @@ typedef struct {
     IntCol dport; StrCol proto, domain, fpath, fsha; ListCol tags, attack; StrCol gbt, sev, attrs, eid;
     Py_ssize_t rows;
     /* scratch, reused */
-    Buf text, msgbuf, jsonbuf, idbuf, keybuf, lastkey;
-    int lastplan;
+    Buf text, msgbuf, jsonbuf, idbuf, keybuf;
+    struct { Buf key; int plan; } pcache[PLAN_SLOTS];  /* plan_of's keys seen lately (plan -1: empty) */
     struct Memo *cache[N_CONV];
     Parser ps;
     Entry *data; int datacap;
     SortKey *dord;  /* data in key order */
+    struct { uint32_t sig; int n; int *idx; } ocache[ORDER_SLOTS];  /* data_index's orders seen lately */
     Val *sval; uint32_t *sset, sgen; int slotcap;  /* a record's overrides by plan slot (Plan) */
     int *htab, hcap, hsize;
 } Columns;
@@ -539,19 +545,25 @@ static Plan *plan_of(Columns *self, Val ch, Val pr, Val eid) {
         buf_putc(k, pr.t == V_STR) < 0 || (pr.t == V_STR && buf_put(k, pr.s, pr.n) < 0) || buf_putc(k, 0) < 0 ||
         buf_put(k, eid.s, eid.n) < 0)
         return NULL;
-    /* records of one file mostly share a log and a few EventIDs: the last key first */
-    if (self->lastplan >= 0 && self->lastkey.len == k->len && memcmp(self->lastkey.p, k->p, k->len) == 0)
-        return &self->plans[self->lastplan];
+    /* records of one file mostly share a log and a few EventIDs: a small cache of keys in front
+       of the index (a hash of the key's length and last 8 bytes: the EventID's digits and what precedes them) */
+    uint64_t tail = 0;
+    if (k->len >= 8) memcpy(&tail, k->p + k->len - 8, 8); else memcpy(&tail, k->p, k->len);
+    uint64_t hh = (tail ^ (uint64_t)k->len) * 0x9E3779B97F4A7C15ULL;
+    int si = (int)(hh >> 58) & (PLAN_SLOTS - 1);
+    if (self->pcache[si].plan >= 0 && self->pcache[si].key.len == k->len && memcmp(self->pcache[si].key.p, k->p, k->len) == 0)
+        return &self->plans[self->pcache[si].plan];
     PyObject *key = PyBytes_FromStringAndSize(k->p, k->len);
     if (!key) return NULL;
     PyObject *ix = PyDict_GetItemWithError(self->plan_index, key);
     if (ix) {
         Py_DECREF(key);
-        self->lastplan = -1;
-        self->lastkey.len = 0;
-        if (buf_put(&self->lastkey, k->p, k->len) < 0) return NULL;
-        self->lastplan = (int)PyLong_AsLong(ix);
-        return &self->plans[self->lastplan];
+        int i = (int)PyLong_AsLong(ix);
+        self->pcache[si].plan = -1;
+        self->pcache[si].key.len = 0;
+        if (buf_put(&self->pcache[si].key, k->p, k->len) < 0) return NULL;
+        self->pcache[si].plan = i;
+        return &self->plans[i];
     }
     if (PyErr_Occurred()) { Py_DECREF(key); return NULL; }
     PyObject *c = ch.t == V_STR ? PyUnicode_FromStringAndSize(ch.s, ch.n) : Py_NewRef(Py_None);
@@ -641,13 +653,33 @@ static int data_index(Columns *self, int nd) {
     memset(self->htab, 0, size * sizeof(int));
     const Entry *d = self->data;
     SortKey *ord = self->dord;
+    uint32_t sig = (uint32_t)nd;
     for (int i = 0; i < nd; i++) {
         uint32_t h = d[i].hash & (size - 1);
-        for (int j; (j = self->htab[h]); h = (h + 1) & (size - 1))
-            if (d[j - 1].pre == d[i].pre && d[j - 1].kn == d[i].kn && memcmp(d[j - 1].k, d[i].k, d[i].kn) == 0) return 1;
+        for (int j; (j = self->htab[h]); h = (h + 1) & (size - 1))  /* equal heads: the rest decides (see Entry) */
+            if (d[j - 1].pre == d[i].pre && d[j - 1].kn == d[i].kn && (d[i].kn <= 8 || memcmp(d[j - 1].k + 8, d[i].k + 8, d[i].kn - 8) == 0))
+                return 1;
         self->htab[h] = i + 1;
-        sorted_insert(ord, i, d, i);  /* few names, mostly one integer comparison each */
+        sig = sig * 0x01000193u ^ d[i].hash;
     }
+    /* Records of one template list the same names in the same order: the order found for the last
+       such list is tried first. It is this record's order when it lists the names strictly ascending
+       (distinct names have one such order), which costs nd - 1 comparisons instead of a sort. */
+    int si = (int)(sig >> 26) & (ORDER_SLOTS - 1);
+    int *idx = self->ocache[si].idx;
+    if (self->ocache[si].sig == sig && self->ocache[si].n == nd && nd > 0) {
+        int t = 1;
+        while (t < nd && entry_cmp(&d[idx[t - 1]], &d[idx[t]]) < 0) t++;
+        if (t == nd) {
+            for (t = 0; t < nd; t++) { ord[t].pre = d[idx[t]].pre; ord[t].idx = idx[t]; }
+            return 0;
+        }
+    }
+    for (int i = 0; i < nd; i++) sorted_insert(ord, i, d, i);  /* few names, mostly one integer comparison each */
+    int *ni = PyMem_Realloc(idx, (size_t)(nd ? nd : 1) * sizeof(int));
+    if (!ni) return 0;  /* only the order is not remembered */
+    for (int t = 0; t < nd; t++) ni[t] = ord[t].idx;
+    self->ocache[si].idx = ni; self->ocache[si].n = nd; self->ocache[si].sig = sig;
     return 0;
 }
 
@@ -698,14 +730,14 @@ static int put_int(Buf *b, long long i) {
     return buf_put(b, p, e - p);
 }
 
-/* txt: the record's text copy (NULL: none); a string inside it is scanned 16 bytes at a time,
-   which its NUL padding makes safe to read past the string's end */
-static int put_json_str(Buf *b, const char *s, Py_ssize_t n, const Buf *txt) {
+/* src: the record's text (NULL: none); a string inside its copy is scanned 16 bytes at a time,
+   which the copy's NUL padding makes safe to read past the string's end */
+static int put_json_str(Buf *b, const char *s, Py_ssize_t n, const Src *src) {
     if (buf_reserve(b, 2 * n + 2) < 0) return -1;
     char *w = b->p + b->len;
     *w++ = '"';
     Py_ssize_t i = 0;
-    int wide = txt && s >= txt->p && s + n <= txt->p + txt->len;
+    int wide = src && s >= src->copy && s + n <= src->copy + src->len;
     while (i < n) {
         Py_ssize_t j = i;
         if (wide) { j = scan_plain((char *)s + i) - s; if (j > n) j = n; }
@@ -726,7 +758,7 @@ static int put_json_str(Buf *b, const char *s, Py_ssize_t n, const Buf *txt) {
     return 0;
 }
 
-static int put_json_val(Buf *b, Val v, const Buf *txt) {
+static int put_json_val(Buf *b, Val v, const Src *src) {
     switch (v.t) {
     case V_STR:
         if (v.plain) {
@@ -737,7 +769,9 @@ static int put_json_val(Buf *b, Val v, const Buf *txt) {
             b->len += v.n + 2;
             return 0;
         }
-        return put_json_str(b, v.s, v.n, txt);
+        if (v.i > 0 && src && v.s > src->copy && v.s - 1 + v.i <= src->copy + src->len)  /* as written (see Val) */
+            return buf_put(b, src->orig + (v.s - 1 - src->copy), v.i);
+        return put_json_str(b, v.s, v.n, src);
     case V_INT: return v.s ? buf_put(b, v.s, v.n) : put_int(b, v.i);  /* digits as written: canonical (no "01", "-0") */
     case V_BOOL: return v.i ? buf_put(b, "true", 4) : buf_put(b, "false", 5);
     default: return buf_put(b, "null", 4);
@@ -745,9 +779,9 @@ static int put_json_val(Buf *b, Val v, const Buf *txt) {
 }
 
 /* ,"name":value of one attribute (no comma before the first) */
-static inline int put_member(Buf *b, const char *k, Py_ssize_t kn, int kplain, const Val *v, int first, const Buf *txt) {
-    if (kplain && (v->t != V_STR || v->plain)) {  /* the usual member: copies only */
-        Py_ssize_t vn = v->t == V_STR ? v->n + 2 : 24;
+static inline int put_member(Buf *b, const char *k, Py_ssize_t kn, int kplain, const Val *v, int first, const Src *src) {
+    if (kplain && (v->t != V_STR || v->plain || v->i > 0)) {  /* the usual member: copies only */
+        Py_ssize_t vn = v->t == V_STR && v->plain ? v->n + 2 : 24;
         if (buf_reserve(b, kn + vn + 4) < 0) return -1;
         char *w = b->p + b->len;
         if (!first) *w++ = ',';
@@ -755,7 +789,7 @@ static inline int put_member(Buf *b, const char *k, Py_ssize_t kn, int kplain, c
         memcpy(w, k, kn);
         w += kn;
         *w++ = '"'; *w++ = ':';
-        if (v->t == V_STR) {
+        if (v->t == V_STR && v->plain) {
             *w++ = '"';
             memcpy(w, v->s, v->n);
             w += v->n;
@@ -764,11 +798,11 @@ static inline int put_member(Buf *b, const char *k, Py_ssize_t kn, int kplain, c
             return 0;
         }
         b->len = w - b->p;
-        return put_json_val(b, *v, txt);
+        return put_json_val(b, *v, src);
     }
     if (!first && buf_putc(b, ',') < 0) return -1;
-    if (put_json_str(b, k, kn, txt) < 0 || buf_putc(b, ':') < 0) return -1;
-    return put_json_val(b, *v, txt);
+    if (put_json_str(b, k, kn, src) < 0 || buf_putc(b, ':') < 0) return -1;
+    return put_json_val(b, *v, src);
 }
 
 static int days_from_civil(long long y, int m, int d, long long *out) {
@@ -841,7 +875,7 @@ static inline int typed(Parser *ps, int y, int type, Val *out) {
     if (nd->type != type) return -1;
     *out = type == J_INT ? vint(nd->i) : vstr(nd->s, nd->n);
     if (type == J_INT) { out->s = nd->s; out->n = nd->n; }
-    else out->plain = nd->plain;
+    else { out->plain = nd->plain; out->i = nd->plain ? 0 : nd->i; }
     return 0;
 }
 
@@ -912,7 +946,6 @@ static int take_record(Columns *self, PyObject *text, const char *ls, Py_ssize_t
     int root = parse_value(ps, 0);
     if (root == -2) { PyErr_NoMemory(); return FAILED; }
     if (root < 0) return NOT_OURS;
-    skip_ws(ps);
     if (ps->p != ps->end || ps->nodes[root].type != J_OBJ) return NOT_OURS;
     int ev = get(ps, root, "Event");
     if (ev < 0 || ps->nodes[ev].type != J_OBJ || ps->nodes[ev].first < 0) return NOT_OURS;
@@ -965,7 +998,9 @@ static int take_record(Columns *self, PyObject *text, const char *ls, Py_ssize_t
             case J_STR: {
                 /* fields.scalar: CR LF and lone CR become LF (in place: the text is our copy); a CR is
                    always written escaped, so a plain string has none */
+                long long raw = x->plain ? 0 : x->i;
                 if (!x->plain && memchr(x->s, '\r', x->n)) {
+                    raw = 0;  /* its JSON is no longer the text's */
                     char *w = (char *)x->s;
                     for (Py_ssize_t i = 0; i < x->n; i++) {
                         char c = x->s[i];
@@ -977,7 +1012,7 @@ static int take_record(Columns *self, PyObject *text, const char *ls, Py_ssize_t
                 Py_ssize_t i = 0;
                 while (i < x->n && (x->s[i] == ' ' || x->s[i] == '\n' || x->s[i] == '\t')) i++;
                 int blank = i == x->n, plain = x->plain;
-                if (blank) v = VNONE; else { v = vstr(x->s, x->n); v.plain = plain; }  /* empty or blank (str.isspace): absent */
+                if (blank) v = VNONE; else { v = vstr(x->s, x->n); v.plain = plain; v.i = raw; }  /* empty or blank (str.isspace): absent */
                 break;
             }
             case J_INT: v = vstr(x->s, x->n); v.plain = 1; break;
@@ -1169,6 +1204,7 @@ static int take_record(Columns *self, PyObject *text, const char *ls, Py_ssize_t
     /* attributes: canonical JSON (sorted keys) of EventData merged with the overrides */
     Buf *j = &self->jsonbuf;
     j->len = 0;
+    Src src = {self->text.p, (const char *)PyUnicode_DATA(text), self->text.len};
     if (buf_putc(j, '{') < 0) return FAILED;
     int di = 0, oi = 0, first = 1, ns = plan->nslots;
     const SortKey *dord = self->dord;
@@ -1181,10 +1217,10 @@ static int take_record(Columns *self, PyObject *text, const char *ls, Py_ssize_t
               : dord[di].pre != skey[oi].pre ? (dord[di].pre < skey[oi].pre ? -1 : 1)
               : key_cmp(e->pre, e->k, e->kn, skey[oi].pre, skey[oi].s, skey[oi].n);
         int rc;
-        if (c < 0) { rc = put_member(j, e->k, e->kn, e->kplain, &e->v, first, &self->text); di++; }
+        if (c < 0) { rc = put_member(j, e->k, e->kn, e->kplain, &e->v, first, &src); di++; }
         else {
             if (c == 0) di++;  /* the override replaces the EventData value */
-            rc = put_member(j, skey[oi].s, skey[oi].n, skey[oi].plain, &sval[oi], first, &self->text);
+            rc = put_member(j, skey[oi].s, skey[oi].n, skey[oi].plain, &sval[oi], first, &src);
             for (oi++; oi < ns && sset[oi] != gen; oi++) {}
         }
         if (rc < 0) return FAILED;
@@ -1583,7 +1619,7 @@ static int Columns_init(Columns *self, PyObject *args, PyObject *kw) {
     if (buf_put(&self->id_prefix, pre, pn) < 0 || buf_put(&self->id_suffix, suf, sn) < 0) return -1;
     sha_init(&self->id_base);
     sha_update(&self->id_base, (const unsigned char *)pre, pn);
-    self->lastplan = -1;
+    for (int i = 0; i < PLAN_SLOTS; i++) self->pcache[i].plan = -1;  /* the plans may be other ones now */
     for (int k = 0; k < N_CONV; k++)  /* kept when re-initialised: conversions are pure functions of the text */
         if (!self->cache[k] && !(self->cache[k] = PyMem_Calloc(1, sizeof(struct Memo)))) { PyErr_NoMemory(); return -1; }
     self->ts.width = self->pid.width = 8;
@@ -1607,8 +1643,10 @@ static void Columns_dealloc(Columns *self) {
     intcol_free(&self->ts); intcol_free(&self->pid); intcol_free(&self->sport); intcol_free(&self->dport);
     buf_free(&self->tags.offsets); buf_free(&self->attack.offsets);
     buf_free(&self->text); buf_free(&self->msgbuf); buf_free(&self->jsonbuf); buf_free(&self->idbuf);
-    buf_free(&self->keybuf); buf_free(&self->lastkey); buf_free(&self->id_prefix); buf_free(&self->id_suffix);
+    for (int i = 0; i < PLAN_SLOTS; i++) buf_free(&self->pcache[i].key);
+    buf_free(&self->keybuf); buf_free(&self->id_prefix); buf_free(&self->id_suffix);
     for (int k = 0; k < N_CONV; k++) memo_free(self->cache[k]);
+    for (int i = 0; i < ORDER_SLOTS; i++) PyMem_Free(self->ocache[i].idx);
     PyMem_Free(self->ps.nodes); PyMem_Free(self->data); PyMem_Free(self->dord); PyMem_Free(self->sval); PyMem_Free(self->sset); PyMem_Free(self->htab);
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
