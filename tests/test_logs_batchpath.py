@@ -171,6 +171,16 @@ def test_bench_lines_all_take_the_vector_path(tmp_path):
     assert_same(p, year=2024)
 
 
+def test_percent_decoded_quotes_backslashes_and_control_characters_are_json_escaped(tmp_path):
+    """A decoded URL may hold what its request line cannot (%5C, %22, %0A, %09, %01, non-ASCII):
+    stored as the line parser's JSON escapes it, whether or not the block holds a backslash."""
+    p = tmp_path / "decoded.log"
+    p.write_text("".join(f'1.2.3.4 - - [05/Jan/2024:10:00:0{i} +0000] "GET /a{e}b HTTP/1.1" 200 5 "-" "ua"\n'
+                         for i, e in enumerate(["%5C", "%22", "%0A", "%09", "%01", "%C3%A9", "%FF"])))
+    recs = assert_same(p, year=2024)
+    assert ['"decoded_url":"/a\\\\b"' in r["attributes"] for r in recs][0]
+
+
 def test_worker_processes_give_the_same_records(tmp_path, monkeypatch):
     p = tmp_path / "mixed.log"
     _damaged_file(p, random.Random(11), lines=6000)

@@ -201,16 +201,63 @@ def test_byte_slices_of_ascii_text_are_the_code_unit_slices(values, start, stop,
 
 @settings(max_examples=100, deadline=None)
 @given(st.lists(st.lists(st.one_of(st.none(), st.text(alphabet=st.characters(min_codepoint=0x20, max_codepoint=0x7e),
-                                                      max_size=8)), min_size=3, max_size=3), min_size=1, max_size=20))
-def test_json_object_of_segments_drops_null_segments_and_wraps_in_braces(rows):
+                                                      max_size=8)), min_size=3, max_size=3), min_size=1, max_size=20),
+       st.booleans())
+def test_json_object_of_segments_drops_null_segments_and_wraps_in_braces(rows, compiled):
     """Fast-path text (printable ASCII, quotes and backslashes escaped) as a JSON object; a row with
-    every segment null is {}."""
+    every segment null is {}; the compiled builder (_linescan.json_object) and its Arrow twin alike."""
     import json
 
     import pyarrow as pa
 
-    from forensics.logs.fastpath import _object, _seg
+    from forensics.logs.fastpath import _json_object
     cols = list(zip(*rows))
-    got = _object([_seg(k, pa.array(list(c), pa.string())) for k, c in zip(("a", "b", "c"), cols)]).to_pylist()
+    segs = [(f',"{k}":"', pa.array(list(c), pa.string()), '"', (True, True)) for k, c in zip(("a", "b", "c"), cols)]
+    got = _json_object(len(rows), segs, compiled).to_pylist()
     for row, text in zip(rows, got):
         assert json.loads(text) == {k: v for k, v in zip(("a", "b", "c"), row) if v is not None}
+
+
+_ASCII = st.text(alphabet=st.sampled_from(list('ab"\\ {}:,') + ["\x7e", "\x20"]), max_size=6)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(st.lists(st.one_of(st.none(), _ASCII), min_size=1, max_size=30),
+                          st.sampled_from([(False, False), (True, False), (False, True), (True, True)]),
+                          st.integers(0, 5), st.booleans(), st.sampled_from(["", '"', "x"])), min_size=1, max_size=4),
+       st.integers(0, 3))
+def test_compiled_json_object_is_its_arrow_twin(segs, cut):
+    """Segments of any escaping, null pattern, slice offset and chunking: the same text both ways."""
+    import pyarrow as pa
+
+    from forensics.logs.fastpath import _json_object
+    n = min((len(v) for v, *_ in segs), default=0)
+    n = max(0, n - cut)
+    parts = []
+    for k, (values, esc, skip, chunked, tail) in enumerate(segs):
+        arr = pa.array(values, pa.string())
+        arr = arr.slice(min(skip, len(arr) - n), n)  # a slice: offsets and validity bits not at 0
+        if chunked and n > 1:
+            arr = pa.chunked_array([arr.slice(0, n // 2), arr.slice(n // 2)])
+        parts.append((f',"k{k}":' + tail, arr, tail, esc))
+    c = _json_object(n, parts, compiled=True)
+    r = _json_object(n, parts, compiled=False)
+    assert c.to_pylist() == r.to_pylist()
+
+
+def test_compiled_json_object_refuses_short_buffers():
+    import numpy as np
+    import pytest
+
+    from forensics.logs import fastpath
+    offs = np.array([0, 2], np.int32).tobytes()
+    with pytest.raises(ValueError):  # two rows, offsets of one
+        fastpath._linescan.json_object(2, [(b",", b"", 0, None, 0, offs, b"ab")])
+    with pytest.raises(ValueError):  # text past the data
+        fastpath._linescan.json_object(1, [(b",", b"", 0, None, 0, offs, b"a")])
+    with pytest.raises(ValueError):  # no head to drop the comma of
+        fastpath._linescan.json_object(1, [(b"", b"", 0, None, 0, offs, b"ab")])
+    with pytest.raises(ValueError):  # validity of fewer bits than rows
+        fastpath._linescan.json_object(1, [(b",", b"", 0, b"\x01", 8, offs, b"ab")])
+    assert fastpath._linescan.json_object(1, [(b',"a":"', b'"', 3, None, 0, offs, b'"\\')]) == \
+        (np.array([0, 12], np.int32).tobytes(), b'{"a":"\\"\\\\"}')

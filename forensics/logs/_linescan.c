@@ -405,10 +405,154 @@ done:
     return res;
 }
 
+/* json_object(n, segments) -> (offsets: n+1 int32, data): per row "{" + the segments whose value is
+ * not null, each as head + value (with backslashes and/or quotes escaped: esc bit 1, bit 2) + tail,
+ * the first present head's leading byte (its comma) dropped, + "}"; "{}" when none is present.
+ * fastpath._json_object's Arrow joins are its twin. A segment: (head, tail, esc, validity or None,
+ * bit offset of row 0 in it, offsets int32 (n+1 from row 0), data). */
+typedef struct {
+    Py_buffer head, tail, valid, offs, data;
+    int esc, has_valid;
+    Py_ssize_t bit;
+} Seg;
+
+static inline int seg_valid(const Seg *g, Py_ssize_t i) {
+    if (!g->has_valid) return 1;
+    Py_ssize_t b = g->bit + i;
+    return (((const unsigned char *)g->valid.buf)[b >> 3] >> (b & 7)) & 1;
+}
+
+/* the segments' pieces are a few bytes each: a loop beats a call to memcpy */
+static inline void copy(char *d, const char *s, Py_ssize_t len) {
+    if (len > 32) {
+        memcpy(d, s, (size_t)len);
+        return;
+    }
+    for (Py_ssize_t i = 0; i < len; i++) d[i] = s[i];
+}
+
+static inline int needs_escape(int esc, unsigned char c) { return ((esc & 1) && c == '\\') || ((esc & 2) && c == '"'); }
+
+static PyObject *json_object(PyObject *self, PyObject *args) {
+    Py_ssize_t n;
+    PyObject *segs, *seq = NULL, *res = NULL, *offs = NULL, *data = NULL;
+    if (!PyArg_ParseTuple(args, "nO", &n, &segs)) return NULL;
+    if (n < 0 || !(seq = PySequence_Fast(segs, "json_object(n, segments): a sequence of segments"))) {
+        if (n < 0) PyErr_SetString(PyExc_ValueError, "json_object: n < 0");
+        return NULL;
+    }
+    Py_ssize_t k = PySequence_Fast_GET_SIZE(seq), got = 0;
+    Seg *S = PyMem_Calloc(k ? k : 1, sizeof(Seg));
+    if (!S) {
+        Py_DECREF(seq);
+        return PyErr_NoMemory();
+    }
+    for (; got < k; got++) {
+        Seg *g = S + got;
+        PyObject *v;
+        if (!PyArg_ParseTuple(PySequence_Fast_GET_ITEM(seq, got), "y*y*iOny*y*", &g->head, &g->tail, &g->esc, &v,
+                              &g->bit, &g->offs, &g->data))
+            goto done;
+        if (v != Py_None) {
+            if (PyObject_GetBuffer(v, &g->valid, PyBUF_SIMPLE) < 0) {
+                PyBuffer_Release(&g->head), PyBuffer_Release(&g->tail), PyBuffer_Release(&g->offs);
+                PyBuffer_Release(&g->data);
+                goto done;
+            }
+            g->has_valid = 1;
+        }
+        const int32_t *O = g->offs.buf;
+        int bad = g->head.len < 1 || g->offs.len < (n + 1) * 4 || g->bit < 0 ||
+                  (g->has_valid && g->valid.len * 8 < g->bit + n);
+        for (Py_ssize_t i = 0; !bad && i < n; i++)
+            bad = O[i] < 0 || O[i] > O[i + 1];
+        if (!bad && n && O[n] > g->data.len) bad = 1;
+        if (bad) {
+            got++;
+            PyErr_SetString(PyExc_ValueError, "json_object: a segment's buffers do not hold n rows");
+            goto done;
+        }
+        /* most columns hold nothing to escape: then their rows are plain copies */
+        if (n && g->esc) {
+            const char *d = (const char *)g->data.buf + O[0];
+            size_t len = (size_t)(O[n] - O[0]);
+            if (!((g->esc & 1) && memchr(d, '\\', len)) && !((g->esc & 2) && memchr(d, '"', len))) g->esc = 0;
+        }
+    }
+    /* the length of each row, then the rows */
+    int64_t total = 0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        int any = 0;
+        total += 2;
+        for (Py_ssize_t j = 0; j < k; j++) {
+            const Seg *g = S + j;
+            if (!seg_valid(g, i)) continue;
+            const int32_t *O = g->offs.buf;
+            const unsigned char *d = g->data.buf;
+            total += g->head.len + g->tail.len + (O[i + 1] - O[i]) - (any ? 0 : 1);
+            any = 1;
+            if (g->esc)
+                for (int32_t p = O[i]; p < O[i + 1]; p++) total += needs_escape(g->esc, d[p]);
+        }
+    }
+    if (total > INT32_MAX) {
+        PyErr_SetString(PyExc_ValueError, "json_object: more than 2 GB of text");
+        goto done;
+    }
+    if (!(offs = PyBytes_FromStringAndSize(NULL, (n + 1) * 4)) || !(data = PyBytes_FromStringAndSize(NULL, total)))
+        goto done;
+    int32_t *RO = (int32_t *)PyBytes_AS_STRING(offs);
+    char *D = PyBytes_AS_STRING(data);
+    int32_t at = 0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        RO[i] = at;
+        int any = 0;
+        D[at++] = '{';
+        for (Py_ssize_t j = 0; j < k; j++) {
+            const Seg *g = S + j;
+            if (!seg_valid(g, i)) continue;
+            const int32_t *O = g->offs.buf;
+            const unsigned char *d = g->data.buf;
+            Py_ssize_t skip = any ? 0 : 1;
+            copy(D + at, (const char *)g->head.buf + skip, g->head.len - skip);
+            at += (int32_t)(g->head.len - skip);
+            any = 1;
+            if (g->esc) {
+                for (int32_t p = O[i]; p < O[i + 1]; p++) {
+                    if (needs_escape(g->esc, d[p])) D[at++] = '\\';
+                    D[at++] = (char)d[p];
+                }
+            } else {
+                copy(D + at, (const char *)d + O[i], O[i + 1] - O[i]);
+                at += O[i + 1] - O[i];
+            }
+            copy(D + at, g->tail.buf, g->tail.len);
+            at += (int32_t)g->tail.len;
+        }
+        D[at++] = '}';
+    }
+    RO[n] = at;
+    res = PyTuple_Pack(2, offs, data);
+done:
+    for (Py_ssize_t j = 0; j < got && j < k; j++) {
+        Seg *g = S + j;
+        if (!g->head.obj && !g->data.obj) continue;  /* the failed parse released its own */
+        PyBuffer_Release(&g->head), PyBuffer_Release(&g->tail), PyBuffer_Release(&g->offs);
+        PyBuffer_Release(&g->data);
+        if (g->has_valid) PyBuffer_Release(&g->valid);
+    }
+    PyMem_Free(S);
+    Py_XDECREF(offs);
+    Py_XDECREF(data);
+    Py_DECREF(seq);
+    return res;
+}
+
 static PyMethodDef methods[] = {
     {"scan", scan, METH_VARARGS, "scan(kind, block, starts, ends) -> (ok, spans): the bulk lines' fields"},
     {"gather", gather, METH_VARARGS, "gather(block, spans, width, col, n) -> (offsets, data, validity)"},
     {"locators", locators, METH_VARARGS, "locators(line_no, offsets) -> (offsets, data): line=N;off=M"},
+    {"json_object", json_object, METH_VARARGS, "json_object(n, segments) -> (offsets, data): the attributes JSON"},
     {NULL}};
 
 static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_linescan", "fields of bulk log lines", -1, methods};

@@ -29,7 +29,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from forensics.events import EVENT_SCHEMA
+from forensics.events import EVENT_SCHEMA, canonical_json
 from forensics.logs import detections, webaccess
 from forensics.logs.authlog import AUTH_PROGRAMS
 from forensics.logs.lines import MAX_LINE
@@ -70,6 +70,7 @@ _CLEARING_PREFILTER = "(?i)" + "|".join(detections._CLEARING_WORDS)
 KIND_SYSLOG, KIND_SSHD, KIND_ACCESS = 1, 2, 3
 DET_NONE, DET_FAILURE, DET_SUCCESS, DET_HTTP = 0, 1, 2, 3
 STR = pa.string()
+_RAW = (False, False)  # a JSON segment with nothing to escape
 _PRINTABLE_NL = bytes(range(0x20, 0x7f)) + b"\n"
 
 
@@ -148,14 +149,14 @@ def parse_block(block: bytes, first_line: int, base_offset: int, cfg: BlockConfi
             fields = syslog_fields_c(block, starts[sys_idx], ends[sys_idx])
         else:
             fields = syslog_fields(_take_lines(all_lines, sys_idx))
-        parts.append(_syslog(fields, line_no[sys_idx], offsets[sys_idx], cfg, memo, esc))
+        parts.append(_syslog(fields, line_no[sys_idx], offsets[sys_idx], cfg, memo, esc, compiled))
     acc_idx = np.flatnonzero(is_acc)
     if len(acc_idx):
         if _linescan is not None and compiled:
             fields = access_fields_c(block, starts[acc_idx], ends[acc_idx])
         else:
             fields = access_fields(_take_lines(all_lines, acc_idx))
-        parts.append(_access(fields, line_no[acc_idx], offsets[acc_idx], cfg, memo, esc))
+        parts.append(_access(fields, line_no[acc_idx], offsets[acc_idx], cfg, memo, esc, compiled))
     parts = [p.select(_PART_COLUMNS) for p in parts if p is not None and p.num_rows]
     table = None
     taken = np.zeros(n, dtype=bool)
@@ -259,11 +260,26 @@ def _holds(arr: pa.Array, ch: str) -> bool:
     return memoryview(data)[int(offs[0]):int(offs[-1])].tobytes().find(ch.encode()) >= 0
 
 
-def _seg(key: str, value: pa.Array, quoted: bool = True, esc: tuple = (True, True)) -> pa.Array:
-    """',"key":value' (null where value is null)."""
-    if quoted:
-        return pc.binary_join_element_wise(f',"{key}":"', _json_str(value, *esc), '"', "")
-    return pc.binary_join_element_wise(f',"{key}":', value, "")
+def _json_object(n: int, segments: list[tuple], compiled: bool = True) -> pa.Array:
+    """Per row '{' + the segments (head, value, tail, (backslash, quote)) whose value is not null, each
+    as head + value (those characters escaped) + tail, the first one's leading comma dropped, + '}'.
+    Written by _linescan.json_object when built (one pass), else by Arrow joins (its twin)."""
+    if _linescan is None or not compiled:
+        return _object([pc.binary_join_element_wise(head, _json_str(value, *esc), tail, "")
+                        for head, value, tail, esc in segments])
+    parts = []
+    for head, value, tail, (bs, quote) in segments:
+        if isinstance(value, pa.ChunkedArray):
+            value = value.combine_chunks()
+        if value.type != STR:
+            value = value.cast(STR)
+        validity, offs, data = value.buffers()
+        at = value.offset
+        parts.append((head.encode(), tail.encode(), int(bs) | int(quote) << 1,
+                      validity if value.null_count else None, at, memoryview(offs)[4 * at:4 * (at + n + 1)],
+                      data if data is not None else b""))
+    offs, data = _linescan.json_object(n, parts)
+    return pa.Array.from_buffers(STR, n, [None, pa.py_buffer(offs), pa.py_buffer(data)])
 
 
 def _object(segments: list[pa.Array]) -> pa.Array:
@@ -418,7 +434,8 @@ def access_fields_c(block: bytes, starts: np.ndarray, ends: np.ndarray) -> tuple
     return keep, {name: _gathered(block, sp, 18, 2 * k, n) for k, name in enumerate(ACCESS_FIELDS)}
 
 
-def _syslog(fields: tuple, line_no, offsets, cfg: BlockConfig, memo: dict, esc: tuple) -> pa.Table | None:
+def _syslog(fields: tuple, line_no, offsets, cfg: BlockConfig, memo: dict, esc: tuple,
+            compiled: bool = True) -> pa.Table | None:
     keep, f = fields
     if not keep.any():
         return None
@@ -494,9 +511,9 @@ def _syslog(fields: tuple, line_no, offsets, cfg: BlockConfig, memo: dict, esc: 
         f = lambda a: a.filter(sel)  # noqa: E731
         n = int(ok_plain.sum())
         p_ts, p_host, p_prog, p_pid, p_msg, p_full, p_year = map(f, (ts_text, host, prog, pid_text, msg, full, year))
-        attrs = pc.binary_join_element_wise(
-            '{"body":"', _json_str(p_msg, *esc), '","program":"', _json_str(p_prog, *esc), '","time_text":"', p_ts,
-            '","year_inferred":', pc.cast(p_year, STR), "}", "")
+        attrs = _json_object(n, [(',"body":"', p_msg, '"', esc), (',"program":"', p_prog, '"', esc),
+                                 (',"time_text":"', p_ts, '"', _RAW), (',"year_inferred":', pc.cast(p_year, STR), "", _RAW)],
+                             compiled)
         tables.append(pa.table({
             "timestamp": f(ts0), "data_type": pa.repeat(pa.scalar("linux:syslog:line"), n), "message": p_full,
             "host": p_host, "user": pa.nulls(n, STR), "process_pid": pc.cast(p_pid, pa.int64()),
@@ -509,7 +526,7 @@ def _syslog(fields: tuple, line_no, offsets, cfg: BlockConfig, memo: dict, esc: 
             "url": pa.nulls(n, STR), "bytes_out": pa.nulls(n, pa.int64()),
         }))
     if ok_sshd.any():
-        t = _sshd(ok_sshd, sf, ts_text, host, prog, pid_text, msg, ts0, year, month, line_no, offsets, esc)
+        t = _sshd(ok_sshd, sf, ts_text, host, prog, pid_text, msg, ts0, year, month, line_no, offsets, esc, compiled)
         if t is not None:
             tables.append(t)
     if not tables:
@@ -532,7 +549,8 @@ def _scatter(values: pa.Array, at: np.ndarray, n: int) -> pa.Array:
     return values.take(pa.array(idx, mask=idx < 0))
 
 
-def _sshd(mask, sf, ts_text, host, prog, pid_text, msg, ts0, year, month, line_no, offsets, esc) -> pa.Table | None:
+def _sshd(mask, sf, ts_text, host, prog, pid_text, msg, ts0, year, month, line_no, offsets, esc,
+          compiled: bool = True) -> pa.Table | None:
     """sshd's everyday `Failed|Accepted METHOD for [invalid user ]USER from IPv4 port N ssh2` (authlog._sshd);
     `sf`: sshd_fields of the rows (valid where `mask`)."""
     sel = pa.array(mask)
@@ -566,10 +584,11 @@ def _sshd(mask, sf, ts_text, host, prog, pid_text, msg, ts0, year, month, line_n
                                  "SSH login accepted for "))
     tail = pc.if_else(failed, "", pc.binary_join_element_wise(" (", method, ")", ""))
     message = pc.binary_join_element_wise(head, user, " from ", ip, tail, "")
-    attrs = pc.binary_join_element_wise(
-        '{"body":"', _json_str(msg, *esc), '"', pc.if_else(inv, ',"invalid_user":true', ""), ',"kind":"', kind,
-        '","method":"', _json_str(method, *esc), '","outcome":"', outcome, '","program":"', _json_str(prog, *esc),
-        '","time_text":"', ts_text, '","year_inferred":', pc.cast(year, STR), "}", "")
+    attrs = _json_object(n, [
+        (',"body":"', msg, '"', esc), (',"invalid_user":', pc.if_else(inv, "true", pa.scalar(None, STR)), "", _RAW),
+        (',"kind":"', kind, '"', _RAW), (',"method":"', method, '"', esc), (',"outcome":"', outcome, '"', _RAW),
+        (',"program":"', prog, '"', esc), (',"time_text":"', ts_text, '"', _RAW),
+        (',"year_inferred":', pc.cast(year, STR), "", _RAW)], compiled)
     tags = _SSH_TAGS.take(code)
     attack = _SSH_ATTACK.take(code)
     return pa.table({
@@ -611,10 +630,14 @@ def _request(text: str) -> tuple:
     sig_url = decoded or url or text or ""
     attacked = bool(detections._signatures((sig_url, url or "")))
     login = detections.LOGIN_URL.search(url or "") is not None
-    return method, url, proto, decoded, attacked, login
+    # the decoded URL as the inside of its JSON string (percent-decoding may give quotes,
+    # backslashes, control characters: escaped as the line parser's canonical_json escapes them)
+    decoded_json = None if decoded is None else canonical_json(decoded)[1:-1]
+    return method, url, proto, decoded_json, attacked, login
 
 
-def _access(fields: tuple, line_no, offsets, cfg: BlockConfig, memo: dict, esc: tuple) -> pa.Table | None:
+def _access(fields: tuple, line_no, offsets, cfg: BlockConfig, memo: dict, esc: tuple,
+            compiled: bool = True) -> pa.Table | None:
     keep, f = fields
     if not keep.any():
         return None
@@ -658,16 +681,17 @@ def _access(fields: tuple, line_no, offsets, cfg: BlockConfig, memo: dict, esc: 
     http = pc.or_kleene(pc.is_in(status, pa.array([401, 403], pa.int64())),
                         pc.and_kleene(pc.equal(pc.fill_null(method, ""), "POST"), login))
     http = pc.fill_null(http, False)
-    # request, referer and user agent hold no quote (the strict pattern); decoded URLs and extras may
-    attributes = _object([
-        _seg("decoded_url", decoded, esc=(bs, True)),
-        _seg("extra", pc.if_else(pc.equal(extra, ""), pa.scalar(None, STR), extra), esc=(bs, True)),
-        pc.if_else(pc.is_valid(ref), ',"format":"combined"', ',"format":"common"'),
-        _seg("http_version", proto, esc=(False, False)), _seg("method", method, esc=(False, False)),
-        _seg("referer", pc.if_else(pc.equal(ref, "-"), pa.scalar(None, STR), ref), esc=(bs, False)),
-        _seg("request", request, esc=(bs, False)), _seg("status", pc.cast(status, STR), quoted=False),
-        _seg("time_text", date, esc=(False, False)), _seg("user_agent", ua_attr, esc=(bs, False)),
-    ])
+    # request, referer and user agent hold no quote (the strict pattern); the decoded URL comes
+    # escaped as the reference's JSON escapes it (it may hold any character once decoded)
+    attributes = _json_object(n, [
+        (',"decoded_url":"', decoded, '"', _RAW),
+        (',"extra":"', pc.if_else(pc.equal(extra, ""), pa.scalar(None, STR), extra), '"', (bs, True)),
+        (',"format":"', pc.if_else(pc.is_valid(ref), "combined", "common"), '"', _RAW),
+        (',"http_version":"', proto, '"', _RAW), (',"method":"', method, '"', _RAW),
+        (',"referer":"', pc.if_else(pc.equal(ref, "-"), pa.scalar(None, STR), ref), '"', (bs, False)),
+        (',"request":"', request, '"', (bs, False)), (',"status":', pc.cast(status, STR), "", _RAW),
+        (',"time_text":"', date, '"', _RAW), (',"user_agent":"', ua_attr, '"', (bs, False)),
+    ], compiled)
     return pa.table({
         "timestamp": ts, "data_type": pa.repeat(pa.scalar("web:access"), n),
         "message": pc.binary_join_element_wise(client, " ", request, " -> ", status_text, ""),
