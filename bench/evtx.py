@@ -17,7 +17,7 @@ distinct evidence item. Three figures, each the median of --repeat runs:
 * ingest: the product path, forensics.pipeline.run_unit (EvtxIngestor →
   EventWriter → Parquet in the event store, flush and rename included), one
   unit per file on the same --workers processes, run by the pipeline's own
-  forensics.pipeline.run_on_pool (one task per unit, biggest first, finished
+  forensics.pipeline.run_on_pool (biggest first, small files grouped per task, finished
   files flushed to disk by the parent as they come). As in the product, whose
   pipeline pool forks from a parent that has already planned the units (the
   pipeline imported, every ingestor loaded by the registry), the parent does
@@ -72,8 +72,8 @@ def _units(jobs: list[str], options: dict) -> list:
 
 
 def _ingest_all(ex, units: list) -> int:
-    """The units on the pool exactly as the pipeline runs them (forensics.pipeline.run_on_pool: one
-    task per unit, biggest first, written without fsync, each wake-up's finished files flushed to
+    """The units on the pool exactly as the pipeline runs them (forensics.pipeline.run_on_pool:
+    biggest first, small files grouped per task, written without fsync, finished files flushed to
     disk by the parent while the rest run), without the case-store bookkeeping."""
     from forensics.pipeline import run_on_pool
     return sum(r.events for r in run_on_pool(ex, units))

@@ -114,3 +114,20 @@ def test_pool_flushes_at_most_once_per_interval(cc_home, tmp_path, monkeypatch):
     assert units >= 8 and len(seen) == units
     assert len(flushes) == 1 and len(flushes[0]) == units, flushes
     assert all(seen)
+
+
+def test_small_units_share_pool_tasks_in_start_order(tmp_path, monkeypatch):
+    """Each pool task costs the parent and a worker about as much as a small file's ingest, so small
+    units share tasks (up to GROUP_UNITS or GROUP_BYTES), big ones run alone, all biggest first."""
+    monkeypatch.setattr(pipeline, "SMALL_UNIT_BYTES", 1000)
+    monkeypatch.setattr(pipeline, "GROUP_UNITS", 3)
+    monkeypatch.setattr(pipeline, "GROUP_BYTES", 1000)
+    sizes = {"big1": 5000, "big2": 1000, "s400": 400, "s300a": 300, "s300b": 300, "s100a": 100, "s100b": 100,
+             "s100c": 100, "s100d": 100, "empty": 0}
+    units = []
+    for name, n in sizes.items():
+        (tmp_path / name).write_bytes(b"x" * n)
+        units.append(pipeline.Unit("c", name, name, str(tmp_path / name), "log", "", "", "", {}))
+    tasks = [[u.display_name for u in t] for t in pipeline.pool_tasks(units[::-1])]
+    assert tasks == [["big1"], ["big2"], ["s400", "s300b", "s300a"], ["s100d", "s100c", "s100b"], ["s100a", "empty"]]
+    assert [u for t in pipeline.pool_tasks(units) for u in t] == pipeline.largest_first(units)
