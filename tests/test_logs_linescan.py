@@ -219,6 +219,19 @@ def test_gather_refuses_spans_outside_the_block():
         fastpath._linescan.gather(b"abc", np.array([0, 2], np.int64).tobytes(), 2, 0, 2)
     offs, data, valid = fastpath._linescan.gather(b"abc", np.array([1, 3, -1, -1], np.int64).tobytes(), 2, 0, 2)
     assert data == b"bc" and np.frombuffer(offs, np.int32).tolist() == [0, 2, 2] and valid == b"\x01"
+    # a span from one column to another (the tag and message of a syslog line: columns 2 and 9)
+    assert fastpath._linescan.gather(b"abc", np.array([0, 1, 3], np.int64).tobytes(), 3, 0, 1, 2)[1] == b"abc"
+    with pytest.raises(ValueError):  # an end column before the start column, or past the row
+        fastpath._linescan.gather(b"abc", np.array([0, 1, 3], np.int64).tobytes(), 3, 1, 1, 0)
+    with pytest.raises(ValueError):
+        fastpath._linescan.gather(b"abc", np.array([0, 1, 3], np.int64).tobytes(), 3, 0, 1, 3)
+
+
+def test_scan_gives_the_spans_of_the_lines_it_reads_only():
+    block = b"x\n1.2.3.4 - - [05/Jan/2024:10:00:03 +0000] \"GET / HTTP/1.1\" 200 5\ny\n"
+    starts, ends = _lines(block)
+    ok, spans = fastpath._linescan.scan(3, block, starts, ends)
+    assert list(ok) == [0, 1, 0] and len(spans) == 18 * 8
 
 
 @settings(max_examples=200, deadline=None)

@@ -234,7 +234,8 @@ static int access_line(P s, Py_ssize_t a, Py_ssize_t b, int64_t *sp) {
     return 1;
 }
 
-/* scan(kind, block, starts, ends) -> (ok: n bytes, spans: n * width int64) for lines [starts[i], ends[i]).
+/* scan(kind, block, starts, ends) -> (ok: n bytes, spans: m * width int64) for lines [starts[i], ends[i]),
+ * the spans of the m lines the pattern reads (ok bit 1), in order: the rows of gather.
  * kind 1: syslog lines, width 20 (syslog_line's 10, then sshd_msg's 10 over the message, all -1 when
  * the message is no sshd line of SSHD_RE); the ok byte's bits: 1 SYSLOG_RE, 2 SSHD_RE on the message,
  * 4 the message holds "audit(" or "IN=", 8 the tag and message hold a clearing word.
@@ -261,9 +262,10 @@ static PyObject *scan(PyObject *self, PyObject *args) {
     unsigned char *o = (unsigned char *)PyBytes_AS_STRING(ok);
     int64_t *sp = (int64_t *)PyBytes_AS_STRING(spans);
     P s = blk.buf;
+    Py_ssize_t m = 0;
     Py_BEGIN_ALLOW_THREADS
     for (Py_ssize_t k = 0; k < n; k++) {
-        int64_t *row = sp + k * width;
+        int64_t *row = sp + m * width;
         for (int j = 0; j < width; j++) row[j] = -1;
         if (kind == 3) {
             o[k] = (unsigned char)access_line(s, S[k], E[k], row);
@@ -276,8 +278,10 @@ static PyObject *scan(PyObject *self, PyObject *args) {
             }
             o[k] = (unsigned char)v;
         }
+        m += o[k] & 1;
     }
     Py_END_ALLOW_THREADS
+    if (_PyBytes_Resize(&spans, m * width * 8) < 0) goto done;
     res = PyTuple_Pack(2, ok, spans);
 done:
     Py_XDECREF(ok);
@@ -288,21 +292,23 @@ done:
     return res;
 }
 
-/* gather(block, spans, width, col, n) -> (offsets: n+1 int32, data, validity bitmap or None): the
- * strings [spans[i*width+col], spans[i*width+col+1]) of the block; a start of -1 is a null */
+/* gather(block, spans, width, col, n[, end]) -> (offsets: n+1 int32, data, validity bitmap or None): the
+ * strings [spans[i*width+col], spans[i*width+end]) of the block (end: col + 1 unless given); a start
+ * of -1 is a null */
 static PyObject *gather(PyObject *self, PyObject *args) {
     Py_buffer blk, sp;
-    Py_ssize_t width, col, n;
-    if (!PyArg_ParseTuple(args, "y*y*nnn", &blk, &sp, &width, &col, &n)) return NULL;
+    Py_ssize_t width, col, n, end = -1;
+    if (!PyArg_ParseTuple(args, "y*y*nnn|n", &blk, &sp, &width, &col, &n, &end)) return NULL;
     PyObject *res = NULL, *offs = NULL, *data = NULL, *valid = NULL;
     const int64_t *S = sp.buf;
-    if (width < 2 || col < 0 || col + 1 >= width + 0 || n < 0 || sp.len < n * width * 8) {
+    if (end < 0) end = col + 1;
+    if (width < 2 || col < 0 || end <= col || end >= width || n < 0 || sp.len < n * width * 8) {
         PyErr_SetString(PyExc_ValueError, "spans shorter than n rows of width");
         goto done;
     }
     Py_ssize_t total = 0, nulls = 0;
     for (Py_ssize_t i = 0; i < n; i++) {
-        int64_t a = S[i * width + col], b = S[i * width + col + 1];
+        int64_t a = S[i * width + col], b = S[i * width + end];
         if (a < 0) {
             nulls++;
             continue;
@@ -333,7 +339,7 @@ static PyObject *gather(PyObject *self, PyObject *args) {
     int32_t at = 0;
     for (Py_ssize_t i = 0; i < n; i++) {
         O[i] = at;
-        int64_t a = S[i * width + col], b = S[i * width + col + 1];
+        int64_t a = S[i * width + col], b = S[i * width + end];
         if (a < 0) continue;
         memcpy(D + at, s + a, (size_t)(b - a));
         at += (int32_t)(b - a);

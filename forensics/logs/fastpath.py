@@ -130,13 +130,8 @@ def parse_block(block: bytes, first_line: int, base_offset: int, cfg: BlockConfi
     first = np.where(ends > starts, buf[np.minimum(starts, len(buf) - 1)], 0)
     is_sys = clean & (first >= 65) & (first <= 90)
     is_acc = clean & (first >= 48) & (first <= 57)
-    # all lines as one Arrow array over the block's bytes with the newlines taken out
-    # (binary: the unclean lines need not be UTF-8; only the selected ones become strings)
-    data = block.replace(b"\n", b"")
-    offs = np.empty(n + 1, dtype=np.int64)
-    offs[:-1] = starts - np.arange(n)
-    offs[-1] = len(data)
-    all_lines = pa.LargeBinaryArray.from_buffers(pa.large_binary(), n, [None, pa.py_buffer(offs), pa.py_buffer(data)])
+    walk = _linescan is not None and compiled
+    all_lines = None if walk else _all_lines(block, starts)
     line_no = np.arange(first_line, first_line + n, dtype=np.int64)
     offsets = starts + base_offset
     parts = []
@@ -145,14 +140,14 @@ def parse_block(block: bytes, first_line: int, base_offset: int, cfg: BlockConfi
     esc = (block.find(b"\\") >= 0, block.find(b'"') >= 0)
     sys_idx = np.flatnonzero(is_sys)
     if len(sys_idx):
-        if _linescan is not None and compiled:
+        if walk:
             fields = syslog_fields_c(block, starts[sys_idx], ends[sys_idx])
         else:
             fields = syslog_fields(_take_lines(all_lines, sys_idx))
         parts.append(_syslog(fields, line_no[sys_idx], offsets[sys_idx], cfg, memo, esc, compiled))
     acc_idx = np.flatnonzero(is_acc)
     if len(acc_idx):
-        if _linescan is not None and compiled:
+        if walk:
             fields = access_fields_c(block, starts[acc_idx], ends[acc_idx])
         else:
             fields = access_fields(_take_lines(all_lines, acc_idx))
@@ -162,9 +157,12 @@ def parse_block(block: bytes, first_line: int, base_offset: int, cfg: BlockConfi
     taken = np.zeros(n, dtype=bool)
     if parts:
         table = pa.concat_tables(parts) if len(parts) > 1 else parts[0]
-        if table.num_rows > 1 and (np.diff(table.column("_line").to_numpy()) < 0).any():
-            table = table.sort_by("_line")
-        taken[table.column("_line").to_numpy() - first_line] = True
+        rows = table.column("_line").to_numpy()
+        if table.num_rows > 1 and (np.diff(rows) < 0).any():
+            # (the line numbers are distinct: numpy's argsort and one take cost less than sort_by)
+            order = np.argsort(rows)
+            table, rows = table.take(pa.array(order)), rows[order]
+        taken[rows - first_line] = True
         table = _finish(table, cfg, compiled)
     fallback = []
     for i in np.flatnonzero(~taken).tolist():
@@ -179,6 +177,17 @@ def parse_block(block: bytes, first_line: int, base_offset: int, cfg: BlockConfi
                 data = data[:-1]
             fallback.append((first_line + i, base_offset + s, data, complete, 0))
     return Block(table, fallback, n)
+
+
+def _all_lines(block: bytes, starts: np.ndarray) -> pa.Array:
+    """All lines as one Arrow array over the block's bytes with the newlines taken out (binary: the
+    unclean lines need not be UTF-8; only the selected ones become strings); the regex path reads them."""
+    n = len(starts)
+    data = block.replace(b"\n", b"")
+    offs = np.empty(n + 1, dtype=np.int64)
+    offs[:-1] = starts - np.arange(n)
+    offs[-1] = len(data)
+    return pa.LargeBinaryArray.from_buffers(pa.large_binary(), n, [None, pa.py_buffer(offs), pa.py_buffer(data)])
 
 
 def _same_list(items: list[str], n: int) -> pa.Array:
@@ -366,15 +375,10 @@ def sshd_fields(msg: pa.Array) -> tuple[np.ndarray, dict]:
                   "port": _el(tail, 4)}
 
 
-def _gathered(block: bytes, spans: bytes, width: int, col: int, n: int) -> pa.Array:
-    offs, data, valid = _linescan.gather(block, spans, width, col, n)
+def _gathered(block: bytes, spans: bytes, width: int, col: int, n: int, end: int = -1) -> pa.Array:
+    offs, data, valid = _linescan.gather(block, spans, width, col, n, end)
     return pa.Array.from_buffers(STR, n, [None if valid is None else pa.py_buffer(valid), pa.py_buffer(offs),
                                           pa.py_buffer(data)])
-
-
-def _spans(spans: bytes, width: int, keep: np.ndarray) -> tuple[bytes, int]:
-    m = np.frombuffer(spans, dtype=np.int64).reshape(-1, width)[keep]
-    return np.ascontiguousarray(m).tobytes(), len(m)
 
 
 def syslog_fields_c(block: bytes, starts: np.ndarray, ends: np.ndarray) -> tuple[np.ndarray, dict]:
@@ -387,14 +391,13 @@ def syslog_fields_c(block: bytes, starts: np.ndarray, ends: np.ndarray) -> tuple
     keep = (ok & 1) > 0
     if not keep.any():
         return keep, {}
-    sp, n = _spans(spans, 20, keep)
-    full = np.frombuffer(sp, dtype=np.int64).reshape(n, 20)[:, [2, 9]]  # tag start to message end
+    n = len(spans) // (20 * 8)  # the spans of the kept lines only
     s0 = starts[keep].astype(np.int64)
     ts = np.stack([s0, s0 + 15], axis=1).tobytes()
     fields = {"ts_text": _gathered(block, ts, 2, 0, n)}
     for k, name in enumerate(("host", "tagc", "prog", "pid_text", "msg", *SSHD_FIELDS)):
-        fields[name] = _gathered(block, sp, 20, 2 * k, n)
-    fields["full"] = _gathered(block, np.ascontiguousarray(full).tobytes(), 2, 0, n)
+        fields[name] = _gathered(block, spans, 20, 2 * k, n)
+    fields["full"] = _gathered(block, spans, 20, 2, n, 9)  # tag start to message end
     flags = ok[keep]
     fields["_sshd"], fields["_netfilter"], fields["_clearing"] = (flags & 2) > 0, (flags & 4) > 0, (flags & 8) > 0
     return keep, fields
@@ -430,8 +433,8 @@ def access_fields_c(block: bytes, starts: np.ndarray, ends: np.ndarray) -> tuple
     keep = np.frombuffer(ok, dtype=np.uint8) > 0
     if not keep.any():
         return keep, {}
-    sp, n = _spans(spans, 18, keep)
-    return keep, {name: _gathered(block, sp, 18, 2 * k, n) for k, name in enumerate(ACCESS_FIELDS)}
+    n = len(spans) // (18 * 8)  # the spans of the kept lines only
+    return keep, {name: _gathered(block, spans, 18, 2 * k, n) for k, name in enumerate(ACCESS_FIELDS)}
 
 
 def _syslog(fields: tuple, line_no, offsets, cfg: BlockConfig, memo: dict, esc: tuple,
