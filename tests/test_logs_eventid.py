@@ -59,3 +59,30 @@ def test_block_ids_equal_make_event_id():
     got = fastpath.event_ids(cfg, locs, types).to_pylist()
     assert got == [make_event_id(cfg.evidence_sha256, l, cfg.parser_id, d)
                    for l, d in zip(locs.to_pylist(), types.to_pylist())]
+
+
+def _compiled3(head: str, a: pa.Array, middle: str, b: pa.Array) -> list[str]:
+    n = len(a)
+    bufs = []
+    for arr in (a, b):
+        _, offs, data = arr.buffers()
+        bufs += [memoryview(offs)[4 * arr.offset: 4 * (arr.offset + n + 1)], data or b""]
+    out = _eventid.ids3(head.encode(), bufs[0], bufs[1], middle.encode(), bufs[2], bufs[3], n)
+    return [out[32 * i: 32 * i + 32].decode() for i in range(n)]
+
+
+@pytest.mark.parametrize("head", ["", "cd" * 32 + "|", "x" * 63])
+def test_key_in_pieces_same_as_hashlib(head):
+    """ids3 hashes head + a + middle + b without joining them: every length around the block edges."""
+    a = ["k" * i for i in range(0, 140)] + ["é中q", ""]
+    b = ["t" * (i % 70) for i in range(len(a))]
+    sa, sb = pa.array(a, pa.string()).slice(3), pa.array(b, pa.string()).slice(3)
+    assert _compiled3(head, sa, "|textlog@1.1.0|", sb) == _ref(head, [x + "|textlog@1.1.0|" + y for x, y in zip(a[3:], b[3:])])
+
+
+def test_key_in_pieces_bad_offsets_refused():
+    good = pa.array([0, 2], pa.int32()).buffers()[1]
+    with pytest.raises(ValueError):
+        _eventid.ids3(b"h", good, b"ab", b"|", pa.array([0, 9], pa.int32()).buffers()[1], b"abc", 1)
+    with pytest.raises(ValueError):
+        _eventid.ids3(b"h", pa.array([0], pa.int32()).buffers()[1], b"ab", b"|", good, b"ab", 1)

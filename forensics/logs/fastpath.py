@@ -764,15 +764,20 @@ def event_ids(cfg: BlockConfig, locators: pa.Array, data_types: pa.Array) -> pa.
     hashlib, not DuckDB's sha256: this runs in pool workers forked from a process that may have
     used DuckDB, and DuckDB in a forked child can crash (seen: a segfault in the end-to-end tests)."""
     if _eventid is not None:
-        head = cfg.evidence_sha256.encode()
-        tails = pc.binary_join_element_wise("|", locators, f"|{cfg.parser_id}|", data_types, "")
-        if isinstance(tails, pa.ChunkedArray):
-            tails = tails.combine_chunks()
-        if tails.null_count == 0:
-            n = len(tails)
-            _, offs, data = tails.buffers()
-            first = tails.offset
-            hexes = _eventid.ids(head, memoryview(offs)[4 * first: 4 * (first + n + 1)], data or b"", n)
+        cols = []
+        for arr in (locators, data_types):
+            if isinstance(arr, pa.ChunkedArray):
+                arr = arr.combine_chunks()
+            cols.append(arr)
+        if all(a.null_count == 0 and a.type == STR for a in cols):
+            n = len(cols[0])
+            bufs = []
+            for a in cols:
+                _, offs, data = a.buffers()
+                bufs += [memoryview(offs)[4 * a.offset: 4 * (a.offset + n + 1)], data if data is not None else b""]
+            # the key "sha|locator|parser|data_type" is hashed in pieces, never joined
+            hexes = _eventid.ids3(f"{cfg.evidence_sha256}|".encode(), bufs[0], bufs[1], f"|{cfg.parser_id}|".encode(),
+                                  bufs[2], bufs[3], n)
             return pa.Array.from_buffers(STR, n, [None, pa.py_buffer(np.arange(0, 32 * n + 1, 32, dtype=np.int32)),
                                                   pa.py_buffer(hexes)])
     keys = pc.binary_join_element_wise(f"{cfg.evidence_sha256}|", locators, f"|{cfg.parser_id}|", data_types, "")
