@@ -8,6 +8,7 @@ import importlib.util
 import json
 import os
 import shutil
+import struct
 import subprocess
 import sys
 import sysconfig
@@ -446,6 +447,58 @@ def test_a_taken_batch_keeps_its_values_while_the_columns_fill_the_next(corpus_t
     assert {k: v.to_pylist() for k, v in first.items()} == before
     rows = [tuple(second[c][i].as_py() for c in wc.ROW_COLUMNS) for i in range(0, len(items), 97)]
     assert rows == [_reference_row(*items[::-1][i]) for i in range(0, len(items), 97)]
+
+
+
+def _chunk(headers: list[tuple[int, int]], tail: bytes = b"") -> bytes:
+    """A chunk's bytes: record headers (id, size) from offset 512, each followed by size - 24 filler bytes."""
+    b = bytearray(512)
+    for rid, size in headers:
+        b += b"\x2a\x2a\x00\x00" + struct.pack("<IQ", size, rid) + bytes(8) + b"x" * max(0, size - 24)
+    return bytes(b + tail)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from([0, 1, 2, 3, 7, 2**63, 2**64 - 1]) | st.integers(0, 50),
+                          st.sampled_from([0, 23, 24, 25, 40, 100])), max_size=12),
+       st.sampled_from([b"", b"\x2a\x2a\x00", b"junk"]), st.integers(0, 2**40))
+def test_packed_chunk_offsets_are_the_record_offsets(headers, tail, base):
+    """chunk_offsets (what the compiled record loop looks records up in) holds what record_offsets
+    finds, in walk order, a repeated id at its first header only."""
+    from forensics.windows._evtxrow import chunk_offsets, record_offsets
+    data = _chunk(headers, tail)
+    packed = chunk_offsets(data, base)
+    pairs = [struct.unpack_from("=QQ", packed, i) for i in range(0, len(packed), 16)]
+    assert pairs == list(record_offsets(data, base).items())
+
+
+def test_feed_finds_offsets_in_packed_chunks_out_of_order_and_missing(corpus):
+    """Records of a chunk in another order than their headers, or repeated, get the locator the Python
+    path gives them; a record id the chunk's packed offsets lack gets an unknown offset."""
+    path = corpus / "evtx" / "deepblue_password_spray.evtx"
+    texts = [t for _n, _i, t in _corpus_texts(corpus)][:6]
+    with open(path, "rb") as f:
+        cmap = ievtx._ChunkMap(f, 16)
+        assert cmap.packed[0]
+        lo, hi = cmap.ranges[0]
+        ids = [hi, lo, lo + 1, lo + 1, hi - 1, lo]
+        recs = [{"event_record_id": r, "data": t} for r, t in zip(ids, texts)]
+        cols = fp.columns(SHA, PARSER, DT)
+        it = iter(recs)
+        while cols.feed(it, cmap, 0, 100) is not None:
+            pass
+        _n, arrays = fp.take_arrays(cols)
+        want = [ievtx._locator(0, r, cmap.offset_of(0, r)) for r in ids]
+        assert arrays["locator"].to_pylist() == want
+        # a record id inside the chunk's range whose header is not in the chunk: its offset is unknown
+        cmap.packed[0] = cmap.packed[0][16:]
+        first = struct.unpack_from("=Q", ievtx._ChunkMap(f, 16).packed[0])[0]
+        cols = fp.columns(SHA, PARSER, DT)
+        it = iter([{"event_record_id": first, "data": texts[0]}])
+        while cols.feed(it, cmap, 0, 100) is not None:
+            pass
+        _n, arrays = fp.take_arrays(cols)
+        assert arrays["locator"].to_pylist() == [f"chunk=0;record={first};off=?"]
 
 
 def test_the_portable_string_scan_gives_the_same_rows(corpus, tmp_path):

@@ -48,9 +48,9 @@ from forensics.windows.normalize import DATA_TYPE, _family, normalize
 from forensics.windows.scriptblocks import ScriptBlockAssembler
 
 try:
-    from forensics.windows._evtxrow import record_offsets
+    from forensics.windows._evtxrow import chunk_offsets, record_offsets
 except ImportError:  # not built: forensics.windows.fastpath says when that is an error
-    record_offsets = None
+    chunk_offsets = record_offsets = None
 
 def _loads(text: str):
     """json.loads, through orjson when it can (several times faster on these records).
@@ -135,10 +135,14 @@ class _ChunkMap:
         # chunk number -> what failed: the header CRC32 (bytes 0-120 + 128-512) and the
         # records CRC32 (512 to the free-space offset) that Windows writes in each chunk
         self.checksum_problems: dict[int, str] = {}
+        # chunk number -> its records' (id, offset) pairs, packed (chunk_offsets), taken from the
+        # bytes read here so that the compiled record loop reads no chunk twice; None: not built
+        self.packed: list[bytes | None] = []
         buf = bytearray(CHUNK)  # one buffer for every chunk, checksummed through views: no copies
         for k in range(n_chunks):
             f.seek(FILE_HEADER + k * CHUNK)
             c = memoryview(buf)[:f.readinto(buf) or 0]
+            self.packed.append(chunk_offsets(c, FILE_HEADER + k * CHUNK) if chunk_offsets is not None else None)
             if len(c) >= 512 and c[:8] == CHUNK_MAGIC:
                 _, _, first_id, last_id = struct.unpack_from("<QQQQ", c, 8)
                 self.ranges.append((first_id, last_id) if first_id <= last_id else (-1, -2))

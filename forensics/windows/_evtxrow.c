@@ -1292,6 +1292,23 @@ static int ll_of(PyObject *o, long long *out) {  /* 1: an exact int that fits; 0
     return 1;
 }
 
+/* the offset of record r in a chunk's packed (record id, offset) pairs, -1: none; *cur: where the
+   next record of the chunk usually is (they come in order) */
+static long long packed_find(const unsigned char *p, Py_ssize_t n, Py_ssize_t *cur, long long r) {
+    if (r < 0) return -1;
+    uint64_t id;
+    long long off;
+    if (*cur < n) {
+        memcpy(&id, p + 16 * *cur, 8);
+        if (id == (uint64_t)r) { memcpy(&off, p + 16 * *cur + 8, 8); ++*cur; return off; }
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        memcpy(&id, p + 16 * i, 8);
+        if (id == (uint64_t)r) { memcpy(&off, p + 16 * i + 8, 8); *cur = i + 1; return off; }
+    }
+    return -1;
+}
+
 /* feed(records, cmap, start, limit): records from the evtx iterator until `limit` rows are held
  * (returns True), the iterator ends (None), or a record is not ours: (record, locator, chunk) for
  * the Python path, locator None when even its locator is Python's to work out. The locator is
@@ -1303,7 +1320,9 @@ static PyObject *Columns_feed(Columns *self, PyObject *const *args, Py_ssize_t n
     PyObject *it = args[0], *cmap = args[1], *start = args[2];
     Py_ssize_t limit = PyLong_AsSsize_t(args[3]);
     if (limit == -1 && PyErr_Occurred()) return NULL;
-    PyObject *ranges = NULL, *problems = NULL, *offs = NULL, *result = NULL;
+    PyObject *ranges = NULL, *problems = NULL, *offs = NULL, *result = NULL, *packed = NULL, *pitem = NULL;
+    long long pk = -1;  /* the chunk whose packed offsets pitem holds (chunk_offsets) */
+    Py_ssize_t pcur = 0;
     long long *lo = NULL, *hi = NULL, cur, offs_chunk, bad_chunk = -2;
     int bad = 0;
     Py_ssize_t nr;
@@ -1319,6 +1338,12 @@ static PyObject *Columns_feed(Columns *self, PyObject *const *args, Py_ssize_t n
     }
     if (attr_ll(cmap, "cur", &cur) < 0 || attr_ll(cmap, "_offsets_chunk", &offs_chunk) < 0) goto done;
     if (!(offs = PyObject_GetAttrString(cmap, "_offsets")) || !PyDict_Check(offs)) goto done;
+    /* each chunk's record offsets as the chunk map found them when it read the chunks: no second
+       read and no dict per chunk (a chunk without them takes cmap.offset_of) */
+    if (!(packed = PyObject_GetAttrString(cmap, "packed"))) {
+        if (!PyErr_ExceptionMatches(PyExc_AttributeError)) goto done;
+        PyErr_Clear();
+    } else if (!PyList_Check(packed)) Py_CLEAR(packed);
     char loc[96];
     for (;;) {
         if (self->rows >= limit) { result = Py_NewRef(Py_True); break; }
@@ -1340,7 +1365,13 @@ static PyObject *Columns_feed(Columns *self, PyObject *const *args, Py_ssize_t n
             if (attr_ll(cmap, "cur", &cur) < 0) { Py_DECREF(rec); break; }
             if (k == -2) { result = Py_BuildValue("(NOO)", rec, Py_None, Py_None); break; }
         }
-        if (k >= 0) {
+        if (k >= 0 && packed && k < PyList_GET_SIZE(packed) && PyBytes_CheckExact(PyList_GET_ITEM(packed, k))) {
+            if (k != pk) {
+                Py_XSETREF(pitem, Py_NewRef(PyList_GET_ITEM(packed, k)));
+                pk = k; pcur = 0;
+            }
+            off = packed_find((const unsigned char *)PyBytes_AS_STRING(pitem), PyBytes_GET_SIZE(pitem) / 16, &pcur, r);
+        } else if (k >= 0) {
             PyObject *o;
             if (k == offs_chunk) {
                 o = PyDict_GetItemWithError(offs, rid);
@@ -1358,6 +1389,8 @@ static PyObject *Columns_feed(Columns *self, PyObject *const *args, Py_ssize_t n
             if (o && o != Py_None && !ll_of(o, &off)) off = -2;
             Py_XDECREF(o);
             if (off == -2) { result = Py_BuildValue("(NOO)", rec, Py_None, Py_None); break; }
+        }
+        if (k >= 0) {
             if (k != bad_chunk) {
                 PyObject *kk = PyLong_FromLongLong(k);
                 bad = kk ? PyDict_Contains(problems, kk) : -1;
@@ -1388,7 +1421,7 @@ static PyObject *Columns_feed(Columns *self, PyObject *const *args, Py_ssize_t n
         break;
     }
 done:
-    Py_XDECREF(ranges); Py_XDECREF(problems); Py_XDECREF(offs);
+    Py_XDECREF(ranges); Py_XDECREF(problems); Py_XDECREF(offs); Py_XDECREF(packed); Py_XDECREF(pitem);
     PyMem_Free(lo); PyMem_Free(hi);
     if (!result && !PyErr_Occurred()) PyErr_SetString(PyExc_TypeError, "feed: the chunk map is not the ingestor's");
     return result;
@@ -1415,6 +1448,40 @@ static PyObject *record_offsets(PyObject *mod, PyObject *args) {
     }
     PyBuffer_Release(&b);
     return d;
+}
+
+/* record_offsets' walk as packed (record id, file offset) pairs of native 64-bit integers, in walk
+   order, a repeated id only at its first header (as record_offsets keeps it) */
+static PyObject *chunk_offsets(PyObject *mod, PyObject *args) {
+    Py_buffer b;
+    long long base;
+    if (!PyArg_ParseTuple(args, "y*L", &b, &base)) return NULL;
+    const unsigned char *p = b.buf;
+    Py_ssize_t n = b.len, pos = 512, m = 0;
+    Buf out = {0};
+    uint64_t top = 0;  /* the largest id so far: ids mostly ascend, so a repeat is rarely looked for */
+    while (pos + 24 <= n && memcmp(p + pos, "\x2a\x2a\x00\x00", 4) == 0) {  /* bounded: pos grows */
+        uint32_t size = (uint32_t)p[pos + 4] | (uint32_t)p[pos + 5] << 8 | (uint32_t)p[pos + 6] << 16 | (uint32_t)p[pos + 7] << 24;
+        uint64_t rid = 0;
+        for (int i = 7; i >= 0; i--) rid = rid << 8 | p[pos + 8 + i];
+        int seen = 0;
+        if (m > 0 && rid <= top)
+            for (Py_ssize_t i = 0; i < m && !seen; i++) { uint64_t x; memcpy(&x, out.p + 16 * i, 8); seen = x == rid; }
+        if (!seen) {
+            long long off = base + pos;
+            if (buf_put(&out, (const char *)&rid, 8) < 0 || buf_put(&out, (const char *)&off, 8) < 0) {
+                buf_free(&out); PyBuffer_Release(&b); return NULL;
+            }
+            if (m == 0 || rid > top) top = rid;
+            m++;
+        }
+        if (size < 24) break;
+        pos += size;
+    }
+    PyBuffer_Release(&b);
+    PyObject *r = PyBytes_FromStringAndSize(out.p ? out.p : "", out.len);
+    buf_free(&out);
+    return r;
 }
 
 static int push_py_str(StrCol *c, PyObject *o) {
@@ -1677,6 +1744,8 @@ static PyTypeObject ColumnsType = {
 
 static PyMethodDef module_methods[] = {
     {"record_offsets", record_offsets, METH_VARARGS, "record_offsets(chunk: bytes, base: int) -> {record id: offset}"},
+    {"chunk_offsets", chunk_offsets, METH_VARARGS,
+     "chunk_offsets(chunk: bytes, base: int) -> bytes: record_offsets as packed native int64 (id, offset) pairs"},
     {NULL}};
 
 static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_evtxrow", "EVTX record JSON to stored row values", -1,
