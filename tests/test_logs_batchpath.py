@@ -296,3 +296,22 @@ def test_fixed_year_utc_times_ask_the_reference_once_per_day(tmp_path, monkeypat
     blk = fastpath.parse_block(p.read_bytes(), 1, 0, fastpath.BlockConfig("cd" * 32, "textlog@x", "UTC", 2024, None))
     assert blk.table.num_rows > 5000
     assert 0 < calls["sec"] <= 6 * 28 and 0 < calls["date"] <= 6 * 28  # months x days the generator uses
+
+
+def test_a_worker_that_cannot_write_its_block_leaves_no_file(tmp_path, monkeypatch):
+    """A failed write of a block's columns (a full /dev/shm) raises, and no half file stays behind."""
+    from bench.logs import generate
+
+    p = tmp_path / "bench.log"
+    generate(p, 1)
+    shm = tmp_path / "shm"
+    shm.mkdir()
+    monkeypatch.setattr(batchpath, "_SHM", str(shm))
+
+    def full(*a, **k):
+        raise OSError(28, "No space left on device")
+    monkeypatch.setattr(batchpath.pa.ipc, "new_file", full)
+    cfg = fastpath.BlockConfig("cd" * 32, "textlog@x", "UTC", 2024, None)
+    with pytest.raises(OSError):
+        batchpath._work((str(p), 0, p.stat().st_size, 1, True, cfg))
+    assert list(shm.iterdir()) == []

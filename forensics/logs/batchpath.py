@@ -208,8 +208,13 @@ def _work(args) -> Block:
     if blk.table is not None:
         # the columns go back through a memory file the parent maps (no pickling of ~50 MB per block)
         fd, name = tempfile.mkstemp(prefix="cyberclaim-block-", suffix=".arrow", dir=_SHM)
-        with os.fdopen(fd, "wb") as f, pa.ipc.new_file(f, blk.table.schema) as w:
-            w.write_table(blk.table)
+        os.close(fd)
+        try:  # Arrow's own file, not a Python file object: its ~100 buffers go straight to write(2)
+            with pa.OSFile(name, "wb") as f, pa.ipc.new_file(f, blk.table.schema) as w:
+                w.write_table(blk.table)
+        except BaseException:  # (a full /dev/shm): no half file left behind
+            os.unlink(name)
+            raise
         blk.table, blk.ipc_path = None, name
     blk.cpu = time.process_time() - t0
     return blk
