@@ -245,3 +245,23 @@ def test_locators_are_the_text_arrow_joins(rows):
 def test_locators_refuse_columns_of_two_lengths():
     with pytest.raises(ValueError):
         fastpath._linescan.locators(np.zeros(2, np.int64).tobytes(), np.zeros(3, np.int64).tobytes())
+
+
+_PIECES = [b"Jan  5 10:00:00 h sshd[1]: x", b'1.2.3.4 - - [05/Jan/2024:10:00:03 +0000] "GET / HTTP/1.1" 200 1',
+           b"a", b"Z", b"0", b" ", b"~", b"\x7f", b"\x1f", b"\t", b"\r", b"\x80", b"\xe4\xb8\xad", b"\x00", b"\n"]
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.sampled_from(_PIECES), max_size=40), st.booleans())
+def test_compiled_line_classes_are_the_numpy_ones(pieces, final):
+    """Line bounds and classes (syslog / access / other / for the line parser) alike both ways, for
+    any mix of printable text, control bytes, non-ASCII, empty lines and a tail without a newline."""
+    block = b"".join(pieces)
+    a, b = fastpath.line_classes(block, final), fastpath.line_classes_c(block, final)
+    assert [x.tolist() for x in a[:3]] == [x.tolist() for x in b[:3]] and bool(a[3]) == bool(b[3])
+
+
+def test_over_long_lines_are_left_to_the_line_parser_both_ways():
+    block = b"Jan  5 10:00:00 h app: " + b"x" * (1 << 20) + b"\nJan  5 10:00:01 h app: y\n"
+    for classes in (fastpath.line_classes(block, True)[2], fastpath.line_classes_c(block, True)[2]):
+        assert classes.tolist() == [0, 1]

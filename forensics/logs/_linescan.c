@@ -234,6 +234,74 @@ static int access_line(P s, Py_ssize_t a, Py_ssize_t b, int64_t *sp) {
     return 1;
 }
 
+/* any byte of the word outside printable ASCII (below 0x20, the newline among them, or above 0x7e);
+ * exact as a whole (a set byte may be a neighbour's borrow, which only sends us to the byte loop) */
+static inline int word_unprintable(uint64_t x) {
+    const uint64_t ones = 0x0101010101010101ULL, highs = 0x8080808080808080ULL;
+    return (((x - ones * 0x20) & ~x) | ((x + ones * (0x7f - 0x7e)) | x)) & highs ? 1 : 0;
+}
+
+/* lines(block, final, max_line) -> (starts, ends: n int64, classes: n bytes, unterminated): the block's
+ * lines (ends exclude the newline; a tail without one is a line, unterminated when `final`) and each
+ * line's class for the bulk parsers: 0 not for them (empty, longer than max_line, a byte outside
+ * printable ASCII, or the unterminated tail), else by its first byte: 1 'A'-'Z' (syslog), 2 '0'-'9'
+ * (access), 3 other. fastpath.line_classes is its numpy twin. */
+static PyObject *lines(PyObject *self, PyObject *args) {
+    Py_buffer blk;
+    int final;
+    Py_ssize_t max_line;
+    if (!PyArg_ParseTuple(args, "y*pn", &blk, &final, &max_line)) return NULL;
+    PyObject *res = NULL, *st = NULL, *en = NULL, *cl = NULL;
+    const unsigned char *s = blk.buf;
+    Py_ssize_t len = blk.len, nl = 0;
+    for (const unsigned char *p = s; p < s + len && (p = memchr(p, '\n', (size_t)(s + len - p))); p++) nl++;
+    int tail = len > 0 && s[len - 1] != '\n';
+    Py_ssize_t n = nl + tail;
+    int unterminated = tail && final;
+    if (!(st = PyBytes_FromStringAndSize(NULL, n * 8)) || !(en = PyBytes_FromStringAndSize(NULL, n * 8)) ||
+        !(cl = PyBytes_FromStringAndSize(NULL, n)))
+        goto done;
+    int64_t *S = (int64_t *)PyBytes_AS_STRING(st), *E = (int64_t *)PyBytes_AS_STRING(en);
+    unsigned char *C = (unsigned char *)PyBytes_AS_STRING(cl);
+    Py_BEGIN_ALLOW_THREADS
+    Py_ssize_t a = 0;
+    for (Py_ssize_t k = 0; k < n; k++) {
+        Py_ssize_t i = a;
+        int clean = 1;
+        for (;;) {
+            while (i + 8 <= len) {
+                uint64_t x;
+                memcpy(&x, s + i, 8);
+                if (word_unprintable(x)) break;
+                i += 8;
+            }
+            while (i < len && s[i] >= 0x20 && s[i] <= 0x7e) i++;
+            if (i >= len || s[i] == '\n') break;
+            /* a byte outside printable ASCII: the line goes to the line parser; find its end */
+            clean = 0;
+            const unsigned char *q = memchr(s + i, '\n', (size_t)(len - i));
+            i = q ? q - s : len;
+            break;
+        }
+        S[k] = a, E[k] = i;
+        unsigned c = 0;
+        if (clean && i > a && i - a <= max_line && !(unterminated && k == n - 1)) {
+            unsigned f = s[a];
+            c = f >= 'A' && f <= 'Z' ? 1 : f >= '0' && f <= '9' ? 2 : 3;
+        }
+        C[k] = (unsigned char)c;
+        a = i + 1;
+    }
+    Py_END_ALLOW_THREADS
+    res = Py_BuildValue("OOOO", st, en, cl, unterminated ? Py_True : Py_False);
+done:
+    Py_XDECREF(st);
+    Py_XDECREF(en);
+    Py_XDECREF(cl);
+    PyBuffer_Release(&blk);
+    return res;
+}
+
 /* scan(kind, block, starts, ends) -> (ok: n bytes, spans: m * width int64) for lines [starts[i], ends[i]),
  * the spans of the m lines the pattern reads (ok bit 1), in order: the rows of gather.
  * kind 1: syslog lines, width 20 (syslog_line's 10, then sshd_msg's 10 over the message, all -1 when
@@ -555,6 +623,7 @@ done:
 }
 
 static PyMethodDef methods[] = {
+    {"lines", lines, METH_VARARGS, "lines(block, final, max_line) -> (starts, ends, classes, unterminated)"},
     {"scan", scan, METH_VARARGS, "scan(kind, block, starts, ends) -> (ok, spans): the bulk lines' fields"},
     {"gather", gather, METH_VARARGS, "gather(block, spans, width, col, n) -> (offsets, data, validity)"},
     {"locators", locators, METH_VARARGS, "locators(line_no, offsets) -> (offsets, data): line=N;off=M"},

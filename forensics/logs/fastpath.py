@@ -109,18 +109,15 @@ def split_lines(block: bytes, final: bool) -> tuple[np.ndarray, np.ndarray, bool
     return starts, ends, final
 
 
-def parse_block(block: bytes, first_line: int, base_offset: int, cfg: BlockConfig, final: bool = True,
-                memo: dict | None = None, compiled: bool = True) -> Block:
-    """`block` holds whole lines (plus, when `final`, the file's unterminated last line).
-    compiled=False: the fields are read by the regexes and splits even where _linescan is built."""
-    memo = {} if memo is None else memo
+def line_classes(block: bytes, final: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray, bool]:
+    """split_lines, and each line's class for the bulk parsers: 0 not for them, else by its first
+    byte 1 'A'-'Z' (syslog), 2 '0'-'9' (access), 3 other. Lines with a byte outside printable ASCII
+    (control bytes, \\r, tabs, UTF-8, legacy encodings), empty, over-long or unterminated lines are 0:
+    the line parser decodes and judges them one by one. _linescan.lines is the compiled twin."""
     starts, ends, unterminated = split_lines(block, final)
-    n = len(starts)
-    if n == 0:
-        return Block(None, [], 0)
+    if not len(starts):
+        return starts, ends, np.zeros(0, dtype=np.uint8), unterminated
     buf = np.frombuffer(block, dtype=np.uint8)
-    # lines with a byte outside printable ASCII (control bytes, \r, tabs, UTF-8, legacy encodings) go
-    # to the line parser, which decodes and judges them one by one
     clean = (ends > starts) & (ends - starts <= MAX_LINE)
     if block.translate(None, _PRINTABLE_NL):
         bad_at = np.flatnonzero(((buf < 0x20) | (buf > 0x7e)) & (buf != 10))
@@ -128,9 +125,27 @@ def parse_block(block: bytes, first_line: int, base_offset: int, cfg: BlockConfi
     if unterminated:
         clean[-1] = False
     first = np.where(ends > starts, buf[np.minimum(starts, len(buf) - 1)], 0)
-    is_sys = clean & (first >= 65) & (first <= 90)
-    is_acc = clean & (first >= 48) & (first <= 57)
+    classes = np.where((first >= 65) & (first <= 90), 1, np.where((first >= 48) & (first <= 57), 2, 3))
+    return starts, ends, np.where(clean, classes, 0).astype(np.uint8), unterminated
+
+
+def line_classes_c(block: bytes, final: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray, bool]:
+    starts, ends, classes, unterminated = _linescan.lines(block, final, MAX_LINE)
+    return (np.frombuffer(starts, dtype=np.int64), np.frombuffer(ends, dtype=np.int64),
+            np.frombuffer(classes, dtype=np.uint8), unterminated)
+
+
+def parse_block(block: bytes, first_line: int, base_offset: int, cfg: BlockConfig, final: bool = True,
+                memo: dict | None = None, compiled: bool = True) -> Block:
+    """`block` holds whole lines (plus, when `final`, the file's unterminated last line).
+    compiled=False: the fields are read by the regexes and splits even where _linescan is built."""
+    memo = {} if memo is None else memo
     walk = _linescan is not None and compiled
+    starts, ends, classes, unterminated = line_classes_c(block, final) if walk else line_classes(block, final)
+    n = len(starts)
+    if n == 0:
+        return Block(None, [], 0)
+    is_sys, is_acc = classes == 1, classes == 2
     all_lines = None if walk else _all_lines(block, starts)
     line_no = np.arange(first_line, first_line + n, dtype=np.int64)
     offsets = starts + base_offset
