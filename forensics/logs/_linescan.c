@@ -98,14 +98,41 @@ static const char *const CLEARING[] = {"/var/log", "shred", "hist", "journalctl"
 
 static inline unsigned lower(unsigned c) { return c >= 'A' && c <= 'Z' ? c + 32 : c; }
 
+#define NCLEARING (sizeof CLEARING / sizeof *CLEARING)
+
+/* for each byte, the bit set of the words (their index) that start with it in either case, and
+ * the byte pairs any word starts with in any case (a bit per pair: most of a text fails that one
+ * look-up); filled once */
+static uint16_t clearing_first[256];
+static unsigned char clearing_pair[65536 / 8];
+static size_t clearing_len[NCLEARING];
+
+static void clearing_init(void) {
+    for (size_t w = 0; w < NCLEARING; w++) {
+        const unsigned char *word = (const unsigned char *)CLEARING[w];
+        clearing_len[w] = strlen(CLEARING[w]);
+        clearing_first[word[0]] |= (uint16_t)(1u << w);
+        if (word[0] >= 'a' && word[0] <= 'z') clearing_first[word[0] - 32] |= (uint16_t)(1u << w);
+        for (int u0 = 0; u0 < 2; u0++)
+            for (int u1 = 0; u1 < 2; u1++) {
+                unsigned c0 = word[0], c1 = word[1];
+                if (u0 && c0 >= 'a' && c0 <= 'z') c0 -= 32;
+                if (u1 && c1 >= 'a' && c1 <= 'z') c1 -= 32;
+                unsigned key = c0 << 8 | c1;
+                clearing_pair[key >> 3] |= (unsigned char)(1u << (key & 7));
+            }
+    }
+}
+
 static int has_clearing_word(P s, Py_ssize_t a, Py_ssize_t b) {
-    for (Py_ssize_t i = a; i < b; i++) {
-        unsigned c = lower(s[i]);
-        if (c != '/' && c != 's' && c != 'h' && c != 'j' && c != 'w' && c != 'c' && c != 'a') continue;
-        for (size_t w = 0; w < sizeof CLEARING / sizeof *CLEARING; w++) {
+    for (Py_ssize_t i = a; i + 1 < b; i++) {  /* (every word is longer than one byte) */
+        unsigned key = (unsigned)s[i] << 8 | s[i + 1];
+        if (!((clearing_pair[key >> 3] >> (key & 7)) & 1)) continue;
+        unsigned words = clearing_first[s[i]];
+        for (size_t w = 0; words; w++, words >>= 1) {
+            if (!(words & 1)) continue;
             const char *word = CLEARING[w];
-            if ((unsigned char)word[0] != c) continue;
-            size_t len = strlen(word);
+            size_t len = clearing_len[w];
             if ((Py_ssize_t)len > b - i) continue;
             size_t k = 1;
             while (k < len && lower(s[i + k]) == (unsigned char)word[k]) k++;
@@ -116,10 +143,7 @@ static int has_clearing_word(P s, Py_ssize_t a, Py_ssize_t b) {
 }
 
 static int has(P s, Py_ssize_t a, Py_ssize_t b, const char *needle) {
-    size_t len = strlen(needle);
-    for (Py_ssize_t i = a; i + (Py_ssize_t)len <= b; i++)
-        if (s[i] == (unsigned char)needle[0] && !memcmp(s + i, needle, len)) return 1;
-    return 0;
+    return b > a && memmem(s + a, (size_t)(b - a), needle, strlen(needle)) != NULL;
 }
 
 /* SSHD_RE on a message [a, b); spans: verb, method, user part, ip, port */
@@ -633,5 +657,6 @@ static PyMethodDef methods[] = {
 static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_linescan", "fields of bulk log lines", -1, methods};
 
 PyMODINIT_FUNC PyInit__linescan(void) {
+    clearing_init();
     return PyModule_Create(&module);
 }
