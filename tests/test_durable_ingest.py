@@ -131,3 +131,27 @@ def test_small_units_share_pool_tasks_in_start_order(tmp_path, monkeypatch):
     tasks = [[u.display_name for u in t] for t in pipeline.pool_tasks(units[::-1])]
     assert tasks == [["big1"], ["big2"], ["s400", "s300b", "s300a"], ["s100d", "s100c", "s100b"], ["s100a", "empty"]]
     assert [u for t in pipeline.pool_tasks(units) for u in t] == pipeline.largest_first(units)
+
+
+def _dies_on_marked_unit(u, durable=True):
+    if u.display_name == "die":
+        os._exit(3)  # a worker killed mid-task (OOM killer, signal)
+    return pipeline.UnitResult(u, "ok", 0, [], [], None, 0.0)
+
+
+def test_a_dead_worker_fails_its_units_and_loses_none(tmp_path, monkeypatch):
+    """A worker that dies takes its task's units (and, the pool being broken, the tasks still
+    pending) with it: each of them comes back failed with the reason, none is lost or repeated."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    monkeypatch.setattr(pipeline, "run_unit", _dies_on_marked_unit)  # inherited by the forked workers
+    names = ["a", "b", "die", "c", "d"]
+    for n in names:
+        (tmp_path / n).write_bytes(b"x" * 10)
+    units = [pipeline.Unit("c", n, n, str(tmp_path / n), "log", "", "", "", {}) for n in names]
+    with ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("fork")) as pool:
+        results = list(pipeline.run_on_pool(pool, units))
+    assert sorted(r.unit.display_name for r in results) == sorted(names)
+    dead = next(r for r in results if r.unit.display_name == "die")
+    assert dead.status == "failed" and "worker failed" in dead.errors[0]["reason"]
