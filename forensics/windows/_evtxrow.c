@@ -546,10 +546,9 @@ static Plan *plan_of(Columns *self, Val ch, Val pr, Val eid) {
         buf_put(k, eid.s, eid.n) < 0)
         return NULL;
     /* records of one file mostly share a log and a few EventIDs: a small cache of keys in front
-       of the index (a hash of the key's length and last 8 bytes: the EventID's digits and what precedes them) */
-    uint64_t tail = 0;
-    if (k->len >= 8) memcpy(&tail, k->p + k->len - 8, 8); else memcpy(&tail, k->p, k->len);
-    uint64_t hh = (tail ^ (uint64_t)k->len) * 0x9E3779B97F4A7C15ULL;
+       of the index, by a hash of the EventID and the two names' lengths (the key itself decides) */
+    uint64_t hh = ((uint64_t)eid.i * 0x9E3779B97F4A7C15ULL) ^ ((uint64_t)ch.n << 32 | (uint64_t)pr.n);
+    hh *= 0xC2B2AE3D27D4EB4FULL;
     int si = (int)(hh >> 58) & (PLAN_SLOTS - 1);
     if (self->pcache[si].plan >= 0 && self->pcache[si].key.len == k->len && memcmp(self->pcache[si].key.p, k->p, k->len) == 0)
         return &self->plans[self->pcache[si].plan];
@@ -931,6 +930,18 @@ static void system_slots(Parser *ps, int sys, int *sl) {
 
 enum { NOT_OURS = 0, TAKEN = 1, FAILED = -1 };
 
+/* the first set slot at or after `from` (ns: none), from a record's slot bits or generations */
+static inline int next_bit(uint64_t m, int from, int ns) {
+    if (from >= 64) return ns;
+    m &= ~0ULL << from;
+    return m ? __builtin_ctzll(m) : ns;
+}
+
+static inline int next_gen(const uint32_t *sset, uint32_t gen, int from, int ns) {
+    while (from < ns && sset[from] != gen) from++;
+    return from;
+}
+
 /* Why a record is not taken is a closed list, each a `return NOT_OURS` below. */
 static int take_record(Columns *self, PyObject *text, const char *ls, Py_ssize_t ln, int checksum_bad) {
     if (!PyUnicode_IS_ASCII(text)) return NOT_OURS;
@@ -1001,13 +1012,15 @@ static int take_record(Columns *self, PyObject *text, const char *ls, Py_ssize_t
                 long long raw = x->plain ? 0 : x->i;
                 if (!x->plain && memchr(x->s, '\r', x->n)) {
                     raw = 0;  /* its JSON is no longer the text's */
-                    char *w = (char *)x->s;
-                    for (Py_ssize_t i = 0; i < x->n; i++) {
-                        char c = x->s[i];
-                        if (c == '\r') { c = '\n'; if (i + 1 < x->n && x->s[i + 1] == '\n') i++; }
-                        *w++ = c;
+                    char *w = (char *)x->s, *r = w, *end = w + x->n, *cr;
+                    while ((cr = memchr(r, '\r', end - r))) {
+                        memmove(w, r, cr - r);
+                        w += cr - r;
+                        *w++ = '\n';
+                        r = cr + 1 + (cr + 1 < end && cr[1] == '\n');
                     }
-                    x->n = w - x->s;
+                    memmove(w, r, end - r);
+                    x->n = w + (end - r) - x->s;
                 }
                 Py_ssize_t i = 0;
                 while (i < x->n && (x->s[i] == ' ' || x->s[i] == '\n' || x->s[i] == '\t')) i++;
@@ -1077,7 +1090,8 @@ static int take_record(Columns *self, PyObject *text, const char *ls, Py_ssize_t
     Val *sval = self->sval;
     uint32_t *sset = self->sset, gen = ++self->sgen;  /* a slot is set in this record when it holds gen */
     if (gen == 0) { memset(sset, 0, (size_t)self->slotcap * sizeof *sset); gen = self->sgen = 1; }
-#define SLOT(s_, v) do { int q_ = (s_); sval[q_] = (v); sset[q_] = gen; } while (0)
+    uint64_t smask = 0;  /* the same of the first 64 slots, one bit each: the merge below visits only those */
+#define SLOT(s_, v) do { int q_ = (s_); sval[q_] = (v); sset[q_] = gen; if (q_ < 64) smask |= 1ULL << q_; } while (0)
 #define OVER(key, v) SLOT(plan->kslot[key], v)
     if (channel.t) OVER(K_CHANNEL, channel);
     if (provider.t) OVER(K_PROVIDER, provider);
@@ -1209,7 +1223,8 @@ static int take_record(Columns *self, PyObject *text, const char *ls, Py_ssize_t
     int di = 0, oi = 0, first = 1, ns = plan->nslots;
     const SortKey *dord = self->dord;
     const Str *skey = plan->slot_key;
-    while (oi < ns && sset[oi] != gen) oi++;
+#define NEXT_SET(from) (ns <= 64 ? next_bit(smask, (from), ns) : next_gen(sset, gen, (from), ns))
+    oi = NEXT_SET(0);
     while (di < nd || oi < ns) {
         const Entry *e = di < nd ? &self->data[dord[di].idx] : NULL;
         if (e && e->v.t == V_NONE) { di++; continue; }
@@ -1221,11 +1236,12 @@ static int take_record(Columns *self, PyObject *text, const char *ls, Py_ssize_t
         else {
             if (c == 0) di++;  /* the override replaces the EventData value */
             rc = put_member(j, skey[oi].s, skey[oi].n, skey[oi].plain, &sval[oi], first, &src);
-            for (oi++; oi < ns && sset[oi] != gen; oi++) {}
+            oi = NEXT_SET(oi + 1);
         }
         if (rc < 0) return FAILED;
         first = 0;
     }
+#undef NEXT_SET
     if (buf_putc(j, '}') < 0) return FAILED;
 
     /* the row: every column or none (errors here are out of memory only) */
