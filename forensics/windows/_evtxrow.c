@@ -14,6 +14,8 @@
  * forensics.windows.eventmap (see forensics/windows/fastpath.py, which owns this module).
  * Event ids (make_event_id: sha256 of "evidence|locator|parser|data_type", first 32 hex digits)
  * are computed here too, for every row, with OpenSSL's SHA-256 (forensics/native/eventid_sha.h).
+ * For the ingestor's chunk map (forensics/ingestors/evtx.py), which reads every chunk once: the
+ * record offsets of a chunk (record_offsets, chunk_offsets) and the CRC-32 of its records (crc32).
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
