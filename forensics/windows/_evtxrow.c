@@ -15,7 +15,7 @@
  * Event ids (make_event_id: sha256 of "evidence|locator|parser|data_type", first 32 hex digits)
  * are computed here too, for every row, with OpenSSL's SHA-256 (forensics/native/eventid_sha.h).
  * For the ingestor's chunk map (forensics/ingestors/evtx.py), which reads every chunk once: the
- * record offsets of a chunk (record_offsets, chunk_offsets) and the CRC-32 of its records (crc32).
+ * record offsets of a chunk (record_offsets, chunk_offsets).
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -1468,95 +1468,6 @@ static PyObject *record_offsets(PyObject *mod, PyObject *args) {
     return d;
 }
 
-/* ------------------------------------------------------------------ CRC-32 of chunk records */
-
-/* zlib.crc32 (the IEEE polynomial, reflected), for the chunk map's checksum of each chunk's records:
-   every byte of the file goes through it, and zlib's table code costs ~0.2 ms per MB, a tenth of the
-   parse. With PCLMULQDQ (every x86-64 CPU since 2010) 64 bytes are folded per step, the method and
-   constants of the Linux kernel's crc32-pclmul (Intel's "Fast CRC Computation Using PCLMULQDQ"); the
-   rest, and everything without it, one byte at a time from a table. The caller uses zlib where
-   crc32_is_fast() says there is no PCLMULQDQ. */
-static uint32_t CRC_TABLE[256];
-
-static void init_crc(void) {
-    for (uint32_t i = 0; i < 256; i++) {
-        uint32_t c = i;
-        for (int k = 0; k < 8; k++) c = c & 1 ? 0xEDB88320u ^ (c >> 1) : c >> 1;
-        CRC_TABLE[i] = c;
-    }
-}
-
-static uint32_t crc_bytes(uint32_t c, const unsigned char *p, Py_ssize_t n) {  /* c: the register (not inverted) */
-    for (Py_ssize_t i = 0; i < n; i++) c = CRC_TABLE[(c ^ p[i]) & 0xff] ^ (c >> 8);
-    return c;
-}
-
-#if (defined(__x86_64__) || defined(__i386__)) && (defined(__GNUC__) || defined(__clang__))
-#define HAVE_CLMUL 1
-#include <immintrin.h>
-
-/* n: a multiple of 16, at least 64 */
-__attribute__((target("pclmul,sse4.1"))) static uint32_t crc_clmul(uint32_t c, const unsigned char *p, Py_ssize_t n) {
-    const __m128i r2r1 = _mm_set_epi64x(0x1c6e41596LL, 0x154442bd4LL), r4r3 = _mm_set_epi64x(0x0ccaa009eLL, 0x1751997d0LL);
-    const __m128i r5 = _mm_set_epi64x(0, 0x163cd6124LL), ru = _mm_set_epi64x(0x1F7011641LL, 0x1DB710641LL);
-    const __m128i mask32 = _mm_set_epi32(0, 0, 0, -1);
-    __m128i x1 = _mm_loadu_si128((const __m128i *)p), x2 = _mm_loadu_si128((const __m128i *)(p + 16));
-    __m128i x3 = _mm_loadu_si128((const __m128i *)(p + 32)), x4 = _mm_loadu_si128((const __m128i *)(p + 48));
-    x1 = _mm_xor_si128(x1, _mm_cvtsi32_si128((int)c));
-    p += 64; n -= 64;
-#define FOLD(x, k, next) _mm_xor_si128(_mm_xor_si128(_mm_clmulepi64_si128(x, k, 0x00), _mm_clmulepi64_si128(x, k, 0x11)), next)
-    for (; n >= 64; p += 64, n -= 64) {
-        x1 = FOLD(x1, r2r1, _mm_loadu_si128((const __m128i *)p));
-        x2 = FOLD(x2, r2r1, _mm_loadu_si128((const __m128i *)(p + 16)));
-        x3 = FOLD(x3, r2r1, _mm_loadu_si128((const __m128i *)(p + 32)));
-        x4 = FOLD(x4, r2r1, _mm_loadu_si128((const __m128i *)(p + 48)));
-    }
-    x1 = FOLD(x1, r4r3, x2);
-    x1 = FOLD(x1, r4r3, x3);
-    x1 = FOLD(x1, r4r3, x4);
-    for (; n >= 16; p += 16, n -= 16) x1 = FOLD(x1, r4r3, _mm_loadu_si128((const __m128i *)p));
-#undef FOLD
-    /* 128 -> 64 bits (and 32 zero bits appended), 64 -> 32, then Barrett's reduction */
-    x1 = _mm_xor_si128(_mm_clmulepi64_si128(r4r3, x1, 0x01), _mm_srli_si128(x1, 8));
-    x2 = _mm_srli_si128(x1, 4);
-    x1 = _mm_xor_si128(_mm_clmulepi64_si128(_mm_and_si128(x1, mask32), r5, 0x00), x2);
-    x2 = x1;
-    x1 = _mm_and_si128(_mm_clmulepi64_si128(_mm_and_si128(x1, mask32), ru, 0x10), mask32);
-    x1 = _mm_xor_si128(_mm_clmulepi64_si128(x1, ru, 0x00), x2);
-    return (uint32_t)_mm_extract_epi32(x1, 1);
-}
-
-static int clmul_ok(void) {
-    static int ok = -1;
-    if (ok < 0) { __builtin_cpu_init(); ok = __builtin_cpu_supports("pclmul") && __builtin_cpu_supports("sse4.1"); }
-    return ok;
-}
-#else
-static int clmul_ok(void) { return 0; }
-#endif
-
-/* crc32(data, value=0) -> zlib.crc32(data, value) */
-static PyObject *crc32(PyObject *mod, PyObject *args) {
-    Py_buffer b;
-    unsigned int value = 0;
-    if (!PyArg_ParseTuple(args, "y*|I", &b, &value)) return NULL;
-    const unsigned char *p = b.buf;
-    Py_ssize_t n = b.len;
-    uint32_t c = ~(uint32_t)value;
-#ifdef HAVE_CLMUL
-    if (n >= 64 && clmul_ok()) {
-        Py_ssize_t m = n & ~(Py_ssize_t)15;
-        c = crc_clmul(c, p, m);
-        p += m; n -= m;
-    }
-#endif
-    c = crc_bytes(c, p, n);
-    PyBuffer_Release(&b);
-    return PyLong_FromUnsignedLong(~c);
-}
-
-static PyObject *crc32_is_fast(PyObject *mod, PyObject *unused) { return PyBool_FromLong(clmul_ok()); }
-
 /* record_offsets' walk as packed (record id, file offset) pairs of native 64-bit integers, in walk
    order, a repeated id only at its first header (as record_offsets keeps it) */
 static PyObject *chunk_offsets(PyObject *mod, PyObject *args) {
@@ -1851,8 +1762,6 @@ static PyTypeObject ColumnsType = {
 
 static PyMethodDef module_methods[] = {
     {"record_offsets", record_offsets, METH_VARARGS, "record_offsets(chunk: bytes, base: int) -> {record id: offset}"},
-    {"crc32", crc32, METH_VARARGS, "crc32(data, value=0) -> zlib.crc32(data, value)"},
-    {"crc32_is_fast", crc32_is_fast, METH_NOARGS, "whether crc32 folds with PCLMULQDQ here (else zlib.crc32 is faster)"},
     {"chunk_offsets", chunk_offsets, METH_VARARGS,
      "chunk_offsets(chunk: bytes, base: int) -> bytes: record_offsets as packed native int64 (id, offset) pairs"},
     {NULL}};
@@ -1862,7 +1771,6 @@ static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_evtxrow", "EVTX rec
 
 PyMODINIT_FUNC PyInit__evtxrow(void) {
     init_tables();
-    init_crc();
     if (!(S_RID_KEY = PyUnicode_InternFromString("event_record_id")) || !(S_DATA_KEY = PyUnicode_InternFromString("data")) ||
         !(S_CHUNK_OF = PyUnicode_InternFromString("chunk_of")) || !(S_OFFSET_OF = PyUnicode_InternFromString("offset_of")))
         return NULL;
