@@ -8,6 +8,8 @@ everything before the damage has already been yielded.
 """
 from __future__ import annotations
 
+import gc
+
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Iterator
@@ -58,3 +60,22 @@ class Ingestor:
         ev.parser = self.parser_id()
         ev.evidence_sha256 = ctx.evidence_sha256
         return ev
+
+
+def gc_paused(it: Iterator) -> Iterator:
+    """`it`, with the cyclic garbage collector off while it runs (restored when it ends or is closed).
+
+    An ingest allocates millions of containers that reference counting frees (EVTX records'
+    dicts) or that stay alive on purpose (the text-log detections' recent events, the rows
+    of a batch), and hardly any cycle: a 256 MB text log leaves 1,149 cyclic objects. What
+    the collector would do is walk every live container again and again, which cost an EVTX
+    ingest about as much as parsing the JSON, and a text log ~0.27 µs per line of its
+    parent's CPU. The few cycles are collected once it is back on.
+    """
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield from it
+    finally:
+        if was:
+            gc.enable()

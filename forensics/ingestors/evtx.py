@@ -23,7 +23,6 @@ reference path in their place), or with option evtx_bulk=True hands batches to f
 """
 from __future__ import annotations
 
-import gc
 import io
 import json
 import os
@@ -40,7 +39,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from forensics.events import EVENT_SCHEMA, Event, EventBatch, canonical_json, make_event_id
-from forensics.ingestors.base import IngestContext, Ingestor, Record
+from forensics.ingestors.base import IngestContext, Ingestor, Record, gc_paused
 from forensics.windows.bulk import normalize_batch
 from forensics.windows import fastpath
 from forensics.windows.columnar import ROW_COLUMNS, event_row, fast_row
@@ -218,7 +217,7 @@ class EvtxIngestor(Ingestor):
         (forensics.windows.bulk) and evtx_bulk=False gives the record-by-record path."""
         opt = ctx.options.get("evtx_bulk")
         mode = "columnar" if opt is None else "bulk" if opt else "single"
-        return _gc_paused(self._ingest(ctx, bulk=mode == "bulk", columnar=mode == "columnar"))
+        return gc_paused(self._ingest(ctx, bulk=mode == "bulk", columnar=mode == "columnar"))
 
     def _ingest(self, ctx: IngestContext, bulk: bool, columnar: bool = False) -> Iterator[Record | EventBatch]:
         path = str(ctx.path)
@@ -512,22 +511,6 @@ _CONST_SCALARS = [(name, pa.scalar(v, pa.string())) for name, v in
                   (("timestamp_desc", "Event Recorded"), ("data_type", DATA_TYPE), ("discriminator", ""))]
 _parser_scalar = lru_cache(maxsize=8)(lambda parser_id: pa.scalar(parser_id, pa.string()))
 COLUMNAR_BATCH = 8192  # rows per EventBatch: amortises the Arrow conversion, memory stays flat
-
-
-def _gc_paused(it: Iterator) -> Iterator:
-    """`it`, with the cyclic garbage collector off while it runs (restored when it ends or is closed).
-
-    The records' dicts hold no cycles, so reference counting frees them; what the collector
-    would do is walk every live container again and again as millions are allocated, which
-    costs about as much as parsing the JSON.
-    """
-    was = gc.isenabled()
-    gc.disable()
-    try:
-        yield from it
-    finally:
-        if was:
-            gc.enable()
 
 
 _ROWS = pa.schema([("idx", pa.int64()), ("script_part", pa.bool_())] + [

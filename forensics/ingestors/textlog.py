@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Iterator
 
 from forensics.events import Event, IngestError
-from forensics.ingestors.base import IngestContext, Ingestor, Record
+from forensics.ingestors.base import IngestContext, Ingestor, Record, gc_paused
 from forensics.logs import auditd, firewall, iis, idsalert, syslog3164, syslog5424, webaccess, weberror
 from forensics.logs.common import FileState, Where
 from forensics.logs.detections import Detector
@@ -244,12 +244,7 @@ class TextLogIngestor(Ingestor):
         (forensics.logs.batchpath), parsed block-wise on all cores for large files."""
         from forensics.logs.batchpath import ingest_batches
 
-        threshold = gc.get_threshold()
-        gc.set_threshold(max(threshold[0], GC_GEN0), *threshold[1:])
-        try:
-            yield from ingest_batches(self, ctx)
-        finally:
-            gc.set_threshold(*threshold)
+        return gc_paused(ingest_batches(self, ctx))
 
     @classmethod
     def detect(cls, head: bytes, path: Path, evidence_type: str) -> bool:
