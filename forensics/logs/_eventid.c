@@ -14,28 +14,38 @@
 
 #include "eventid_sha.h"
 
+/* a string column's offsets (n+1 int32 from row 0) all inside its data */
+static int column_ok(const Py_buffer *offs, const Py_buffer *data, Py_ssize_t n) {
+    if (offs->len < (n + 1) * (Py_ssize_t)sizeof(int32_t)) return 0;
+    const int32_t *off = (const int32_t *)offs->buf;
+    for (Py_ssize_t i = 0; i < n; i++)
+        if (off[i] < 0 || off[i] > off[i + 1] || off[i + 1] > data->len) return 0;
+    return 1;
+}
+
+/* sha256(head), the state every row's hash starts from */
+static Sha head_state(const Py_buffer *head) {
+    Sha h0;
+    sha_init(&h0);
+    sha_update(&h0, (const unsigned char *)head->buf, (size_t)head->len);
+    return h0;
+}
+
 /* ids(head: bytes, offsets: buffer of n+1 int32, data: buffer, n) -> bytes of n * 32 hex digits */
 static PyObject *ids(PyObject *self, PyObject *args) {
     Py_buffer head, offs, data;
     Py_ssize_t n;
     if (!PyArg_ParseTuple(args, "y*y*y*n", &head, &offs, &data, &n)) return NULL;
     PyObject *out = NULL;
-    if (n < 0 || offs.len < (n + 1) * (Py_ssize_t)sizeof(int32_t)) {
-        PyErr_SetString(PyExc_ValueError, "offsets shorter than n + 1");
+    if (n < 0 || !column_ok(&offs, &data, n)) {
+        PyErr_SetString(PyExc_ValueError, "offsets short of n + 1 or outside the data");
         goto done;
     }
-    const int32_t *off = (const int32_t *)offs.buf;
-    for (Py_ssize_t i = 0; i < n; i++)
-        if (off[i] < 0 || off[i] > off[i + 1] || off[i + 1] > data.len) {
-            PyErr_SetString(PyExc_ValueError, "offsets outside the data");
-            goto done;
-        }
     if (!(out = PyBytes_FromStringAndSize(NULL, n * 32))) goto done;
     char *dst = PyBytes_AS_STRING(out);
+    const int32_t *off = (const int32_t *)offs.buf;
     const unsigned char *base = (const unsigned char *)data.buf;
-    Sha h0;
-    sha_init(&h0);
-    sha_update(&h0, (const unsigned char *)head.buf, (size_t)head.len);
+    Sha h0 = head_state(&head);
     Py_BEGIN_ALLOW_THREADS
     for (Py_ssize_t i = 0; i < n; i++) {
         Sha s = h0;
@@ -48,15 +58,6 @@ done:
     PyBuffer_Release(&offs);
     PyBuffer_Release(&data);
     return out;
-}
-
-/* a string column's offsets (n+1 int32 from row 0) all inside its data */
-static int column_ok(const Py_buffer *offs, const Py_buffer *data, Py_ssize_t n) {
-    if (offs->len < (n + 1) * (Py_ssize_t)sizeof(int32_t)) return 0;
-    const int32_t *off = (const int32_t *)offs->buf;
-    for (Py_ssize_t i = 0; i < n; i++)
-        if (off[i] < 0 || off[i] > off[i + 1] || off[i + 1] > data->len) return 0;
-    return 1;
 }
 
 /* ids3(head, a_offsets, a_data, middle, b_offsets, b_data, n) -> bytes of n * 32 hex digits:
@@ -77,9 +78,7 @@ static PyObject *ids3(PyObject *self, PyObject *args) {
     const unsigned char *a = (const unsigned char *)ad.buf, *b = (const unsigned char *)bd.buf;
     const unsigned char *m = (const unsigned char *)mid.buf;
     size_t mlen = (size_t)mid.len;
-    Sha h0;
-    sha_init(&h0);
-    sha_update(&h0, (const unsigned char *)head.buf, (size_t)head.len);
+    Sha h0 = head_state(&head);
     Py_BEGIN_ALLOW_THREADS
     for (Py_ssize_t i = 0; i < n; i++) {
         Sha s = h0;
