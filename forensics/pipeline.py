@@ -375,9 +375,9 @@ def run_on_pool(pool, units: list[Unit], progress: Progress = lambda kind, info:
 
     The workers write without fsync; the parent flushes what finished so far (one syncfs, at
     most once per FLUSH_INTERVAL) before any of it is handed on, while the other units keep
-    running. Finished futures
-    arrive on a queue from their done-callbacks: `wait` on all pending futures at each
-    wake-up is quadratic in the units (a tenth of a CPU-second for a few hundred)."""
+    running. Finished futures arrive on a queue from their done-callbacks: `wait` on all
+    pending futures at each wake-up is quadratic in the units (a tenth of a CPU-second for a
+    few hundred)."""
     futs = {}
     finished: queue.SimpleQueue = queue.SimpleQueue()
     for task in pool_tasks(units):

@@ -9,7 +9,6 @@ everything before the damage has already been yielded.
 from __future__ import annotations
 
 import gc
-
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Iterator
