@@ -311,14 +311,10 @@ def ingest_case(case_id: str, options: dict[str, Any] | None = None, workers: in
     return summary
 
 
-def largest_first(units: list[Unit]) -> list[Unit]:
-    """The units in the order the pool should start them: biggest input first, plan order among
-    equals. A big item started last runs alone at the end while the other workers idle (a
-    memory image after a hundred small logs); started first, the small ones fill in beside it."""
-    return [u for u, _ in _by_size(units)]
-
-
 def _by_size(units: list[Unit]) -> list[tuple[Unit, int]]:
+    """(unit, input size) in the order the pool should start them: biggest input first, plan order
+    among equals. A big item started last runs alone at the end while the other workers idle (a
+    memory image after a hundred small logs); started first, the small ones fill in beside it."""
     def size(u: Unit) -> int:
         try:
             return os.path.getsize(u.analysis_path)

@@ -83,7 +83,7 @@ def test_pool_starts_the_biggest_units_first(cc_home, tmp_path):
                                    progress=lambda kind, info: started.append(info["unit"].display_name) if kind == "start" else None)
     assert list(dict.fromkeys(started)) == ["b_big.log", "c_mid.log", "a_small.log", "d_small.log"]
     same = [pipeline.Unit("c", str(i), f"u{i}", str(tmp_path / "a_small.log"), "log", "", "", "", {}) for i in range(3)]
-    assert pipeline.largest_first(same) == same  # plan order among equals
+    assert [u for t in pipeline.pool_tasks(same) for u in t] == same  # plan order among equals
     assert sorted(s.name for s in summary.values() if s.ran) == ["a_small.log", "b_big.log", "c_mid.log", "d_small.log"]
 
 
@@ -130,7 +130,7 @@ def test_small_units_share_pool_tasks_in_start_order(tmp_path, monkeypatch):
         units.append(pipeline.Unit("c", name, name, str(tmp_path / name), "log", "", "", "", {}))
     tasks = [[u.display_name for u in t] for t in pipeline.pool_tasks(units[::-1])]
     assert tasks == [["big1"], ["big2"], ["s400", "s300b", "s300a"], ["s100d", "s100c", "s100b"], ["s100a", "empty"]]
-    assert [u for t in pipeline.pool_tasks(units) for u in t] == pipeline.largest_first(units)
+    assert [u for t in pipeline.pool_tasks(units) for u in t] == sorted(units, key=lambda u: -sizes[u.display_name])
 
 
 def _dies_on_marked_unit(u, durable=True):
