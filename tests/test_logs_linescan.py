@@ -265,3 +265,40 @@ def test_over_long_lines_are_left_to_the_line_parser_both_ways():
     block = b"Jan  5 10:00:00 h app: " + b"x" * (1 << 20) + b"\nJan  5 10:00:01 h app: y\n"
     for classes in (fastpath.line_classes(block, True)[2], fastpath.line_classes_c(block, True)[2]):
         assert classes.tolist() == [0, 1]
+
+
+# strings of every length the copies of _linescan treat apart (0, 1-3, 4-7, 8-16, 17-32, longer), with nulls
+_cell = st.one_of(st.none(), st.text(st.characters(min_codepoint=32, max_codepoint=126), max_size=40))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.lists(_cell, min_size=1, max_size=12), min_size=2, max_size=4), st.integers(0, 2**32 - 1),
+       st.integers(0, 2))
+def test_runs_interleaved_in_line_order_are_the_take_of_the_concatenated_table(cols, seed, cut):
+    """_in_line_order's compiled merge (_linescan.interleave for the string columns) gives the table
+    the twin's take gives, for parts with nulls, sliced arrays and any order of their line numbers."""
+    rnd = random.Random(seed)
+    lines = rnd.sample(range(10_000), sum(len(c) for c in cols))
+    parts, at = [], 0
+    for c in cols:
+        run = sorted(lines[at:at + len(c)])
+        at += len(c)
+        text = pa.array([None] * cut + c, pa.string()).slice(cut)  # an offset into its buffers
+        parts.append(pa.table({"text": text, "n": pa.array([None if x is None else len(x) for x in c], pa.int64()),
+                               "_line": pa.array(run, pa.int64())}))
+    t_c, rows_c = fastpath._in_line_order(parts, True)
+    t_r, rows_r = fastpath._in_line_order(parts, False)
+    assert t_c.equals(t_r) and rows_c.tolist() == rows_r.tolist() == sorted(lines)
+
+
+def test_interleave_refuses_sources_and_buffers_that_do_not_match():
+    offs = np.array([0, 1, 2], np.int32).tobytes()
+    with pytest.raises(ValueError):  # a source naming a part that is not there
+        fastpath._linescan.interleave(bytes([0, 1]), [(None, 0, offs, b"ab")])
+    with pytest.raises(ValueError):  # more rows taken from the part than its offsets hold
+        fastpath._linescan.interleave(bytes([0, 0, 0]), [(None, 0, offs, b"ab")])
+    with pytest.raises(ValueError):  # offsets past the data
+        fastpath._linescan.interleave(bytes([0, 0]), [(None, 0, offs, b"a")])
+    offs_, data, valid = fastpath._linescan.interleave(bytes([1, 0, 1]), [(None, 0, offs, b"ab"),
+                                                                          (b"\x02", 0, offs, b"cd")])
+    assert data == b"ad" and np.frombuffer(offs_, np.int32).tolist() == [0, 0, 1, 2] and valid == b"\x06"
