@@ -302,3 +302,45 @@ def test_interleave_refuses_sources_and_buffers_that_do_not_match():
     offs_, data, valid = fastpath._linescan.interleave(bytes([1, 0, 1]), [(None, 0, offs, b"ab"),
                                                                           (b"\x02", 0, offs, b"cd")])
     assert data == b"ad" and np.frombuffer(offs_, np.int32).tolist() == [0, 0, 1, 2] and valid == b"\x06"
+
+
+@pytest.mark.parametrize("year", [2024, None])
+def test_sshd_lines_give_the_same_rows_both_ways(year):
+    """sshd's rows as _linescan.sshd writes them (decisions, message, user; the other fields gathered
+    from the walk's spans) are the twin's (_sshd's Arrow passes over the regexes' fields), for every
+    variant of the sshd message: invalid/illegal users, an empty user, publickey, odd spacing."""
+    heads = ["Mar  3 10:00:00 h sshd[9]: ", "Mar  3 10:00:01 h sshd: ", "Dec 31 23:59:59 host-2 sshd[12345]: "]
+    lines = [heads[i % 3] + x for i, x in enumerate(_variants(SSHD_PARTS, 4))]
+    lines += [heads[0] + f"Failed {m} for {u}{user} from 1.2.3.4 port 22 ssh2" for m in ("password", "publickey")
+              for u in ("", "invalid user ", "illegal user ", "invalid user", "Invalid user ") for user in ("", "bob")]
+    lines += [heads[1] + "Accepted publickey for invalid user bob from 1.2.3.4 port 22 ssh2", "x"]
+    block = "\n".join(lines).encode() + b"\n"
+    cfg = BlockConfig("ab" * 32, "textlog@t", "UTC", year, 1_704_067_200_000_000)
+    c = parse_block(block, 1, 100, cfg, True, {}, compiled=True)
+    r = parse_block(block, 1, 100, cfg, True, {}, compiled=False)
+    assert c.fallback == r.fallback and c.table.equals(r.table)
+    assert pc.sum(pc.equal(c.table.column("_kind"), fastpath.KIND_SSHD)).as_py() > 100
+
+
+def test_sshd_reads_codes_message_and_user_from_the_spans():
+    head = b"Mar  3 10:00:00 h sshd[9]: "
+    msgs = [b"Failed password for invalid user bob from 1.2.3.4 port 22 ssh2",
+            b"Failed password for invalid user from 1.2.3.4 port 22 ssh2",
+            b"Failed publickey for root from 1.2.3.4 port 22 ssh2",
+            b"Accepted publickey for  from 10.0.0.1 port 22 ssh2"]
+    block = b"".join(head + m + b"\n" for m in msgs)
+    starts, ends = _lines(block)
+    ok, spans = fastpath._linescan.scan(1, block, starts, ends)
+    codes, mo, md, uo, ud, uv = fastpath._linescan.sshd(block, spans)
+    assert list(codes) == [4, 3, 2, 1]  # unknown user's failure, declined, rejected key, accepted
+    assert md == (b"SSH password authentication failed for bob from 1.2.3.4"
+                  b"SSH public key rejected for root from 1.2.3.4SSH login accepted for  from 10.0.0.1 (publickey)")
+    assert np.frombuffer(mo, np.int32).tolist() == [0, 55, 100, 149] and ud == b"bobroot" and uv == b"\x03"
+    with pytest.raises(ValueError):  # not whole rows of 20 spans
+        fastpath._linescan.sshd(block, spans[:-8])
+    row = np.frombuffer(spans, np.int64)[:20].copy()
+    for col, value in ((10, -1), (17, len(block) + 1), (14, row[15] + 1)):  # no sshd message, past the block, backwards
+        bad = row.copy()
+        bad[col] = value
+        with pytest.raises(ValueError):
+            fastpath._linescan.sshd(block, bad.tobytes())

@@ -776,12 +776,140 @@ done:
     return res;
 }
 
+/* the bytes [a, b) of the block equal the text t */
+static inline int is(P s, int64_t a, int64_t b, const char *t) {
+    size_t len = strlen(t);
+    return b - a == (int64_t)len && !memcmp(s + a, t, len);
+}
+
+static inline char *put(char *d, P s, int64_t a, int64_t b) {
+    copy(d, (const char *)s + a, b - a);
+    return d + (b - a);
+}
+
+#define PUTS(d, lit) (memcpy((d), (lit), sizeof(lit) - 1), (d) + sizeof(lit) - 1)
+
+/* sshd(block, spans) -> (codes: n bytes, message offsets, message data, user offsets, user data, user
+ * validity or None): fastpath._sshd's reading of sshd lines whose spans (scan's syslog rows, width 20,
+ * the message read by SSHD_RE) are given. A code: 3 for a line authlog declines (Failed ... for
+ * exactly "invalid user" or "illegal user"), else 0 failure, 1 success (Accepted), 2 a valid user's
+ * rejected public key, plus 4 when the user part starts with "invalid user " or "illegal user " (a
+ * failure for an unknown user: the 13 bytes are not the user's). The message ("SSH METHOD
+ * authentication failed for USER from IP", "SSH public key rejected for USER from IP", "SSH login
+ * accepted for USER from IP (METHOD)") and the user (null when empty) are given for the rows not
+ * declined only, in order. */
+static PyObject *sshd(PyObject *self, PyObject *args) {
+    Py_buffer blk, sp;
+    if (!PyArg_ParseTuple(args, "y*y*", &blk, &sp)) return NULL;
+    PyObject *res = NULL, *codes = NULL, *mo = NULL, *md = NULL, *uo = NULL, *ud = NULL, *uv = NULL;
+    Py_ssize_t n = sp.len / (20 * 8);
+    const int64_t *S = sp.buf;
+    P s = blk.buf;
+    if (sp.len % (20 * 8)) {
+        PyErr_SetString(PyExc_ValueError, "sshd: spans of rows of 20");
+        goto done;
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        const int64_t *R = S + 20 * i;
+        for (int j = 10; j < 20; j += 2)
+            if (R[j] < 0 || R[j] > R[j + 1] || R[j + 1] > blk.len) {
+                PyErr_SetString(PyExc_ValueError, "sshd: a row without the sshd spans, or outside the block");
+                goto done;
+            }
+    }
+    if (!(codes = PyBytes_FromStringAndSize(NULL, n))) goto done;
+    unsigned char *C = (unsigned char *)PyBytes_AS_STRING(codes);
+    Py_ssize_t m = 0, empty = 0;
+    int64_t mtotal = 0, utotal = 0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        const int64_t *R = S + 20 * i;
+        int failed = is(s, R[10], R[11], "Failed");
+        int64_t us = R[14], ue = R[15];
+        if (failed && (is(s, us, ue, "invalid user") || is(s, us, ue, "illegal user"))) {
+            C[i] = 3;
+            continue;
+        }
+        int inv = failed && ue - us >= 13 && (!memcmp(s + us, "invalid user ", 13) || !memcmp(s + us, "illegal user ", 13));
+        if (inv) us += 13;
+        int attempt = failed && !inv && is(s, R[12], R[13], "publickey");
+        unsigned code = failed ? (attempt ? 2 : 0) : 1;
+        C[i] = (unsigned char)(code | (inv ? 4 : 0));
+        int64_t ulen = ue - us, mlen = R[13] - R[12], iplen = R[17] - R[16];
+        static const int64_t FIXED[3] = {sizeof("SSH  authentication failed for  from ") - 1,
+                                         sizeof("SSH login accepted for  from  ()") - 1,
+                                         sizeof("SSH public key rejected for  from ") - 1};
+        mtotal += FIXED[code] + ulen + iplen + (code == 2 ? 0 : mlen);
+        utotal += ulen;
+        empty += ulen == 0;
+        m++;
+    }
+    if (mtotal > INT32_MAX || utotal > INT32_MAX) {
+        PyErr_SetString(PyExc_ValueError, "sshd: more than 2 GB of text");
+        goto done;
+    }
+    if (!(mo = PyBytes_FromStringAndSize(NULL, (m + 1) * 4)) || !(md = PyBytes_FromStringAndSize(NULL, mtotal)) ||
+        !(uo = PyBytes_FromStringAndSize(NULL, (m + 1) * 4)) || !(ud = PyBytes_FromStringAndSize(NULL, utotal)))
+        goto done;
+    if (empty) {
+        if (!(uv = PyBytes_FromStringAndSize(NULL, (m + 7) / 8))) goto done;
+        memset(PyBytes_AS_STRING(uv), 0, (m + 7) / 8);
+    } else {
+        uv = Py_None;
+        Py_INCREF(uv);
+    }
+    int32_t *MO = (int32_t *)PyBytes_AS_STRING(mo), *UO = (int32_t *)PyBytes_AS_STRING(uo);
+    char *const M0 = PyBytes_AS_STRING(md), *const U0 = PyBytes_AS_STRING(ud);
+    unsigned char *V = empty ? (unsigned char *)PyBytes_AS_STRING(uv) : NULL;
+    char *d = M0, *u = U0;
+    Py_ssize_t k = 0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        if (C[i] == 3) continue;
+        const int64_t *R = S + 20 * i;
+        unsigned code = C[i] & 3;
+        int64_t us = R[14] + ((C[i] & 4) ? 13 : 0), ue = R[15];
+        MO[k] = (int32_t)(d - M0), UO[k] = (int32_t)(u - U0);
+        if (code == 0) {
+            d = PUTS(d, "SSH ");
+            d = put(d, s, R[12], R[13]);
+            d = PUTS(d, " authentication failed for ");
+        } else if (code == 1) {
+            d = PUTS(d, "SSH login accepted for ");
+        } else {
+            d = PUTS(d, "SSH public key rejected for ");
+        }
+        d = put(d, s, us, ue);
+        d = PUTS(d, " from ");
+        d = put(d, s, R[16], R[17]);
+        if (code == 1) {
+            d = PUTS(d, " (");
+            d = put(d, s, R[12], R[13]);
+            d = PUTS(d, ")");
+        }
+        u = put(u, s, us, ue);
+        if (V && ue > us) V[k >> 3] |= (unsigned char)(1u << (k & 7));
+        k++;
+    }
+    MO[m] = (int32_t)(d - M0), UO[m] = (int32_t)(u - U0);
+    res = Py_BuildValue("OOOOOO", codes, mo, md, uo, ud, uv);
+done:
+    Py_XDECREF(codes);
+    Py_XDECREF(mo);
+    Py_XDECREF(md);
+    Py_XDECREF(uo);
+    Py_XDECREF(ud);
+    Py_XDECREF(uv);
+    PyBuffer_Release(&blk);
+    PyBuffer_Release(&sp);
+    return res;
+}
+
 static PyMethodDef methods[] = {
     {"lines", lines, METH_VARARGS, "lines(block, final, max_line) -> (starts, ends, classes, unterminated)"},
     {"scan", scan, METH_VARARGS, "scan(kind, block, starts, ends) -> (ok, spans): the bulk lines' fields"},
     {"gather", gather, METH_VARARGS, "gather(block, spans, width, col, n) -> (offsets, data, validity)"},
     {"locators", locators, METH_VARARGS, "locators(line_no, offsets) -> (offsets, data): line=N;off=M"},
     {"json_object", json_object, METH_VARARGS, "json_object(n, segments) -> (offsets, data): the attributes JSON"},
+    {"sshd", sshd, METH_VARARGS, "sshd(block, spans) -> (codes, message offsets, data, user offsets, data, validity)"},
     {"interleave", interleave, METH_VARARGS, "interleave(source, parts) -> (offsets, data, validity): runs merged"},
     {NULL}};
 

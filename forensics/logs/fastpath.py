@@ -156,7 +156,7 @@ def parse_block(block: bytes, first_line: int, base_offset: int, cfg: BlockConfi
     sys_idx = np.flatnonzero(is_sys)
     if len(sys_idx):
         if walk:
-            fields = syslog_fields_c(block, starts[sys_idx], ends[sys_idx])
+            fields = syslog_fields_c(block, starts[sys_idx], ends[sys_idx], sshd=False)
         else:
             fields = syslog_fields(_take_lines(all_lines, sys_idx))
         parts += _syslog(fields, line_no[sys_idx], offsets[sys_idx], cfg, memo, esc, compiled)
@@ -432,11 +432,13 @@ def _gathered(block: bytes, spans: bytes, width: int, col: int, n: int, end: int
                                           pa.py_buffer(data)])
 
 
-def syslog_fields_c(block: bytes, starts: np.ndarray, ends: np.ndarray) -> tuple[np.ndarray, dict]:
+def syslog_fields_c(block: bytes, starts: np.ndarray, ends: np.ndarray, sshd: bool = True) -> tuple[np.ndarray, dict]:
     """syslog_fields of the lines [starts, ends) of `block`, walked by _linescan; the fields also
-    hold sshd_fields' of every message SSHD_RE reads (null elsewhere) and "_sshd", its mask; "full"
-    (tag and message), "_netfilter" (the message holds "audit(" or "IN=") and "_clearing" (the full
-    text holds a word of _CLEARING_PREFILTER), as _syslog would compute them."""
+    hold sshd_fields' of every message SSHD_RE reads (null elsewhere; not when `sshd` is false: then
+    _sshd_c reads sshd's rows from the spans) and "_sshd", its mask; "full" (tag and message),
+    "_netfilter" (the message holds "audit(" or "IN=") and "_clearing" (the full text holds a word of
+    _CLEARING_PREFILTER), as _syslog would compute them; "_spans", the walk's (rows, 20) spans and
+    "_block", the block."""
     ok, spans = _linescan.scan(1, block, np.ascontiguousarray(starts, np.int64), np.ascontiguousarray(ends, np.int64))
     ok = np.frombuffer(ok, dtype=np.uint8)
     keep = (ok & 1) > 0
@@ -447,7 +449,9 @@ def syslog_fields_c(block: bytes, starts: np.ndarray, ends: np.ndarray) -> tuple
     ts = np.stack([s0, s0 + 15], axis=1).tobytes()
     fields = {"ts_text": _gathered(block, ts, 2, 0, n)}
     for k, name in enumerate(("host", "tagc", "prog", "pid_text", "msg", *SSHD_FIELDS)):
-        fields[name] = _gathered(block, spans, 20, 2 * k, n)
+        if k < 5 or sshd:
+            fields[name] = _gathered(block, spans, 20, 2 * k, n)
+    fields["_spans"], fields["_block"] = np.frombuffer(spans, dtype=np.int64).reshape(n, 20), block
     fields["full"] = _gathered(block, spans, 20, 2, n, 9)  # tag start to message end
     flags = ok[keep]
     fields["_sshd"], fields["_netfilter"], fields["_clearing"] = (flags & 2) > 0, (flags & 4) > 0, (flags & 8) > 0
@@ -553,7 +557,8 @@ def _syslog(fields: tuple, line_no, offsets, cfg: BlockConfig, memo: dict, esc: 
     if ok_sshd.any():
         if "_sshd" in f:  # the compiled walk read the messages' sshd fields already
             ok_sshd &= f["_sshd"]
-            sf = {k: f[k] for k in SSHD_FIELDS}
+            # (without the sshd fields: _sshd_c reads sshd's rows from the walk's spans)
+            sf = {k: f[k] for k in SSHD_FIELDS} if "verb" in f else (f["_block"], f["_spans"])
         else:  # the messages of sshd's lines only
             sel = np.flatnonzero(ok_sshd)
             m, part = sshd_fields(msg.take(pa.array(sel)))
@@ -581,7 +586,11 @@ def _syslog(fields: tuple, line_no, offsets, cfg: BlockConfig, memo: dict, esc: 
             "url": pa.nulls(n, STR), "bytes_out": pa.nulls(n, pa.int64()),
         }))
     if ok_sshd.any():
-        t = _sshd(ok_sshd, sf, ts_text, host, prog, pid_text, msg, ts0, year, month, line_no, offsets, esc, compiled)
+        if isinstance(sf, tuple):
+            t = _sshd_c(np.flatnonzero(ok_sshd), *sf, ts0, year, month, line_no, offsets, esc)
+        else:
+            t = _sshd(ok_sshd, sf, ts_text, host, prog, pid_text, msg, ts0, year, month, line_no, offsets, esc,
+                      compiled)
         if t is not None:
             tables.append(t)
     return tables
@@ -650,6 +659,51 @@ def _sshd(mask, sf, ts_text, host, prog, pid_text, msg, ts0, year, month, line_n
         "process_pid": pc.cast(pid_text, pa.int64()), "process_name": prog,
         "src_ip": ip, "src_port": pc.cast(port, pa.int32()), "proto": pa.repeat(pa.scalar("ssh"), n),
         "tags": tags, "attack": attack, "attributes": attrs,
+        "_line": pa.array(line_no), "_off": pa.array(offsets),
+        "_kind": pa.repeat(pa.scalar(KIND_SSHD, pa.int8()), n),
+        "_det": _SSH_DET.take(code),
+        "_month": month, "timestamp_desc": pa.repeat(pa.scalar("Event Time"), n),
+        "url": pa.nulls(n, STR), "bytes_out": pa.nulls(n, pa.int64()),
+    })
+
+
+_TRUE = pa.array(["true", None], STR)
+
+
+def _sshd_c(rows: np.ndarray, block: bytes, spans: np.ndarray, ts0, year, month, line_no, offsets,
+            esc) -> pa.Table | None:
+    """_sshd of the walked syslog rows `rows` (sshd's lines SSHD_RE reads), its decisions, message and
+    user written by _linescan.sshd from the walk's spans, the other fields gathered from the block."""
+    sub = np.ascontiguousarray(spans[rows])
+    codes, mo, md, uo, ud, uv = _linescan.sshd(block, sub)
+    codes = np.frombuffer(codes, dtype=np.uint8)
+    keep = codes != 3
+    if not keep.all():
+        if not keep.any():
+            return None
+        rows, sub, codes = rows[keep], np.ascontiguousarray(sub[keep]), codes[keep]
+    n = len(rows)
+    raw = sub.tobytes()
+    host, prog, pid_text, msg, method, ip, port = (_gathered(block, raw, 20, col, n) for col in (0, 4, 6, 8, 12, 16, 18))
+    ts = np.stack([sub[:, 0] - 16, sub[:, 0] - 1], axis=1).tobytes()  # the time: the 15 bytes before " host"
+    ts_text = _gathered(block, ts, 2, 0, n)
+    idx = pa.array(rows)
+    ts0, year, month = ts0.take(idx), year.take(idx), month.take(idx)
+    line_no, offsets = line_no[rows], offsets[rows]
+    code = pa.array((codes & 3).astype(np.int8))
+    user = pa.Array.from_buffers(STR, n, [None if uv is None else pa.py_buffer(uv), pa.py_buffer(uo), pa.py_buffer(ud)])
+    kind, outcome = _KINDS.take(code), _OUTCOMES.take(code)
+    attrs = _json_object(n, [
+        (',"body":"', msg, '"', esc), (',"invalid_user":', _TRUE.take(pa.array((codes < 4).astype(np.int8))), "", _RAW),
+        (',"kind":"', kind, '"', _RAW), (',"method":"', method, '"', esc), (',"outcome":"', outcome, '"', _RAW),
+        (',"program":"', prog, '"', esc), (',"time_text":"', ts_text, '"', _RAW),
+        (',"year_inferred":', pc.cast(year, STR), "", _RAW)])
+    return pa.table({
+        "timestamp": ts0, "data_type": pa.repeat(pa.scalar("linux:auth"), n),
+        "message": pa.Array.from_buffers(STR, n, [None, pa.py_buffer(mo), pa.py_buffer(md)]),
+        "host": host, "user": user, "process_pid": pc.cast(pid_text, pa.int64()), "process_name": prog,
+        "src_ip": ip, "src_port": pc.cast(port, pa.int32()), "proto": pa.repeat(pa.scalar("ssh"), n),
+        "tags": _SSH_TAGS.take(code), "attack": _SSH_ATTACK.take(code), "attributes": attrs,
         "_line": pa.array(line_no), "_off": pa.array(offsets),
         "_kind": pa.repeat(pa.scalar(KIND_SSHD, pa.int8()), n),
         "_det": _SSH_DET.take(code),
