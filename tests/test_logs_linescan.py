@@ -275,8 +275,9 @@ _cell = st.one_of(st.none(), st.text(st.characters(min_codepoint=32, max_codepoi
 @given(st.lists(st.lists(_cell, min_size=1, max_size=12), min_size=2, max_size=4), st.integers(0, 2**32 - 1),
        st.integers(0, 2))
 def test_runs_interleaved_in_line_order_are_the_take_of_the_concatenated_table(cols, seed, cut):
-    """_in_line_order's compiled merge (_linescan.interleave for the string columns) gives the table
-    the twin's take gives, for parts with nulls, sliced arrays and any order of their line numbers."""
+    """_in_line_order's compiled merge (_linescan.interleave for the string columns and the strings of
+    list columns) gives the table the twin's take gives, for parts with nulls, sliced arrays, empty
+    lists and any order of their line numbers."""
     rnd = random.Random(seed)
     lines = rnd.sample(range(10_000), sum(len(c) for c in cols))
     parts, at = [], 0
@@ -284,8 +285,9 @@ def test_runs_interleaved_in_line_order_are_the_take_of_the_concatenated_table(c
         run = sorted(lines[at:at + len(c)])
         at += len(c)
         text = pa.array([None] * cut + c, pa.string()).slice(cut)  # an offset into its buffers
+        tags = pa.array([[] if x is None else x.split(" ")[:3] for x in [None] * cut + c], pa.list_(pa.string()))
         parts.append(pa.table({"text": text, "n": pa.array([None if x is None else len(x) for x in c], pa.int64()),
-                               "_line": pa.array(run, pa.int64())}))
+                               "tags": tags.slice(cut), "_line": pa.array(run, pa.int64())}))
     t_c, rows_c = fastpath._in_line_order(parts, True)
     t_r, rows_r = fastpath._in_line_order(parts, False)
     assert t_c.equals(t_r) and rows_c.tolist() == rows_r.tolist() == sorted(lines)
@@ -302,6 +304,18 @@ def test_interleave_refuses_sources_and_buffers_that_do_not_match():
     offs_, data, valid = fastpath._linescan.interleave(bytes([1, 0, 1]), [(None, 0, offs, b"ab"),
                                                                           (b"\x02", 0, offs, b"cd")])
     assert data == b"ad" and np.frombuffer(offs_, np.int32).tolist() == [0, 0, 1, 2] and valid == b"\x06"
+
+
+@pytest.mark.parametrize("year", [2024, None])
+def test_syslog_lines_give_the_same_rows_both_ways(year):
+    """The plain syslog rows (their fields gathered from the walk's spans for the rows kept only) and
+    the lines sent back to the line parser are the twin's, for every variant of a syslog line."""
+    block = "\n".join(_variants(SYSLOG_PARTS, 5)).encode() + b"\n"
+    cfg = BlockConfig("ab" * 32, "textlog@t", "UTC", year, 1_704_067_200_000_000)
+    c = parse_block(block, 1, 100, cfg, True, {}, compiled=True)
+    r = parse_block(block, 1, 100, cfg, True, {}, compiled=False)
+    assert c.fallback == r.fallback and c.table.equals(r.table)
+    assert pc.sum(pc.equal(c.table.column("_kind"), fastpath.KIND_SYSLOG)).as_py() > 10
 
 
 @pytest.mark.parametrize("year", [2024, None])

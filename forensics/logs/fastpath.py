@@ -70,6 +70,7 @@ _CLEARING_PREFILTER = "(?i)" + "|".join(detections._CLEARING_WORDS)
 KIND_SYSLOG, KIND_SSHD, KIND_ACCESS = 1, 2, 3
 DET_NONE, DET_FAILURE, DET_SUCCESS, DET_HTTP = 0, 1, 2, 3
 STR = pa.string()
+_STR_LIST = pa.list_(STR)
 _RAW = (False, False)  # a JSON segment with nothing to escape
 _PRINTABLE_NL = bytes(range(0x20, 0x7f)) + b"\n"
 
@@ -156,7 +157,7 @@ def parse_block(block: bytes, first_line: int, base_offset: int, cfg: BlockConfi
     sys_idx = np.flatnonzero(is_sys)
     if len(sys_idx):
         if walk:
-            fields = syslog_fields_c(block, starts[sys_idx], ends[sys_idx], sshd=False)
+            fields = syslog_fields_c(block, starts[sys_idx], ends[sys_idx], decisions_only=True)
         else:
             fields = syslog_fields(_take_lines(all_lines, sys_idx))
         parts += _syslog(fields, line_no[sys_idx], offsets[sys_idx], cfg, memo, esc, compiled)
@@ -209,9 +210,17 @@ def _in_line_order(parts: list[pa.Table], compiled: bool = True) -> tuple[pa.Tab
     idx = pa.array(order)
     cols = []
     for name in parts[0].column_names:
-        arrays = [p.column(name).combine_chunks() for p in parts]
+        # (combine_chunks copies even a single chunk)
+        arrays = [c.chunk(0) if c.num_chunks == 1 else c.combine_chunks() for c in map(lambda p: p.column(name), parts)]
         if all(a.type == STR for a in arrays):
             cols.append(_interleaved(source, arrays))
+        elif all(a.type == _STR_LIST and not a.null_count and not a.values.null_count for a in arrays):
+            # a list's strings interleaved as the lists are: each value follows its list's source
+            lengths = np.concatenate([pc.list_value_length(a).to_numpy() for a in arrays])[order]
+            offsets = np.zeros(len(order) + 1, dtype=np.int32)
+            np.cumsum(lengths, out=offsets[1:])
+            values = [a.values.slice(a.offsets[0].as_py(), a.offsets[-1].as_py() - a.offsets[0].as_py()) for a in arrays]
+            cols.append(pa.ListArray.from_arrays(pa.array(offsets), _interleaved(np.repeat(source, lengths), values)))
         else:
             cols.append(pa.concat_arrays(arrays).take(idx))
     return pa.table(cols, names=parts[0].column_names), rows[order]
@@ -432,13 +441,20 @@ def _gathered(block: bytes, spans: bytes, width: int, col: int, n: int, end: int
                                           pa.py_buffer(data)])
 
 
-def syslog_fields_c(block: bytes, starts: np.ndarray, ends: np.ndarray, sshd: bool = True) -> tuple[np.ndarray, dict]:
+# where scan's syslog rows (width 20) hold each field: its start and end columns
+_SPAN_COLUMNS = {"host": (0, 1), "tagc": (2, 3), "prog": (4, 5), "pid_text": (6, 7), "msg": (8, 9),
+                 "verb": (10, 11), "method": (12, 13), "u": (14, 15), "ip": (16, 17), "port": (18, 19),
+                 "full": (2, 9)}
+
+
+def syslog_fields_c(block: bytes, starts: np.ndarray, ends: np.ndarray,
+                    decisions_only: bool = False) -> tuple[np.ndarray, dict]:
     """syslog_fields of the lines [starts, ends) of `block`, walked by _linescan; the fields also
-    hold sshd_fields' of every message SSHD_RE reads (null elsewhere; not when `sshd` is false: then
-    _sshd_c reads sshd's rows from the spans) and "_sshd", its mask; "full" (tag and message),
-    "_netfilter" (the message holds "audit(" or "IN=") and "_clearing" (the full text holds a word of
-    _CLEARING_PREFILTER), as _syslog would compute them; "_spans", the walk's (rows, 20) spans and
-    "_block", the block."""
+    hold sshd_fields' of every message SSHD_RE reads (null elsewhere) and "_sshd", its mask; "full"
+    (tag and message), "_netfilter" (the message holds "audit(" or "IN=") and "_clearing" (the full
+    text holds a word of _CLEARING_PREFILTER), as _syslog would compute them; "_spans", the walk's
+    (rows, 20) spans and "_block", the block. decisions_only: of the fields only those _syslog judges
+    every row by (ts_text, host, prog); it reads the others from the spans for the rows it keeps."""
     ok, spans = _linescan.scan(1, block, np.ascontiguousarray(starts, np.int64), np.ascontiguousarray(ends, np.int64))
     ok = np.frombuffer(ok, dtype=np.uint8)
     keep = (ok & 1) > 0
@@ -448,14 +464,27 @@ def syslog_fields_c(block: bytes, starts: np.ndarray, ends: np.ndarray, sshd: bo
     s0 = starts[keep].astype(np.int64)
     ts = np.stack([s0, s0 + 15], axis=1).tobytes()
     fields = {"ts_text": _gathered(block, ts, 2, 0, n)}
-    for k, name in enumerate(("host", "tagc", "prog", "pid_text", "msg", *SSHD_FIELDS)):
-        if k < 5 or sshd:
-            fields[name] = _gathered(block, spans, 20, 2 * k, n)
+    for name in ("host", "prog") if decisions_only else ("host", "tagc", "prog", "pid_text", "msg", *SSHD_FIELDS, "full"):
+        start, end = _SPAN_COLUMNS[name]
+        fields[name] = _gathered(block, spans, 20, start, n, end)
     fields["_spans"], fields["_block"] = np.frombuffer(spans, dtype=np.int64).reshape(n, 20), block
-    fields["full"] = _gathered(block, spans, 20, 2, n, 9)  # tag start to message end
     flags = ok[keep]
     fields["_sshd"], fields["_netfilter"], fields["_clearing"] = (flags & 2) > 0, (flags & 4) > 0, (flags & 8) > 0
     return keep, fields
+
+
+def _walked(block: bytes, spans: np.ndarray, rows: np.ndarray, names: tuple) -> list[pa.Array]:
+    """The fields `names` (of _SPAN_COLUMNS, or "ts_text") of the walked syslog rows `rows` of `spans`."""
+    sub = np.ascontiguousarray(spans[rows])
+    raw, n = sub.tobytes(), len(rows)
+    out = []
+    for name in names:
+        if name == "ts_text":  # the 15 bytes before " host"
+            out.append(_gathered(block, np.stack([sub[:, 0] - 16, sub[:, 0] - 1], axis=1).tobytes(), 2, 0, n))
+        else:
+            start, end = _SPAN_COLUMNS[name]
+            out.append(_gathered(block, raw, 20, start, n, end))
+    return out
 
 
 def access_fields(lines: pa.Array) -> tuple[np.ndarray, dict]:
@@ -499,7 +528,8 @@ def _syslog(fields: tuple, line_no, offsets, cfg: BlockConfig, memo: dict, esc: 
     if not keep.any():
         return []
     line_no, offsets = line_no[keep], offsets[keep]
-    ts_text, host, tagc, prog, pid_text, msg = (f[k] for k in SYSLOG_FIELDS)
+    # (the compiled walk's decisions_only fields leave tagc, pid_text and msg to _walked)
+    ts_text, host, tagc, prog, pid_text, msg = (f.get(k) for k in SYSLOG_FIELDS)
     # "host" that is a 4-digit number may be a year after the time; "--" is a login tag: line parser
     ok = pc.invert(pc.or_kleene(pc.match_substring_regex(host, r"^[0-9]{4}$"), pc.equal(host, "--")))
     # the clock, once per distinct second: (month, timestamp, inferred year, valid)
@@ -538,7 +568,7 @@ def _syslog(fields: tuple, line_no, offsets, cfg: BlockConfig, memo: dict, esc: 
     (pclass,) = _by_value(prog, _program_class, memo.setdefault("prog", {}), (pa.int8(),))
     if "_netfilter" in f:  # the compiled walk looked already
         plain = pc.and_kleene(pc.equal(pclass, 0), pa.array(~f["_netfilter"]))
-        full = f["full"]
+        full = f.get("full")
         cand = _mask(plain) & f["_clearing"]
     else:
         plain = pc.and_kleene(pc.equal(pclass, 0), pc.invert(pc.or_kleene(pc.match_substring(msg, "audit("),
@@ -548,7 +578,8 @@ def _syslog(fields: tuple, line_no, offsets, cfg: BlockConfig, memo: dict, esc: 
         # every alternative of the rule holds one of its words, looked for in the program's part of the line
         cand = _mask(pc.and_kleene(plain, pc.match_substring_regex(full, _CLEARING_PREFILTER)))
     if cand.any():
-        texts = full.filter(pa.array(cand)).to_pylist()
+        texts = (full.filter(pa.array(cand)) if full is not None else
+                 _walked(f["_block"], f["_spans"], np.flatnonzero(cand), ("full",))[0]).to_pylist()
         hit = np.zeros(len(cand), dtype=bool)
         hit[np.flatnonzero(cand)] = [detections.is_clearing(x) for x in texts]
         plain = pc.and_kleene(plain, pa.array(~hit))
@@ -558,19 +589,25 @@ def _syslog(fields: tuple, line_no, offsets, cfg: BlockConfig, memo: dict, esc: 
         if "_sshd" in f:  # the compiled walk read the messages' sshd fields already
             ok_sshd &= f["_sshd"]
             # (without the sshd fields: _sshd_c reads sshd's rows from the walk's spans)
-            sf = {k: f[k] for k in SSHD_FIELDS} if "verb" in f else (f["_block"], f["_spans"])
+            sf = {k: f[k] for k in SSHD_FIELDS} if "verb" in f else None
         else:  # the messages of sshd's lines only
             sel = np.flatnonzero(ok_sshd)
             m, part = sshd_fields(msg.take(pa.array(sel)))
             ok_sshd[:] = False
             ok_sshd[sel[m]] = True
             sf = {k: _scatter(v, sel[m], len(ok_sshd)) for k, v in part.items()}
+    walk = (f["_block"], f["_spans"]) if msg is None else None
     tables = []
     if ok_plain.any():
         sel = pa.array(ok_plain)
         f = lambda a: a.filter(sel)  # noqa: E731
         n = int(ok_plain.sum())
-        p_ts, p_host, p_prog, p_pid, p_msg, p_full, p_year = map(f, (ts_text, host, prog, pid_text, msg, full, year))
+        if walk is None:
+            p_ts, p_host, p_prog, p_pid, p_msg, p_full = map(f, (ts_text, host, prog, pid_text, msg, full))
+        else:  # gathered for these rows only
+            p_ts, p_host, p_prog, p_pid, p_msg, p_full = _walked(
+                *walk, np.flatnonzero(ok_plain), ("ts_text", "host", "prog", "pid_text", "msg", "full"))
+        p_year = f(year)
         attrs = _json_object(n, [(',"body":"', p_msg, '"', esc), (',"program":"', p_prog, '"', esc),
                                  (',"time_text":"', p_ts, '"', _RAW), (',"year_inferred":', pc.cast(p_year, STR), "", _RAW)],
                              compiled)
@@ -586,8 +623,8 @@ def _syslog(fields: tuple, line_no, offsets, cfg: BlockConfig, memo: dict, esc: 
             "url": pa.nulls(n, STR), "bytes_out": pa.nulls(n, pa.int64()),
         }))
     if ok_sshd.any():
-        if isinstance(sf, tuple):
-            t = _sshd_c(np.flatnonzero(ok_sshd), *sf, ts0, year, month, line_no, offsets, esc)
+        if sf is None:
+            t = _sshd_c(np.flatnonzero(ok_sshd), *walk, ts0, year, month, line_no, offsets, esc)
         else:
             t = _sshd(ok_sshd, sf, ts_text, host, prog, pid_text, msg, ts0, year, month, line_no, offsets, esc,
                       compiled)
@@ -674,19 +711,16 @@ def _sshd_c(rows: np.ndarray, block: bytes, spans: np.ndarray, ts0, year, month,
             esc) -> pa.Table | None:
     """_sshd of the walked syslog rows `rows` (sshd's lines SSHD_RE reads), its decisions, message and
     user written by _linescan.sshd from the walk's spans, the other fields gathered from the block."""
-    sub = np.ascontiguousarray(spans[rows])
-    codes, mo, md, uo, ud, uv = _linescan.sshd(block, sub)
+    codes, mo, md, uo, ud, uv = _linescan.sshd(block, np.ascontiguousarray(spans[rows]))
     codes = np.frombuffer(codes, dtype=np.uint8)
     keep = codes != 3
     if not keep.all():
         if not keep.any():
             return None
-        rows, sub, codes = rows[keep], np.ascontiguousarray(sub[keep]), codes[keep]
+        rows, codes = rows[keep], codes[keep]
     n = len(rows)
-    raw = sub.tobytes()
-    host, prog, pid_text, msg, method, ip, port = (_gathered(block, raw, 20, col, n) for col in (0, 4, 6, 8, 12, 16, 18))
-    ts = np.stack([sub[:, 0] - 16, sub[:, 0] - 1], axis=1).tobytes()  # the time: the 15 bytes before " host"
-    ts_text = _gathered(block, ts, 2, 0, n)
+    ts_text, host, prog, pid_text, msg, method, ip, port = _walked(
+        block, spans, rows, ("ts_text", "host", "prog", "pid_text", "msg", "method", "ip", "port"))
     idx = pa.array(rows)
     ts0, year, month = ts0.take(idx), year.take(idx), month.take(idx)
     line_no, offsets = line_no[rows], offsets[rows]
