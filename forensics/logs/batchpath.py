@@ -32,7 +32,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from forensics.events import Event, EventBatch, IngestError
+from forensics.events import EVENT_SCHEMA, Event, EventBatch, IngestError
 from forensics.ingestors.base import IngestContext
 from forensics.logs.common import BoundedMap, FileState
 from forensics.logs.detections import Detector
@@ -61,6 +61,24 @@ class LazyPeers(BoundedMap):
         self.todo: list[pa.Table] = []
         self.todo_rows = 0
         self.pending: BoundedMap | None = None
+        self.upto = 0  # rows of the watched block the line-by-line reading has passed
+        self._t: pa.Table | None = None
+        self._rows = np.zeros(0, dtype=np.int64)
+        self._done = 0
+
+    def watch(self, t: pa.Table, rows: np.ndarray) -> None:
+        """A block's sshd rows (ascending); those below `upto` count as added (taken in one go when
+        someone looks, not per segment of the block)."""
+        self._take()
+        self._t, self._rows, self._done, self.upto = t, rows, 0, 0
+
+    def _take(self) -> None:
+        if self._t is not None:
+            k = int(np.searchsorted(self._rows, self.upto))
+            if k > self._done:
+                self.add(self._t.select(["host", "process_pid", "src_ip", "src_port"]).take(
+                    pa.array(self._rows[self._done:k])))
+                self._done = k
 
     def add(self, t: pa.Table) -> None:
         if t.num_rows:
@@ -71,6 +89,7 @@ class LazyPeers(BoundedMap):
                 self.todo_rows = self.todo[0].num_rows
 
     def sync(self) -> None:
+        self._take()
         if not self.todo:
             return
         t = _last_per_key(pa.concat_tables(self.todo), self.limit)
@@ -373,11 +392,22 @@ def ingest_batches(ingestor, ctx: IngestContext) -> Iterator:
 
 
 class _Merger:
+    """Merges a block's vector rows with the line parser's records, in file order.
+
+    The work per block is a fixed number of Arrow/numpy passes, whatever the number of
+    alternations between bulk lines and lines the line parser reads: the rows between two
+    handed-back lines (a *segment*) only set the sequential state the line parser reads
+    (clock, sshd memory) cheaply, and `emit` runs the detections and builds the stored
+    table once for everything a block released (its rows, the line parser's events and the
+    detections, in order), so the event store gets one batch per block.
+    """
+
     def __init__(self, ingestor, ctx, clock, lp, peers, det, fixed):
         self.ingestor, self.ctx, self.clock, self.lp, self.peers, self.det = ingestor, ctx, clock, lp, peers, det
         self.fixed = fixed
         sha, parser = ctx.evidence_sha256, ingestor.parser_id()
         self.vb = VectorBursts(det, lambda kept, srcs: _kept_rows(kept, srcs, sha, parser))
+        self.schema: pa.Schema | None = None  # the stored columns of the blocks' tables
 
     def block(self, blk: Block) -> Iterator:
         lp, t = self.lp, blk.table
@@ -390,57 +420,66 @@ class _Merger:
         n = t.num_rows
         kind = t.column("_kind").to_numpy()
         fb_lines = np.fromiter((f[0] for f in blk.fallback), dtype=np.int64, count=len(blk.fallback))
-        bounds = np.searchsorted(t.column("_line").to_numpy(), fb_lines).tolist()
-        clock = self.clock
+        bounds = np.searchsorted(t.column("_line").to_numpy(), fb_lines)
+        clock, fixed = self.clock, self.fixed
         delta = None
-        if self.fixed:
-            month = t.column("_month").to_numpy().astype(np.int16)
-            is_sys = kind != KIND_ACCESS
-            sys_pos = np.flatnonzero(is_sys)
+        offsets: list[int] = []  # (fixed years) per segment with system rows: its year offset, and its row count
+        counts: list[int] = []
+        if fixed:
+            sys_pos = np.flatnonzero(kind != KIND_ACCESS)
             cr = np.cumsum(t.column("_roll").to_numpy(zero_copy_only=False)[sys_pos])
+            sys_month = t.column("_month").to_numpy().astype(np.int16)[sys_pos]
+            # where each segment's system rows start in sys_pos (the last entry: the block's end)
+            sys_at = np.searchsorted(sys_pos, np.append(bounds, n)).tolist()
             year0 = clock.fixed_year
             delta = np.zeros(n, dtype=np.int64)
         ssh_rows = (kind == KIND_SSHD) & t.column("process_pid").is_valid().to_numpy(zero_copy_only=False)
+        peers = self.peers
+        peers.watch(t, np.flatnonzero(ssh_rows))
         items: list = []
         slices: list[RowSlice] = []
 
-        def segment(a: int, b: int) -> None:
-            if self.fixed:
-                i0, i1 = np.searchsorted(sys_pos, a), np.searchsorted(sys_pos, b)
-                if i1 > i0:
-                    f, last = sys_pos[i0], sys_pos[i1 - 1]
-                    year = clock._year
-                    if clock._last_month and month[f] < clock._last_month - 5:
-                        year += 1
-                    rows = sys_pos[i0:i1]
-                    delta[rows] = year + cr[i0:i1] - cr[i0] - year0
-                    clock._year = int(year + cr[i1 - 1] - cr[i0])
-                    clock._last_month = int(month[last])
-            sel = np.flatnonzero(ssh_rows[a:b])
-            if len(sel):
-                self.peers.add(t.select(["host", "process_pid", "src_ip", "src_port"]).take(pa.array(sel + a)))
+        def segment(a: int, b: int, i0: int, i1: int) -> None:
+            if i1 > i0:  # (fixed years only) the year rollover over the segment's system rows
+                year = clock._year
+                if clock._last_month and sys_month[i0] < clock._last_month - 5:
+                    year += 1
+                off = year - int(cr[i0]) - year0
+                offsets.append(off)
+                counts.append(i1 - i0)
+                if sys_pos[i1 - 1] == b - 1:  # the held-back row may be materialized before the block ends
+                    delta[b - 1] = int(cr[i1 - 1]) + off
+                clock._year = year + int(cr[i1 - 1]) - int(cr[i0])
+                clock._last_month = int(sys_month[i1 - 1])
+            peers.upto = b
             lp.event_arrives()
-            items.extend(lp.out)
-            lp.out.clear()
+            if lp.out:
+                items.extend(lp.out)
+                lp.out.clear()
             # the last row is held back as the line parser's pending event: it is released (as its
             # own one-row slice) where the line-by-line reading would release it
             body, last = RowSlice(t, a, b - 1), RowSlice(t, b - 1, b)
-            slices.extend((body, last))
+            slices.append(body)
+            slices.append(last)
             items.append(body)
             lp.pending = _row_ref(t, b - 1, last, delta, clock)
             lp.continuation = 0
 
-        cur = 0
-        for f, pos in zip(blk.fallback, bounds):
+        cur = scur = 0
+        feed = lp.feed
+        for k, (f, pos) in enumerate(zip(blk.fallback, bounds.tolist())):
             if pos > cur:
-                segment(cur, pos)
-                cur = pos
-            lp.feed(*f)
+                s1 = sys_at[k] if fixed else 0
+                segment(cur, pos, scur, s1)
+                cur, scur = pos, s1
+            feed(*f)
             if lp.out:
                 items.extend(lp.out)
                 lp.out.clear()
         if n > cur:
-            segment(cur, n)
+            segment(cur, n, scur, sys_at[-1] if fixed else 0)
+        if offsets:
+            delta[sys_pos] = cr + np.repeat(np.array(offsets, dtype=np.int64), counts)
         if delta is not None and delta.any():
             t2 = _apply_years(t, delta, clock)
             for sl in slices:
@@ -448,75 +487,224 @@ class _Merger:
         yield from self.emit(items)
 
     def emit(self, items: list) -> Iterator:
-        det, stamp, ctx, vb = self.det, self.ingestor.stamp, self.ctx, self.vb
+        """The records of `items` (row slices, events, errors, in file order): the errors, then one
+        batch of the rows and events with each detection right after the row or event that raised it.
+
+        The errors go to the unit's error list, not to the event store, so their place among the
+        events is not kept. Rows and events are settled in one pass: the events are fed to the
+        detector where they stand, the rows of sources no event of the batch has (nearly all)
+        set-wise before them, which changes nothing, as the rules keep state per source only
+        (but the log gap rule, whose result does not depend on the order either).
+        """
+        runs: list[RowSlice] = []
+        events: list[Event] = []
+        ev_at: list[int] = []  # the rows before each event
+        nrows = 0
         for it in items:
-            if type(it) is RowSlice:
+            ti = type(it)
+            if ti is RowSlice:
                 if it.b > it.a:
-                    yield from self._rows(it.t, it.a, it.b)
-            elif type(it) is Event:
-                vb.take_over_src(it.src_ip or it.domain)
-                dets = det.feed(it)
-                yield it
-                for d in dets:
-                    yield stamp(ctx, d)
+                    runs.append(it)
+                    nrows += it.b - it.a
+            elif ti is Event:
+                events.append(it)
+                ev_at.append(nrows)
             else:
                 yield it
+        if not nrows and not events:
+            return
+        r = self._rows_table(runs) if nrows else None
+        raised, ev_raised = self._detect(r, events, ev_at)
+        stamp, ctx = self.ingestor.stamp, self.ctx
+        objs: list[Event] = []  # events and detections, in their order
+        pieces: list[list[int]] = []  # [start, length] of the stored rows: rows of r, then of objs (from nrows)
+        cur = 0
 
-    def _rows(self, t: pa.Table, a: int, b: int) -> Iterator:
-        """Rows [a, b) as batches, each detection they raise right after the row that raised it."""
-        det, stamp, ctx = self.det, self.ingestor.stamp, self.ctx
-        s = t.slice(a, b - a)
-        n = s.num_rows
-        ts = s.column("timestamp").to_numpy()
-        self._gaps(s, ts)
-        raised: list[tuple[int, list[Event]]] = []
-        dcode = s.column("_det").to_numpy()
-        idx = np.flatnonzero(dcode)
-        if len(idx):  # the rows of sources held set-wise are taken in there; the others go one by one
-            idx = idx[self.vb.update(s, idx, dcode[idx], ts)]
-        if len(idx):
-            rows = _lite_rows(s, idx, ts, dcode, ctx.evidence_sha256, self.ingestor.parser_id())
-            codes = dcode[idx]
-            positions = idx.tolist()
-            # runs of sshd failures go through the rule's batch loop, the other rows one by one
-            fail = codes == DET_FAILURE
-            cuts = np.flatnonzero(np.diff(fail.astype(np.int8))) + 1
-            bounds = [0, *cuts.tolist(), len(codes)]
-            auth, http = det._auth, det.http_attempt
-            recent = det.recent_fail
-            for a0, b0 in zip(bounds[:-1], bounds[1:]):
-                if fail[a0]:
-                    raised += det.ssh_failures(rows[a0:b0], positions[a0:b0])
-                    continue
-                for i, code, row in zip(positions[a0:b0], codes[a0:b0].tolist(), rows[a0:b0]):
-                    if code == DET_HTTP:
-                        out = http(row, row.src_ip)
-                    elif recent.get(row.src_ip):  # a login with no recent failures from its source changes nothing
-                        out = auth(row)
-                    else:
-                        continue
-                    if out:
-                        raised.append((i, out))
-        start = 0
-        cols = [c for c in s.column_names if c not in _BATCH_DROP]
-        for i, out in raised:
-            yield EventBatch(s.slice(start, i + 1 - start).select(cols))
-            start = i + 1
-            for d in out:
-                yield stamp(ctx, d)
-        if start < n:
-            yield EventBatch(s.slice(start).select(cols))
+        def rows_to(k: int) -> None:
+            nonlocal cur
+            if k > cur:
+                pieces.append([cur, k - cur])
+                cur = k
 
-    def _gaps(self, s: pa.Table, ts: np.ndarray) -> None:
-        """Detector._gap over the rows: only the pairs that can be among the largest gaps are offered
-        (the rule keeps the `max_reports` largest (gap, start, locators) keys, whatever the order)."""
-        det = self.det
-        prev = det.prev
-        n = len(ts)
+        def add(ev: Event) -> None:
+            at = nrows + len(objs)
+            if pieces and pieces[-1][0] + pieces[-1][1] == at and pieces[-1][0] >= nrows:
+                pieces[-1][1] += 1
+            else:
+                pieces.append([at, 1])
+            objs.append(ev)
+
+        ri, ej = 0, 0
+        while ri < len(raised) or ej < len(events):
+            if ej == len(events) or (ri < len(raised) and raised[ri][0] + 1 <= ev_at[ej]):
+                k, dets = raised[ri]
+                ri += 1
+                rows_to(k + 1)
+                for d in dets:
+                    add(stamp(ctx, d))
+            else:
+                ev = events[ej]
+                rows_to(ev_at[ej])
+                if not ev.parser:
+                    stamp(ctx, ev)
+                add(ev)
+                for d in ev_raised[ej]:
+                    add(stamp(ctx, d))
+                ej += 1
+        rows_to(nrows)
+        yield EventBatch(self._stored(r, objs, pieces))
+
+    def _rows_table(self, runs: list[RowSlice]) -> pa.Table:
+        """The rows of the slices, in order, as one table (a few zero-copy slices, or one take per
+        source table when there are many)."""
+        if self.schema is None:
+            t0 = runs[0].t
+            self.schema = pa.schema([f for f in t0.schema if f.name not in _BATCH_DROP])
+        names = self.schema.names + ["_det"]
+        if len(runs) <= _SLICES_MAX:
+            parts = [sl.t.slice(sl.a, sl.b - sl.a).select(names) for sl in runs]
+            return parts[0] if len(parts) == 1 else pa.concat_tables(parts)
+        parts = []
+        i = 0
+        while i < len(runs):
+            src = runs[i].t
+            j = i + 1
+            while j < len(runs) and runs[j].t is src:
+                j += 1
+            a = np.fromiter((sl.a for sl in runs[i:j]), dtype=np.int64, count=j - i)
+            b = np.fromiter((sl.b for sl in runs[i:j]), dtype=np.int64, count=j - i)
+            parts.append(src.select(names).take(pa.array(_expand(a, b - a))))
+            i = j
+        return parts[0] if len(parts) == 1 else pa.concat_tables(parts)
+
+    def _stored(self, r: pa.Table | None, objs: list[Event], pieces: list[list[int]]) -> pa.Table:
+        """The stored columns of rows `r` and events `objs`, in the order of `pieces`."""
+        schema = self.schema if self.schema is not None else _EVENTS_SCHEMA
+        rows = r.select(schema.names) if r is not None else None
+        if not objs:
+            return rows
+        from case_store.eventstore import EventWriter, _as_array
+
+        cols = EventWriter._columns(objs)  # the values the store derives for events it is handed one by one
+        cols["discriminator"] = [e.discriminator for e in objs]
+        evt = pa.Table.from_arrays([_as_array(cols[f.name], f.type) for f in schema], schema=schema)
+        if rows is None:
+            return evt
+        n = rows.num_rows
+        if len(pieces) <= _SLICES_MAX:
+            return pa.concat_tables([rows.slice(a, m) if a < n else evt.slice(a - n, m) for a, m in pieces])
+        both = pa.concat_tables([rows, evt])
+        a = np.array([p[0] for p in pieces], dtype=np.int64)
+        m = np.array([p[1] for p in pieces], dtype=np.int64)
+        return both.take(pa.array(_expand(a, m)))
+
+    def _detect(self, r: pa.Table | None, events: list[Event], ev_at: list[int]) -> tuple[list, list]:
+        """The rules over rows `r` and `events` (event j stands before row ev_at[j]): the detections
+        raised by rows, as (row, detections) in row order, and those of each event."""
+        det, vb = self.det, self.vb
+        n = r.num_rows if r is not None else 0
+        ts = r.column("timestamp").to_numpy() if n else np.zeros(0, dtype=np.int64)
         sha, parser = self.ctx.evidence_sha256, self.ingestor.parser_id()
+        prev0 = det.prev
+        # the entry before each row that follows an event: that event (the last one there)
+        ev_before_row = {k: j for j, k in enumerate(ev_at) if k < n}
+        lite_need: set[int] = {k - 1 for k in ev_at if k > 0}
+        if n:
+            lite_need.add(n - 1)
+        cand = self._gap_candidates(ts, prev0, ev_before_row, events) if n else []
+        lite_need.update(cand)
+        lite_need.update(k - 1 for k in cand if k > 0 and k not in ev_before_row)
+        lite: dict[int, Lite] = {}
+        if lite_need:
+            need = sorted(lite_need)
+            lite = dict(zip(need, _lite_rows(r, np.array(need, dtype=np.int64), ts, None, sha, parser)))
+        for k in cand:
+            j = ev_before_row.get(k)
+            det.prev = events[j] if j is not None else lite[k - 1] if k > 0 else prev0
+            det._gap(lite[k])
+
+        raised: list[tuple[int, list[Event]]] = []
+        rows, codes, positions = [], np.zeros(0, dtype=np.int8), []
+        if n:
+            dcode = r.column("_det").to_numpy()
+            idx = np.flatnonzero(dcode)
+            if len(idx) and events:
+                self._hand_over(r, idx, events)
+            if len(idx):  # the rows of sources held set-wise are taken in there; the others go one by one
+                idx = idx[vb.update(r, idx, dcode[idx], ts)]
+            if len(idx):
+                rows = _lite_rows(r, idx, ts, dcode, sha, parser)
+                codes = dcode[idx]
+                positions = idx.tolist()
+        # the rows the reference code sees and the events, in file order
+        cuts = np.searchsorted(np.array(positions, dtype=np.int64), np.array(ev_at, dtype=np.int64)).tolist()
+        ev_raised: list[list[Event]] = []
+        p = 0
+        for j, ev in enumerate(events):
+            q = cuts[j]
+            if q > p:
+                raised += self._reference(rows[p:q], codes[p:q], positions[p:q])
+                p = q
+            k = ev_at[j]
+            det.prev = events[j - 1] if j and ev_at[j - 1] == k else lite[k - 1] if k else prev0
+            vb.take_over_src(ev.src_ip or ev.domain)
+            ev_raised.append(det.feed(ev))
+        if len(positions) > p:
+            raised += self._reference(rows[p:], codes[p:], positions[p:])
+        if events and ev_at[-1] == n:
+            det.prev = events[-1]
+        elif n:
+            det.prev = lite[n - 1]
+        return raised, ev_raised
+
+    def _hand_over(self, r: pa.Table, idx: np.ndarray, events: list[Event]) -> None:
+        """Sources both an event and a row of the batch have go to the Detector for good: their rows
+        then meet the events there in file order."""
+        srcs = {s for ev in events if (s := ev.src_ip or ev.domain)}
+        if not srcs:
+            return
+        col = r.column("src_ip").take(pa.array(idx))
+        hit = pc.is_in(col, value_set=pa.array(sorted(srcs), pa.string()))
+        if pc.any(hit).as_py():
+            self.vb.hand_over(pc.unique(col.filter(hit)).to_pylist())
+
+    def _reference(self, rows: list, codes: np.ndarray, positions: list[int]) -> list[tuple[int, list[Event]]]:
+        """Rows the Detector's own code handles, in file order: (row, detections) for those that raise some."""
+        det = self.det
+        raised: list[tuple[int, list[Event]]] = []
+        # runs of sshd failures go through the rule's batch loop, the other rows one by one
+        fail = codes == DET_FAILURE
+        cuts = np.flatnonzero(np.diff(fail.astype(np.int8))) + 1
+        bounds = [0, *cuts.tolist(), len(codes)]
+        auth, http = det._auth, det.http_attempt
+        recent = det.recent_fail
+        for a0, b0 in zip(bounds[:-1], bounds[1:]):
+            if fail[a0]:
+                raised += det.ssh_failures(rows[a0:b0], positions[a0:b0])
+                continue
+            for i, code, row in zip(positions[a0:b0], codes[a0:b0].tolist(), rows[a0:b0]):
+                if code == DET_HTTP:
+                    out = http(row, row.src_ip)
+                elif recent.get(row.src_ip):  # a login with no recent failures from its source changes nothing
+                    out = auth(row)
+                else:
+                    continue
+                if out:
+                    raised.append((i, out))
+        return raised
+
+    def _gap_candidates(self, ts: np.ndarray, prev0, ev_before_row: dict, events: list[Event]) -> list[int]:
+        """Rows whose gap to the entry before them can be among the largest (Detector._gap keeps the
+        `max_reports` largest (gap, start, locators) keys, whatever the order they come in)."""
+        det = self.det
+        n = len(ts)
         pred = np.empty(n, dtype=np.int64)
         pred[1:] = ts[:-1]
-        pred[0] = prev.timestamp if prev is not None else ts[0]
+        pred[0] = prev0.timestamp if prev0 is not None else ts[0]
+        if ev_before_row:
+            ks = np.fromiter(ev_before_row.keys(), dtype=np.int64, count=len(ev_before_row))
+            pred[ks] = np.fromiter((events[j].timestamp for j in ev_before_row.values()), dtype=np.int64,
+                                   count=len(ev_before_row))
         gap = ts - pred
         cand = np.flatnonzero(gap > det._min_gap)
         if len(cand):
@@ -527,13 +715,18 @@ class _Merger:
                 cand = cand[g >= floor]
             if len(det.gaps) >= keep:
                 cand = cand[gap[cand] >= det.gaps[0][0]]
-        if len(cand):
-            need = sorted(set(cand.tolist()) | set((cand[cand > 0] - 1).tolist()))
-            rows = dict(zip(need, _lite_rows(s, np.array(need, dtype=np.int64), ts, None, sha, parser)))
-            for i in cand.tolist():
-                det.prev = prev if i == 0 else rows[i - 1]
-                det._gap(rows[i])
-        det.prev = _lite_rows(s, np.array([n - 1], dtype=np.int64), ts, None, sha, parser)[0]
+        return cand.tolist()
+
+
+_SLICES_MAX = 32  # up to this many pieces a batch is assembled from zero-copy slices, beyond by one take
+_EVENTS_SCHEMA = pa.schema([f for f in EVENT_SCHEMA if f.name != "datetime"] + [pa.field("discriminator", pa.string())])
+
+
+def _expand(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """The positions of the ranges [start, start + length), concatenated."""
+    total = int(lengths.sum())
+    shift = starts - (np.cumsum(lengths) - lengths)
+    return np.arange(total, dtype=np.int64) + np.repeat(shift, lengths)
 
 
 def _lite_rows(s: pa.Table, idx: np.ndarray, ts: np.ndarray, dcode: np.ndarray | None, sha: str,

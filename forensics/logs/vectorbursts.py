@@ -206,6 +206,14 @@ class VectorBursts:
         if i is not None and self.owned[i]:
             self.take_over([i])
 
+    def hand_over(self, srcs: list[str]) -> None:
+        """Sources whose rows must meet the line parser's events in file order: their state goes to
+        the Detector for good (a source not seen yet starts there)."""
+        sids = self._sids(pa.array(srcs, pa.string())).tolist()
+        held = [i for i in sids if self.owned[i]]
+        if held:
+            self.take_over(held)
+
     def take_over(self, sids: list[int], final: bool = False) -> None:
         """The sources' lists as the Detector's bursts and recent failures (exactly what feeding
         their rows one by one would have built). `final`: at the end of the file, when only the
