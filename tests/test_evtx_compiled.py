@@ -476,6 +476,61 @@ def test_a_taken_batch_keeps_its_values_while_the_columns_fill_the_next(corpus_t
 
 
 
+def _take_arrays_table(cols, schema, consts):
+    """take_table's expected result, built the way the ingestor built it before (one pyarrow array per column)."""
+    import pyarrow as pa
+    n, by_name = fp.take_arrays(cols)
+    for name, v in consts.items():
+        by_name[name] = pa.repeat(pa.scalar(v, pa.string()), n)
+    return pa.Table.from_arrays([by_name[f.name] if f.name in by_name else pa.nulls(n, f.type) for f in schema],
+                                schema=schema)
+
+
+def test_take_table_is_the_arrays_table_and_keeps_its_values_while_the_columns_fill_the_next(corpus_texts):
+    """take_table hands the column buffers to pyarrow through the Arrow C data interface (large ones
+    without a copy): the same table as one pyarrow array per column, constants and all-null columns
+    included, and a taken table keeps its values while the same column set fills the next."""
+    schema = ievtx._BATCH_SCHEMA
+    consts = {"evidence_sha256": SHA, "parser": PARSER, "timestamp_desc": "Event Recorded", "data_type": DT,
+              "discriminator": ""}
+    items = [(t, f"chunk=0;record={i};off={i}", i % 7 == 3) for i, t in enumerate(corpus_texts)]
+    cols = fp.columns(SHA, PARSER, DT)
+
+    def fill(batch):
+        for text, loc, bad in batch:
+            if not cols.record(text, loc, bad):
+                cols.append_row(_reference_row(text, loc, bad))
+    for batch in (items, items[:3], items[5:6]):  # large buffers taken over, small ones copied
+        fill(batch)
+        expected = _take_arrays_table(cols, schema, consts)
+        fill(batch)
+        got = fp.take_table(cols, schema, consts)
+        got.validate(full=True)
+        assert len(cols) == 0 and got.schema.equals(schema) and got.equals(expected)
+        fill(batch[::-1])  # other rows into the buffers that replaced the handed-over ones
+        assert got.equals(expected)
+        fp.take_table(cols, schema, consts)
+    empty = fp.take_table(cols, schema, consts)
+    assert empty.num_rows == 0 and empty.schema.equals(schema)
+
+
+def test_an_export_never_imported_is_freed_and_a_bad_layout_takes_nothing(corpus_texts):
+    import pyarrow as pa
+    cols = fp.columns(SHA, PARSER, DT)
+    assert cols.record(corpus_texts[0], "chunk=0;record=1;off=1", False)
+    capsule, address = cols.export(((0, 2),), ())
+    assert len(cols) == 0 and isinstance(address, int)
+    del capsule  # its destructor releases the batch
+    assert cols.record(corpus_texts[0], "chunk=0;record=1;off=1", False)
+    for layout, consts in ((((0, 22),), ()), (((1, 0),), ()), (((1, 0),), ("x",)), (((9, 0),), ()), ((0, 1), ())):
+        with pytest.raises((ValueError, TypeError)):
+            cols.export(layout, consts)
+    assert len(cols) == 1
+    with pytest.raises(TypeError):
+        fp.take_table(cols, pa.schema([("locator", pa.int64())]), {})
+    assert len(cols) == 1
+
+
 def _chunk(headers: list[tuple[int, int]], tail: bytes = b"") -> bytes:
     """A chunk's bytes: record headers (id, size) from offset 512, each followed by size - 24 filler bytes."""
     b = bytearray(512)

@@ -29,7 +29,6 @@ import os
 import re
 import struct
 import zlib
-from functools import lru_cache
 from itertools import repeat
 from typing import Iterator
 
@@ -397,13 +396,9 @@ class EvtxIngestor(Ingestor):
 
     def _cols_batch(self, ctx: IngestContext, cols) -> EventBatch:
         """The rows in `cols` (emptied) as an EventBatch, event ids included."""
-        n, by_name = fastpath.take_arrays(cols)
-        by_name["evidence_sha256"] = pa.repeat(pa.scalar(ctx.evidence_sha256, pa.string()), n)
-        by_name["parser"] = pa.repeat(_parser_scalar(self.parser_id()), n)
-        for name, scalar in _CONST_SCALARS:
-            by_name[name] = pa.repeat(scalar, n)
-        return EventBatch(pa.Table.from_arrays([by_name[name] if name in by_name else pa.nulls(n, typ)
-                                                for name, typ in _BATCH_FIELDS], schema=_BATCH_SCHEMA))
+        return EventBatch(fastpath.take_table(cols, _BATCH_SCHEMA, {
+            "evidence_sha256": ctx.evidence_sha256, "parser": self.parser_id(), "timestamp_desc": "Event Recorded",
+            "data_type": DATA_TYPE, "discriminator": ""}))
 
     def _row_batch(self, ctx: IngestContext, rows: list[tuple]) -> EventBatch:
         """Rows (forensics.windows.columnar.ROW_COLUMNS) as an EventBatch."""
@@ -505,11 +500,6 @@ class EvtxIngestor(Ingestor):
 # An EventBatch's columns: the schema's less `datetime` (the store derives it), plus discriminator;
 # event_id is computed here (make_event_id, discriminator "" → data_type, as Event.event_id)
 _BATCH_SCHEMA = pa.schema([f for f in EVENT_SCHEMA if f.name != "datetime"] + [pa.field("discriminator", pa.string())])
-# (name, type) of each batch column: iterating a pyarrow Schema builds a Field object per column
-_BATCH_FIELDS = tuple((f.name, f.type) for f in _BATCH_SCHEMA)
-_CONST_SCALARS = [(name, pa.scalar(v, pa.string())) for name, v in
-                  (("timestamp_desc", "Event Recorded"), ("data_type", DATA_TYPE), ("discriminator", ""))]
-_parser_scalar = lru_cache(maxsize=8)(lambda parser_id: pa.scalar(parser_id, pa.string()))
 COLUMNAR_BATCH = 8192  # rows per EventBatch: amortises the Arrow conversion, memory stays flat
 
 

@@ -33,7 +33,7 @@ static int buf_grow(Buf *b, Py_ssize_t extra) {
         if (cap > PY_SSIZE_T_MAX / 2) { PyErr_NoMemory(); return -1; }
         cap *= 2;
     }
-    char *p = PyMem_Realloc(b->p, cap);
+    char *p = PyMem_RawRealloc(b->p, cap);  /* raw: a buffer handed to Arrow (export) is freed by any thread */
     if (!p) { PyErr_NoMemory(); return -1; }
     b->p = p; b->cap = cap;
     return 0;
@@ -52,7 +52,7 @@ static inline int buf_put(Buf *b, const char *s, Py_ssize_t n) {
 
 static inline int buf_putc(Buf *b, char c) { return buf_put(b, &c, 1); }
 
-static void buf_free(Buf *b) { PyMem_Free(b->p); b->p = NULL; b->len = b->cap = 0; }
+static void buf_free(Buf *b) { PyMem_RawFree(b->p); b->p = NULL; b->len = b->cap = 0; }
 
 /* ------------------------------------------------------------------ Arrow-layout columns */
 
@@ -1598,7 +1598,7 @@ static int Block_getbuffer(Block *self, Py_buffer *view, int flags) {
     return PyBuffer_FillInfo(view, (PyObject *)self, self->p, self->len, 1, flags);
 }
 
-static void Block_dealloc(Block *self) { PyMem_Free(self->p); Py_TYPE(self)->tp_free((PyObject *)self); }
+static void Block_dealloc(Block *self) { PyMem_RawFree(self->p); Py_TYPE(self)->tp_free((PyObject *)self); }
 
 static Py_ssize_t Block_len(Block *self) { return self->len; }
 
@@ -1640,6 +1640,15 @@ static void str_clear(StrCol *c) { c->offsets.len = c->data.len = c->v.valid.len
 static void int_clear(IntCol *c) { c->values.len = c->v.valid.len = 0; c->v.n = c->v.nulls = 0; }
 static void list_clear(ListCol *c) { c->offsets.len = 0; c->n = 0; str_clear(&c->child); }
 
+static void columns_clear(Columns *self) {
+    StrCol *sc[] = {&self->msg, &self->loc, &self->host, &self->user, &self->pname, &self->cmd, &self->sip, &self->dip,
+                    &self->proto, &self->domain, &self->fpath, &self->fsha, &self->gbt, &self->sev, &self->attrs, &self->eid};
+    for (size_t i = 0; i < sizeof sc / sizeof *sc; i++) str_clear(sc[i]);
+    int_clear(&self->ts); int_clear(&self->pid); int_clear(&self->sport); int_clear(&self->dport);
+    list_clear(&self->tags); list_clear(&self->attack);
+    self->rows = 0;
+}
+
 /* the rows so far as Arrow buffers (validity bitmap, offsets, data / values, null count), then empty */
 static PyObject *Columns_take(Columns *self, PyObject *unused) {
     Py_ssize_t n = self->rows;
@@ -1656,13 +1665,187 @@ static PyObject *Columns_take(Columns *self, PyObject *unused) {
         "gbt_category", str_parts(&self->gbt, n), "severity", str_parts(&self->sev, n),
         "attributes", str_parts(&self->attrs, n), "event_id", str_parts(&self->eid, n));
     if (!out) return NULL;
-    StrCol *sc[] = {&self->msg, &self->loc, &self->host, &self->user, &self->pname, &self->cmd, &self->sip, &self->dip,
-                    &self->proto, &self->domain, &self->fpath, &self->fsha, &self->gbt, &self->sev, &self->attrs, &self->eid};
-    for (size_t i = 0; i < sizeof sc / sizeof *sc; i++) str_clear(sc[i]);
-    int_clear(&self->ts); int_clear(&self->pid); int_clear(&self->sport); int_clear(&self->dport);
-    list_clear(&self->tags); list_clear(&self->attack);
-    self->rows = 0;
+    columns_clear(self);
     return out;
+}
+
+/* ------------------------------------------------------------------ the rows as one Arrow record batch */
+
+/* The Arrow C data interface (arrow.apache.org/docs/format/CDataInterface.html): the columns handed
+   to pyarrow in one import (RecordBatch._import_from_c, with the batch's schema) rather than one
+   Array.from_buffers per column, the constant and null columns made in Python and a Table built from
+   them: those pyarrow calls cost ~100 µs per batch, most of a small file's ingest besides its Parquet
+   write. export(layout, consts) says, per schema field in order, what fills it (fastpath.take_table). */
+struct ArrowArray {
+    int64_t length, null_count, offset, n_buffers, n_children;
+    const void **buffers;
+    struct ArrowArray **children;
+    struct ArrowArray *dictionary;
+    void (*release)(struct ArrowArray *);
+    void *private_data;
+};
+
+enum { X_COL, X_CONST, X_NULL_STR, X_NULL_I64, X_NULL_I32 };
+#define N_EXPORT_COLS 22  /* take()'s columns, numbered in its order (fastpath.EXPORT_COLUMNS) */
+
+typedef struct {
+    struct ArrowArray *kids, **kidp;  /* the fields' arrays, then the list columns' string children */
+    const void **bufs;                /* three slots per array, the root's first */
+    void **own; int nown;             /* memory freed with the batch */
+} Export;
+
+static const int64_t ZEROS[2] = {0, 0};  /* an empty buffer (the offsets of no rows) */
+
+static void export_child_release(struct ArrowArray *a) { a->release = NULL; }
+
+/* the root's release frees the whole batch (its children are released with it), from any thread:
+   every block is raw memory */
+static void export_release(struct ArrowArray *a) {
+    Export *x = a->private_data;
+    if (x) {
+        for (int i = 0; i < x->nown; i++) PyMem_RawFree(x->own[i]);
+        PyMem_RawFree(x->own); PyMem_RawFree(x->bufs); PyMem_RawFree(x->kidp); PyMem_RawFree(x->kids);
+        PyMem_RawFree(x);
+    }
+    a->private_data = NULL;
+    a->release = NULL;
+}
+
+static void export_capsule_free(PyObject *cap) {
+    struct ArrowArray *a = PyCapsule_GetPointer(cap, "evtxrow.batch");
+    if (!a) { PyErr_Clear(); return; }
+    if (a->release) a->release(a);  /* not imported */
+    PyMem_RawFree(a);
+}
+
+static int export_own(Export *x, void *p) {
+    if (!p) { PyErr_NoMemory(); return -1; }
+    x->own[x->nown++] = p;
+    return 0;
+}
+
+/* a column buffer for the batch: taken over when large (the column regrows from that size, as
+   take_buf does), copied when small (so a worker's many small files reuse the same buffers) */
+static const void *export_buf(Export *x, Buf *b) {
+    if (b->len == 0) return ZEROS;
+    void *p;
+    if (b->len >= (1 << 16)) { p = b->p; b->hint = b->cap; b->p = NULL; b->len = b->cap = 0; }
+    else if ((p = PyMem_RawMalloc(b->len))) memcpy(p, b->p, b->len);
+    return export_own(x, p) < 0 ? NULL : p;
+}
+
+static void export_node(struct ArrowArray *a, const void **bufs, int64_t n, int64_t nulls, int nbuf) {
+    memset(a, 0, sizeof *a);
+    a->length = n; a->null_count = nulls; a->n_buffers = nbuf; a->buffers = bufs;
+    a->release = export_child_release;
+}
+
+static int export_str(Export *x, struct ArrowArray *a, const void **bufs, StrCol *c, int64_t n) {
+    export_node(a, bufs, n, c->v.nulls, 3);
+    bufs[0] = c->v.nulls ? export_buf(x, &c->v.valid) : NULL;
+    bufs[1] = export_buf(x, &c->offsets);
+    bufs[2] = export_buf(x, &c->data);
+    return (c->v.nulls && !bufs[0]) || !bufs[1] || !bufs[2] ? -1 : 0;
+}
+
+static PyObject *Columns_export(Columns *self, PyObject *const *args, Py_ssize_t nargs) {
+    if (nargs != 2 || !PyTuple_Check(args[0]) || !PyTuple_Check(args[1])) {
+        PyErr_SetString(PyExc_TypeError, "export(layout: tuple, consts: tuple of bytes)");
+        return NULL;
+    }
+    PyObject *layout = args[0], *consts = args[1];
+    Py_ssize_t nf = PyTuple_GET_SIZE(layout);
+    int64_t n = self->rows;
+    int kind[256], arg[256];
+    if (nf > 256) { PyErr_SetString(PyExc_ValueError, "export: too many fields"); return NULL; }
+    for (Py_ssize_t i = 0; i < nf; i++) {  /* checked before anything is taken */
+        PyObject *e = PyTuple_GET_ITEM(layout, i);
+        if (!PyTuple_Check(e) || PyTuple_GET_SIZE(e) != 2) { PyErr_SetString(PyExc_TypeError, "export: (kind, arg) pairs"); return NULL; }
+        kind[i] = (int)PyLong_AsLong(PyTuple_GET_ITEM(e, 0));
+        arg[i] = (int)PyLong_AsLong(PyTuple_GET_ITEM(e, 1));
+        if (PyErr_Occurred()) return NULL;
+        if ((kind[i] == X_COL && (arg[i] < 0 || arg[i] >= N_EXPORT_COLS)) ||
+            (kind[i] == X_CONST && (arg[i] < 0 || arg[i] >= PyTuple_GET_SIZE(consts) || !PyBytes_Check(PyTuple_GET_ITEM(consts, arg[i])))) ||
+            kind[i] < X_COL || kind[i] > X_NULL_I32) {
+            PyErr_SetString(PyExc_ValueError, "export: bad layout");
+            return NULL;
+        }
+        if (kind[i] == X_CONST && n * PyBytes_GET_SIZE(PyTuple_GET_ITEM(consts, arg[i])) > INT32_MAX) {
+            PyErr_SetString(PyExc_OverflowError, "column batch too large");
+            return NULL;
+        }
+    }
+    int na = (int)nf + 2;  /* at most two list children */
+    struct ArrowArray *shell = PyMem_RawCalloc(1, sizeof *shell);
+    Export *x = PyMem_RawCalloc(1, sizeof *x);
+    if (x) {
+        x->kids = PyMem_RawCalloc(na, sizeof *x->kids);
+        x->kidp = PyMem_RawCalloc(na, sizeof *x->kidp);
+        x->bufs = PyMem_RawCalloc(3 * (na + 1), sizeof *x->bufs);
+        x->own = PyMem_RawCalloc(3 * na, sizeof *x->own);
+    }
+    if (!shell || !x || !x->kids || !x->kidp || !x->bufs || !x->own) {
+        PyMem_RawFree(shell);
+        if (x) { struct ArrowArray tmp = {.private_data = x}; export_release(&tmp); }
+        return PyErr_NoMemory();
+    }
+    shell->length = n; shell->n_buffers = 1; shell->buffers = x->bufs; shell->n_children = nf;
+    shell->children = x->kidp; shell->private_data = x; shell->release = export_release;
+    StrCol *str[N_EXPORT_COLS] = {NULL, &self->msg, &self->loc, &self->host, &self->user, NULL, &self->pname, &self->cmd,
+                                  &self->sip, NULL, &self->dip, NULL, &self->proto, &self->domain, &self->fpath, &self->fsha,
+                                  NULL, NULL, &self->gbt, &self->sev, &self->attrs, &self->eid};
+    IntCol *ints[N_EXPORT_COLS] = {[0] = &self->ts, [5] = &self->pid, [9] = &self->sport, [11] = &self->dport};
+    ListCol *lists[N_EXPORT_COLS] = {[16] = &self->tags, [17] = &self->attack};
+    int nlist = 0, rc = 0;
+    for (Py_ssize_t i = 0; i < nf && rc == 0; i++) {
+        struct ArrowArray *a = &x->kids[i];
+        const void **b = x->bufs + 3 * (i + 1);
+        x->kidp[i] = a;
+        if (kind[i] == X_COL && str[arg[i]]) rc = export_str(x, a, b, str[arg[i]], n);
+        else if (kind[i] == X_COL && ints[arg[i]]) {
+            IntCol *c = ints[arg[i]];
+            export_node(a, b, n, c->v.nulls, 2);
+            b[0] = c->v.nulls ? export_buf(x, &c->v.valid) : NULL;
+            b[1] = export_buf(x, &c->values);
+            rc = (c->v.nulls && !b[0]) || !b[1] ? -1 : 0;
+        } else if (kind[i] == X_COL) {
+            ListCol *c = lists[arg[i]];
+            struct ArrowArray *child = &x->kids[nf + nlist];
+            x->kidp[nf + nlist] = child;
+            export_node(a, b, n, 0, 2);
+            a->n_children = 1; a->children = &x->kidp[nf + nlist];
+            b[0] = NULL;
+            b[1] = export_buf(x, &c->offsets);
+            rc = !b[1] ? -1 : export_str(x, child, x->bufs + 3 * (nf + nlist + 1), &c->child, c->child.v.n);
+            nlist++;
+        } else if (kind[i] == X_CONST) {  /* the same text in every row */
+            PyObject *v = PyTuple_GET_ITEM(consts, arg[i]);
+            Py_ssize_t vl = PyBytes_GET_SIZE(v);
+            int32_t *off = PyMem_RawMalloc((size_t)(n + 1) * 4);
+            char *data = n > 0 && vl > 0 ? PyMem_RawMalloc((size_t)(n * vl)) : NULL;
+            if (export_own(x, off) < 0 || (n > 0 && vl > 0 && export_own(x, data) < 0)) { rc = -1; break; }
+            for (int64_t r = 0; r <= n; r++) off[r] = (int32_t)(r * vl);
+            for (int64_t r = 0; r < n && vl; r++) memcpy(data + r * vl, PyBytes_AS_STRING(v), vl);
+            export_node(a, b, n, 0, 3);
+            b[0] = NULL; b[1] = off; b[2] = data ? data : (const void *)ZEROS;
+        } else {  /* a column this path never fills: every row null */
+            int w = kind[i] == X_NULL_I64 ? 8 : 4;
+            void *valid = PyMem_RawCalloc((size_t)(n / 8 + 1), 1), *vals = PyMem_RawCalloc((size_t)(n + 1), w);
+            if (export_own(x, valid) < 0 || export_own(x, vals) < 0) { rc = -1; break; }
+            export_node(a, b, n, n, kind[i] == X_NULL_STR ? 3 : 2);
+            b[0] = valid; b[1] = vals;
+            if (kind[i] == X_NULL_STR) b[2] = ZEROS;
+        }
+    }
+    columns_clear(self);  /* taken, as take() empties them; after an error the batch is lost (out of memory only) */
+    if (rc < 0) {
+        export_release(shell);
+        PyMem_RawFree(shell);
+        return NULL;
+    }
+    PyObject *cap = PyCapsule_New(shell, "evtxrow.batch", export_capsule_free);
+    if (!cap) { export_release(shell); PyMem_RawFree(shell); return NULL; }
+    return Py_BuildValue("(NK)", cap, (unsigned long long)(uintptr_t)shell);
 }
 
 static Py_ssize_t Columns_len(Columns *self) { return self->rows; }
@@ -1743,6 +1926,8 @@ static PyMethodDef Columns_methods[] = {
      "feed(records, cmap, start, limit) -> True (limit reached), None (no more records) or (record, locator, chunk)"},
     {"append_row", (PyCFunction)Columns_append_row, METH_O, "append_row(row): a row the Python path made"},
     {"take", (PyCFunction)Columns_take, METH_NOARGS, "the rows as Arrow buffers; the columns are then empty"},
+    {"export", (PyCFunction)(void (*)(void))Columns_export, METH_FASTCALL,
+     "export(layout, consts) -> (capsule, address of an Arrow C struct array); the columns are then empty"},
     {"nbytes", (PyCFunction)Columns_nbytes, METH_NOARGS, "bytes held by the largest text columns"},
     {NULL}};
 

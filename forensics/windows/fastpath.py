@@ -146,3 +146,53 @@ def take_arrays(cols) -> tuple[int, dict[str, pa.Array]]:
     out["tags"] = _list(t["tags"], n)
     out["attack"] = _list(t["attack"], n)
     return n, out
+
+
+# take()'s columns in the order export() numbers them, with their Arrow types
+EXPORT_COLUMNS = ("timestamp", "message", "locator", "host", "user", "process_pid", "process_name", "process_cmdline",
+                  "src_ip", "src_port", "dst_ip", "dst_port", "proto", "domain", "file_path", "file_sha256", "tags",
+                  "attack", "gbt_category", "severity", "attributes", "event_id")
+_EXPORT_TYPES = {"timestamp": pa.int64(), "process_pid": pa.int64(), "src_port": pa.int32(), "dst_port": pa.int32(),
+                 "tags": pa.list_(pa.string()), "attack": pa.list_(pa.string())}
+_NULL_KINDS = ((pa.string(), 2), (pa.int64(), 3), (pa.int32(), 4))  # export()'s X_NULL_STR, X_NULL_I64, X_NULL_I32
+_LAYOUTS: list[tuple[pa.Schema, tuple[str, ...], tuple]] = []
+
+
+def _layout(schema: pa.Schema, const_names: tuple[str, ...]) -> tuple:
+    """export()'s layout for `schema`: per field (0, column number), (1, index into the constants) or
+    (2-4, an all-null column of that type). Remembered by identity: a schema's hash walks every field."""
+    for known, names, layout in _LAYOUTS:
+        if known is schema and names == const_names:
+            return layout
+    out = []
+    for f in schema:
+        if f.name in const_names:
+            if f.type != pa.string():
+                raise TypeError(f"constant column {f.name} must be a string column")
+            out.append((1, const_names.index(f.name)))
+        elif f.name in EXPORT_COLUMNS:
+            if f.type != _EXPORT_TYPES.get(f.name, pa.string()):
+                raise TypeError(f"column {f.name}: {f.type} is not what the compiled path fills")
+            out.append((0, EXPORT_COLUMNS.index(f.name)))
+        else:
+            kind = next((k for t, k in _NULL_KINDS if f.type == t), None)
+            if kind is None:
+                raise TypeError(f"column {f.name}: no all-null {f.type} column")
+            out.append((kind, 0))
+    layout = tuple(out)
+    if len(_LAYOUTS) < 8:
+        _LAYOUTS.append((schema, const_names, layout))
+    return layout
+
+
+def take_table(cols, schema: pa.Schema, consts: dict[str, str]) -> pa.Table:
+    """The rows `cols` holds as a table of `schema` (the columns are emptied): the compiled columns
+    by name, the `consts` columns with the same text in every row, any other field all null.
+
+    One import of the Arrow C data interface (RecordBatch._import_from_c) rather than a pyarrow
+    array per column: the buffers are handed over, not copied (small ones are copied in C)."""
+    names = tuple(consts)
+    capsule, address = cols.export(_layout(schema, names), tuple(consts[k].encode() for k in names))
+    batch = pa.RecordBatch._import_from_c(address, schema)
+    del capsule  # imported: the batch owns the memory now
+    return pa.Table.from_batches([batch], schema)
