@@ -358,3 +358,55 @@ def test_sshd_reads_codes_message_and_user_from_the_spans():
         bad[col] = value
         with pytest.raises(ValueError):
             fastpath._linescan.sshd(block, bad.tobytes())
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(min_size=1, max_size=60), st.integers(1, 4), st.integers(0, 8), st.integers(0, 2**32 - 1))
+def test_gathers_is_gather_column_by_column(block, width, n, seed):
+    """_linescan.gathers (many columns in one walk) gives each column's gather, nulls (a start of -1)
+    and shifted spans (the syslog time: the host's start shifted back) included."""
+    rnd = random.Random(seed)
+    spans = []
+    for _ in range(n * width):
+        a = rnd.randrange(-1, len(block) + 1)
+        spans.append(a)
+    sp = np.array(spans, np.int64).reshape(n, width) if n else np.zeros((0, width), np.int64)
+    for i in range(n):  # each row's spans ascending where not null, so [col, col + k) is a span
+        row = sorted(x for x in sp[i] if x >= 0)
+        sp[i, [j for j in range(width) if sp[i, j] >= 0]] = row
+    raw = sp.tobytes()
+    columns = [(c, e, 0, 0) for c in range(width) for e in range(c + 1, width)]
+    if not columns:
+        return
+    try:
+        want = [fastpath._linescan.gather(block, raw, width, c, n, e) for c, e, _, _ in columns]
+    except ValueError:  # a null end after a valid start: both refuse
+        with pytest.raises(ValueError):
+            fastpath._linescan.gathers(block, raw, width, n, columns)
+        return
+    assert list(fastpath._linescan.gathers(block, raw, width, n, columns)) == want
+    starts = sp[:, 0].tolist() if n else []
+    got = lambda: fastpath._linescan.gathers(block, raw, width, n, [(0, 0, -1, 1)])[0]  # noqa: E731
+    if any(a >= 0 and not 1 <= a <= len(block) - 1 for a in starts):
+        with pytest.raises(ValueError):
+            got()
+        return
+    offs, data, valid = got()
+    texts = [None if a < 0 else block[a - 1:a + 1] for a in starts]
+    assert data == b"".join(t for t in texts if t is not None)
+    assert valid is None if None not in texts else [bool(valid[i >> 3] >> (i & 7) & 1) for i in range(n)] == [
+        t is not None for t in texts]
+
+
+def test_gathers_refuses_columns_and_spans_outside():
+    spans = np.array([0, 2], np.int64).tobytes()
+    with pytest.raises(ValueError):
+        fastpath._linescan.gathers(b"abc", spans, 2, 2, [(0, 1, 0, 0)])  # fewer spans than rows
+    with pytest.raises(ValueError):
+        fastpath._linescan.gathers(b"abc", spans, 2, 1, [(0, 2, 0, 0)])  # a column past the row
+    with pytest.raises(ValueError):
+        fastpath._linescan.gathers(b"abc", spans, 2, 1, [(0, 1, 0, 2)])  # shifted past the block
+    with pytest.raises(ValueError):
+        fastpath._linescan.gathers(b"abc", spans, 2, 1, [(0, 1, 3, 0)])  # shifted backwards
+    assert fastpath._linescan.gathers(b"abc", spans, 2, 1, [(0, 1, 0, 0), (0, 1, 1, 1)]) == (
+        (np.array([0, 2], np.int32).tobytes(), b"ab", None), (np.array([0, 2], np.int32).tobytes(), b"bc", None))

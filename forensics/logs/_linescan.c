@@ -473,6 +473,120 @@ done:
     return res;
 }
 
+/* gathers(block, spans, width, n, columns) -> a tuple of (offsets, data, validity or None), one per
+ * column (start, end, start shift, end shift): the strings [spans[i*width+start] + start shift,
+ * spans[i*width+end] + end shift) of the block, null where the start span is -1. gather's strings for
+ * many columns in one walk of the spans and the lines: each line's bytes are read once for all its
+ * fields (one gather per column walked the block's spans and lines again each time). */
+typedef struct {
+    Py_ssize_t start, end, d0, d1, nulls;
+    int64_t total;
+    int32_t *O;
+    char *D;
+    unsigned char *V;
+    PyObject *offs, *data, *valid;
+} Col;
+
+static PyObject *gathers(PyObject *self, PyObject *args) {
+    Py_buffer blk, sp;
+    Py_ssize_t width, n;
+    PyObject *spec, *seq = NULL, *res = NULL;
+    if (!PyArg_ParseTuple(args, "y*y*nnO", &blk, &sp, &width, &n, &spec)) return NULL;
+    Col *C = NULL;
+    Py_ssize_t k = 0;
+    if (!(seq = PySequence_Fast(spec, "gathers: columns are a sequence of (start, end, shift, shift)"))) goto done;
+    k = PySequence_Fast_GET_SIZE(seq);
+    if (!(C = PyMem_Calloc(k ? k : 1, sizeof(Col)))) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    if (width < 1 || n < 0 || sp.len < n * width * 8) {
+        PyErr_SetString(PyExc_ValueError, "gathers: spans shorter than n rows of width");
+        goto done;
+    }
+    for (Py_ssize_t j = 0; j < k; j++) {
+        Col *c = C + j;
+        if (!PyArg_ParseTuple(PySequence_Fast_GET_ITEM(seq, j), "nnnn", &c->start, &c->end, &c->d0, &c->d1)) goto done;
+        if (c->start < 0 || c->end < 0 || c->start >= width || c->end >= width) {
+            PyErr_SetString(PyExc_ValueError, "gathers: a column outside the row");
+            goto done;
+        }
+    }
+    const int64_t *S = sp.buf;
+    const char *s = blk.buf;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        const int64_t *R = S + i * width;
+        for (Py_ssize_t j = 0; j < k; j++) {
+            Col *c = C + j;
+            if (R[c->start] < 0) {
+                c->nulls++;
+                continue;
+            }
+            int64_t a = R[c->start] + c->d0, b = R[c->end] + c->d1;
+            if (a < 0 || a > b || b > blk.len) {
+                PyErr_SetString(PyExc_ValueError, "gathers: a span outside the block");
+                goto done;
+            }
+            c->total += b - a;
+        }
+    }
+    for (Py_ssize_t j = 0; j < k; j++) {
+        Col *c = C + j;
+        if (c->total > INT32_MAX) {
+            PyErr_SetString(PyExc_ValueError, "gathers: more than 2 GB of text");
+            goto done;
+        }
+        if (!(c->offs = PyBytes_FromStringAndSize(NULL, (n + 1) * 4)) ||
+            !(c->data = PyBytes_FromStringAndSize(NULL, c->total)))
+            goto done;
+        if (c->nulls) {
+            if (!(c->valid = PyBytes_FromStringAndSize(NULL, (n + 7) / 8))) goto done;
+            memset(PyBytes_AS_STRING(c->valid), 0, (n + 7) / 8);
+            c->V = (unsigned char *)PyBytes_AS_STRING(c->valid);
+        } else {
+            c->valid = Py_None;
+            Py_INCREF(c->valid);
+        }
+        c->O = (int32_t *)PyBytes_AS_STRING(c->offs);
+        c->D = PyBytes_AS_STRING(c->data);
+        c->total = 0;
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        const int64_t *R = S + i * width;
+        for (Py_ssize_t j = 0; j < k; j++) {
+            Col *c = C + j;
+            c->O[i] = (int32_t)c->total;
+            if (R[c->start] < 0) continue;
+            int64_t a = R[c->start] + c->d0, b = R[c->end] + c->d1;
+            copy(c->D + c->total, s + a, b - a);
+            c->total += b - a;
+            if (c->V) c->V[i >> 3] |= (unsigned char)(1u << (i & 7));
+        }
+    }
+    if (!(res = PyTuple_New(k))) goto done;
+    for (Py_ssize_t j = 0; j < k; j++) {
+        Col *c = C + j;
+        c->O[n] = (int32_t)c->total;
+        PyObject *t = PyTuple_Pack(3, c->offs, c->data, c->valid);
+        if (!t) {
+            Py_CLEAR(res);
+            goto done;
+        }
+        PyTuple_SET_ITEM(res, j, t);
+    }
+done:
+    for (Py_ssize_t j = 0; C && j < k; j++) {
+        Py_XDECREF(C[j].offs);
+        Py_XDECREF(C[j].data);
+        Py_XDECREF(C[j].valid);
+    }
+    PyMem_Free(C);
+    Py_XDECREF(seq);
+    PyBuffer_Release(&blk);
+    PyBuffer_Release(&sp);
+    return res;
+}
+
 /* decimal text of v (as Arrow's cast of an int64 to a string) at d; its length */
 static int decimal(char *d, int64_t v) {
     char tmp[24];
@@ -907,6 +1021,7 @@ static PyMethodDef methods[] = {
     {"lines", lines, METH_VARARGS, "lines(block, final, max_line) -> (starts, ends, classes, unterminated)"},
     {"scan", scan, METH_VARARGS, "scan(kind, block, starts, ends) -> (ok, spans): the bulk lines' fields"},
     {"gather", gather, METH_VARARGS, "gather(block, spans, width, col, n) -> (offsets, data, validity)"},
+    {"gathers", gathers, METH_VARARGS, "gathers(block, spans, width, n, columns) -> ((offsets, data, validity), ...)"},
     {"locators", locators, METH_VARARGS, "locators(line_no, offsets) -> (offsets, data): line=N;off=M"},
     {"json_object", json_object, METH_VARARGS, "json_object(n, segments) -> (offsets, data): the attributes JSON"},
     {"sshd", sshd, METH_VARARGS, "sshd(block, spans) -> (codes, message offsets, data, user offsets, data, validity)"},

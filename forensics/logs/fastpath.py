@@ -441,10 +441,18 @@ def _gathered(block: bytes, spans: bytes, width: int, col: int, n: int, end: int
                                           pa.py_buffer(data)])
 
 
-# where scan's syslog rows (width 20) hold each field: its start and end columns
-_SPAN_COLUMNS = {"host": (0, 1), "tagc": (2, 3), "prog": (4, 5), "pid_text": (6, 7), "msg": (8, 9),
-                 "verb": (10, 11), "method": (12, 13), "u": (14, 15), "ip": (16, 17), "port": (18, 19),
-                 "full": (2, 9)}
+def _gathered_all(block: bytes, spans: bytes, width: int, n: int, columns: list[tuple]) -> list[pa.Array]:
+    """_gathered of many columns ((start, end, start shift, end shift) each) in one walk (_linescan.gathers)."""
+    return [pa.Array.from_buffers(STR, n, [None if valid is None else pa.py_buffer(valid), pa.py_buffer(offs),
+                                           pa.py_buffer(data)])
+            for offs, data, valid in _linescan.gathers(block, spans, width, n, columns)]
+
+
+# where scan's syslog rows (width 20) hold each field: its start and end columns and the shifts of
+# both (the time is the line's first 15 bytes, and the host starts at the line's 17th)
+_SPAN_COLUMNS = {"host": (0, 1, 0, 0), "tagc": (2, 3, 0, 0), "prog": (4, 5, 0, 0), "pid_text": (6, 7, 0, 0),
+                 "msg": (8, 9, 0, 0), "verb": (10, 11, 0, 0), "method": (12, 13, 0, 0), "u": (14, 15, 0, 0),
+                 "ip": (16, 17, 0, 0), "port": (18, 19, 0, 0), "full": (2, 9, 0, 0), "ts_text": (0, 0, -16, -1)}
 
 
 def syslog_fields_c(block: bytes, starts: np.ndarray, ends: np.ndarray,
@@ -461,12 +469,8 @@ def syslog_fields_c(block: bytes, starts: np.ndarray, ends: np.ndarray,
     if not keep.any():
         return keep, {}
     n = len(spans) // (20 * 8)  # the spans of the kept lines only
-    s0 = starts[keep].astype(np.int64)
-    ts = np.stack([s0, s0 + 15], axis=1).tobytes()
-    fields = {"ts_text": _gathered(block, ts, 2, 0, n)}
-    for name in ("host", "prog") if decisions_only else ("host", "tagc", "prog", "pid_text", "msg", *SSHD_FIELDS, "full"):
-        start, end = _SPAN_COLUMNS[name]
-        fields[name] = _gathered(block, spans, 20, start, n, end)
+    names = ("ts_text", "host", "prog") if decisions_only else ("ts_text", *SYSLOG_FIELDS[1:], *SSHD_FIELDS, "full")
+    fields = dict(zip(names, _gathered_all(block, spans, 20, n, [_SPAN_COLUMNS[k] for k in names])))
     fields["_spans"], fields["_block"] = np.frombuffer(spans, dtype=np.int64).reshape(n, 20), block
     flags = ok[keep]
     fields["_sshd"], fields["_netfilter"], fields["_clearing"] = (flags & 2) > 0, (flags & 4) > 0, (flags & 8) > 0
@@ -475,16 +479,7 @@ def syslog_fields_c(block: bytes, starts: np.ndarray, ends: np.ndarray,
 
 def _walked(block: bytes, spans: np.ndarray, rows: np.ndarray, names: tuple) -> list[pa.Array]:
     """The fields `names` (of _SPAN_COLUMNS, or "ts_text") of the walked syslog rows `rows` of `spans`."""
-    sub = np.ascontiguousarray(spans[rows])
-    raw, n = sub.tobytes(), len(rows)
-    out = []
-    for name in names:
-        if name == "ts_text":  # the 15 bytes before " host"
-            out.append(_gathered(block, np.stack([sub[:, 0] - 16, sub[:, 0] - 1], axis=1).tobytes(), 2, 0, n))
-        else:
-            start, end = _SPAN_COLUMNS[name]
-            out.append(_gathered(block, raw, 20, start, n, end))
-    return out
+    return _gathered_all(block, np.ascontiguousarray(spans[rows]), 20, len(rows), [_SPAN_COLUMNS[k] for k in names])
 
 
 def access_fields(lines: pa.Array) -> tuple[np.ndarray, dict]:
@@ -518,7 +513,8 @@ def access_fields_c(block: bytes, starts: np.ndarray, ends: np.ndarray) -> tuple
     if not keep.any():
         return keep, {}
     n = len(spans) // (18 * 8)  # the spans of the kept lines only
-    return keep, {name: _gathered(block, spans, 18, 2 * k, n) for k, name in enumerate(ACCESS_FIELDS)}
+    return keep, dict(zip(ACCESS_FIELDS, _gathered_all(block, spans, 18, n, [(2 * k, 2 * k + 1, 0, 0)
+                                                                            for k in range(len(ACCESS_FIELDS))])))
 
 
 def _syslog(fields: tuple, line_no, offsets, cfg: BlockConfig, memo: dict, esc: tuple,
