@@ -49,6 +49,33 @@ static inline __attribute__((always_inline)) void mcopy(char *d, const char *s, 
     }
 }
 
+/* memcmp(a, b, n) == 0, inline for the short names and values compared per record (EventData
+   lookups, the plan cache, the conversion memo): word compares, no libc call */
+static inline __attribute__((always_inline)) int meq(const char *a, const char *b, size_t n) {
+    uint64_t x, y, z, w;
+    if (n <= 16) {
+        if (n >= 8) {
+            memcpy(&x, a, 8); memcpy(&y, b, 8); memcpy(&z, a + n - 8, 8); memcpy(&w, b + n - 8, 8);
+            return ((x ^ y) | (z ^ w)) == 0;
+        }
+        if (n >= 4) {
+            uint32_t p, q, r, t;
+            memcpy(&p, a, 4); memcpy(&q, b, 4); memcpy(&r, a + n - 4, 4); memcpy(&t, b + n - 4, 4);
+            return ((p ^ q) | (r ^ t)) == 0;
+        }
+        for (size_t i = 0; i < n; i++)
+            if (a[i] != b[i]) return 0;
+        return 1;
+    }
+    if (n <= 32) {
+        uint64_t u, v, e, f;
+        memcpy(&x, a, 8); memcpy(&y, b, 8); memcpy(&z, a + 8, 8); memcpy(&w, b + 8, 8);
+        memcpy(&u, a + n - 16, 8); memcpy(&v, b + n - 16, 8); memcpy(&e, a + n - 8, 8); memcpy(&f, b + n - 8, 8);
+        return ((x ^ y) | (z ^ w) | (u ^ v) | (e ^ f)) == 0;
+    }
+    return memcmp(a, b, n) == 0;
+}
+
 typedef struct { char *p; Py_ssize_t len, cap, hint; } Buf;  /* hint: the size to start at (0: 256) */
 
 static int buf_grow(Buf *b, Py_ssize_t extra) {
@@ -576,7 +603,7 @@ static Plan *plan_of(Columns *self, Val ch, Val pr, Val eid) {
     uint64_t hh = ((uint64_t)eid.i * 0x9E3779B97F4A7C15ULL) ^ ((uint64_t)ch.n << 32 | (uint64_t)pr.n);
     hh *= 0xC2B2AE3D27D4EB4FULL;
     int si = (int)(hh >> 58) & (PLAN_SLOTS - 1);
-    if (self->pcache[si].plan >= 0 && self->pcache[si].key.len == k->len && memcmp(self->pcache[si].key.p, k->p, k->len) == 0)
+    if (self->pcache[si].plan >= 0 && self->pcache[si].key.len == k->len && meq(self->pcache[si].key.p, k->p, k->len))
         return &self->plans[self->pcache[si].plan];
     PyObject *key = PyBytes_FromStringAndSize(k->p, k->len);
     if (!key) return NULL;
@@ -618,7 +645,7 @@ static PyObject *convert(Columns *self, int kind, const char *s, Py_ssize_t n) {
     uint32_t h = key_hash(key_pre(s, n), s, n);
     if (n > 16) { uint64_t mid; memcpy(&mid, s + n / 2 - 4, 8); h ^= (uint32_t)((mid * 0x9E3779B97F4A7C15ULL) >> 32); }  /* values often differ in the middle */
     struct MemoSlot *slot = &m->slot[h & (MEMO_SLOTS - 1)];
-    if (slot->value && slot->hash == h && slot->n == n && memcmp(slot->s, s, n) == 0) return slot->value;
+    if (slot->value && slot->hash == h && slot->n == n && meq(slot->s, s, n)) return slot->value;
     PyObject *key = PyUnicode_FromStringAndSize(s, n);
     if (!key) return NULL;
     PyObject *v = PyDict_GetItemWithError(self->memo[kind], key);
@@ -682,7 +709,7 @@ static int data_index(Columns *self, int nd) {
     for (int i = 0; i < nd; i++) {
         uint32_t h = d[i].hash & (size - 1);
         for (int j; (j = self->htab[h]); h = (h + 1) & (size - 1))  /* equal heads: the rest decides (see Entry) */
-            if (d[j - 1].pre == d[i].pre && d[j - 1].kn == d[i].kn && (d[i].kn <= 8 || memcmp(d[j - 1].k + 8, d[i].k + 8, d[i].kn - 8) == 0))
+            if (d[j - 1].pre == d[i].pre && d[j - 1].kn == d[i].kn && (d[i].kn <= 8 || meq(d[j - 1].k + 8, d[i].k + 8, d[i].kn - 8)))
                 return 1;
         self->htab[h] = i + 1;
         sig = sig * 0x01000193u ^ d[i].hash;
@@ -712,7 +739,7 @@ static inline int data_find(Columns *self, const char *k, Py_ssize_t kn, uint64_
     const Entry *d = self->data;
     uint32_t mask = (uint32_t)self->hsize - 1, h = hash & mask;
     for (int i; (i = self->htab[h]); h = (h + 1) & mask)
-        if (d[i - 1].pre == pre && d[i - 1].kn == kn && (kn <= 8 || memcmp(d[i - 1].k + 8, k + 8, kn - 8) == 0)) return i - 1;
+        if (d[i - 1].pre == pre && d[i - 1].kn == kn && (kn <= 8 || meq(d[i - 1].k + 8, k + 8, kn - 8))) return i - 1;
     return -1;
 }
 
