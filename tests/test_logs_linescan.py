@@ -410,3 +410,37 @@ def test_gathers_refuses_columns_and_spans_outside():
         fastpath._linescan.gathers(b"abc", spans, 2, 1, [(0, 1, 3, 0)])  # shifted backwards
     assert fastpath._linescan.gathers(b"abc", spans, 2, 1, [(0, 1, 0, 0), (0, 1, 1, 1)]) == (
         (np.array([0, 2], np.int32).tobytes(), b"ab", None), (np.array([0, 2], np.int32).tobytes(), b"bc", None))
+
+
+@pytest.mark.parametrize("text", ["", "x", "Event Time", "ab" * 32, "ü"])
+@pytest.mark.parametrize("n", [0, 1, 7])
+def test_constant_columns_are_pa_repeat(text, n):
+    """_constant (offsets and bytes written at once) is the array pa.repeat of the string gives."""
+    a = fastpath._constant(text, n)
+    a.validate(full=True)
+    assert a.equals(pa.repeat(pa.scalar(text), n)) and a.type == pa.string()
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.lists(st.lists(_cell, min_size=3, max_size=3), min_size=1, max_size=3), min_size=1, max_size=3),
+       st.integers(0, 2**32 - 1))
+def test_interleaves_is_interleave_column_by_column(columns, seed):
+    """_linescan.interleaves (all string columns in one walk of the rows) gives each column's interleave."""
+    rnd = random.Random(seed)
+    k = min(len(c) for c in columns)  # parts per column
+    source = bytes(rnd.randrange(k) for _ in range(rnd.randrange(4)))
+    cols = []
+    for col in columns:
+        parts = []
+        for cells in col[:k]:
+            a = pa.array(cells, pa.string())
+            validity, offs, data = a.buffers()
+            parts.append((validity if a.null_count else None, 0, offs, data if data is not None else b""))
+        cols.append(parts)
+    try:
+        want = [fastpath._linescan.interleave(source, parts) for parts in cols]
+    except ValueError:  # a part with fewer rows than the source takes from it: both refuse
+        with pytest.raises(ValueError):
+            fastpath._linescan.interleaves(source, cols)
+        return
+    assert list(fastpath._linescan.interleaves(source, cols)) == want

@@ -777,115 +777,185 @@ done:
     return res;
 }
 
-/* interleave(source: n bytes, parts) -> (offsets: n+1 int32, data, validity bitmap or None): one string
- * column out of the parts' columns, row i being the next unread row of part source[i] (the parts are
- * runs already in line order; source says, line by line, whose row comes next). A part: (validity or
- * None, bit offset of its row 0 in it, offsets int32 (rows+1 from row 0), data). fastpath merges a
- * block's syslog, sshd and access rows so, one copy of each value, where Arrow's take of the
- * concatenated table copied the chunks together first. */
+/* interleaves(source: n bytes, columns) -> a tuple of (offsets: n+1 int32, data, validity bitmap or
+ * None), one per column: the string column whose row i is the next unread row of part source[i] of
+ * that column's parts (the parts are runs already in line order; source says, line by line, whose
+ * row comes next). A column: a sequence of parts, one per source; a part: (validity or None, bit
+ * offset of its row 0 in it, offsets int32 (rows+1 from row 0), data). fastpath merges a block's
+ * syslog, sshd and access rows so, one copy of each value, where Arrow's take of the concatenated
+ * table copied the chunks together first; all columns in one walk of the rows. interleave(source,
+ * parts) is one column's. */
 typedef struct {
     Py_buffer valid, offs, data;
-    int has_valid;
+    int has_valid, held;
     Py_ssize_t bit, rows, next;
 } Part;
 
-static PyObject *interleave(PyObject *self, PyObject *args) {
-    Py_buffer src;
-    PyObject *parts, *seq = NULL, *res = NULL, *offs = NULL, *data = NULL, *valid = NULL;
-    if (!PyArg_ParseTuple(args, "y*O", &src, &parts)) return NULL;
-    if (!(seq = PySequence_Fast(parts, "interleave(source, parts): a sequence of parts"))) {
-        PyBuffer_Release(&src);
-        return NULL;
-    }
-    Py_ssize_t k = PySequence_Fast_GET_SIZE(seq), got = 0, n = src.len;
-    Part *R = PyMem_Calloc(k ? k : 1, sizeof(Part));
-    if (!R) {
-        res = PyErr_NoMemory();
+typedef struct {
+    Part *parts;
+    Py_ssize_t nparts, nulls;
+    int64_t total;
+    int32_t *O;
+    char *D;
+    unsigned char *V;
+    int32_t at;
+    PyObject *offs, *data, *valid;
+} Merged;
+
+static inline int part_valid(const Part *g, Py_ssize_t r) {
+    if (!g->has_valid) return 1;
+    Py_ssize_t b = g->bit + r;
+    return (((const unsigned char *)g->valid.buf)[b >> 3] >> (b & 7)) & 1;
+}
+
+static PyObject *merge_columns(Py_buffer *src, PyObject *columns) {
+    PyObject *cols = NULL, *res = NULL;
+    Py_ssize_t k = 0, n = src->len, m = 0;
+    Merged *M = NULL;
+    const unsigned char *W = src->buf;
+    if (!(cols = PySequence_Fast(columns, "interleaves(source, columns): a sequence of columns"))) return NULL;
+    k = PySequence_Fast_GET_SIZE(cols);
+    if (!(M = PyMem_Calloc(k ? k : 1, sizeof(Merged)))) {
+        PyErr_NoMemory();
         goto done;
     }
-    for (; got < k; got++) {
-        Part *g = R + got;
-        PyObject *v;
-        if (!PyArg_ParseTuple(PySequence_Fast_GET_ITEM(seq, got), "Ony*y*", &v, &g->bit, &g->offs, &g->data))
-            goto done;
-        if (v != Py_None) {
-            if (PyObject_GetBuffer(v, &g->valid, PyBUF_SIMPLE) < 0) {
-                PyBuffer_Release(&g->offs), PyBuffer_Release(&g->data);
-                goto done;
-            }
-            g->has_valid = 1;
-        }
-    }
-    /* every part's rows taken, and no more: each offsets run inside its data and never backwards */
-    const unsigned char *W = src.buf;
+    /* how many rows each source gives */
+    Py_ssize_t rows[256] = {0};
+    unsigned top = 0;
     for (Py_ssize_t i = 0; i < n; i++) {
-        if (W[i] >= k) {
+        rows[W[i]]++;
+        if (W[i] > top) top = W[i];
+    }
+    for (Py_ssize_t j = 0; j < k; j++) {
+        Merged *c = M + j;
+        PyObject *parts = PySequence_Fast(PySequence_Fast_GET_ITEM(cols, j), "interleaves: a column is a sequence of parts");
+        if (!parts) goto done;
+        m = PySequence_Fast_GET_SIZE(parts);
+        if (n && (Py_ssize_t)top >= m) {
+            Py_DECREF(parts);
             PyErr_SetString(PyExc_ValueError, "interleave: a source past the parts");
             goto done;
         }
-        R[W[i]].rows++;
-    }
-    int64_t total = 0;
-    Py_ssize_t nulls = 0;
-    for (Py_ssize_t j = 0; j < k; j++) {
-        Part *g = R + j;
-        const int32_t *O = g->offs.buf;
-        Py_ssize_t m = g->rows;
-        int bad = g->offs.len < (m + 1) * 4 || g->bit < 0 || (g->has_valid && g->valid.len * 8 < g->bit + m);
-        for (Py_ssize_t i = 0; !bad && i < m; i++) bad = O[i] < 0 || O[i] > O[i + 1];
-        if (!bad && O[m] > g->data.len) bad = 1;
-        if (bad) {
-            PyErr_SetString(PyExc_ValueError, "interleave: a part's buffers do not hold its rows");
+        if (!(c->parts = PyMem_Calloc(m ? m : 1, sizeof(Part)))) {
+            Py_DECREF(parts);
+            PyErr_NoMemory();
             goto done;
         }
-        for (Py_ssize_t i = 0; i < m; i++) {
-            Py_ssize_t b = g->bit + i;
-            if (g->has_valid && !((((const unsigned char *)g->valid.buf)[b >> 3] >> (b & 7)) & 1)) nulls++;
-            else total += O[i + 1] - O[i];
+        c->nparts = m;
+        for (Py_ssize_t q = 0; q < m; q++) {
+            Part *g = c->parts + q;
+            PyObject *v;
+            if (!PyArg_ParseTuple(PySequence_Fast_GET_ITEM(parts, q), "Ony*y*", &v, &g->bit, &g->offs, &g->data)) {
+                Py_DECREF(parts);
+                goto done;
+            }
+            g->held = 1;
+            if (v != Py_None) {
+                if (PyObject_GetBuffer(v, &g->valid, PyBUF_SIMPLE) < 0) {
+                    Py_DECREF(parts);
+                    goto done;
+                }
+                g->has_valid = 1;
+            }
+            /* the part's rows taken, and no more: its offsets inside its data and never backwards */
+            const int32_t *O = g->offs.buf;
+            g->rows = rows[q];
+            int bad = g->offs.len < (g->rows + 1) * 4 || g->bit < 0 ||
+                      (g->has_valid && g->valid.len * 8 < g->bit + g->rows);
+            for (Py_ssize_t r = 0; !bad && r < g->rows; r++) bad = O[r] < 0 || O[r] > O[r + 1];
+            if (!bad && O[g->rows] > g->data.len) bad = 1;
+            if (bad) {
+                Py_DECREF(parts);
+                PyErr_SetString(PyExc_ValueError, "interleave: a part's buffers do not hold its rows");
+                goto done;
+            }
+            for (Py_ssize_t r = 0; r < g->rows; r++) {
+                if (part_valid(g, r)) c->total += O[r + 1] - O[r];
+                else c->nulls++;
+            }
         }
+        Py_DECREF(parts);
+        if (c->total > INT32_MAX) {
+            PyErr_SetString(PyExc_ValueError, "interleave: more than 2 GB of text");
+            goto done;
+        }
+        if (!(c->offs = PyBytes_FromStringAndSize(NULL, (n + 1) * 4)) || !(c->data = PyBytes_FromStringAndSize(NULL, c->total)))
+            goto done;
+        if (c->nulls) {
+            if (!(c->valid = PyBytes_FromStringAndSize(NULL, (n + 7) / 8))) goto done;
+            memset(PyBytes_AS_STRING(c->valid), 0, (n + 7) / 8);
+            c->V = (unsigned char *)PyBytes_AS_STRING(c->valid);
+        } else {
+            c->valid = Py_None;
+            Py_INCREF(c->valid);
+        }
+        c->O = (int32_t *)PyBytes_AS_STRING(c->offs);
+        c->D = PyBytes_AS_STRING(c->data);
     }
-    if (total > INT32_MAX) {
-        PyErr_SetString(PyExc_ValueError, "interleave: more than 2 GB of text");
-        goto done;
-    }
-    if (!(offs = PyBytes_FromStringAndSize(NULL, (n + 1) * 4)) || !(data = PyBytes_FromStringAndSize(NULL, total)))
-        goto done;
-    if (nulls) {
-        if (!(valid = PyBytes_FromStringAndSize(NULL, (n + 7) / 8))) goto done;
-        memset(PyBytes_AS_STRING(valid), 0, (n + 7) / 8);
-    } else {
-        valid = Py_None;
-        Py_INCREF(valid);
-    }
-    int32_t *RO = (int32_t *)PyBytes_AS_STRING(offs);
-    char *D = PyBytes_AS_STRING(data);
-    unsigned char *V = nulls ? (unsigned char *)PyBytes_AS_STRING(valid) : NULL;
-    int32_t at = 0;
     for (Py_ssize_t i = 0; i < n; i++) {
-        Part *g = R + W[i];
-        Py_ssize_t r = g->next++;
-        RO[i] = at;
-        if (g->has_valid) {
-            Py_ssize_t b = g->bit + r;
-            if (!((((const unsigned char *)g->valid.buf)[b >> 3] >> (b & 7)) & 1)) continue;
+        unsigned w = W[i];
+        for (Py_ssize_t j = 0; j < k; j++) {
+            Merged *c = M + j;
+            Part *g = c->parts + w;
+            Py_ssize_t r = g->next++;
+            c->O[i] = c->at;
+            if (!part_valid(g, r)) continue;
+            const int32_t *O = g->offs.buf;
+            copy(c->D + c->at, (const char *)g->data.buf + O[r], O[r + 1] - O[r]);
+            c->at += O[r + 1] - O[r];
+            if (c->V) c->V[i >> 3] |= (unsigned char)(1u << (i & 7));
         }
-        const int32_t *O = g->offs.buf;
-        copy(D + at, (const char *)g->data.buf + O[r], O[r + 1] - O[r]);
-        at += O[r + 1] - O[r];
-        if (V) V[i >> 3] |= (unsigned char)(1u << (i & 7));
     }
-    RO[n] = at;
-    res = PyTuple_Pack(3, offs, data, valid);
+    if (!(res = PyTuple_New(k))) goto done;
+    for (Py_ssize_t j = 0; j < k; j++) {
+        Merged *c = M + j;
+        c->O[n] = c->at;
+        PyObject *t = PyTuple_Pack(3, c->offs, c->data, c->valid);
+        if (!t) {
+            Py_CLEAR(res);
+            goto done;
+        }
+        PyTuple_SET_ITEM(res, j, t);
+    }
 done:
-    for (Py_ssize_t j = 0; R && j < got; j++) {
-        PyBuffer_Release(&R[j].offs), PyBuffer_Release(&R[j].data);
-        if (R[j].has_valid) PyBuffer_Release(&R[j].valid);
+    for (Py_ssize_t j = 0; M && j < k; j++) {
+        Merged *c = M + j;
+        for (Py_ssize_t q = 0; q < c->nparts; q++) {
+            Part *g = c->parts + q;
+            if (!g->held) continue;
+            PyBuffer_Release(&g->offs), PyBuffer_Release(&g->data);
+            if (g->has_valid) PyBuffer_Release(&g->valid);
+        }
+        PyMem_Free(c->parts);
+        Py_XDECREF(c->offs);
+        Py_XDECREF(c->data);
+        Py_XDECREF(c->valid);
     }
-    PyMem_Free(R);
-    Py_XDECREF(offs);
-    Py_XDECREF(data);
-    Py_XDECREF(valid);
-    Py_DECREF(seq);
+    PyMem_Free(M);
+    Py_DECREF(cols);
+    return res;
+}
+
+static PyObject *interleaves(PyObject *self, PyObject *args) {
+    Py_buffer src;
+    PyObject *columns;
+    if (!PyArg_ParseTuple(args, "y*O", &src, &columns)) return NULL;
+    PyObject *res = merge_columns(&src, columns);
+    PyBuffer_Release(&src);
+    return res;
+}
+
+static PyObject *interleave(PyObject *self, PyObject *args) {
+    Py_buffer src;
+    PyObject *parts, *res = NULL, *one;
+    if (!PyArg_ParseTuple(args, "y*O", &src, &parts)) return NULL;
+    PyObject *all = PyTuple_Pack(1, parts);
+    if (all && (one = merge_columns(&src, all))) {
+        res = PyTuple_GET_ITEM(one, 0);
+        Py_INCREF(res);
+        Py_DECREF(one);
+    }
+    Py_XDECREF(all);
     PyBuffer_Release(&src);
     return res;
 }
@@ -1026,6 +1096,7 @@ static PyMethodDef methods[] = {
     {"json_object", json_object, METH_VARARGS, "json_object(n, segments) -> (offsets, data): the attributes JSON"},
     {"sshd", sshd, METH_VARARGS, "sshd(block, spans) -> (codes, message offsets, data, user offsets, data, validity)"},
     {"interleave", interleave, METH_VARARGS, "interleave(source, parts) -> (offsets, data, validity): runs merged"},
+    {"interleaves", interleaves, METH_VARARGS, "interleaves(source, columns) -> ((offsets, data, validity), ...)"},
     {NULL}};
 
 static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_linescan", "fields of bulk log lines", -1, methods};
