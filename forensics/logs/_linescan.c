@@ -355,7 +355,11 @@ done:
  * the spans of the m lines the pattern reads (ok bit 1), in order: the rows of gather.
  * kind 1: syslog lines, width 20 (syslog_line's 10, then sshd_msg's 10 over the message, all -1 when
  * the message is no sshd line of SSHD_RE); the ok byte's bits: 1 SYSLOG_RE, 2 SSHD_RE on the message,
- * 4 the message holds "audit(" or "IN=", 8 the tag and message hold a clearing word.
+ * 4 the message holds "audit(" or "IN=", 8 the tag and message hold a clearing word. Each line is
+ * judged only for what fastpath._syslog asks of its program: a line of the program "sshd" (exactly)
+ * for SSHD_RE (bit 2; bits 4 and 8 stay 0), any other line for the netfilter and clearing words (bits
+ * 4 and 8; bit 2 stays 0, its sshd spans -1): sshd's lines are never plain syslog rows, and no other
+ * program's lines are sshd rows.
  * kind 3: access lines, width 18, ok 1 for ACCESS_RE. */
 static PyObject *scan(PyObject *self, PyObject *args) {
     int kind;
@@ -382,16 +386,20 @@ static PyObject *scan(PyObject *self, PyObject *args) {
     Py_ssize_t m = 0;
     Py_BEGIN_ALLOW_THREADS
     for (Py_ssize_t k = 0; k < n; k++) {
+        /* (a row is kept only where its line matched, which writes all its spans but sshd's) */
         int64_t *row = sp + m * width;
-        for (int j = 0; j < width; j++) row[j] = -1;
         if (kind == 3) {
             o[k] = (unsigned char)access_line(s, S[k], E[k], row);
         } else {
             unsigned v = (unsigned)syslog_line(s, S[k], E[k], row);
             if (v) {
-                if (sshd_msg(s, row[8], row[9], row + 10)) v |= 2;
-                if (has(s, row[8], row[9], "audit(") || has(s, row[8], row[9], "IN=")) v |= 4;
-                if (has_clearing_word(s, row[2], row[9])) v |= 8;
+                for (int j = 10; j < 20; j++) row[j] = -1;
+                if (row[5] - row[4] == 4 && !memcmp(s + row[4], "sshd", 4)) {
+                    if (sshd_msg(s, row[8], row[9], row + 10)) v |= 2;
+                } else {
+                    if (has(s, row[8], row[9], "audit(") || has(s, row[8], row[9], "IN=")) v |= 4;
+                    if (has_clearing_word(s, row[2], row[9])) v |= 8;
+                }
             }
             o[k] = (unsigned char)v;
         }
