@@ -270,6 +270,29 @@ def test_the_usual_record_is_taken():
 
 
 
+def test_system_integers_written_as_text_are_taken_only_in_their_canonical_form():
+    """Logs re-rendered from XML carry System integers as text ("EventID":"1149", "Level":"4"): the
+    reference reads them with as_int, so C takes them when int(text) prints back as the same digits,
+    and leaves every other spelling ("04", " 4", "+4", "0x10", "4.0", 19 digits) to Python."""
+    def text(eid="4624", rid="9", level="4", pid="952", qual=None) -> str:
+        system = {"Provider": {"#attributes": {"Name": "Microsoft-Windows-Security-Auditing"}},
+                  "EventID": eid if qual is None else {"#attributes": {"Qualifiers": qual}, "#text": eid},
+                  "Version": "0", "Level": level, "Task": "12544", "Opcode": "0", "Keywords": "0x8020000000000000",
+                  "TimeCreated": {"#attributes": {"SystemTime": "2019-03-19T23:34:25.529473Z"}},
+                  "EventRecordID": rid, "Execution": {"#attributes": {"ProcessID": pid, "ThreadID": "5672"}},
+                  "Channel": "Security", "Computer": "DC1"}
+        doc = {"Event": {"System": system, "EventData": {"TargetUserName": "alice", "LogonType": "10",
+                                                         "IpAddress": "10.0.0.9"}}}
+        return json.dumps(doc, separators=(",", ":"))
+    loc = "chunk=0;record=9;off=4608"
+    taken = [text(), text(eid="0"), text(rid="123456789012345678"), text(level="0"), text(qual=16384),
+             text(eid=4624, rid="9"), text(eid="4624", rid=9)]
+    assert _check([(t, loc, False) for t in taken]) == [True] * len(taken)
+    left = [text(eid="04624"), text(rid=" 9"), text(level="+4"), text(pid="0x10"), text(level="4.0"),
+            text(rid="1234567890123456789"), text(eid=""), text(level="٤")]
+    assert _check([(t, loc, False) for t in left]) == [False] * len(left)
+
+
 def _sec(eid: int, data: dict, channel: str = "Security", provider: str = "Microsoft-Windows-Security-Auditing") -> str:
     doc = {"Event": {"System": {"Provider": {"#attributes": {"Name": provider}}, "EventID": eid, "Level": 0,
                                 "TimeCreated": {"#attributes": {"SystemTime": "2019-03-19T23:34:25.529473Z"}},

@@ -920,10 +920,30 @@ static int is_reserved(const char *k, Py_ssize_t n) {
 }
 
 /* node y (-1: absent) as a value of type `type` (null or absent: none); 0: fine, -1: not ours */
+/* an integer System value: a JSON integer, or text that fields.as_int reads as the same digits.
+   Logs re-rendered from XML carry "EventID":"1149", "Level":"4", ...; as_int(text) is int(text),
+   which for canonical decimal digits ("0", or no leading zero; at most 18) prints back as them */
+static inline int int_node(Parser *ps, int y, Val *out) {
+    Node *nd = &ps->nodes[y];
+    long long x = 0;
+    if (nd->type == J_INT) x = nd->i;
+    else {
+        if (nd->type != J_STR || nd->n < 1 || nd->n > 18 || (nd->s[0] == '0' && nd->n > 1)) return 0;
+        for (Py_ssize_t i = 0; i < nd->n; i++) {
+            if (nd->s[i] < '0' || nd->s[i] > '9') return 0;
+            x = x * 10 + (nd->s[i] - '0');
+        }
+    }
+    *out = vint(x);
+    out->s = nd->s; out->n = nd->n;
+    return 1;
+}
+
 static inline int typed(Parser *ps, int y, int type, Val *out) {
     *out = VNONE;
     if (y < 0 || ps->nodes[y].type == J_NULL) return 0;
     Node *nd = &ps->nodes[y];
+    if (type == J_INT) return int_node(ps, y, out) ? 0 : -1;
     if (nd->type != type) return -1;
     *out = type == J_INT ? vint(nd->i) : vstr(nd->s, nd->n);
     if (type == J_INT) { out->s = nd->s; out->n = nd->n; }
@@ -1027,9 +1047,8 @@ static int take_record(Columns *self, PyObject *text, const char *ls, Py_ssize_t
         qualifiers = vint(ps->nodes[q].i);
         qualifiers.s = ps->nodes[q].s; qualifiers.n = ps->nodes[q].n;
     }
-    if (eidn < 0 || ps->nodes[eidn].type != J_INT || ridn < 0 || ps->nodes[ridn].type != J_INT) return NOT_OURS;
-    Val eid = vint(ps->nodes[eidn].i);
-    eid.s = ps->nodes[eidn].s; eid.n = ps->nodes[eidn].n;
+    Val eid, rid;  /* fields._system_fields: as_int of each when either is not a JSON integer */
+    if (eidn < 0 || ridn < 0 || !int_node(ps, eidn, &eid) || !int_node(ps, ridn, &rid)) return NOT_OURS;
     int ud = get(ps, ev, "UserData");
     int ed = get(ps, ev, "EventData");
     if (ed >= 0 && ps->nodes[ed].type != J_NULL && ps->nodes[ed].type != J_OBJ) return NOT_OURS;
@@ -1149,8 +1168,6 @@ static int take_record(Columns *self, PyObject *text, const char *ls, Py_ssize_t
     if (channel.t) OVER(K_CHANNEL, channel);
     if (provider.t) OVER(K_PROVIDER, provider);
     OVER(K_EVENT_ID, eid);
-    Val rid = vint(ps->nodes[ridn].i);
-    rid.s = ps->nodes[ridn].s; rid.n = ps->nodes[ridn].n;
     OVER(K_RECORD_ID, rid);
     if (computer.t) OVER(K_COMPUTER, computer);
     if (qualifiers.t) OVER(K_QUALIFIERS, qualifiers);
