@@ -449,3 +449,29 @@ def test_interleaves_is_interleave_column_by_column(columns, seed):
             fastpath._linescan.interleaves(source, cols)
         return
     assert list(fastpath._linescan.interleaves(source, cols)) == want
+
+
+def test_gathers_nulls_a_dash_or_an_empty_text_where_asked():
+    block = b"-|x|--|"
+    spans = np.array([[0, 1], [2, 3], [4, 6], [7, 7]], np.int64).tobytes()  # "-", "x", "--", ""
+    plain, dash, empty, both = fastpath._linescan.gathers(block, spans, 2, 4, [(0, 1, 0, 0), (0, 1, 0, 0, 1),
+                                                                                (0, 1, 0, 0, 2), (0, 1, 0, 0, 3)])
+    def texts(col):
+        offs, data, valid = col
+        a = pa.Array.from_buffers(pa.string(), 4, [None if valid is None else pa.py_buffer(valid),
+                                                   pa.py_buffer(offs), pa.py_buffer(data)])
+        return a.to_pylist()
+    assert texts(plain) == ["-", "x", "--", ""] and texts(dash) == [None, "x", "--", ""]
+    assert texts(empty) == ["-", "x", "--", None] and texts(both) == [None, "x", "--", None]
+
+
+@pytest.mark.parametrize("year", [2024, None])
+def test_access_lines_give_the_same_rows_both_ways(year):
+    """Access rows from the walk (user, agent, referer, status, size and extra gathered with "-" or an
+    empty extra as null) are the twin's, for every variant of an access line."""
+    block = "\n".join(_variants(ACCESS_PARTS, 6)).encode() + b"\n"
+    cfg = BlockConfig("ab" * 32, "textlog@t", "UTC", year, 1_704_067_200_000_000)
+    c = parse_block(block, 1, 100, cfg, True, {}, compiled=True)
+    r = parse_block(block, 1, 100, cfg, True, {}, compiled=False)
+    assert c.fallback == r.fallback and c.table.equals(r.table)
+    assert pc.sum(pc.equal(c.table.column("_kind"), fastpath.KIND_ACCESS)).as_py() > 100

@@ -482,12 +482,14 @@ done:
 }
 
 /* gathers(block, spans, width, n, columns) -> a tuple of (offsets, data, validity or None), one per
- * column (start, end, start shift, end shift): the strings [spans[i*width+start] + start shift,
- * spans[i*width+end] + end shift) of the block, null where the start span is -1. gather's strings for
+ * column (start, end, start shift, end shift[, nulls]): the strings [spans[i*width+start] + start shift,
+ * spans[i*width+end] + end shift) of the block, null where the start span is -1, and where nulls (bits)
+ * says: 1 a text that is exactly "-", 2 an empty text (an access log's "no value"). gather's strings for
  * many columns in one walk of the spans and the lines: each line's bytes are read once for all its
  * fields (one gather per column walked the block's spans and lines again each time). */
 typedef struct {
     Py_ssize_t start, end, d0, d1, nulls;
+    int flags;
     int64_t total;
     int32_t *O;
     char *D;
@@ -514,7 +516,8 @@ static PyObject *gathers(PyObject *self, PyObject *args) {
     }
     for (Py_ssize_t j = 0; j < k; j++) {
         Col *c = C + j;
-        if (!PyArg_ParseTuple(PySequence_Fast_GET_ITEM(seq, j), "nnnn", &c->start, &c->end, &c->d0, &c->d1)) goto done;
+        if (!PyArg_ParseTuple(PySequence_Fast_GET_ITEM(seq, j), "nnnn|i", &c->start, &c->end, &c->d0, &c->d1, &c->flags))
+            goto done;
         if (c->start < 0 || c->end < 0 || c->start >= width || c->end >= width) {
             PyErr_SetString(PyExc_ValueError, "gathers: a column outside the row");
             goto done;
@@ -534,6 +537,10 @@ static PyObject *gathers(PyObject *self, PyObject *args) {
             if (a < 0 || a > b || b > blk.len) {
                 PyErr_SetString(PyExc_ValueError, "gathers: a span outside the block");
                 goto done;
+            }
+            if (((c->flags & 1) && b - a == 1 && s[a] == '-') || ((c->flags & 2) && a == b)) {
+                c->nulls++;
+                continue;
             }
             c->total += b - a;
         }
@@ -566,6 +573,7 @@ static PyObject *gathers(PyObject *self, PyObject *args) {
             c->O[i] = (int32_t)c->total;
             if (R[c->start] < 0) continue;
             int64_t a = R[c->start] + c->d0, b = R[c->end] + c->d1;
+            if (((c->flags & 1) && b - a == 1 && s[a] == '-') || ((c->flags & 2) && a == b)) continue;
             copy(c->D + c->total, s + a, b - a);
             c->total += b - a;
             if (c->V) c->V[i >> 3] |= (unsigned char)(1u << (i & 7));

@@ -534,8 +534,17 @@ def access_fields_c(block: bytes, starts: np.ndarray, ends: np.ndarray) -> tuple
     if not keep.any():
         return keep, {}
     n = len(spans) // (18 * 8)  # the spans of the kept lines only
-    return keep, dict(zip(ACCESS_FIELDS, _gathered_all(block, spans, 18, n, [(2 * k, 2 * k + 1, 0, 0)
-                                                                            for k in range(len(ACCESS_FIELDS))])))
+    cols = _gathered_all(block, spans, 18, n, [(2 * k, 2 * k + 1, 0, 0) for k in range(len(ACCESS_FIELDS))] +
+                         _ACCESS_DASH)
+    fields = dict(zip(ACCESS_FIELDS, cols))
+    fields["_dash"] = cols[len(ACCESS_FIELDS):]
+    return keep, fields
+
+
+# user, user agent, referer, status, size with "-" as null, and extra with an empty text as null
+# (what _access stores), gathered with the fields (gathers' nulls bits 1 and 2)
+_ACCESS_DASH = [(2, 3, 0, 0, 1), (14, 15, 0, 0, 1), (12, 13, 0, 0, 1), (8, 9, 0, 0, 1), (10, 11, 0, 0, 1),
+                (16, 17, 0, 0, 2)]
 
 
 def _syslog(fields: tuple, line_no, offsets, cfg: BlockConfig, memo: dict, esc: tuple,
@@ -820,7 +829,12 @@ def _access(fields: tuple, line_no, offsets, cfg: BlockConfig, memo: dict, esc: 
         ts, valid = _by_value(date, _date, memo.setdefault("date", {}), (pa.int64(), pa.bool_()))
     method, url, proto, decoded, attacked, login = _by_value(
         request, _request, memo.setdefault("req", {}), (STR, STR, STR, STR, pa.bool_(), pa.bool_()))
-    ua_attr = pc.if_else(pc.equal(ua, "-"), pa.scalar(None, STR), ua)
+    if "_dash" in f:  # the walk gathered the fields with "-" (and an empty extra) as null already
+        user, ua_attr, referer, status_num, size, extra = f["_dash"]
+    else:
+        user, ua_attr, referer, status_num, size = (
+            pc.if_else(pc.equal(a, "-"), none, a) for a in (user, ua, ref, status_text, size))
+        extra = pc.if_else(pc.equal(extra, ""), none, extra)
     # a line the detections' web rules would tag goes to the line parser
     (scanner,) = _by_value(pc.fill_null(ua_attr, ""), lambda x: (bool(x) and detections._is_scanner(x),),
                            memo.setdefault("ua", {}), (pa.bool_(),))
@@ -830,12 +844,12 @@ def _access(fields: tuple, line_no, offsets, cfg: BlockConfig, memo: dict, esc: 
     if not okn.all():
         sel = pa.array(okn)
         f = lambda a: a.filter(sel)  # noqa: E731
-        (client, user, date, request, status_text, size, ref, ua_attr, extra, ts, method, url, proto,
-         decoded, login) = map(f, (client, user, date, request, status_text, size, ref, ua_attr, extra, ts, method,
-                                   url, proto, decoded, login))
+        (client, user, date, request, status_text, status_num, size, ref, referer, ua_attr, extra, ts, method, url,
+         proto, decoded, login) = map(f, (client, user, date, request, status_text, status_num, size, ref, referer,
+                                          ua_attr, extra, ts, method, url, proto, decoded, login))
         line_no, offsets = line_no[okn], offsets[okn]
     n = len(line_no)
-    status = pc.cast(pc.if_else(pc.equal(status_text, "-"), pa.scalar(None, STR), status_text), pa.int64())
+    status = pc.cast(status_num, pa.int64())
     http = pc.or_kleene(pc.is_in(status, pa.array([401, 403], pa.int64())),
                         pc.and_kleene(pc.equal(pc.fill_null(method, ""), "POST"), login))
     http = pc.fill_null(http, False)
@@ -843,20 +857,20 @@ def _access(fields: tuple, line_no, offsets, cfg: BlockConfig, memo: dict, esc: 
     # escaped as the reference's JSON escapes it (it may hold any character once decoded)
     attributes = _json_object(n, [
         (',"decoded_url":"', decoded, '"', _RAW),
-        (',"extra":"', pc.if_else(pc.equal(extra, ""), pa.scalar(None, STR), extra), '"', (bs, True)),
+        (',"extra":"', extra, '"', (bs, True)),
         (',"format":"', pc.if_else(pc.is_valid(ref), "combined", "common"), '"', _RAW),
         (',"http_version":"', proto, '"', _RAW), (',"method":"', method, '"', _RAW),
-        (',"referer":"', pc.if_else(pc.equal(ref, "-"), pa.scalar(None, STR), ref), '"', (bs, False)),
+        (',"referer":"', referer, '"', (bs, False)),
         (',"request":"', request, '"', (bs, False)), (',"status":', pc.cast(status, STR), "", _RAW),
         (',"time_text":"', date, '"', _RAW), (',"user_agent":"', ua_attr, '"', (bs, False)),
     ], compiled)
     return pa.table({
         "timestamp": ts, "data_type": _constant("web:access", n),
         "message": pc.binary_join_element_wise(client, " ", request, " -> ", status_text, ""),
-        "host": pa.nulls(n, STR), "user": pc.if_else(pc.equal(user, "-"), pa.scalar(None, STR), user),
+        "host": pa.nulls(n, STR), "user": user,
         "process_pid": pa.nulls(n, pa.int64()), "process_name": pa.nulls(n, STR),
         "src_ip": client, "src_port": pa.nulls(n, pa.int32()), "proto": _constant("http", n),
-        "url": url, "bytes_out": pc.cast(pc.if_else(pc.equal(size, "-"), pa.scalar(None, STR), size), pa.int64()),
+        "url": url, "bytes_out": pc.cast(size, pa.int64()),
         "tags": _same_list(["web_request"], n), "attack": _same_list([], n),
         "attributes": attributes, "_line": pa.array(line_no), "_off": pa.array(offsets),
         "_kind": pa.repeat(pa.scalar(KIND_ACCESS, pa.int8()), n),
