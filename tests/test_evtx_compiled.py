@@ -293,6 +293,31 @@ def test_system_integers_written_as_text_are_taken_only_in_their_canonical_form(
     assert _check([(t, loc, False) for t in left]) == [False] * len(left)
 
 
+def test_unnamed_data_is_taken_with_the_reference_names():
+    """Classic event sources write unnamed <Data> (the renderer: "Data": {"#text": [...]}): C takes
+    them with fields._event_data's names (Data_0, Data_1, ...; a single value is Data) and leaves
+    the shapes it names otherwise (nested, lists inside lists, past Data_99, a clash with a named
+    Data_0) to Python, with the reference row either way."""
+    def app(ed) -> str:
+        doc = {"Event": {"System": {"Provider": {"#attributes": {"Name": "SecurityCenter"}},
+                                    "EventID": {"#attributes": {"Qualifiers": 0}, "#text": 15}, "Level": 4,
+                                    "TimeCreated": {"#attributes": {"SystemTime": "2021-03-31T23:51:45.018767Z"}},
+                                    "EventRecordID": 426, "Channel": "Application", "Computer": "PC1", "Security": None},
+                         "EventData": ed}}
+        return json.dumps(doc, separators=(",", ":"))
+    loc = "chunk=0;record=426;off=4608"
+    taken = [{"Data": {"#text": ["Windows Defender", "SECURITY_PRODUCT_STATE_ON"]}, "Binary": None},
+             {"Data": {"#text": ["a", None, "", " \n", 7, True, False, "x\r\ny\rz", "q\"b\\"]}, "Binary": "D906"},
+             {"Data": {"#text": "WSearch"}, "Binary": "D9060000"}, {"Data": {"#text": ""}, "Binary": None},
+             {"Data": {"#attributes": {"Name": "ignored"}, "#text": "v"}}, {"Data": ["p", "q"]}, {"Data": "solo"},
+             {"Data": {"#text": [str(i) for i in range(100)]}}, {"Data": {"#text": []}}, {"Data": None}]
+    assert _check([(app(ed), loc, False) for ed in taken]) == [True] * len(taken)
+    left = [{"Data": {"Inner": "x"}}, {"Data": {"#text": [["x"]]}}, {"Data": {"#text": [{"a": 1}]}},
+            {"Data": {"#text": [str(i) for i in range(101)]}}, {"Data": {"#text": ["a", "b"]}, "Data_0": "c"},
+            {"Data": {"#text": {"x": 1}}}]
+    assert _check([(app(ed), loc, False) for ed in left]) == [False] * len(left)
+
+
 def _sec(eid: int, data: dict, channel: str = "Security", provider: str = "Microsoft-Windows-Security-Auditing") -> str:
     doc = {"Event": {"System": {"Provider": {"#attributes": {"Name": provider}}, "EventID": eid, "Level": 0,
                                 "TimeCreated": {"#attributes": {"SystemTime": "2019-03-19T23:34:25.529473Z"}},

@@ -20,6 +20,7 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -194,9 +195,12 @@ static inline int new_node(Parser *ps, int type) {
 static unsigned char SPECIAL[256];
 static void init_keys(void);
 
+static void init_data_names(void);
+
 static void init_tables(void) {
     for (int c = 0; c < 256; c++) SPECIAL[c] = c < 0x20 || c >= 0x7f || c == '"' || c == '\\';
     init_keys();
+    init_data_names();
 }
 
 #if defined(__SSE2__)
@@ -1015,6 +1019,62 @@ static inline int next_gen(const uint32_t *sset, uint32_t gen, int from, int ns)
     return from;
 }
 
+/* an EventData value as fields.scalar gives it (none: absent); -1: not ours */
+static int data_value(Node *x, Val *v) {
+    switch (x->type) {
+    case J_STR: {
+        /* fields.scalar: CR LF and lone CR become LF (in place: the text is our copy); a CR is
+           always written escaped, so a plain string has none */
+        long long raw = x->plain ? 0 : x->i;
+        if (!x->plain && memchr(x->s, '\r', x->n)) {
+            raw = 0;  /* its JSON is no longer the text's */
+            char *w = (char *)x->s, *r = w, *end = w + x->n, *cr;
+            while ((cr = memchr(r, '\r', end - r))) {
+                memmove(w, r, cr - r);
+                w += cr - r;
+                *w++ = '\n';
+                r = cr + 1 + (cr + 1 < end && cr[1] == '\n');
+            }
+            memmove(w, r, end - r);
+            x->n = w + (end - r) - x->s;
+        }
+        Py_ssize_t i = 0;
+        while (i < x->n && (x->s[i] == ' ' || x->s[i] == '\n' || x->s[i] == '\t')) i++;
+        if (i == x->n) *v = VNONE;  /* empty or blank (str.isspace): absent */
+        else { *v = vstr(x->s, x->n); v->plain = x->plain; v->i = raw; }
+        return 0;
+    }
+    case J_INT: *v = vstr(x->s, x->n); v->plain = 1; return 0;
+    case J_TRUE: *v = vstr("true", 4); v->plain = 1; return 0;
+    case J_FALSE: *v = vstr("false", 5); v->plain = 1; return 0;
+    case J_NULL: *v = VNONE; return 0;
+    default: return -1;
+    }
+}
+
+/* "Data_0" ... "Data_99": the names fields._event_data gives unnamed Data values (init_tables) */
+#define N_DATA_NAMES 100
+static char DATA_NAME[N_DATA_NAMES][8];
+
+static int add_entry(Columns *self, int *nd, const char *k, Py_ssize_t kn, int kplain, Val v) {
+    if (*nd == self->datacap) {
+        int cap = self->datacap ? self->datacap * 2 : 64;
+        Entry *e = PyMem_Realloc(self->data, (size_t)cap * sizeof(Entry));
+        if (e) self->data = e;
+        SortKey *o = e ? PyMem_Realloc(self->dord, (size_t)cap * sizeof(SortKey)) : NULL;
+        if (!o) { PyErr_NoMemory(); return -1; }
+        self->dord = o; self->datacap = cap;
+    }
+    Entry *e = &self->data[(*nd)++];
+    e->k = k; e->kn = kn; e->pre = key_pre(k, kn); e->hash = key_hash(e->pre, k, kn);
+    e->kplain = kplain; e->v = v;
+    return 0;
+}
+
+static void init_data_names(void) {
+    for (int i = 0; i < N_DATA_NAMES; i++) snprintf(DATA_NAME[i], sizeof DATA_NAME[i], "Data_%d", i);
+}
+
 /* Why a record is not taken is a closed list, each a `return NOT_OURS` below. */
 static int take_record(Columns *self, PyObject *text, const char *ls, Py_ssize_t ln, int checksum_bad) {
     if (!PyUnicode_IS_ASCII(text)) return NOT_OURS;
@@ -1068,55 +1128,36 @@ static int take_record(Columns *self, PyObject *text, const char *ls, Py_ssize_t
         user_data = 1;
     }
 
-    /* EventData: fields._flat_event_data's shape, values as fields.scalar gives them */
+    /* EventData: fields._flat_event_data's shape, values as fields.scalar gives them; unnamed Data
+       (classic event sources: "Data": {"#text": [...]}) as fields._event_data names it */
     int nd = 0, has_sbid = 0;
     if (ed >= 0 && ps->nodes[ed].type == J_OBJ) {
         for (int y = ps->nodes[ed].first; y >= 0; y = ps->nodes[y].next) {
             Node *x = &ps->nodes[y];
             if (user_data && x->kn == 11 && memcmp(x->k, "#attributes", 11) == 0) continue;  /* _flatten skips it */
+            Val v;
+            if (!user_data && x->kn == 4 && memcmp(x->k, "Data", 4) == 0) {
+                /* _flatten: {"#text": [..]} or [..] becomes Data_0, Data_1, ... (scalar of each, absent
+                   when None); {"#text": x} or a scalar becomes Data; a dict without #text is nested */
+                int t = y;
+                if (x->type == J_OBJ && (t = getn(ps, y, "#text", 5)) < 0) return NOT_OURS;
+                if (ps->nodes[t].type == J_ARR) {
+                    int i = 0;
+                    for (int z = ps->nodes[t].first; z >= 0; z = ps->nodes[z].next, i++) {
+                        if (i >= N_DATA_NAMES || data_value(&ps->nodes[z], &v) < 0) return NOT_OURS;
+                        if (add_entry(self, &nd, DATA_NAME[i], (Py_ssize_t)strlen(DATA_NAME[i]), 1, v) < 0)
+                            return FAILED;
+                    }
+                    continue;
+                }
+                if (data_value(&ps->nodes[t], &v) < 0) return NOT_OURS;
+                if (add_entry(self, &nd, "Data", 4, 1, v) < 0) return FAILED;
+                continue;
+            }
             if (is_reserved(x->k, x->kn)) return NOT_OURS;
             if (x->kn == 13 && memcmp(x->k, "ScriptBlockId", 13) == 0) has_sbid = 1;
-            Val v;
-            switch (x->type) {
-            case J_STR: {
-                /* fields.scalar: CR LF and lone CR become LF (in place: the text is our copy); a CR is
-                   always written escaped, so a plain string has none */
-                long long raw = x->plain ? 0 : x->i;
-                if (!x->plain && memchr(x->s, '\r', x->n)) {
-                    raw = 0;  /* its JSON is no longer the text's */
-                    char *w = (char *)x->s, *r = w, *end = w + x->n, *cr;
-                    while ((cr = memchr(r, '\r', end - r))) {
-                        memmove(w, r, cr - r);
-                        w += cr - r;
-                        *w++ = '\n';
-                        r = cr + 1 + (cr + 1 < end && cr[1] == '\n');
-                    }
-                    memmove(w, r, end - r);
-                    x->n = w + (end - r) - x->s;
-                }
-                Py_ssize_t i = 0;
-                while (i < x->n && (x->s[i] == ' ' || x->s[i] == '\n' || x->s[i] == '\t')) i++;
-                int blank = i == x->n, plain = x->plain;
-                if (blank) v = VNONE; else { v = vstr(x->s, x->n); v.plain = plain; v.i = raw; }  /* empty or blank (str.isspace): absent */
-                break;
-            }
-            case J_INT: v = vstr(x->s, x->n); v.plain = 1; break;
-            case J_TRUE: v = vstr("true", 4); v.plain = 1; break;
-            case J_FALSE: v = vstr("false", 5); v.plain = 1; break;
-            case J_NULL: v = VNONE; break;
-            default: return NOT_OURS;
-            }
-            if (nd == self->datacap) {
-                int cap = self->datacap ? self->datacap * 2 : 64;
-                Entry *e = PyMem_Realloc(self->data, (size_t)cap * sizeof(Entry));
-                if (e) self->data = e;
-                SortKey *o = e ? PyMem_Realloc(self->dord, (size_t)cap * sizeof(SortKey)) : NULL;
-                if (!o) { PyErr_NoMemory(); return FAILED; }
-                self->dord = o; self->datacap = cap;
-            }
-            Entry *e = &self->data[nd++];
-            e->k = x->k; e->kn = x->kn; e->pre = key_pre(x->k, x->kn); e->hash = key_hash(e->pre, x->k, x->kn);
-            e->kplain = x->kplain; e->v = v;
+            if (data_value(x, &v) < 0) return NOT_OURS;
+            if (add_entry(self, &nd, x->k, x->kn, x->kplain, v) < 0) return FAILED;
         }
     }
     int dup = data_index(self, nd);
