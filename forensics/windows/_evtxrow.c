@@ -6,7 +6,9 @@
  * record. What is "usual" here is deliberately narrower than fast_row's: ASCII-only text, no
  * whitespace between tokens (the renderer writes none), no string escapes but \\ \" \n \t \r,
  * integers of at most 18 digits, no floats, no duplicate EventData names, flat EventData or a
- * UserData of one flat wrapper element, messages of at most 2000 characters, no PowerShell script
+ * UserData of one flat wrapper element (two shapes fast_row leaves to normalize() are taken too,
+ * normalize() their specification: System integers as canonical digit text, unnamed Data values
+ * named Data_0, ...), messages of at most 2000 characters, no PowerShell script
  * block parts, a SystemTime of the renderer's exact layout. Anything Python semantics decide (IP address cleaning, user
  * splitting, int() of text, ...) is asked of Python once per distinct value and memoized.
  *
