@@ -1,4 +1,4 @@
-"""Text-log throughput: python -m bench.logs [--mb 1024] [--ingest-mb N] [--repeat R] [--workers 2]
+"""Text-log throughput: python -m bench.logs [--mb 1024] [--ingest-mb N] [--repeat R] [--workers 2] [--alternating]
 
 Generates an auth.log + access log mix of the given size, then prints lines/s
 for: `wc -l`, a bare `for line in f` loop, the vectorised columnar parser over
@@ -14,6 +14,9 @@ real path is timed twice: forced into one process, and as shipped (files of
 at least forensics.logs.batchpath.PARALLEL_MIN_BYTES are parsed block-wise in
 worker processes while the parent runs the detections and the event store;
 the CPU column then counts the parent only, the indented rows the workers).
+
+--alternating adds a row for a file of the same size whose sshd lines alternate with GBK
+syslog lines (the line parser's), ingested as shipped; its CPU column counts all processes.
 """
 from __future__ import annotations
 
@@ -51,7 +54,31 @@ def generate(path: Path, mb: int, seed: int = 5) -> int:
         else:
             lines.append(f'{ip} - - [{day:02d}/{mon}/2024:{t} +0000] "GET {rnd.choice(urls)} HTTP/1.1" {rnd.choice([200, 200, 304, 404, 401])} '
                          f'{rnd.randint(100, 90000)} "-" "Mozilla/5.0 (X11; Linux x86_64)"')
-    chunk = ("\n".join(lines) + "\n").encode()
+    return _write_repeated(path, ("\n".join(lines) + "\n").encode(), mb)
+
+
+def generate_alternating(path: Path, mb: int, seed: int = 5) -> int:
+    """sshd lines (the compiled path's) alternating with GBK-encoded syslog lines (the line
+    parser's): the worst case for the merge of the two in file order (issue #5)."""
+    rnd = random.Random(seed)
+    users = ["root", "admin", "oracle", "ubuntu", "deploy", "alice", "test", "git"]
+    months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun"]
+    lines = []
+    for i in range(50_000):
+        ip = f"{rnd.randint(1, 223)}.{rnd.randint(0, 255)}.{rnd.randint(0, 255)}.{rnd.randint(1, 254)}"
+        mon, day, t = months[i * 6 // 50_000], rnd.randint(1, 28), f"{rnd.randint(0, 23):02d}:{rnd.randint(0, 59):02d}:{rnd.randint(0, 59):02d}"
+        if i % 2:
+            lines.append(f"{mon} {day:2d} {t} web01 app[{rnd.randint(100, 65000)}]: 中文 消息 {i}".encode("gbk"))
+        elif rnd.random() < 0.8:
+            lines.append(f"{mon} {day:2d} {t} web01 sshd[{rnd.randint(100, 65000)}]: Failed password for "
+                         f"{rnd.choice(users)} from {ip} port {rnd.randint(1024, 65535)} ssh2".encode())
+        else:
+            lines.append(f"{mon} {day:2d} {t} web01 sshd[{rnd.randint(100, 65000)}]: Accepted publickey for "
+                         f"{rnd.choice(users)} from {ip} port {rnd.randint(1024, 65535)} ssh2".encode())
+    return _write_repeated(path, b"\n".join(lines) + b"\n", mb)
+
+
+def _write_repeated(path: Path, chunk: bytes, mb: int) -> int:
     target = mb << 20
     n = 0
     with open(path, "wb") as f:
@@ -171,6 +198,9 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=os.cpu_count() or 2)
     ap.add_argument("--skip-columnar", action="store_true")
     ap.add_argument("--dir", default=None)
+    ap.add_argument("--alternating", action="store_true",
+                    help="also time the real ingest (as shipped) of a file of the same size whose sshd lines "
+                         "alternate with GBK syslog lines (the line parser's)")
     a = ap.parse_args()
     if a.repeat is None:
         a.repeat = 3 if a.mb < 256 else 1
@@ -190,7 +220,13 @@ def main() -> None:
         ns = int(subprocess.run(["wc", "-l", str(sample)], capture_output=True, text=True).stdout.split()[0])
 
         runs: dict[str, list[tuple[float, float]]] = {}
+        counts: dict[str, int] = {}  # lines of the rows not over the plain file
         events = 0
+        alt = None
+        if a.alternating:
+            alt = Path(d) / "bench_alternating.log"
+            generate_alternating(alt, a.ingest_mb or a.mb)
+            na = int(subprocess.run(["wc", "-l", str(alt)], capture_output=True, text=True).stdout.split()[0])
         for _ in range(a.repeat):
             w, c, _, _ = _timed(lambda: subprocess.run(["wc", "-l", str(path)], capture_output=True))
             runs.setdefault("wc -l", []).append((w, c))
@@ -218,6 +254,16 @@ def main() -> None:
                     runs.setdefault("  parent + children CPU (all work)", []).append((float("nan"), c + k))
                     runs.setdefault("  2-core bound: lines / max(parent, children) CPU", []).append(
                         (float("nan"), max(c, k)))
+            if alt is not None:
+                from forensics.logs import batchpath
+                batchpath.WORKER_CPU["seconds"] = 0.0
+                with tempfile.TemporaryDirectory(dir=a.dir) as home:
+                    w, c, k, (_, status) = _timed(real_ingest, alt, Path(home), False)
+                k += batchpath.WORKER_CPU["seconds"]
+                assert status in ("ok", "partial"), status
+                label = "REAL ingest, alternating sshd/GBK (CPU: all)"
+                runs.setdefault(label, []).append((w, c + k))
+                counts[label] = na
 
         bare_rate = n / statistics.median(w for w, _ in runs["bare `for line in f` (1 core)"])
         bare_cpu_rate = n / statistics.median(c for _, c in runs["bare `for line in f` (1 core)"])
@@ -225,7 +271,7 @@ def main() -> None:
               f"{events:,} events; median of {a.repeat}")
         print(f"{'path':46s} {'lines/s wall':>13s} {'lines/s CPU':>12s} {'vs bare loop':>13s}  (CPU-only rows: vs its CPU rate)")
         for name, rs in runs.items():
-            lines = ns if name.startswith(("REAL", "  ")) else n
+            lines = counts.get(name, ns if name.startswith(("REAL", "  ")) else n)
             wall = statistics.median(w for w, _ in rs)
             cpu = statistics.median(c for _, c in rs)
             cpu_rate = f"{lines / cpu:12,.0f}" if cpu == cpu and cpu > 0 and not name.startswith("wc") else f"{'-':>12s}"

@@ -5,6 +5,7 @@ attributes JSON byte for byte) and the detections in the same order, and the sam
 """
 from __future__ import annotations
 
+import json
 import random
 from pathlib import Path
 
@@ -320,3 +321,104 @@ def test_a_worker_that_cannot_write_its_block_leaves_no_file(tmp_path, monkeypat
     with pytest.raises(OSError):
         batchpath._work((str(p), 0, p.stat().st_size, 1, True, cfg))
     assert list(shm.iterdir()) == []
+
+
+# ---------------------------------------------------------------- alternating lines (issue #5)
+def _alternating_file(path: Path, rnd: random.Random, lines: int = 1200) -> None:
+    """Bulk lines (sshd, access) alternating with lines the line parser takes: GBK, binary, sshd
+    and access lines of the same sources, sshd lines whose address is the bulk line's before,
+    continuation lines, a log clearing; gaps of hours and a December/January turn."""
+    pool = ["203.0.113.1", "203.0.113.2", "198.51.100.7"]
+    months = ["Nov", "Dec", "Jan", "Feb"]
+    out = bytearray()
+    t = 0
+    for i in range(lines):
+        t += rnd.randint(1, 8) if rnd.random() > 0.01 else rnd.randint(5 * 3600, 9 * 3600)
+        mon = months[min(3, i * 4 // lines)]
+        day, hh, mm, ss = 1 + (t // 86400) % 28, (t // 3600) % 24, (t // 60) % 60, t % 60
+        stamp = f"{mon} {day:2d} {hh:02d}:{mm:02d}:{ss:02d}"
+        web = f'[{day:02d}/{mon}/2024:{hh:02d}:{mm:02d}:{ss:02d} +0000] "POST /wp-login.php HTTP/1.1" 401 12 "-"'
+        ip = rnd.choice(pool)
+        if i % 2 == 0:
+            r = rnd.random()
+            if r < 0.6:
+                line = f"{stamp} srv sshd[{100 + i % 7}]: Failed password for {rnd.choice(['root', 'bob'])} from {ip} port 22 ssh2"
+            elif r < 0.75:
+                line = f"{stamp} srv sshd[{100 + i % 7}]: Accepted password for deploy from {ip} port 22 ssh2"
+            else:
+                line = f'{ip} - - {web} "Mozilla/5.0"'
+            out += line.encode() + b"\n"
+            continue
+        k = rnd.randrange(8)
+        if k == 0:
+            out += f"{stamp} srv app: 中文 消息 {i}".encode("gbk")
+        elif k == 1:
+            out += bytes(rnd.randrange(256) for _ in range(30)).replace(b"\n", b"")
+        elif k == 2:
+            out += f"{stamp} srv sshd[{100 + i % 7}]: Failed password for invalid user from {ip} port 22 ssh2".encode()
+        elif k == 3:
+            out += f"{stamp} srv sshd[{100 + i % 7}]: Connection closed by {ip} port 22 [preauth]".encode()
+        elif k == 4:
+            out += f'{ip} - - {web} "sqlmap/1.5"'.encode()
+        elif k == 5:
+            out += b"    at com.example.Trace(Trace.java:12)"
+        elif k == 6:  # its address from the bulk line before (sshd's connection memory)
+            out += f"{stamp} srv sshd[{100 + (i - 1) % 7}]: Disconnecting: Too many authentication failures [preauth]".encode()
+        else:
+            out += f"{stamp} srv bash[5]: history -c".encode()
+        out += b"\n"
+    path.write_bytes(bytes(out))
+
+
+@pytest.mark.parametrize("block", [batchpath.BLOCK, 1 << 12])
+@pytest.mark.parametrize("options", [{"year": 2023}, {"acquired_at": "2024-03-01T00:00:00Z"}])
+def test_alternating_lines_same_records(tmp_path, monkeypatch, block, options):
+    """Every other line for the line parser: the events (in order) and detections are the
+    line-by-line reading's, also where the line parser's events and the vector rows share sources."""
+    p = tmp_path / "alternating.log"
+    _alternating_file(p, random.Random(5))
+    monkeypatch.setattr(batchpath, "BLOCK", block)
+    recs = assert_same(p, **options)
+    assert any('"address_from"' in r["attributes"] for r in recs if isinstance(r, dict))
+    rules = {json.loads(r["attributes"])["rule"] for r in recs if isinstance(r, dict) and r["data_type"] == "detection"}
+    assert {"ssh_brute_force", "http_brute_force", "login_after_failures", "log_gap", "log_clearing"} <= rules
+
+
+def test_alternating_lines_cost_per_block_not_per_alternation(tmp_path, monkeypatch):
+    """The rules' set-wise pass, the set-wise update of sshd's connection memory and the event
+    store's batches come once per block, however often bulk lines and line-parser lines alternate
+    (they came once per alternation: ~1 ms each)."""
+    from forensics.logs.vectorbursts import VectorBursts
+
+    p = tmp_path / "alternating.log"
+    _alternating_file(p, random.Random(6), lines=2000)
+    calls = {"update": 0, "block": 0, "peers": 0}
+    update, block, last_per_key = VectorBursts.update, batchpath._Merger.block, batchpath._last_per_key
+
+    def count_update(self, *a):
+        calls["update"] += 1
+        return update(self, *a)
+
+    def count_block(self, *a):
+        calls["block"] += 1
+        return block(self, *a)
+
+    def count_peers(*a):
+        calls["peers"] += 1
+        return last_per_key(*a)
+
+    monkeypatch.setattr(VectorBursts, "update", count_update)
+    monkeypatch.setattr(batchpath, "_last_per_key", count_peers)
+    monkeypatch.setattr(batchpath._Merger, "block", count_block)
+    for size in (batchpath.BLOCK, 1 << 14):
+        monkeypatch.setattr(batchpath, "BLOCK", size)
+        calls.update(update=0, block=0, peers=0)
+        recs = list(TextLogIngestor().ingest_batches(IngestContext(p, "cd" * 32, "text_log", p.name, {"year": 2023})))
+        blocks = calls["block"]
+        assert 1 <= blocks <= 10
+        assert calls["update"] <= 2 * blocks
+        assert calls["peers"] <= blocks  # sshd's connection memory, read after most bulk sshd lines
+        # a batch per block table (the previous block's held-back row, the block's own rows); the
+        # only events outside the batches are the end-of-file detections
+        assert sum(isinstance(r, EventBatch) for r in recs) <= 2 * blocks + 1
+        assert all(r.data_type == "detection" for r in recs if isinstance(r, Event))

@@ -53,7 +53,8 @@ class LazyPeers(BoundedMap):
     `todo` holds (host, pid, ip, port) columns of vector sshd lines in file order; applying
     the last update per key, in order of last update, gives the map a sequence of
     `__setitem__` calls would (BoundedMap keeps the newest `limit` keys). The same rows
-    pop `pending`'s entries, all of which are older than any row in `todo`.
+    pop `pending`'s entries, all of which are older than any row in `todo`. A few rows passed
+    since the last look are set one by one instead (`_apply_few`), as the calls would.
     """
 
     def __init__(self, limit: int = 65536):
@@ -65,20 +66,44 @@ class LazyPeers(BoundedMap):
         self._t: pa.Table | None = None
         self._rows = np.zeros(0, dtype=np.int64)
         self._done = 0
+        self._near: list[tuple] = []  # (host, pid, ip, port) of the watched rows [_near_at, _near_at + len)
+        self._near_at = 0
 
     def watch(self, t: pa.Table, rows: np.ndarray) -> None:
         """A block's sshd rows (ascending); those below `upto` count as added (taken in one go when
         someone looks, not per segment of the block)."""
         self._take()
         self._t, self._rows, self._done, self.upto = t, rows, 0, 0
+        self._near, self._near_at = [], 0
+
+    def _passed(self) -> int:
+        return int(np.searchsorted(self._rows, self.upto)) if self._t is not None else 0
 
     def _take(self) -> None:
-        if self._t is not None:
-            k = int(np.searchsorted(self._rows, self.upto))
-            if k > self._done:
-                self.add(self._t.select(["host", "process_pid", "src_ip", "src_port"]).take(
-                    pa.array(self._rows[self._done:k])))
-                self._done = k
+        k = self._passed()
+        if k > self._done:
+            self.add(self._t.select(_PEER_COLUMNS).take(pa.array(self._rows[self._done:k])))
+            self._done = k
+
+    def _apply_few(self, k: int) -> None:
+        """The watched rows [_done, k), a few only, set one by one: sshd lines the line parser reads
+        between bulk sshd lines (a connection's closing line after each failure) sync every time,
+        and the set-wise way costs ~0.1 ms of Arrow calls each. Their values come a stretch at a time."""
+        lo = self._done
+        if not self._near_at <= lo <= k <= self._near_at + len(self._near):
+            end = min(len(self._rows), max(k, lo + _NEAR))
+            t = self._t.select(_PEER_COLUMNS).take(pa.array(self._rows[lo:end]))
+            self._near = list(zip(*(t.column(i).to_pylist() for i in range(4))))
+            self._near_at = lo
+        rows = self._near[lo - self._near_at:k - self._near_at]
+        self._done = k  # first: the map's own length check syncs again
+        setitem = BoundedMap.__setitem__
+        pend = self.pending
+        for host, pid, ip, port in rows:
+            key = (host, pid)
+            setitem(self, key, (ip, None, port))
+            if pend:
+                OrderedPop(pend, key)
 
     def add(self, t: pa.Table) -> None:
         if t.num_rows:
@@ -89,9 +114,15 @@ class LazyPeers(BoundedMap):
                 self.todo_rows = self.todo[0].num_rows
 
     def sync(self) -> None:
-        self._take()
-        if not self.todo:
-            return
+        k = self._passed()
+        if k - self._done > _NEAR:
+            self._take()
+        if self.todo:
+            self._apply_todo()
+        if k > self._done:
+            self._apply_few(k)
+
+    def _apply_todo(self) -> None:
         t = _last_per_key(pa.concat_tables(self.todo), self.limit)
         self.todo, self.todo_rows = [], 0
         setitem = BoundedMap.__setitem__
@@ -149,6 +180,10 @@ class LazyPending(BoundedMap):
     def __contains__(self, key):
         self.peers.sync()
         return super().__contains__(key)
+
+
+_PEER_COLUMNS = ["host", "process_pid", "src_ip", "src_port"]
+_NEAR = 1024
 
 
 def OrderedPop(d: BoundedMap, key) -> None:
@@ -436,6 +471,9 @@ class _Merger:
         ssh_rows = (kind == KIND_SSHD) & t.column("process_pid").is_valid().to_numpy(zero_copy_only=False)
         peers = self.peers
         peers.watch(t, np.flatnonzero(ssh_rows))
+        # the data type of each segment's last row, which the line parser reads while holding it back
+        ends = np.unique(np.append(bounds[bounds > 0], n))
+        held_type = dict(zip(ends.tolist(), t.column("data_type").take(pa.array(ends - 1)).to_pylist()))
         items: list = []
         slices: list[RowSlice] = []
 
@@ -462,7 +500,7 @@ class _Merger:
             slices.append(body)
             slices.append(last)
             items.append(body)
-            lp.pending = _row_ref(t, b - 1, last, delta, clock)
+            lp.pending = _row_ref(t, b - 1, last, delta, clock, held_type[b])
             lp.continuation = 0
 
         cur = scur = 0
@@ -487,8 +525,23 @@ class _Merger:
         yield from self.emit(items)
 
     def emit(self, items: list) -> Iterator:
-        """The records of `items` (row slices, events, errors, in file order): the errors, then one
-        batch of the rows and events with each detection right after the row or event that raised it.
+        """The records of `items` (row slices, events, errors, in file order), a batch per block table
+        their rows come from (the previous block's held-back row, then the block's own)."""
+        part: list = []
+        src = None
+        for it in items:
+            if type(it) is RowSlice and it.b > it.a:
+                if src is not None and it.t is not src:
+                    yield from self._emit(part)
+                    part = []
+                src = it.t
+            part.append(it)
+        if part:
+            yield from self._emit(part)
+
+    def _emit(self, items: list) -> Iterator:
+        """The records of `items` (rows of one table, events, errors, in file order): the errors, then
+        one batch of the rows and events with each detection right after the row or event that raised it.
 
         The errors go to the unit's error list, not to the event store, so their place among the
         events is not kept. Rows and events are settled in one pass: the events are fed to the
@@ -555,27 +608,16 @@ class _Merger:
         yield EventBatch(self._stored(r, objs, pieces))
 
     def _rows_table(self, runs: list[RowSlice]) -> pa.Table:
-        """The rows of the slices, in order, as one table (a few zero-copy slices, or one take per
-        source table when there are many)."""
+        """The rows of the slices (of one table, in order) as one table: a zero-copy slice when they
+        follow each other (a row the line parser took over as an event leaves a hole), else a take."""
         if self.schema is None:
-            t0 = runs[0].t
-            self.schema = pa.schema([f for f in t0.schema if f.name not in _BATCH_DROP])
-        names = self.schema.names + ["_det"]
-        if len(runs) <= _SLICES_MAX:
-            parts = [sl.t.slice(sl.a, sl.b - sl.a).select(names) for sl in runs]
-            return parts[0] if len(parts) == 1 else pa.concat_tables(parts)
-        parts = []
-        i = 0
-        while i < len(runs):
-            src = runs[i].t
-            j = i + 1
-            while j < len(runs) and runs[j].t is src:
-                j += 1
-            a = np.fromiter((sl.a for sl in runs[i:j]), dtype=np.int64, count=j - i)
-            b = np.fromiter((sl.b for sl in runs[i:j]), dtype=np.int64, count=j - i)
-            parts.append(src.select(names).take(pa.array(_expand(a, b - a))))
-            i = j
-        return parts[0] if len(parts) == 1 else pa.concat_tables(parts)
+            self.schema = pa.schema([f for f in runs[0].t.schema if f.name not in _BATCH_DROP])
+        src = runs[0].t.select(self.schema.names + ["_det"])
+        a = np.fromiter((sl.a for sl in runs), dtype=np.int64, count=len(runs))
+        b = np.fromiter((sl.b for sl in runs), dtype=np.int64, count=len(runs))
+        if (a[1:] == b[:-1]).all():
+            return src.slice(int(a[0]), int(b[-1] - a[0]))
+        return src.take(pa.array(_expand(a, b - a)))
 
     def _stored(self, r: pa.Table | None, objs: list[Event], pieces: list[list[int]]) -> pa.Table:
         """The stored columns of rows `r` and events `objs`, in the order of `pieces`."""
@@ -749,7 +791,7 @@ def _kept_rows(kept: pa.Table, srcs: list[str], sha: str, parser: str) -> list:
                                    repeat(None))))
 
 
-def _row_ref(t: pa.Table, i: int, item: RowSlice, delta, clock: Clock):
+def _row_ref(t: pa.Table, i: int, item: RowSlice, delta, clock: Clock, data_type: str):
     from forensics.ingestors.textlog import RowRef
 
     def materialize() -> Event:
@@ -772,7 +814,7 @@ def _row_ref(t: pa.Table, i: int, item: RowSlice, delta, clock: Clock):
                    gbt_category=row["gbt_category"], severity=row["severity"], attributes=attrs)
         return ev
 
-    return RowRef(t.column("data_type")[i].as_py(), materialize, item)
+    return RowRef(data_type, materialize, item)
 
 
 def _apply_years(t: pa.Table, delta: np.ndarray, clock: Clock) -> pa.Table:
