@@ -475,3 +475,10 @@ def test_access_lines_give_the_same_rows_both_ways(year):
     r = parse_block(block, 1, 100, cfg, True, {}, compiled=False)
     assert c.fallback == r.fallback and c.table.equals(r.table)
     assert pc.sum(pc.equal(c.table.column("_kind"), fastpath.KIND_ACCESS)).as_py() > 100
+
+
+def test_more_runs_than_a_byte_numbers_are_merged_by_the_twin():
+    """_in_line_order numbers the runs in a byte for interleave; past 255 runs it takes the twin's way."""
+    parts = [pa.table({"t": pa.array([str(i)]), "_line": pa.array([300 - i], pa.int64())}) for i in range(300)]
+    t, rows = fastpath._in_line_order(parts, True)
+    assert t.column("t").to_pylist() == [str(i) for i in range(299, -1, -1)] and rows.tolist() == list(range(1, 301))

@@ -204,7 +204,7 @@ def _in_line_order(parts: list[pa.Table], compiled: bool = True) -> tuple[pa.Tab
         return pa.concat_tables(parts), rows
     # (the line numbers are distinct: numpy's argsort and one take cost less than sort_by)
     order = np.argsort(rows)
-    if not compiled:
+    if not compiled or len(parts) > 255:  # (a part's number is one byte of `source`)
         return pa.concat_tables(parts).take(pa.array(order)), rows[order]
     source = np.repeat(np.arange(len(parts), dtype=np.uint8), [len(r) for r in runs])[order]
     idx = pa.array(order)
