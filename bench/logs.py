@@ -10,10 +10,12 @@ Parquet — on the first `--ingest-mb` of the file (default: all of it).
 Each figure is the median of `--repeat` runs (default 3, or 1 from 256 MB up,
 where one run is long enough to be stable); wall and CPU time are both
 printed because the machine is shared (the load average is printed too). The
-real path is timed twice: forced into one process, and as shipped (files of
-at least forensics.logs.batchpath.PARALLEL_MIN_BYTES are parsed block-wise in
-worker processes while the parent runs the detections and the event store;
-the CPU column then counts the parent only, the indented rows the workers).
+real path is timed twice: in one process, and with parse workers (files of at
+least forensics.logs.batchpath.PARALLEL_MIN_BYTES, on machines of at least
+PARALLEL_MIN_CORES cores, are parsed block-wise in worker processes while the
+parent runs the detections and the event store; the CPU column then counts the
+parent only, the indented rows the workers). One of the two is what ships on
+this machine, and its row says so; the other is forced.
 
 --alternating adds a row for a file of the same size whose sshd lines alternate with GBK
 syslog lines (the line parser's), ingested as shipped; its CPU column counts all processes.
@@ -122,8 +124,9 @@ def _columnar_range(args: tuple[str, int, int]) -> int:
     return rows
 
 
-def real_ingest(path: Path, home: Path, one_process: bool = False) -> tuple[int, str]:
-    """One text log through forensics.pipeline.run_unit (ingestor -> EventWriter -> Parquet)."""
+def real_ingest(path: Path, home: Path, one_process: bool = False, workers: bool = False) -> tuple[int, str]:
+    """One text log through forensics.pipeline.run_unit (ingestor -> EventWriter -> Parquet); forced
+    into one process, or (workers) into parse workers whatever the number of cores."""
     os.environ["CYBERCLAIM_HOME"] = str(home)
     from forensics.ingestors import textlog
     from forensics.ingestors.textlog import TextLogIngestor
@@ -132,7 +135,9 @@ def real_ingest(path: Path, home: Path, one_process: bool = False) -> tuple[int,
     from forensics.logs import batchpath
 
     shipped = getattr(textlog, "PARALLEL_MIN_BYTES", None)
-    shipped_batch = batchpath.PARALLEL_MIN_BYTES
+    shipped_batch, shipped_cores = batchpath.PARALLEL_MIN_BYTES, batchpath.PARALLEL_MIN_CORES
+    if workers:
+        batchpath.PARALLEL_MIN_CORES = 1
     if one_process and shipped is not None:
         textlog.PARALLEL_MIN_BYTES = 1 << 62
     if one_process:
@@ -146,7 +151,7 @@ def real_ingest(path: Path, home: Path, one_process: bool = False) -> tuple[int,
     finally:
         if shipped is not None:
             textlog.PARALLEL_MIN_BYTES = shipped
-        batchpath.PARALLEL_MIN_BYTES = shipped_batch
+        batchpath.PARALLEL_MIN_BYTES, batchpath.PARALLEL_MIN_CORES = shipped_batch, shipped_cores
     return r.events, r.status
 
 
@@ -237,15 +242,17 @@ def main() -> None:
                 w, c, _, rows = _timed(_columnar, path, a.workers)
                 assert rows == n, (rows, n)
                 runs.setdefault(f"columnar parse only ({a.workers} processes)", []).append((w, float("nan")))
-            from forensics.ingestors import textlog
-            variants = [("REAL ingest, 1 process", True)]
-            if hasattr(textlog, "PARALLEL_MIN_BYTES"):  # (an older ingestor has one process only)
-                variants.append(("REAL ingest as shipped (CPU: parent)", False))
-            for label, one in variants:
-                from forensics.logs import batchpath
+            from forensics.logs import batchpath
+            cores = os.cpu_count() or 1
+            if cores >= batchpath.PARALLEL_MIN_CORES:
+                variants = [("REAL ingest, 1 process", True, False), ("REAL ingest as shipped (CPU: parent)", False, False)]
+            else:  # shipped as one process on this machine (batchpath.PARALLEL_MIN_CORES)
+                variants = [(f"REAL ingest as shipped on {cores} cores: 1 process", True, False),
+                            ("REAL ingest, parse workers forced (CPU: parent)", False, True)]
+            for label, one, forced in variants:
                 batchpath.WORKER_CPU["seconds"] = 0.0
                 with tempfile.TemporaryDirectory(dir=a.dir) as home:
-                    w, c, k, (events, status) = _timed(real_ingest, sample, Path(home), one)
+                    w, c, k, (events, status) = _timed(real_ingest, sample, Path(home), one, forced)
                 k += batchpath.WORKER_CPU["seconds"]  # parse workers (children of the fork server)
                 assert status in ("ok", "partial"), status
                 runs.setdefault(label, []).append((w, c))

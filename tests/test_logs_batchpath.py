@@ -192,7 +192,32 @@ def test_worker_processes_give_the_same_records(tmp_path, monkeypatch):
     _damaged_file(p, random.Random(11), lines=6000)
     monkeypatch.setattr(batchpath, "BLOCK", 1 << 16)
     monkeypatch.setattr(batchpath, "PARALLEL_MIN_BYTES", 1)
+    monkeypatch.setattr(batchpath, "PARALLEL_MIN_CORES", 1)
     assert_same(p, year=2023)
+    assert batchpath.WORKER_CPU["seconds"] > 0  # the blocks were parsed by the workers
+
+
+def test_parse_workers_only_from_three_cores(tmp_path, monkeypatch):
+    """On two cores one process outruns the pool (its main and writer threads already use both):
+    a big file is parsed without one; from three cores the pool starts."""
+    p = tmp_path / "big.log"
+    _damaged_file(p, random.Random(3), lines=500)
+    monkeypatch.setattr(batchpath, "PARALLEL_MIN_BYTES", 1)
+    started = []
+
+    def no_pool():
+        started.append(True)
+        raise RuntimeError("pool started")
+    monkeypatch.setattr(batchpath, "_pool_context", no_pool)
+    ctx = IngestContext(p, "ab" * 32, "text_log", p.name, {"year": 2023})
+    for cores, pool in ((2, False), (3, True)):
+        monkeypatch.setattr("os.cpu_count", lambda: cores)
+        started.clear()
+        try:
+            list(batchpath.ingest_batches(TextLogIngestor(), ctx))
+        except RuntimeError:
+            pass
+        assert bool(started) is pool
 
 
 def test_year_rollover_across_vector_and_line_rows(tmp_path):

@@ -44,6 +44,12 @@ from forensics.logs.vectorbursts import VectorBursts
 
 BLOCK = 8 << 20  # bytes per block: big enough for the vector kernels, small enough to keep memory flat
 PARALLEL_MIN_BYTES = 32 << 20  # below this one process parses the blocks itself
+# Parse workers pay only from three cores. One process already keeps ~1.7 cores busy (the parse and
+# merge on the main thread, the Parquet write on the store's writer thread), and the workers add
+# ~1.3 µs a line of their own (the block's Arrow file written and mapped back, two more processes
+# to schedule): on this 2-core machine one process read 363-433k lines/s against 340-347k for the
+# pool (bench.logs --mb 1024, 2026-11-22, five paired runs all in one process's favour).
+PARALLEL_MIN_CORES = 3
 MEMO_MAX = 200_000
 
 
@@ -400,7 +406,7 @@ def ingest_batches(ingestor, ctx: IngestContext) -> Iterator:
     cfg = BlockConfig(ctx.evidence_sha256, parser_id, clock.zone, clock.fixed_year, clock.reference_us)
     size = st.st_size
     # a daemonic process (a multiprocessing.Pool worker) may not start processes of its own
-    parallel = size >= PARALLEL_MIN_BYTES and (os.cpu_count() or 1) > 1 and \
+    parallel = size >= PARALLEL_MIN_BYTES and (os.cpu_count() or 1) >= PARALLEL_MIN_CORES and \
         not multiprocessing.current_process().daemon
     merger = _Merger(ingestor, ctx, clock, lp, peers, det, fixed)
     try:
