@@ -6,7 +6,10 @@ attributes JSON byte for byte) and the detections in the same order, and the sam
 from __future__ import annotations
 
 import json
+import os
 import random
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -344,8 +347,31 @@ def test_a_worker_that_cannot_write_its_block_leaves_no_file(tmp_path, monkeypat
     monkeypatch.setattr(batchpath.pa.ipc, "new_file", full)
     cfg = fastpath.BlockConfig("cd" * 32, "textlog@x", "UTC", 2024, None)
     with pytest.raises(OSError):
-        batchpath._work((str(p), 0, p.stat().st_size, 1, True, cfg))
+        batchpath._work((str(p), 0, p.stat().st_size, 1, True, cfg, os.getpid()))
     assert list(shm.iterdir()) == []
+
+
+def test_memory_files_of_killed_ingests_are_swept(tmp_path, monkeypatch):
+    """A block file whose ingest was killed before mapping it is freed by the next parallel ingest;
+    a live ingest's files and other files are left alone."""
+    shm = tmp_path / "shm"
+    shm.mkdir()
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    orphan = shm / f"cyberclaim-block-{dead.pid}-x1.arrow"
+    live = shm / f"cyberclaim-block-{os.getpid()}-x2.arrow"
+    other = shm / "PostgreSQL.123"
+    for f in (orphan, live, other):
+        f.write_bytes(b"x")
+    monkeypatch.setattr(batchpath, "_SHM", str(shm))
+    monkeypatch.setattr(batchpath, "PARALLEL_MIN_BYTES", 1)
+    monkeypatch.setattr(batchpath, "PARALLEL_MIN_CORES", 1)
+    p = tmp_path / "a.log"
+    p.write_text("Jan  1 00:00:00 h sshd[1]: Failed password for root from 203.0.113.9 port 22 ssh2\n" * 50)
+    ctx = IngestContext(p, "ab" * 32, "text_log", p.name, {"year": 2023})
+    assert list(batchpath.ingest_batches(TextLogIngestor(), ctx))
+    assert batchpath.WORKER_CPU["seconds"] > 0  # the pool ran
+    assert sorted(f.name for f in shm.iterdir()) == sorted([live.name, other.name])
 
 
 # ---------------------------------------------------------------- alternating lines (issue #5)

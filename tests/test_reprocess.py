@@ -305,6 +305,26 @@ def _pool_workers(driver: int) -> list[int]:
     return out
 
 
+def _kill_group(pgid: int, p: subprocess.Popen) -> None:
+    """SIGKILL a process group, then unlink the named semaphores its processes had mapped: their
+    resource tracker dies with them, and /dev/shm would keep the names until the next boot."""
+    sems = set()
+    for k in os.listdir("/proc"):
+        try:
+            if k.isdigit() and os.getpgid(int(k)) == pgid:
+                sems |= {ln.split()[-1] for ln in Path(f"/proc/{k}/maps").read_text().splitlines()
+                         if "/dev/shm/sem." in ln}
+        except (OSError, ProcessLookupError):
+            pass
+    os.killpg(pgid, signal.SIGKILL)
+    p.wait()
+    for name in sems:
+        try:
+            os.unlink(name)
+        except OSError:
+            pass
+
+
 def test_driver_sigkill_mid_batch_then_resume_with_a_worker_killed(home, scenario):
     """SIGKILL the driver (and its pool) mid-batch; the next batch resumes: runs left "running" are
     abandoned, no recorded unit runs again, and a pool worker SIGKILLed during the resumed batch costs
@@ -323,12 +343,10 @@ def test_driver_sigkill_mid_batch_then_resume_with_a_worker_killed(home, scenari
         while time.time() < deadline and p.poll() is None and len(_unit_rows()) < 3:
             time.sleep(0.05)
         assert p.poll() is None, "the batch finished before it could be killed"
-        os.killpg(p.pid, signal.SIGKILL)  # the driver and its pool, mid-batch
-        p.wait()
+        _kill_group(p.pid, p)  # the driver and its pool, mid-batch
     finally:
         if p.poll() is None:
-            os.killpg(p.pid, signal.SIGKILL)
-            p.wait()
+            _kill_group(p.pid, p)
     with session() as s:
         left = [r.id for r in s.execute(select(Run).where(Run.status == "running")).scalars()]
     before = _unit_rows()

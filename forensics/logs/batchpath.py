@@ -257,7 +257,7 @@ WORKER_CPU = {"seconds": 0.0}
 
 def _work(args) -> Block:
     t0 = time.process_time()
-    path, off, length, first_line, final, cfg = args
+    path, off, length, first_line, final, cfg, owner = args
     with open(path, "rb") as f:
         f.seek(off)
         data = f.read(length)
@@ -267,7 +267,7 @@ def _work(args) -> Block:
     blk = parse_block(data, first_line, off, cfg, final, _MEMO)
     if blk.table is not None:
         # the columns go back through a memory file the parent maps (no pickling of ~50 MB per block)
-        fd, name = tempfile.mkstemp(prefix="cyberclaim-block-", suffix=".arrow", dir=_SHM)
+        fd, name = tempfile.mkstemp(prefix=f"{_BLOCK_FILE}{owner}-", suffix=".arrow", dir=_SHM)
         os.close(fd)
         try:  # Arrow's own file, not a Python file object: its ~100 buffers go straight to write(2)
             with pa.OSFile(name, "wb") as f, pa.ipc.new_file(f, blk.table.schema) as w:
@@ -281,6 +281,36 @@ def _work(args) -> Block:
 
 
 _SHM = "/dev/shm" if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK) else None
+_BLOCK_FILE = "cyberclaim-block-"  # + the ingesting process's pid + "-": whose block it is
+
+
+def _sweep_orphans(shm: str | None) -> None:
+    """Memory files of ingests that were killed (kill -9, power cut of the driver) before they
+    mapped them: /dev/shm is memory and nothing else would ever free them."""
+    if shm is None:
+        return
+    try:
+        names = [n for n in os.listdir(shm) if n.startswith(_BLOCK_FILE)]
+    except OSError:
+        return
+    for n in names:
+        owner = n[len(_BLOCK_FILE):].split("-", 1)[0]
+        if not owner.isdigit() or _alive(int(owner)):
+            continue
+        try:
+            os.unlink(os.path.join(shm, n))
+        except OSError:
+            pass
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
 
 
 def _received(blk: Block) -> Block:
@@ -360,6 +390,7 @@ def _parsed_blocks(path: str, size: int, cfg: BlockConfig, parallel: bool, block
                     v.clear()
             yield parse_block(data, first, off, cfg, final, memo)
         return
+    _sweep_orphans(_SHM)
     ctx = _pool_context()
     workers = max(1, os.cpu_count() or 1)
     WORKER_CPU["seconds"] = 0.0
@@ -372,7 +403,7 @@ def _parsed_blocks(path: str, size: int, cfg: BlockConfig, parallel: bool, block
                     rest = b
                     break
                 off, length, first, final, _ = b
-                window.append(pool.apply_async(_work, ((path, off, length, first, final, cfg),)))
+                window.append(pool.apply_async(_work, ((path, off, length, first, final, cfg, os.getpid()),)))
                 if len(window) > workers + 1:  # bounded read-ahead: memory stays at a few blocks
                     yield _received(window.popleft().get())
             while window:
