@@ -487,6 +487,29 @@ done:
  * says: 1 a text that is exactly "-", 2 an empty text (an access log's "no value"). gather's strings for
  * many columns in one walk of the spans and the lines: each line's bytes are read once for all its
  * fields (one gather per column walked the block's spans and lines again each time). */
+/* A string column about to be written as Arrow buffers: n + 1 offsets, `total` bytes, and a validity
+ * bitmap (all unset) only if some of its n values are null. -1 with an exception set on failure. */
+static int new_string_column(Py_ssize_t n, int64_t total, Py_ssize_t nulls, const char *who, PyObject **offs,
+                             PyObject **data, PyObject **valid, int32_t **O, char **D, unsigned char **V) {
+    if (total > INT32_MAX) {
+        PyErr_Format(PyExc_ValueError, "%s: more than 2 GB of text", who);
+        return -1;
+    }
+    if (!(*offs = PyBytes_FromStringAndSize(NULL, (n + 1) * 4)) || !(*data = PyBytes_FromStringAndSize(NULL, total)))
+        return -1;
+    if (nulls) {
+        if (!(*valid = PyBytes_FromStringAndSize(NULL, (n + 7) / 8))) return -1;
+        memset(PyBytes_AS_STRING(*valid), 0, (n + 7) / 8);
+        *V = (unsigned char *)PyBytes_AS_STRING(*valid);
+    } else {
+        *valid = Py_None;
+        Py_INCREF(*valid);
+    }
+    *O = (int32_t *)PyBytes_AS_STRING(*offs);
+    *D = PyBytes_AS_STRING(*data);
+    return 0;
+}
+
 typedef struct {
     Py_ssize_t start, end, d0, d1, nulls;
     int flags;
@@ -547,23 +570,8 @@ static PyObject *gathers(PyObject *self, PyObject *args) {
     }
     for (Py_ssize_t j = 0; j < k; j++) {
         Col *c = C + j;
-        if (c->total > INT32_MAX) {
-            PyErr_SetString(PyExc_ValueError, "gathers: more than 2 GB of text");
+        if (new_string_column(n, c->total, c->nulls, "gathers", &c->offs, &c->data, &c->valid, &c->O, &c->D, &c->V) < 0)
             goto done;
-        }
-        if (!(c->offs = PyBytes_FromStringAndSize(NULL, (n + 1) * 4)) ||
-            !(c->data = PyBytes_FromStringAndSize(NULL, c->total)))
-            goto done;
-        if (c->nulls) {
-            if (!(c->valid = PyBytes_FromStringAndSize(NULL, (n + 7) / 8))) goto done;
-            memset(PyBytes_AS_STRING(c->valid), 0, (n + 7) / 8);
-            c->V = (unsigned char *)PyBytes_AS_STRING(c->valid);
-        } else {
-            c->valid = Py_None;
-            Py_INCREF(c->valid);
-        }
-        c->O = (int32_t *)PyBytes_AS_STRING(c->offs);
-        c->D = PyBytes_AS_STRING(c->data);
         c->total = 0;
     }
     for (Py_ssize_t i = 0; i < n; i++) {
@@ -891,22 +899,8 @@ static PyObject *merge_columns(Py_buffer *src, PyObject *columns) {
             }
         }
         Py_DECREF(parts);
-        if (c->total > INT32_MAX) {
-            PyErr_SetString(PyExc_ValueError, "interleave: more than 2 GB of text");
+        if (new_string_column(n, c->total, c->nulls, "interleave", &c->offs, &c->data, &c->valid, &c->O, &c->D, &c->V) < 0)
             goto done;
-        }
-        if (!(c->offs = PyBytes_FromStringAndSize(NULL, (n + 1) * 4)) || !(c->data = PyBytes_FromStringAndSize(NULL, c->total)))
-            goto done;
-        if (c->nulls) {
-            if (!(c->valid = PyBytes_FromStringAndSize(NULL, (n + 7) / 8))) goto done;
-            memset(PyBytes_AS_STRING(c->valid), 0, (n + 7) / 8);
-            c->V = (unsigned char *)PyBytes_AS_STRING(c->valid);
-        } else {
-            c->valid = Py_None;
-            Py_INCREF(c->valid);
-        }
-        c->O = (int32_t *)PyBytes_AS_STRING(c->offs);
-        c->D = PyBytes_AS_STRING(c->data);
     }
     for (Py_ssize_t i = 0; i < n; i++) {
         unsigned w = W[i];
