@@ -13,6 +13,7 @@ import subprocess
 import sys
 import sysconfig
 import zlib
+from functools import partial
 from pathlib import Path
 
 import orjson
@@ -500,16 +501,19 @@ def test_event_ids_with_and_without_the_sha_extensions(ia32cap):
     assert out.stdout.strip() == "True"
 
 
+def _fill(cols, batch) -> None:
+    """(text, locator, bad) items into a column set: the compiled row, or the reference row where C declines."""
+    for text, loc, bad in batch:
+        if not cols.record(text, loc, bad):
+            cols.append_row(_reference_row(text, loc, bad))
+
+
 def test_a_taken_batch_keeps_its_values_while_the_columns_fill_the_next(corpus_texts):
     """take() hands large column buffers over to the batch without a copy (Block): the batch's
     arrays must keep their values while the same column set fills and takes the next batch."""
     items = [(t, f"chunk=0;record={i};off={i}", i % 7 == 3) for i, t in enumerate(corpus_texts)]
     cols = fp.columns(SHA, PARSER, DT)
-
-    def fill(batch):
-        for text, loc, bad in batch:
-            if not cols.record(text, loc, bad):
-                cols.append_row(_reference_row(text, loc, bad))
+    fill = partial(_fill, cols)
     fill(items)
     raw = cols.take()
     assert type(raw["attributes"][2]).__name__ == "Block"  # a large buffer went over without a copy
@@ -521,7 +525,6 @@ def test_a_taken_batch_keeps_its_values_while_the_columns_fill_the_next(corpus_t
     assert {k: v.to_pylist() for k, v in first.items()} == before
     rows = [tuple(second[c][i].as_py() for c in wc.ROW_COLUMNS) for i in range(0, len(items), 97)]
     assert rows == [_reference_row(*items[::-1][i]) for i in range(0, len(items), 97)]
-
 
 
 def _take_arrays_table(cols, schema, consts):
@@ -543,11 +546,7 @@ def test_take_table_is_the_arrays_table_and_keeps_its_values_while_the_columns_f
               "discriminator": ""}
     items = [(t, f"chunk=0;record={i};off={i}", i % 7 == 3) for i, t in enumerate(corpus_texts)]
     cols = fp.columns(SHA, PARSER, DT)
-
-    def fill(batch):
-        for text, loc, bad in batch:
-            if not cols.record(text, loc, bad):
-                cols.append_row(_reference_row(text, loc, bad))
+    fill = partial(_fill, cols)
     for batch in (items, items[:3], items[5:6]):  # large buffers taken over, small ones copied
         fill(batch)
         expected = _take_arrays_table(cols, schema, consts)
