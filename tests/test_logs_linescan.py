@@ -311,16 +311,21 @@ def test_interleave_refuses_sources_and_buffers_that_do_not_match():
     assert data == b"ad" and np.frombuffer(offs_, np.int32).tolist() == [0, 0, 1, 2] and valid == b"\x06"
 
 
+def _same_rows_both_ways(block: bytes, year, kind: int, at_least: int) -> None:
+    """The compiled walk's table and fallback lines are the twin's, with more than `at_least` rows of `kind`."""
+    cfg = BlockConfig("ab" * 32, "textlog@t", "UTC", year, 1_704_067_200_000_000)
+    c = parse_block(block, 1, 100, cfg, True, {}, compiled=True)
+    r = parse_block(block, 1, 100, cfg, True, {}, compiled=False)
+    assert c.fallback == r.fallback and c.table.equals(r.table)
+    assert pc.sum(pc.equal(c.table.column("_kind"), kind)).as_py() > at_least
+
+
 @pytest.mark.parametrize("year", [2024, None])
 def test_syslog_lines_give_the_same_rows_both_ways(year):
     """The plain syslog rows (their fields gathered from the walk's spans for the rows kept only) and
     the lines sent back to the line parser are the twin's, for every variant of a syslog line."""
     block = "\n".join(_variants(SYSLOG_PARTS, 5)).encode() + b"\n"
-    cfg = BlockConfig("ab" * 32, "textlog@t", "UTC", year, 1_704_067_200_000_000)
-    c = parse_block(block, 1, 100, cfg, True, {}, compiled=True)
-    r = parse_block(block, 1, 100, cfg, True, {}, compiled=False)
-    assert c.fallback == r.fallback and c.table.equals(r.table)
-    assert pc.sum(pc.equal(c.table.column("_kind"), fastpath.KIND_SYSLOG)).as_py() > 10
+    _same_rows_both_ways(block, year, fastpath.KIND_SYSLOG, 10)
 
 
 @pytest.mark.parametrize("year", [2024, None])
@@ -334,11 +339,7 @@ def test_sshd_lines_give_the_same_rows_both_ways(year):
               for u in ("", "invalid user ", "illegal user ", "invalid user", "Invalid user ") for user in ("", "bob")]
     lines += [heads[1] + "Accepted publickey for invalid user bob from 1.2.3.4 port 22 ssh2", "x"]
     block = "\n".join(lines).encode() + b"\n"
-    cfg = BlockConfig("ab" * 32, "textlog@t", "UTC", year, 1_704_067_200_000_000)
-    c = parse_block(block, 1, 100, cfg, True, {}, compiled=True)
-    r = parse_block(block, 1, 100, cfg, True, {}, compiled=False)
-    assert c.fallback == r.fallback and c.table.equals(r.table)
-    assert pc.sum(pc.equal(c.table.column("_kind"), fastpath.KIND_SSHD)).as_py() > 100
+    _same_rows_both_ways(block, year, fastpath.KIND_SSHD, 100)
 
 
 def test_sshd_reads_codes_message_and_user_from_the_spans():
@@ -470,11 +471,7 @@ def test_access_lines_give_the_same_rows_both_ways(year):
     """Access rows from the walk (user, agent, referer, status, size and extra gathered with "-" or an
     empty extra as null) are the twin's, for every variant of an access line."""
     block = "\n".join(_variants(ACCESS_PARTS, 6)).encode() + b"\n"
-    cfg = BlockConfig("ab" * 32, "textlog@t", "UTC", year, 1_704_067_200_000_000)
-    c = parse_block(block, 1, 100, cfg, True, {}, compiled=True)
-    r = parse_block(block, 1, 100, cfg, True, {}, compiled=False)
-    assert c.fallback == r.fallback and c.table.equals(r.table)
-    assert pc.sum(pc.equal(c.table.column("_kind"), fastpath.KIND_ACCESS)).as_py() > 100
+    _same_rows_both_ways(block, year, fastpath.KIND_ACCESS, 100)
 
 
 def test_more_runs_than_a_byte_numbers_are_merged_by_the_twin():
