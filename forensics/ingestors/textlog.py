@@ -241,7 +241,7 @@ class TextLogIngestor(Ingestor):
 
     def ingest_batches(self, ctx: IngestContext) -> Iterator[Record]:
         """`ingest` for the event store: the same records, the bulk lines as `EventBatch` columns
-        (forensics.logs.batchpath), parsed block-wise on all cores for large files."""
+        (forensics.logs.batchpath), parsed block-wise, on all cores for large files from three cores."""
         from forensics.logs.batchpath import ingest_batches
 
         return gc_paused(ingest_batches(self, ctx))

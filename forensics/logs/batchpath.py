@@ -1,8 +1,10 @@
 """The text-log ingest for the event store: bulk lines as columns, the rest line by line.
 
 The file is cut into blocks of whole lines. Each block is parsed by
-forensics.logs.fastpath (in worker processes for large files, so both cores
-work), which returns event columns for the bulk lines and hands back every
+forensics.logs.fastpath (in worker processes for large files on machines of
+PARALLEL_MIN_CORES cores or more; on fewer, this process's main thread and the
+event store's writer thread already keep two cores busy), which returns event
+columns for the bulk lines and hands back every
 other line. Here, in file order, the two are merged exactly as the
 line-by-line reading would see them:
 
