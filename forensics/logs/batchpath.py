@@ -49,8 +49,8 @@ PARALLEL_MIN_BYTES = 32 << 20  # below this one process parses the blocks itself
 # Parse workers pay only from three cores. One process already keeps ~1.7 cores busy (the parse and
 # merge on the main thread, the Parquet write on the store's writer thread), and the workers add
 # ~1.3 µs a line of their own (the block's Arrow file written and mapped back, two more processes
-# to schedule): on this 2-core machine one process read 363-433k lines/s against 340-347k for the
-# pool (bench.logs --mb 1024, 2026-11-22, five paired runs all in one process's favour).
+# to schedule): on this 2-core machine one process won 9 of 10 paired bench.logs --mb 1024 runs
+# (2026-11-22; e.g. 433k against 340k lines/s), though 1 of 3 at 256 MB as the VM slowed.
 PARALLEL_MIN_CORES = 3
 MEMO_MAX = 200_000
 
