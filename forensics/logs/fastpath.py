@@ -456,14 +456,9 @@ def sshd_fields(msg: pa.Array) -> tuple[np.ndarray, dict]:
                   "port": _el(tail, 4)}
 
 
-def _gathered(block: bytes, spans: bytes, width: int, col: int, n: int, end: int = -1) -> pa.Array:
-    offs, data, valid = _linescan.gather(block, spans, width, col, n, end)
-    return pa.Array.from_buffers(STR, n, [None if valid is None else pa.py_buffer(valid), pa.py_buffer(offs),
-                                          pa.py_buffer(data)])
-
-
 def _gathered_all(block: bytes, spans: bytes, width: int, n: int, columns: list[tuple]) -> list[pa.Array]:
-    """_gathered of many columns ((start, end, start shift, end shift) each) in one walk (_linescan.gathers)."""
+    """String columns of the walked lines ((start, end, start shift, end shift) span slots each), copied
+    in one walk of the spans and the lines (_linescan.gathers)."""
     return [pa.Array.from_buffers(STR, n, [None if valid is None else pa.py_buffer(valid), pa.py_buffer(offs),
                                            pa.py_buffer(data)])
             for offs, data, valid in _linescan.gathers(block, spans, width, n, columns)]
