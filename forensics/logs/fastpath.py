@@ -393,10 +393,6 @@ def _slice(arr: pa.Array, start: int, stop: int | None = None) -> pa.Array:
 _OPEN_END = 2**31 - 1
 
 
-def _select(t: pa.Table, mask) -> pa.Table:
-    return t.filter(mask)
-
-
 # ------------------------------------------------------------------ syslog / auth.log
 
 def _program_class(prog: str) -> tuple:
