@@ -34,7 +34,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from forensics.events import EVENT_SCHEMA, Event, EventBatch, IngestError
+from forensics.events import EVENT_SCHEMA, Event, EventBatch
 from forensics.ingestors.base import IngestContext
 from forensics.logs.common import BoundedMap, FileState
 from forensics.logs.detections import Detector
