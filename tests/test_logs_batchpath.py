@@ -473,3 +473,21 @@ def test_alternating_lines_cost_per_block_not_per_alternation(tmp_path, monkeypa
         # only events outside the batches are the end-of-file detections
         assert sum(isinstance(r, EventBatch) for r in recs) <= 2 * blocks + 1
         assert all(r.data_type == "detection" for r in recs if isinstance(r, Event))
+
+
+def test_end_of_file_detections_come_as_batches_cut_like_the_stores(tmp_path, monkeypatch):
+    """The detections Detector.finish raises reach the event store as batches built while the
+    collector is off, cut every BATCH_ROWS rows as the store cuts events handed one by one."""
+    from bench.logs import generate
+    from case_store import eventstore
+
+    p = tmp_path / "bench.log"
+    generate(p, 1)
+    monkeypatch.setattr(eventstore, "BATCH_ROWS", 7)
+    ctx = IngestContext(p, "cd" * 32, "text_log", p.name, {"year": 2024})
+    recs = list(TextLogIngestor().ingest_batches(ctx))
+    assert not any(isinstance(r, Event) for r in recs)
+    tail = [r.table.num_rows for r in recs if isinstance(r, EventBatch) and
+            set(r.table.column("data_type").to_pylist()) == {"detection"}]
+    assert len(tail) > 2 and all(n == 7 for n in tail[:-1]) and 1 <= tail[-1] <= 7
+    assert_same(p, year=2024)
