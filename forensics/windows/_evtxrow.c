@@ -18,6 +18,9 @@
  * are computed here too, for every row, with OpenSSL's SHA-256 (forensics/native/eventid_sha.h).
  * For the ingestor's chunk map (forensics/ingestors/evtx.py), which reads every chunk once: the
  * record offsets of a chunk (record_offsets, chunk_offsets).
+ * What depends only on a record's template is worked out for its first record and kept: the text
+ * between its values (Layout: later records are matched against it instead of parsed), its
+ * EventData names in key order, and where each plan's names are among them (Fit).
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -172,7 +175,8 @@ typedef struct {
     int kplain;                   /* the same of its key */
 } Node;
 
-typedef struct { char *p, *end; Node *nodes; int n, cap; } Parser;
+/* nodes: the tree of the record at hand, either own (the general parse's, cap of them) or a Layout's */
+typedef struct { char *p, *end; Node *nodes; int n, cap; Node *own; } Parser;
 
 #define MAX_DEPTH 24
 /* the text is copied with this many NUL bytes after it: a NUL is never valid where the parser
@@ -183,9 +187,9 @@ typedef struct { char *p, *end; Node *nodes; int n, cap; } Parser;
 static inline int new_node(Parser *ps, int type) {
     if (ps->n == ps->cap) {
         int cap = ps->cap ? ps->cap * 2 : 256;
-        Node *nn = PyMem_Realloc(ps->nodes, (size_t)cap * sizeof(Node));
+        Node *nn = PyMem_Realloc(ps->own, (size_t)cap * sizeof(Node));
         if (!nn) return -2;
-        ps->nodes = nn; ps->cap = cap;
+        ps->own = ps->nodes = nn; ps->cap = cap;
     }
     Node *x = &ps->nodes[ps->n];
     x->type = type; x->k = NULL; x->kn = 0; x->first = -1; x->next = -1;
@@ -261,6 +265,21 @@ static inline __attribute__((always_inline)) int parse_str(Parser *ps, const cha
     return parse_str_escaped(ps, r, s, n);
 }
 
+/* an integer at ps->p (on its sign or first digit) into *out, ps->p after it; -1: not in the subset */
+static inline __attribute__((always_inline)) int parse_int(Parser *ps, long long *out) {
+    char *q = ps->p;
+    int neg = 0;
+    if (*q == '-') { neg = 1; q++; }
+    char *d = q;
+    long long v = 0;
+    while (*q >= '0' && *q <= '9') { v = v * 10 + (*q - '0'); q++; if (q - d > 18) return -1; }
+    if (q == d || (*d == '0' && q - d > 1) || (neg && *d == '0')) return -1;  /* "", "01", "-0" */
+    if (*q == '.' || *q == 'e' || *q == 'E') return -1;     /* floats: not ours */
+    *out = neg ? -v : v;
+    ps->p = q;
+    return 0;
+}
+
 /* a string, number or literal at ps->p: node index; -1: not in the subset (or not JSON); -2: out of memory */
 static inline __attribute__((always_inline)) int parse_scalar(Parser *ps) {
     char c = *ps->p;
@@ -276,19 +295,13 @@ static inline __attribute__((always_inline)) int parse_scalar(Parser *ps) {
         return x;
     }
     if (c == '-' || (c >= '0' && c <= '9')) {
-        char *st = ps->p, *q = ps->p;
-        int neg = 0;
-        if (*q == '-') { neg = 1; q++; }
-        char *d = q;
-        long long v = 0;
-        while (*q >= '0' && *q <= '9') { v = v * 10 + (*q - '0'); q++; if (q - d > 18) return -1; }
-        if (q == d || (*d == '0' && q - d > 1) || (neg && *d == '0')) return -1;  /* "", "01", "-0" */
-        if (*q == '.' || *q == 'e' || *q == 'E') return -1;     /* floats: not ours */
+        long long v;
+        char *st = ps->p;
+        if (parse_int(ps, &v) < 0) return -1;
         int x = new_node(ps, J_INT);
         if (x < 0) return x;
         Node *nx = &ps->nodes[x];
-        nx->i = neg ? -v : v; nx->s = st; nx->n = q - st;
-        ps->p = q;
+        nx->i = v; nx->s = st; nx->n = ps->p - st;
         return x;
     }
     if (memcmp(ps->p, "null", 4) == 0) { ps->p += 4; return new_node(ps, J_NULL); }
@@ -345,6 +358,145 @@ static inline int attrs_of(Parser *ps, int x) {
     return a >= 0 && ps->nodes[a].type == J_OBJ ? a : -1;
 }
 
+/* ------------------------------------------------------------------ record layouts */
+
+/* The records of one event template are one text but for their string and integer values: the
+   same keys, nesting, nulls and booleans in the same order. A Layout is such a text cut at those
+   values (the literal runs between them) with the tree parse_value built for it. A record that
+   matches it gets that tree with only the values' nodes rewritten: a comparison per literal run and
+   a scan per value instead of a parse of every key and bracket. The runs are compared byte for byte
+   and the values read by parse_value's own code, so the tree is the one parse_value would build
+   for the record, and what the match refuses goes to parse_value. */
+typedef struct {
+    uint64_t id;                /* unique per layout made (see twin) */
+    uint64_t prefix;            /* a hash of the text up to the EventID value: a log's templates share it */
+    long long eid; int eid_at;  /* the EventID and its value number (-1: not an integer value) */
+    int nnodes, nvals;
+    Node *nodes;
+    char *keys;                 /* the parsed text the nodes' keys point into */
+    char *lit;                  /* the literal runs, in order */
+    int *lit_off, *lit_len;     /* nvals + 1 runs: before each value, then the rest */
+    int *node_of;               /* value -> its node */
+    unsigned char *str;         /* value -> 1: a string, 0: an integer */
+    uint64_t twin;              /* the id of a layout last found to share this one's text up to the EventID */
+    uint64_t used;              /* when it was last matched (layout_clock): the older way is replaced */
+    /* its EventData names, found for its first record taken that far (nd -1: not yet): the entries
+       (their values rewritten per record), the nodes they are read from, data_index's table and order */
+    int nd, has_sbid, hsize;
+    struct Entry *entries; int *entry_node, *htab; struct SortKey *dord;
+    struct Fit *fit;            /* how the last plan used with it reads its names (fit_build) */
+} Layout;
+
+static void layout_free(Layout *L) {
+    if (L && L->nd >= 0) PyMem_Free(L->entries);  /* one block (layout_frame) */
+    if (L) PyMem_Free(L->fit);  /* one block (fit_build) */
+    PyMem_Free(L);  /* one block (layout_build) */
+}
+
+#define LAYOUT_SLOTS 256  /* two ways per (prefix, EventID): a template's records can come in two layouts */
+
+/* a string or integer node's place in the text (parsed copy `copy`): 1, or 0 for other nodes */
+static inline int value_span(const Node *nd, const char *copy, Py_ssize_t *at, Py_ssize_t *len) {
+    if (nd->type == J_STR) { *at = nd->s - 1 - copy; *len = nd->plain ? nd->n + 2 : nd->i; return 1; }
+    if (nd->type == J_INT) { *at = nd->s - copy; *len = nd->n; return 1; }
+    return 0;
+}
+
+static inline int layout_slot(uint64_t prefix, long long eid) {
+    uint64_t h = (prefix ^ (uint64_t)eid * 0x9E3779B97F4A7C15ULL) * 0xC2B2AE3D27D4EB4FULL;
+    return (int)(h >> 56) & (LAYOUT_SLOTS - 2);  /* the first way; the second is slot + 1 */
+}
+
+/* the layout of the record parse_value just read into ps (root 0) from `copy`, whose own text is
+   `orig` (tn bytes); NULL: out of memory */
+static Layout *layout_build(Parser *ps, const char *copy, const char *orig, Py_ssize_t tn, uint64_t id) {
+    int nvals = 0;
+    Py_ssize_t litbytes = 0, prev = 0, at = 0, len = 0;
+    for (int x = 0; x < ps->n; x++)
+        if (value_span(&ps->nodes[x], copy, &at, &len)) { litbytes += at - prev; prev = at + len; nvals++; }
+    litbytes += tn - prev;
+    size_t nodes_sz = (size_t)ps->n * sizeof(Node), ints_sz = (size_t)(nvals + 1) * 3 * sizeof(int);
+    Layout *L = PyMem_Malloc(sizeof(Layout) + nodes_sz + ints_sz + (size_t)nvals + 1 + (size_t)tn + (size_t)litbytes);
+    if (!L) return NULL;
+    char *b = (char *)(L + 1);
+    L->nodes = (Node *)b; b += nodes_sz;
+    L->lit_off = (int *)b; L->lit_len = L->lit_off + nvals + 1; L->node_of = L->lit_len + nvals + 1; b += ints_sz;
+    L->str = (unsigned char *)b; b += nvals + 1;
+    L->keys = b; b += tn;
+    L->lit = b;
+    L->id = L->used = id; L->nnodes = ps->n; L->nvals = nvals; L->twin = 0; L->nd = -1; L->fit = NULL;
+    memcpy(L->nodes, ps->nodes, nodes_sz);
+    memcpy(L->keys, copy, tn);
+    for (int x = 0; x < ps->n; x++)
+        if (L->nodes[x].k) L->nodes[x].k = L->keys + (L->nodes[x].k - copy);
+    int v = 0;
+    Py_ssize_t lo = 0;
+    prev = 0;
+    for (int x = 0; x <= ps->n; x++) {
+        if (x < ps->n && !value_span(&ps->nodes[x], copy, &at, &len)) continue;
+        if (x == ps->n) { at = tn; len = 0; }
+        memcpy(L->lit + lo, orig + prev, at - prev);
+        L->lit_off[v] = (int)lo; L->lit_len[v] = (int)(at - prev);
+        lo += at - prev;
+        if (x < ps->n) { L->node_of[v] = x; L->str[v] = ps->nodes[x].type == J_STR; }
+        prev = at + len;
+        v++;
+    }
+    /* the EventID (as system_slots finds it: the last of the name, or its #text) */
+    L->eid_at = -1; L->eid = 0;
+    int ev = getn(ps, 0, "Event", 5), sys = getn(ps, ev, "System", 6), e = getn(ps, sys, "EventID", 7);
+    if (e >= 0 && ps->nodes[e].type == J_OBJ) e = getn(ps, e, "#text", 5);
+    if (e >= 0 && ps->nodes[e].type == J_INT)
+        for (int i = 0; i < nvals; i++)
+            if (L->node_of[i] == e) { L->eid_at = i; L->eid = ps->nodes[e].i; }
+    uint64_t h = 0xCBF29CE484222325ULL;
+    int upto = L->eid_at >= 0 ? L->eid_at : -1;
+    Py_ssize_t pn = upto >= 0 ? L->lit_off[upto] + L->lit_len[upto] : 0;
+    for (Py_ssize_t i = 0; i < pn; i++) h = (h ^ (unsigned char)L->lit[i]) * 0x100000001B3ULL;
+    for (int i = 0; i <= upto; i++) h = (h ^ L->str[i] ^ (uint64_t)L->lit_len[i] << 8) * 0x100000001B3ULL;
+    L->prefix = h;
+    return L;
+}
+
+/* values from..to of a record (literal runs from..to, then the values; to == nvals: the last run
+   with no value after it) read by L's layout at ps->p; 1: they match (written into L's nodes, ps->p
+   after them), 0: the record has another layout */
+static int layout_values(Parser *ps, Layout *L, int from, int to) {
+    for (int v = from; v <= to; v++) {
+        int ln = L->lit_len[v];
+        if (ps->end - ps->p < ln || !meq(ps->p, L->lit + L->lit_off[v], ln)) return 0;
+        ps->p += ln;
+        if (v == L->nvals) break;
+        Node *nx = &L->nodes[L->node_of[v]];
+        if (L->str[v]) {
+            const char *s;
+            Py_ssize_t n;
+            if (*ps->p != '"') return 0;
+            int plain = parse_str(ps, &s, &n);
+            if (plain < 0) return 0;
+            nx->s = s; nx->n = n; nx->plain = plain; nx->i = plain ? 0 : ps->p - (s - 1);
+        } else {
+            char *st = ps->p;
+            long long i;
+            if (!(*st == '-' || (*st >= '0' && *st <= '9')) || parse_int(ps, &i) < 0) return 0;
+            nx->s = st; nx->n = ps->p - st; nx->i = i;
+        }
+    }
+    return 1;
+}
+
+/* a and b have the same text up to their EventID value */
+static int layout_twins(Layout *a, const Layout *b) {
+    if (a->twin == b->id) return 1;
+    int e = a->eid_at;
+    if (e != b->eid_at || e < 0 || a->prefix != b->prefix) return 0;
+    for (int v = 0; v <= e; v++)
+        if (a->lit_len[v] != b->lit_len[v] || a->str[v] != b->str[v] || a->node_of[v] != b->node_of[v]) return 0;
+    if (memcmp(a->lit, b->lit, a->lit_off[e] + a->lit_len[e]) != 0) return 0;
+    a->twin = b->id;
+    return 1;
+}
+
 /* ------------------------------------------------------------------ values of one row */
 
 enum { V_NONE, V_STR, V_INT, V_BOOL };
@@ -365,7 +517,7 @@ static const Val VNONE = {.t = V_NONE};
    sorting and looking names up are then mostly integer comparisons, not memcmp calls. That order
    is the bytes' order because names hold no NUL (the parser refuses control characters; plan
    names with one are refused when compiled). kplain: its JSON is its text in quotes. */
-typedef struct { const char *k; Py_ssize_t kn; uint64_t pre; uint32_t hash; int kplain; Val v; } Entry;
+typedef struct Entry { const char *k; Py_ssize_t kn; uint64_t pre; uint32_t hash; int kplain; Val v; } Entry;
 
 static int cmp_key(const char *a, Py_ssize_t an, const char *b, Py_ssize_t bn) {
     int c = memcmp(a, b, an < bn ? an : bn);
@@ -402,7 +554,7 @@ static inline int entry_cmp(const Entry *x, const Entry *y) { return key_cmp(x->
 
 /* an entry's place in a sorted order: its head next to its index, so that an insertion sort
    mostly touches this small array */
-typedef struct { uint64_t pre; int idx; } SortKey;
+typedef struct SortKey { uint64_t pre; int idx; } SortKey;
 
 /* insert entry i of e into the sorted ord[0..n) (stable: after its equals) */
 static inline void sorted_insert(SortKey *ord, int n, const Entry *e, int i) {
@@ -476,10 +628,59 @@ typedef struct {
     Parser ps;
     Entry *data; int datacap;
     SortKey *dord;  /* data in key order */
+    /* data, dord and htab are the record's: these arrays (filled by add_entry, data_index) or its layout's */
+    Entry *data_own; SortKey *dord_own; int *htab_own, *enode;  /* enode: the node of each entry */
     struct { uint32_t sig; int n; int *idx; } ocache[ORDER_SLOTS];  /* data_index's orders seen lately */
     Val *sval; uint32_t *sset, sgen; int slotcap;  /* a record's overrides by plan slot (Plan) */
     int *htab, hcap, hsize;
+    Layout *layouts[LAYOUT_SLOTS], *last_layout;  /* by layout_slot(prefix, EventID); the last one matched */
+    uint64_t plan_epoch;    /* counts the times the plans were forgotten (a Fit's plan number is of one epoch) */
+    uint64_t layout_clock;  /* counts layouts made and matched: their ids and use stamps */
+    Py_ssize_t layouts_made, layouts_matched;  /* layout_stats() */
 } Columns;
+
+/* the record's tree by a known layout (the last one matched, or the one of its EventID in the same
+   log), NULL when it has none of them; ps->p: the record's text copy */
+static Layout *layout_match(Columns *self, Parser *ps, const char *orig) {
+    Layout *L = self->last_layout;
+    if (!L) return NULL;
+    if (L->eid_at < 0) return layout_values(ps, L, 0, L->nvals) && ps->p == ps->end ? L : NULL;
+    if (!layout_values(ps, L, 0, L->eid_at)) return NULL;
+    long long eid = L->nodes[L->node_of[L->eid_at]].i;
+    char *mid = ps->p;
+    int slot = layout_slot(L->prefix, eid);
+    Layout *cand[3] = {eid == L->eid ? L : NULL, self->layouts[slot], self->layouts[slot + 1]};
+    int tried = 0;
+    for (int c = 0; c < 3; c++) {
+        Layout *a = cand[c];
+        if (!a || a->eid != eid || (c > 0 && a == L) || (a != L && !layout_twins(a, L))) continue;
+        if (tried++) {  /* a failed try may have unescaped strings after mid */
+            memcpy(mid, orig + (mid - self->text.p), ps->end - mid);
+            ps->p = mid;
+        }
+        if (a != L)
+            for (int v = 0; v <= L->eid_at; v++) {
+                const Node *from = &L->nodes[L->node_of[v]];
+                Node *to = &a->nodes[a->node_of[v]];
+                to->s = from->s; to->n = from->n; to->i = from->i; to->plain = from->plain;
+            }
+        if (layout_values(ps, a, a->eid_at + 1, a->nvals) && ps->p == ps->end) return a;
+    }
+    if (!tried && layout_values(ps, L, L->eid_at + 1, L->nvals) && ps->p == ps->end) return L;  /* a shape shared by EventIDs */
+    return NULL;
+}
+
+/* the layout of the record parse_value just read, kept in its slot; -1: out of memory */
+static int layout_add(Columns *self, Parser *ps, const char *orig, Py_ssize_t tn) {
+    Layout *L = layout_build(ps, self->text.p, orig, tn, ++self->layout_clock);
+    if (!L) { PyErr_NoMemory(); return -1; }
+    self->layouts_made++;
+    int slot = layout_slot(L->prefix, L->eid);
+    if (self->layouts[slot] && (!self->layouts[slot + 1] || self->layouts[slot + 1]->used < self->layouts[slot]->used)) slot++;
+    layout_free(self->layouts[slot]);
+    self->layouts[slot] = self->last_layout = L;
+    return 0;
+}
 
 /* plain: no byte of SPECIAL, so its JSON is its text in quotes */
 static void str_set(Str *out, const char *s, Py_ssize_t n) {
@@ -702,11 +903,12 @@ static int data_index(Columns *self, int nd) {
     int size = 16;
     while (size < 2 * nd) size *= 2;
     if (size > self->hcap) {
-        PyMem_Free(self->htab);
-        self->htab = PyMem_Calloc(size, sizeof(int));
-        self->hcap = self->htab ? size : 0;
-        if (!self->htab) { PyErr_NoMemory(); return -1; }
+        PyMem_Free(self->htab_own);
+        self->htab_own = PyMem_Calloc(size, sizeof(int));
+        self->hcap = self->htab_own ? size : 0;
+        if (!self->htab_own) { PyErr_NoMemory(); return -1; }
     }
+    self->htab = self->htab_own;
     self->hsize = size;
     memset(self->htab, 0, size * sizeof(int));
     const Entry *d = self->data;
@@ -751,15 +953,30 @@ static inline int data_find(Columns *self, const char *k, Py_ssize_t kn, uint64_
 
 static inline int data_find_str(Columns *self, const Str *k) { return data_find(self, k->s, k->n, k->pre, k->hash); }
 
-/* data.get(name) of fast_row's data dict: absent, null, empty and blank are None */
-static inline Val data_get(Columns *self, const Str *k) {
-    int i = data_find_str(self, k);
+/* Where a plan's names are in a layout's EventData, worked out once per (layout, plan): for each list
+   of names the plan looks up (its roles' candidates, logon_type, parent_process, hashes, its extras'
+   candidates, its message fields), the entries of the names present, in the list's order; and the
+   members of the attributes JSON, EventData and the plan's slots merged in key order (an override
+   replaces the EventData value of its name), each with its name written as JSON. */
+enum { F_LOGON = N_ROLES, F_PARENT, F_HASHES, F_EXTRA };  /* list numbers: roles, these, extras, then fields */
+typedef struct { int entry, slot, key_off, key_len; } Member;  /* entry, slot: -1 none; key: ,"name": */
+typedef struct Fit {
+    int plan; uint64_t epoch;
+    int *at, *idx;  /* list i: idx[at[i]] .. idx[at[i + 1] - 1] */
+    int nmembers; Member *members; char *keys;
+} Fit;
+
+static inline int fit_one(const Fit *F, int list) { return F->at[list] < F->at[list + 1] ? F->idx[F->at[list]] : -1; }
+
+/* data.get(name) of fast_row's data dict for the one name of a list: absent, null, empty and blank are None */
+static inline Val data_get(Columns *self, const Fit *F, int list) {
+    int i = fit_one(F, list);
     return i < 0 ? VNONE : self->data[i].v;
 }
 
-static Val pick(Columns *self, const Str *cand, int nc) {
-    for (int i = 0; i < nc; i++) {
-        Val v = data_get(self, &cand[i]);
+static Val pick(Columns *self, const Fit *F, int list) {
+    for (int q = F->at[list]; q < F->at[list + 1]; q++) {
+        Val v = self->data[F->idx[q]].v;
         if (v.t == V_NONE) continue;
         if ((v.n == 1 && v.s[0] == '-') || (v.n == 3 && memcmp(v.s, "0x0", 3) == 0)) continue;
         return v;
@@ -774,10 +991,9 @@ static void init_keys(void) {
 }
 
 /* attrs.get(name): the override of that name (its plan slot, -1: none can be set), else EventData */
-static inline Val attr_get(Columns *self, int slot, const Str *k) {
+static inline Val attr_get(Columns *self, int slot, const Fit *F, int list) {
     if (slot >= 0 && self->sset[slot] == self->sgen) return self->sval[slot];
-    int j = data_find_str(self, k);
-    return j >= 0 ? self->data[j].v : VNONE;
+    return data_get(self, F, list);
 }
 
 static int put_int(Buf *b, long long i) {
@@ -836,30 +1052,78 @@ static int put_json_val(Buf *b, Val v, const Src *src) {
     }
 }
 
-/* ,"name":value of one attribute (no comma before the first) */
-static inline int put_member(Buf *b, const char *k, Py_ssize_t kn, int kplain, const Val *v, int first, const Src *src) {
-    if (kplain && (v->t != V_STR || v->plain || v->i > 0)) {  /* the usual member: copies only */
-        Py_ssize_t vn = v->t == V_STR && v->plain ? v->n + 2 : 24;
-        if (buf_reserve(b, kn + vn + 4) < 0) return -1;
-        char *w = b->p + b->len;
-        if (!first) *w++ = ',';
-        *w++ = '"';
-        mcopy(w, k, kn);
-        w += kn;
-        *w++ = '"'; *w++ = ':';
-        if (v->t == V_STR && v->plain) {
-            *w++ = '"';
-            mcopy(w, v->s, v->n);
-            w += v->n;
-            *w++ = '"';
-            b->len = w - b->p;
-            return 0;
-        }
-        b->len = w - b->p;
-        return put_json_val(b, *v, src);
+/* the Fit of plan p (number pi) to the record's names (self->data, in key order self->dord: a
+   layout's); NULL: out of memory */
+static Fit *fit_build(Columns *self, const Plan *p, int pi, int nd) {
+    int nlists = F_EXTRA + p->nextra + p->nparts, nnames = 3;
+    for (int r = 0; r < N_ROLES; r++) nnames += p->ncand[r];
+    for (int i = 0; i < p->nextra; i++) nnames += p->extra_ncand[i];
+    nnames += p->nparts;
+    /* the members: EventData and every slot in key order, as the record's merge would visit them */
+    Member *mb = PyMem_Malloc((size_t)(nd + p->nslots + 1) * sizeof(Member));
+    Buf keys = {0};
+    int nm = 0, di = 0, oi = 0, rc = 0;
+    if (!mb) { PyErr_NoMemory(); return NULL; }
+    while (rc == 0 && (di < nd || oi < p->nslots)) {
+        const Entry *e = di < nd ? &self->data[self->dord[di].idx] : NULL;
+        const Str *k = oi < p->nslots ? &p->slot_key[oi] : NULL;
+        int c = !e ? 1 : !k ? -1 : key_cmp(e->pre, e->k, e->kn, k->pre, k->s, k->n);
+        Member *m = &mb[nm++];
+        m->entry = c <= 0 ? self->dord[di++].idx : -1;
+        m->slot = c >= 0 ? oi++ : -1;
+        m->key_off = (int)keys.len;
+        const char *kt = c < 0 ? e->k : k->s;
+        Py_ssize_t kn = c < 0 ? e->kn : k->n;
+        int plain = c < 0 ? e->kplain : k->plain;
+        rc = buf_putc(&keys, ',');
+        if (rc == 0) rc = plain ? buf_putc(&keys, '"') || buf_put(&keys, kt, kn) || buf_putc(&keys, '"')
+                                : put_json_str(&keys, kt, kn, NULL);
+        if (rc == 0) rc = buf_putc(&keys, ':');
+        m->key_len = (int)keys.len - m->key_off;
     }
-    if (!first && buf_putc(b, ',') < 0) return -1;
-    if (put_json_str(b, k, kn, src) < 0 || buf_putc(b, ':') < 0) return -1;
+    Fit *F = rc == 0 ? PyMem_Malloc(sizeof(Fit) + (size_t)(nlists + 1 + nnames) * sizeof(int) +
+                                    (size_t)nm * sizeof(Member) + (size_t)keys.len + 1) : NULL;
+    if (!F) { PyMem_Free(mb); buf_free(&keys); if (!PyErr_Occurred()) PyErr_NoMemory(); return NULL; }
+    F->plan = pi; F->epoch = self->plan_epoch; F->nmembers = nm;
+    F->members = (Member *)(F + 1);
+    F->at = (int *)(F->members + nm); F->idx = F->at + nlists + 1;
+    F->keys = (char *)(F->idx + nnames);
+    memcpy(F->members, mb, (size_t)nm * sizeof(Member));
+    if (keys.len) memcpy(F->keys, keys.p, keys.len);
+    PyMem_Free(mb); buf_free(&keys);
+    int q = 0;
+    for (int list = 0; list < nlists; list++) {
+        const Str *names; int n;
+        if (list < N_ROLES) { names = p->cand[list]; n = p->ncand[list]; }
+        else if (list < F_EXTRA) { names = &KEY[list == F_LOGON ? K_LOGON_TYPE : list == F_PARENT ? K_PARENT_PROCESS : K_HASHES]; n = 1; }
+        else if (list < F_EXTRA + p->nextra) { names = p->extra_cand[list - F_EXTRA]; n = p->extra_ncand[list - F_EXTRA]; }
+        else { names = &p->field[list - F_EXTRA - p->nextra]; n = names->s != NULL; }
+        F->at[list] = q;
+        for (int i = 0; i < n; i++) {
+            int j = data_find_str(self, &names[i]);
+            if (j >= 0) F->idx[q++] = j;
+        }
+    }
+    F->at[nlists] = q;
+    return F;
+}
+
+/* ,"name":value of a member whose name fragment (comma included or not) is kj */
+static inline int put_fit_member(Buf *b, const char *kj, Py_ssize_t kjn, const Val *v, const Src *src) {
+    Py_ssize_t vn = v->t == V_STR && v->plain ? v->n + 2 : 0;
+    if (buf_reserve(b, kjn + vn) < 0) return -1;
+    char *w = b->p + b->len;
+    mcopy(w, kj, kjn);
+    w += kjn;
+    if (v->t == V_STR && v->plain) {
+        *w++ = '"';
+        mcopy(w, v->s, v->n);
+        w += v->n;
+        *w++ = '"';
+        b->len = w - b->p;
+        return 0;
+    }
+    b->len = w - b->p;
     return put_json_val(b, *v, src);
 }
 
@@ -1009,18 +1273,6 @@ static void system_slots(Parser *ps, int sys, int *sl) {
 
 enum { NOT_OURS = 0, TAKEN = 1, FAILED = -1 };
 
-/* the first set slot at or after `from` (ns: none), from a record's slot bits or generations */
-static inline int next_bit(uint64_t m, int from, int ns) {
-    if (from >= 64) return ns;
-    m &= ~0ULL << from;
-    return m ? __builtin_ctzll(m) : ns;
-}
-
-static inline int next_gen(const uint32_t *sset, uint32_t gen, int from, int ns) {
-    while (from < ns && sset[from] != gen) from++;
-    return from;
-}
-
 /* an EventData value as fields.scalar gives it (none: absent); -1: not ours */
 static int data_value(Node *x, Val *v) {
     switch (x->type) {
@@ -1058,15 +1310,18 @@ static int data_value(Node *x, Val *v) {
 #define N_DATA_NAMES 100
 static char DATA_NAME[N_DATA_NAMES][8];
 
-static int add_entry(Columns *self, int *nd, const char *k, Py_ssize_t kn, int kplain, Val v) {
+static int add_entry(Columns *self, int *nd, const char *k, Py_ssize_t kn, int kplain, Val v, int node) {
     if (*nd == self->datacap) {
         int cap = self->datacap ? self->datacap * 2 : 64;
-        Entry *e = PyMem_Realloc(self->data, (size_t)cap * sizeof(Entry));
-        if (e) self->data = e;
-        SortKey *o = e ? PyMem_Realloc(self->dord, (size_t)cap * sizeof(SortKey)) : NULL;
-        if (!o) { PyErr_NoMemory(); return -1; }
-        self->dord = o; self->datacap = cap;
+        Entry *e = PyMem_Realloc(self->data_own, (size_t)cap * sizeof(Entry));
+        if (e) self->data = self->data_own = e;
+        SortKey *o = e ? PyMem_Realloc(self->dord_own, (size_t)cap * sizeof(SortKey)) : NULL;
+        if (o) self->dord = self->dord_own = o;
+        int *en = o ? PyMem_Realloc(self->enode, (size_t)cap * sizeof(int)) : NULL;
+        if (!en) { PyErr_NoMemory(); return -1; }
+        self->enode = en; self->datacap = cap;
     }
+    self->enode[*nd] = node;
     Entry *e = &self->data[(*nd)++];
     e->k = k; e->kn = kn; e->pre = key_pre(k, kn); e->hash = key_hash(e->pre, k, kn);
     e->kplain = kplain; e->v = v;
@@ -1077,6 +1332,21 @@ static void init_data_names(void) {
     for (int i = 0; i < N_DATA_NAMES; i++) snprintf(DATA_NAME[i], sizeof DATA_NAME[i], "Data_%d", i);
 }
 
+/* L's EventData names as this record's entries found them (see Layout); -1: out of memory */
+static int layout_frame(Columns *self, Layout *L, int nd, int has_sbid) {
+    size_t esz = (size_t)nd * sizeof(Entry), osz = (size_t)nd * sizeof(SortKey);
+    char *b = PyMem_Malloc(esz + osz + ((size_t)nd + (size_t)self->hsize) * sizeof(int) + 1);
+    if (!b) { PyErr_NoMemory(); return -1; }
+    L->entries = (Entry *)b; L->dord = (SortKey *)(b + esz);
+    L->entry_node = (int *)(b + esz + osz); L->htab = L->entry_node + nd;
+    memcpy(L->entries, self->data_own, esz);
+    memcpy(L->dord, self->dord_own, osz);
+    memcpy(L->entry_node, self->enode, (size_t)nd * sizeof(int));
+    memcpy(L->htab, self->htab_own, (size_t)self->hsize * sizeof(int));
+    L->hsize = self->hsize; L->has_sbid = has_sbid; L->nd = nd;
+    return 0;
+}
+
 /* Why a record is not taken is a closed list, each a `return NOT_OURS` below. */
 static int take_record(Columns *self, PyObject *text, const char *ls, Py_ssize_t ln, int checksum_bad) {
     if (!PyUnicode_IS_ASCII(text)) return NOT_OURS;
@@ -1084,15 +1354,29 @@ static int take_record(Columns *self, PyObject *text, const char *ls, Py_ssize_t
     if (tn > (1 << 24)) return NOT_OURS;  /* a record is at most a 64 KB chunk: text this long is Python's to judge */
     self->text.len = 0;
     if (buf_reserve(&self->text, tn + TEXT_PAD) < 0) return FAILED;
-    memcpy(self->text.p, PyUnicode_DATA(text), tn);
+    const char *orig = (const char *)PyUnicode_DATA(text);
+    memcpy(self->text.p, orig, tn);
     memset(self->text.p + tn, 0, TEXT_PAD);
     self->text.len = tn;
     Parser *ps = &self->ps;
-    ps->p = self->text.p; ps->end = self->text.p + tn; ps->n = 0;
-    int root = parse_value(ps, 0);
-    if (root == -2) { PyErr_NoMemory(); return FAILED; }
-    if (root < 0) return NOT_OURS;
-    if (ps->p != ps->end || ps->nodes[root].type != J_OBJ) return NOT_OURS;
+    ps->p = self->text.p; ps->end = self->text.p + tn;
+    int root = 0;  /* a tree's root is its first node */
+    Layout *L = layout_match(self, ps, orig);
+    if (L) {
+        ps->nodes = L->nodes; ps->n = L->nnodes;
+        self->last_layout = L; L->used = ++self->layout_clock; self->layouts_matched++;
+    }
+    else {
+        if (self->last_layout) memcpy(self->text.p, orig, tn);  /* the match may have unescaped strings in it */
+        ps->p = self->text.p; ps->nodes = ps->own; ps->n = 0;
+        root = parse_value(ps, 0);
+        if (root == -2) { PyErr_NoMemory(); return FAILED; }
+        if (root < 0) return NOT_OURS;
+        if (ps->p != ps->end || ps->nodes[root].type != J_OBJ) return NOT_OURS;
+        if (layout_add(self, ps, orig, tn) < 0) return FAILED;
+        L = self->last_layout;
+        ps->nodes = L->nodes;  /* its copy of the tree: the record's values, the layout's keys */
+    }
     int ev = get(ps, root, "Event");
     if (ev < 0 || ps->nodes[ev].type != J_OBJ || ps->nodes[ev].first < 0) return NOT_OURS;
     int sys = get(ps, ev, "System");
@@ -1133,6 +1417,14 @@ static int take_record(Columns *self, PyObject *text, const char *ls, Py_ssize_t
     /* EventData: fields._flat_event_data's shape, values as fields.scalar gives them; unnamed Data
        (classic event sources: "Data": {"#text": [...]}) as fields._event_data names it */
     int nd = 0, has_sbid = 0;
+    if (L->nd >= 0) {  /* the names found for the layout's first record: only the values are read */
+        nd = L->nd; has_sbid = L->has_sbid;
+        for (int i = 0; i < nd; i++)
+            if (data_value(&ps->nodes[L->entry_node[i]], &L->entries[i].v) < 0) return NOT_OURS;
+        self->data = L->entries; self->dord = L->dord; self->htab = L->htab; self->hsize = L->hsize;
+        goto named;
+    }
+    self->data = self->data_own; self->dord = self->dord_own;
     if (ed >= 0 && ps->nodes[ed].type == J_OBJ) {
         for (int y = ps->nodes[ed].first; y >= 0; y = ps->nodes[y].next) {
             Node *x = &ps->nodes[y];
@@ -1147,24 +1439,26 @@ static int take_record(Columns *self, PyObject *text, const char *ls, Py_ssize_t
                     int i = 0;
                     for (int z = ps->nodes[t].first; z >= 0; z = ps->nodes[z].next, i++) {
                         if (i >= N_DATA_NAMES || data_value(&ps->nodes[z], &v) < 0) return NOT_OURS;
-                        if (add_entry(self, &nd, DATA_NAME[i], (Py_ssize_t)strlen(DATA_NAME[i]), 1, v) < 0)
+                        if (add_entry(self, &nd, DATA_NAME[i], (Py_ssize_t)strlen(DATA_NAME[i]), 1, v, z) < 0)
                             return FAILED;
                     }
                     continue;
                 }
                 if (data_value(&ps->nodes[t], &v) < 0) return NOT_OURS;
-                if (add_entry(self, &nd, "Data", 4, 1, v) < 0) return FAILED;
+                if (add_entry(self, &nd, "Data", 4, 1, v, t) < 0) return FAILED;
                 continue;
             }
             if (is_reserved(x->k, x->kn)) return NOT_OURS;
             if (x->kn == 13 && memcmp(x->k, "ScriptBlockId", 13) == 0) has_sbid = 1;
             if (data_value(x, &v) < 0) return NOT_OURS;
-            if (add_entry(self, &nd, x->k, x->kn, x->kplain, v) < 0) return FAILED;
+            if (add_entry(self, &nd, x->k, x->kn, x->kplain, v, y) < 0) return FAILED;
         }
     }
     int dup = data_index(self, nd);
     if (dup < 0) return FAILED;
     if (dup) return NOT_OURS;  /* a repeated name */
+    if (layout_frame(self, L, nd, has_sbid) < 0) return FAILED;
+named:
     if (eid.i == 4104 && has_sbid) return NOT_OURS;  /* script block parts: the assembler needs their Event */
 
     /* TimeCreated/@SystemTime */
@@ -1201,12 +1495,16 @@ static int take_record(Columns *self, PyObject *text, const char *ls, Py_ssize_t
     Plan *plan = plan_of(self, channel, provider, eid);
     if (!plan) return FAILED;
     if (plan->kind == 2) return NOT_OURS;
+    Fit *F = L->fit;
+    if (!F || F->plan != (int)(plan - self->plans) || F->epoch != self->plan_epoch) {
+        PyMem_Free(L->fit);
+        if (!(F = L->fit = fit_build(self, plan, (int)(plan - self->plans), nd))) return FAILED;
+    }
 
     Val *sval = self->sval;
     uint32_t *sset = self->sset, gen = ++self->sgen;  /* a slot is set in this record when it holds gen */
     if (gen == 0) { memset(sset, 0, (size_t)self->slotcap * sizeof *sset); gen = self->sgen = 1; }
-    uint64_t smask = 0;  /* the same of the first 64 slots, one bit each: the merge below visits only those */
-#define SLOT(s_, v) do { int q_ = (s_); sval[q_] = (v); sset[q_] = gen; if (q_ < 64) smask |= 1ULL << q_; } while (0)
+#define SLOT(s_, v) do { int q_ = (s_); sval[q_] = (v); sset[q_] = gen; } while (0)
 #define OVER(key, v) SLOT(plan->kslot[key], v)
     if (channel.t) OVER(K_CHANNEL, channel);
     if (provider.t) OVER(K_PROVIDER, provider);
@@ -1231,7 +1529,7 @@ static int take_record(Columns *self, PyObject *text, const char *ls, Py_ssize_t
     m->len = 0;
     if (plan->kind == 1) {
         PyObject *o;
-        Val v = pick(self, plan->cand[R_USER], plan->ncand[R_USER]);
+        Val v = pick(self, F, R_USER);
         if (v.t) {
             if (!(o = convert(self, C_SPLIT_USER, v.s, v.n))) return FAILED;
             if (!PyTuple_CheckExact(o) || PyTuple_GET_SIZE(o) != 2) return NOT_OURS;
@@ -1240,22 +1538,22 @@ static int take_record(Columns *self, PyObject *text, const char *ls, Py_ssize_t
             if (ent[E_USER].t == V_INT || dom.t == V_INT) return NOT_OURS;
             if (dom.t == V_STR && dom.n > 0) OVER(K_USER_DOMAIN, dom);
         }
-        v = pick(self, plan->cand[R_IMAGE], plan->ncand[R_IMAGE]);
+        v = pick(self, F, R_IMAGE);
         if (v.t) {
             if (!(o = convert(self, C_BASENAME, v.s, v.n))) return FAILED;
             if (!as_val(o, &ent[E_PNAME]) || ent[E_PNAME].t != V_STR) return NOT_OURS;
             OVER(K_PROCESS_IMAGE, v);
         }
-        v = pick(self, plan->cand[R_PID], plan->ncand[R_PID]);
+        v = pick(self, F, R_PID);
         if (v.t) {
             if (!(o = convert(self, C_AS_INT, v.s, v.n))) return FAILED;
             if (!as_val(o, &pid) || pid.t == V_STR) return NOT_OURS;
         }
-        ent[E_CMD] = pick(self, plan->cand[R_CMD], plan->ncand[R_CMD]);
+        ent[E_CMD] = pick(self, F, R_CMD);
         static const int conv_of[] = {-1, -1, -1, -1, C_CLEAN_IP, C_PORT, C_CLEAN_IP, C_PORT, C_LOWER, C_DOMAIN, -1};
         static const int ent_of[] = {-1, -1, -1, -1, E_SIP, E_SPORT, E_DIP, E_DPORT, E_PROTO, E_DOMAIN, E_FILE};
         for (int r = R_SIP; r <= R_FILE; r++) {
-            v = pick(self, plan->cand[r], plan->ncand[r]);
+            v = pick(self, F, r);
             if (!v.t) continue;
             if (conv_of[r] < 0) { ent[ent_of[r]] = v; continue; }
             if (!(o = convert(self, conv_of[r], v.s, v.n))) return FAILED;
@@ -1264,7 +1562,7 @@ static int take_record(Columns *self, PyObject *text, const char *ls, Py_ssize_t
             if (ent[ent_of[r]].t != V_NONE && ent[ent_of[r]].t != want) return NOT_OURS;
         }
         for (int i = 0; i < plan->nextra; i++) {
-            v = pick(self, plan->extra_cand[i], plan->extra_ncand[i]);
+            v = pick(self, F, F_EXTRA + i);
             if (v.t) SLOT(plan->xslot[i], v);
         }
         /* `if 'logon_type' in attrs: attrs['logon_type'] = as_int(attrs['logon_type'])` */
@@ -1272,7 +1570,7 @@ static int take_record(Columns *self, PyObject *text, const char *ls, Py_ssize_t
         Val lv = VNONE;
         if (sset[plan->kslot[K_LOGON_TYPE]] == gen) { present = 1; lv = sval[plan->kslot[K_LOGON_TYPE]]; }
         if (!present) {
-            int k = data_find_str(self, &KEY[K_LOGON_TYPE]);
+            int k = fit_one(F, F_LOGON);
             if (k >= 0 && self->data[k].v.t != V_NONE) { present = 1; lv = self->data[k].v; }
         }
         if (present) {
@@ -1284,14 +1582,14 @@ static int take_record(Columns *self, PyObject *text, const char *ls, Py_ssize_t
             else if (lv.t != V_NONE) return NOT_OURS;
             OVER(K_LOGON_TYPE, lt);
         }
-        v = attr_get(self, plan->kslot[K_PARENT_PROCESS], &KEY[K_PARENT_PROCESS]);
+        v = attr_get(self, plan->kslot[K_PARENT_PROCESS], F, F_PARENT);
         if (v.t == V_STR) {
             Val b;
             if (!(o = convert(self, C_BASENAME, v.s, v.n))) return FAILED;
             if (!as_val(o, &b) || b.t != V_STR) return NOT_OURS;
             OVER(K_PARENT_PROCESS_NAME, b);
         }
-        v = attr_get(self, plan->kslot[K_HASHES], &KEY[K_HASHES]);
+        v = attr_get(self, plan->kslot[K_HASHES], F, F_HASHES);
         if (v.t == V_STR) {
             if (!(o = convert(self, C_SHA256_OF, v.s, v.n))) return FAILED;
             if (!as_val(o, &fsha) || fsha.t == V_INT) return NOT_OURS;
@@ -1303,8 +1601,8 @@ static int take_record(Columns *self, PyObject *text, const char *ls, Py_ssize_t
             if (!plan->field[i].s) continue;
             Val f = plan->ent[i] >= 0 ? ent[plan->ent[i]] : VNONE;
             if (f.t == V_NONE) {
-                f = attr_get(self, plan->fslot[i], &plan->field[i]);
-                if (f.t == V_NONE) f = data_get(self, &plan->field[i]);
+                f = attr_get(self, plan->fslot[i], F, F_EXTRA + plan->nextra + i);
+                if (f.t == V_NONE) f = data_get(self, F, F_EXTRA + plan->nextra + i);
             }
             int rc;
             switch (f.t) {
@@ -1333,28 +1631,17 @@ static int take_record(Columns *self, PyObject *text, const char *ls, Py_ssize_t
     j->len = 0;
     Src src = {self->text.p, (const char *)PyUnicode_DATA(text), self->text.len};
     if (buf_putc(j, '{') < 0) return FAILED;
-    int di = 0, oi = 0, first = 1, ns = plan->nslots;
-    const SortKey *dord = self->dord;
-    const Str *skey = plan->slot_key;
-#define NEXT_SET(from) (ns <= 64 ? next_bit(smask, (from), ns) : next_gen(sset, gen, (from), ns))
-    oi = NEXT_SET(0);
-    while (di < nd || oi < ns) {
-        const Entry *e = di < nd ? &self->data[dord[di].idx] : NULL;
-        if (e && e->v.t == V_NONE) { di++; continue; }
-        int c = !e ? 1 : oi >= ns ? -1
-              : dord[di].pre != skey[oi].pre ? (dord[di].pre < skey[oi].pre ? -1 : 1)
-              : key_cmp(e->pre, e->k, e->kn, skey[oi].pre, skey[oi].s, skey[oi].n);
-        int rc;
-        if (c < 0) { rc = put_member(j, e->k, e->kn, e->kplain, &e->v, first, &src); di++; }
-        else {
-            if (c == 0) di++;  /* the override replaces the EventData value */
-            rc = put_member(j, skey[oi].s, skey[oi].n, skey[oi].plain, &sval[oi], first, &src);
-            oi = NEXT_SET(oi + 1);
-        }
-        if (rc < 0) return FAILED;
+    int first = 1;
+    const Member *mb = F->members;
+    const Entry *data = self->data;
+    for (int q = 0; q < F->nmembers; q++) {
+        const Val *v;
+        if (mb[q].slot >= 0 && sset[mb[q].slot] == gen) v = &sval[mb[q].slot];
+        else if (mb[q].entry >= 0 && data[mb[q].entry].v.t != V_NONE) v = &data[mb[q].entry].v;
+        else continue;
+        if (put_fit_member(j, F->keys + mb[q].key_off + first, mb[q].key_len - first, v, &src) < 0) return FAILED;
         first = 0;
     }
-#undef NEXT_SET
     if (buf_putc(j, '}') < 0) return FAILED;
 
     /* the row: every column or none (errors here are out of memory only) */
@@ -1961,6 +2248,10 @@ static PyObject *Columns_export(Columns *self, PyObject *const *args, Py_ssize_t
 
 static Py_ssize_t Columns_len(Columns *self) { return self->rows; }
 
+static PyObject *Columns_layout_stats(Columns *self, PyObject *unused) {
+    return Py_BuildValue("(nn)", self->layouts_made, self->layouts_matched);
+}
+
 static PyObject *Columns_nbytes(Columns *self, PyObject *unused) {
     return PyLong_FromSsize_t(self->attrs.data.len + self->msg.data.len + self->cmd.data.len);
 }
@@ -1982,6 +2273,7 @@ static int Columns_init(Columns *self, PyObject *args, PyObject *kw) {
         if (self->plan_index) PyDict_Clear(self->plan_index);
         for (int i = 0; i < self->nplans; i++) plan_free(&self->plans[i]);
         self->nplans = 0;
+        self->plan_epoch++;
     }
     if (self->convert && self->convert != convert)  /* other conversions: forget their results */
         for (int k = 0; k < N_CONV; k++) {
@@ -2026,7 +2318,8 @@ static void Columns_dealloc(Columns *self) {
     buf_free(&self->keybuf); buf_free(&self->id_prefix); buf_free(&self->id_suffix);
     for (int k = 0; k < N_CONV; k++) memo_free(self->cache[k]);
     for (int i = 0; i < ORDER_SLOTS; i++) PyMem_Free(self->ocache[i].idx);
-    PyMem_Free(self->ps.nodes); PyMem_Free(self->data); PyMem_Free(self->dord); PyMem_Free(self->sval); PyMem_Free(self->sset); PyMem_Free(self->htab);
+    for (int i = 0; i < LAYOUT_SLOTS; i++) layout_free(self->layouts[i]);
+    PyMem_Free(self->ps.own); PyMem_Free(self->data_own); PyMem_Free(self->dord_own); PyMem_Free(self->enode); PyMem_Free(self->sval); PyMem_Free(self->sset); PyMem_Free(self->htab_own);
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
@@ -2040,6 +2333,8 @@ static PyMethodDef Columns_methods[] = {
     {"export", (PyCFunction)(void (*)(void))Columns_export, METH_FASTCALL,
      "export(layout, consts) -> (capsule, address of an Arrow C struct array); the columns are then empty"},
     {"nbytes", (PyCFunction)Columns_nbytes, METH_NOARGS, "bytes held by the largest text columns"},
+    {"layout_stats", (PyCFunction)Columns_layout_stats, METH_NOARGS,
+     "(layouts made, records read by a known layout) since the set was made"},
     {NULL}};
 
 static PySequenceMethods Columns_seq = {.sq_length = (lenfunc)Columns_len};
