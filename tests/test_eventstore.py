@@ -180,6 +180,48 @@ def test_small_files_are_written_without_compression_large_ones_with_zstd(tmp_pa
     assert pq.read_table(w.commit()).num_rows == 0
 
 
+def test_small_files_keep_statistics_on_time_only(tmp_path):
+    """A small file's other statistics cost ~10 % of its write; its time statistics, which let a time
+    filter skip the file, are kept (and queries filtered on the others still find its rows)."""
+    w = EventWriter(tmp_path / "s.parquet")
+    for e in _events("d" * 64, 10):
+        w.add(e)
+    path = w.commit()
+    meta = pq.ParquetFile(path).metadata.row_group(0)
+    with_stats = {meta.column(i).path_in_schema for i in range(meta.num_columns) if meta.column(i).is_stats_set}
+    assert with_stats == {"timestamp", "datetime"}
+    assert meta.column(1).statistics.min == BASE
+    q = EventQuery(host="HOST1", data_type="linux:auth", limit=100)
+    page, total = query("unused", q, files=[str(path)])
+    assert total == sum(1 for i in range(10) if i % 3 == 1 and i % 2) and set(page["host"]) == {"host1"}
+
+
+def test_writer_makes_a_directory_once_and_again_when_removed(tmp_path, monkeypatch):
+    """The directory of event files is made once per process, not per file (a mkdir and a stat on one
+    that exists); one removed since is made again, for small files and large ones."""
+    import os
+    import shutil
+    from case_store.eventstore import SMALL_FILE_ROWS
+    made = []
+    real_mkdir = os.mkdir
+    monkeypatch.setattr(os, "mkdir", lambda p, *a, **k: (made.append(str(p)), real_mkdir(p, *a, **k))[1])
+    d = tmp_path / "ab" / "abc"
+    for n in (3, 3, SMALL_FILE_ROWS + 1):
+        w = EventWriter(d / f"{n}.parquet")
+        for e in _events("a" * 64, n):
+            w.add(e)
+        w.commit()
+        if n == 3 and str(d) in made:
+            first = list(made)
+    assert str(d) in first and made == first  # made by the first writer only
+    for n in (3, SMALL_FILE_ROWS + 1):
+        shutil.rmtree(tmp_path / "ab")
+        w = EventWriter(d / "again.parquet")
+        for e in _events("a" * 64, n):
+            w.add(e)
+        assert pq.read_table(w.commit()).num_rows == n
+
+
 def test_small_file_is_one_row_group_in_arrival_order(tmp_path):
     """Batches and single events of a small file (an EVTX file's records, then a reassembled
     PowerShell script block) are stored as one row group, in the order they came: each row
