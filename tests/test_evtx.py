@@ -391,3 +391,27 @@ def test_bulk_normalize_equals_record_by_record(records):
     want = _merge(None, singles)
     got = _merge(table, {i: singles[i] for i in slow})
     assert got.to_pylist() == want.to_pylist()
+
+
+def test_chunk_map_reads_the_chunks_in_a_row_without_seeking(corpus):
+    """The chunk map reads on from the file header: one read a chunk, no seek between them, and
+    the same map as from a file whose position is not known."""
+    import io
+    from forensics.ingestors.evtx import _ChunkMap
+    path = corpus / "evtx" / "deepblue_password_spray.evtx"
+    n_chunks = (path.stat().st_size - FILE_HEADER + CHUNK - 1) // CHUNK
+
+    class Counted(io.FileIO):
+        seeks = 0
+
+        def seek(self, *a):
+            Counted.seeks += 1
+            return super().seek(*a)
+
+    with Counted(path, "rb") as f:
+        f.read(FILE_HEADER)
+        cmap = _ChunkMap(f, n_chunks, at=FILE_HEADER)
+        assert Counted.seeks == 0
+        again = _ChunkMap(f, n_chunks)
+    assert (cmap.ranges, cmap.packed, cmap.checksum_problems) == (again.ranges, again.packed, again.checksum_problems)
+    assert n_chunks > 1 and len(cmap.ranges) == n_chunks

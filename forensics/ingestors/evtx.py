@@ -131,7 +131,8 @@ def synth_header(n_chunks: int) -> bytes:
 class _ChunkMap:
     """Record id → (chunk number, file offset), from the chunk and record headers."""
 
-    def __init__(self, f, n_chunks: int) -> None:
+    def __init__(self, f, n_chunks: int, at: int | None = None) -> None:
+        """`at`: where `f` stands (None: not known); chunks read in a row then need no seek each."""
         self._f = f
         self.ranges: list[tuple[int, int]] = []
         # chunk number -> what failed: the header CRC32 (bytes 0-120 + 128-512) and the
@@ -142,8 +143,10 @@ class _ChunkMap:
         self.packed: list[bytes | None] = []
         buf = bytearray(CHUNK)  # one buffer for every chunk, checksummed through views: no copies
         for k in range(n_chunks):
-            f.seek(FILE_HEADER + k * CHUNK)
+            if at != FILE_HEADER + k * CHUNK:
+                f.seek(FILE_HEADER + k * CHUNK)
             c = memoryview(buf)[:f.readinto(buf) or 0]
+            at = FILE_HEADER + k * CHUNK + len(c)
             self.packed.append(chunk_offsets(c, FILE_HEADER + k * CHUNK) if chunk_offsets is not None else None)
             if len(c) >= 512 and c[:8] == CHUNK_MAGIC:
                 _, _, first_id, last_id = struct.unpack_from("<QQQQ", c, 8)
@@ -222,13 +225,15 @@ class EvtxIngestor(Ingestor):
         path = str(ctx.path)
         threads = int(ctx.options.get("evtx_threads", 1))
         try:
-            size = os.path.getsize(path)
-            f = open(path, "rb")
+            # unbuffered: the header and the chunks are read once each, straight into their buffers
+            f = open(path, "rb", buffering=0)
+            size = os.fstat(f.fileno()).st_size
         except OSError as e:
             yield ctx.error(f"cannot read EVTX file: {e}", offset=0)
             return
         with f:
             header = f.read(FILE_HEADER)
+            at = len(header)  # where f stands: the chunk map reads on from there
             n_chunks = max(0, (size - FILE_HEADER + CHUNK - 1) // CHUNK)
             header_ok = len(header) == FILE_HEADER and header.startswith(FILE_MAGIC)
             if not header_ok:
@@ -237,7 +242,7 @@ class EvtxIngestor(Ingestor):
                 header = synth_header(n_chunks)
             elif zlib.crc32(header[:120]) != struct.unpack_from("<I", header, 124)[0]:
                 yield ctx.error("EVTX file header checksum mismatch (header edited or damaged)", offset=0)
-            cmap = _ChunkMap(f, n_chunks)
+            cmap = _ChunkMap(f, n_chunks, at=at)
             for k, what in cmap.checksum_problems.items():
                 yield ctx.error(f"EVTX chunk {k}: {what} checksum mismatch; its records are kept but may have "
                                 "been altered after Windows wrote them (events carry chunk_checksum_ok=false)",
