@@ -127,17 +127,23 @@ typedef struct { Validity v; Buf offsets, data; } StrCol;  /* utf8, int32 offset
 typedef struct { Validity v; Buf values; int width; } IntCol;
 typedef struct { Buf offsets; StrCol child; Py_ssize_t n; } ListCol;  /* list<utf8>, never null */
 
-static inline int str_push(StrCol *c, const char *s, Py_ssize_t n, int ok) {
-    if (!ok) n = 0;
-    if (buf_reserve(&c->offsets, 8) < 0 || buf_reserve(&c->data, n) < 0) return -1;
+/* the bytes appended to c's data since its last value as its next value (ok 0: null, none appended) */
+static inline int str_commit(StrCol *c, int ok) {
+    if (buf_reserve(&c->offsets, 8) < 0) return -1;
     if (c->offsets.len == 0) { int32_t z = 0; memcpy(c->offsets.p, &z, 4); c->offsets.len = 4; }
-    mcopy(c->data.p + c->data.len, s, n);
-    c->data.len += n;
     if (c->data.len > INT32_MAX) { PyErr_SetString(PyExc_OverflowError, "column batch too large"); return -1; }
     int32_t end = (int32_t)c->data.len;
     memcpy(c->offsets.p + c->offsets.len, &end, 4);
     c->offsets.len += 4;
     return valid_push(&c->v, ok);
+}
+
+static inline int str_push(StrCol *c, const char *s, Py_ssize_t n, int ok) {
+    if (!ok) n = 0;
+    if (buf_reserve(&c->data, n) < 0) return -1;
+    mcopy(c->data.p + c->data.len, s, n);
+    c->data.len += n;
+    return str_commit(c, ok);
 }
 
 static inline int int_push(IntCol *c, long long x, int ok) {
@@ -385,11 +391,12 @@ typedef struct {
     int nd, has_sbid, hsize;
     struct Entry *entries; int *entry_node, *htab; struct SortKey *dord;
     struct Fit *fit;            /* how the last plan used with it reads its names (fit_build) */
+    struct Where *where;        /* (layout_where) */
 } Layout;
 
 static void layout_free(Layout *L) {
     if (L && L->nd >= 0) PyMem_Free(L->entries);  /* one block (layout_frame) */
-    if (L) PyMem_Free(L->fit);  /* one block (fit_build) */
+    if (L) { PyMem_Free(L->fit); PyMem_Free(L->where); }  /* fit: one block (fit_build) */
     PyMem_Free(L);  /* one block (layout_build) */
 }
 
@@ -424,7 +431,7 @@ static Layout *layout_build(Parser *ps, const char *copy, const char *orig, Py_s
     L->str = (unsigned char *)b; b += nvals + 1;
     L->keys = b; b += tn;
     L->lit = b;
-    L->id = L->used = id; L->nnodes = ps->n; L->nvals = nvals; L->twin = 0; L->nd = -1; L->fit = NULL;
+    L->id = L->used = id; L->nnodes = ps->n; L->nvals = nvals; L->twin = 0; L->nd = -1; L->fit = NULL; L->where = NULL;
     memcpy(L->nodes, ps->nodes, nodes_sz);
     memcpy(L->keys, copy, tn);
     for (int x = 0; x < ps->n; x++)
@@ -622,7 +629,7 @@ typedef struct {
     IntCol dport; StrCol proto, domain, fpath, fsha; ListCol tags, attack; StrCol gbt, sev, attrs, eid;
     Py_ssize_t rows;
     /* scratch, reused */
-    Buf text, msgbuf, jsonbuf, idbuf, keybuf;
+    Buf text, msgbuf, idbuf, keybuf;
     struct { Buf key; int plan; } pcache[PLAN_SLOTS];  /* plan_of's keys seen lately (plan -1: empty) */
     struct Memo *cache[N_CONV];
     Parser ps;
@@ -1221,24 +1228,6 @@ static inline int typed(Parser *ps, int y, int type, Val *out) {
     return 0;
 }
 
-static inline __attribute__((always_inline)) int sys_typedn(Parser *ps, int x, const char *key, Py_ssize_t kl, int type, Val *out) {
-    return typed(ps, getn(ps, x, key, kl), type, out);
-}
-
-#define sys_typed(ps, x, key, type, out) sys_typedn(ps, x, key, sizeof(key) - 1, type, out)
-
-/* an attribute of System element y (its "#attributes"), as columnar._system reads them */
-static inline __attribute__((always_inline)) int sys_attrn(Parser *ps, int y, const char *key, Py_ssize_t kl, int type, int truthy, Val *out) {
-    *out = VNONE;
-    int a = attrs_of(ps, y);
-    if (a < 0) return 0;
-    if (sys_typedn(ps, a, key, kl, type, out) < 0) return -1;
-    if (truthy && out->t == V_STR && out->n == 0) *out = VNONE;  /* `if v:` */
-    return 0;
-}
-
-#define sys_attr(ps, y, key, type, truthy, out) sys_attrn(ps, y, key, sizeof(key) - 1, type, truthy, out)
-
 /* the System elements read, found in one pass (the last of a repeated name, as a dict keeps) */
 enum { S_EID, S_RID, S_TIME, S_CHANNEL, S_PROVIDER, S_COMPUTER, S_LEVEL, S_TASK, S_OPCODE, S_KEYWORDS, S_SECURITY,
        S_EXECUTION, S_CORRELATION, N_SYS };
@@ -1332,6 +1321,60 @@ static void init_data_names(void) {
     for (int i = 0; i < N_DATA_NAMES; i++) snprintf(DATA_NAME[i], sizeof DATA_NAME[i], "Data_%d", i);
 }
 
+/* The nodes take_record reads besides EventData's, found by name as a dict built from the text
+   keeps them (the last of a name); -1: absent. Found once per layout: its tree has them at the same
+   places for every record (what they hold, and so what take_record decides, is the record's). */
+typedef struct Where {
+    int ev, sys, sl[N_SYS];
+    int eid, eid_wrapped, qualifiers;  /* the EventID's node, its #text when wrapped with Qualifiers */
+    int ud, ed, wrapper;               /* UserData's one element besides #attributes (-2: more) */
+    int time, provider_attrs, provider_name, provider_source, user_id, process_id, thread_id, activity_id;
+} Where;
+
+/* an attribute of System element y (its "#attributes"), as columnar._system reads them */
+static int sys_attr_node(Parser *ps, int y, const char *key, Py_ssize_t kl) {
+    int a = attrs_of(ps, y);
+    return a < 0 ? -1 : getn(ps, a, key, kl);
+}
+
+static void find_where(Parser *ps, Where *w) {
+    w->ev = get(ps, 0, "Event");
+    w->sys = get(ps, w->ev, "System");
+    if (w->sys >= 0 && ps->nodes[w->sys].type == J_OBJ) system_slots(ps, w->sys, w->sl);
+    else for (int i = 0; i < N_SYS; i++) w->sl[i] = -1;
+    w->eid = w->sl[S_EID]; w->eid_wrapped = 0; w->qualifiers = -1;
+    if (w->eid >= 0 && ps->nodes[w->eid].type == J_OBJ) {
+        w->eid_wrapped = 1;
+        w->qualifiers = get(ps, attrs_of(ps, w->eid), "Qualifiers");
+        w->eid = get(ps, w->eid, "#text");
+    }
+    w->ud = get(ps, w->ev, "UserData");
+    w->ed = get(ps, w->ev, "EventData");
+    w->wrapper = -1;
+    if (w->ud >= 0 && ps->nodes[w->ud].type == J_OBJ)
+        for (int y = ps->nodes[w->ud].first; y >= 0 && w->wrapper != -2; y = ps->nodes[y].next) {
+            if (ps->nodes[y].kn == 11 && memcmp(ps->nodes[y].k, "#attributes", 11) == 0) continue;
+            w->wrapper = w->wrapper >= 0 ? -2 : y;
+        }
+    w->time = sys_attr_node(ps, w->sl[S_TIME], "SystemTime", 10);
+    w->provider_attrs = attrs_of(ps, w->sl[S_PROVIDER]);
+    w->provider_name = get(ps, w->provider_attrs, "Name");
+    w->provider_source = get(ps, w->provider_attrs, "EventSourceName");
+    w->user_id = sys_attr_node(ps, w->sl[S_SECURITY], "UserID", 6);
+    w->process_id = sys_attr_node(ps, w->sl[S_EXECUTION], "ProcessID", 9);
+    w->thread_id = sys_attr_node(ps, w->sl[S_EXECUTION], "ThreadID", 8);
+    w->activity_id = sys_attr_node(ps, w->sl[S_CORRELATION], "ActivityID", 10);
+}
+
+/* NULL: out of memory */
+static const Where *layout_where(Layout *L, Parser *ps) {
+    if (!L->where) {
+        if (!(L->where = PyMem_Malloc(sizeof(Where)))) { PyErr_NoMemory(); return NULL; }
+        find_where(ps, L->where);
+    }
+    return L->where;
+}
+
 /* L's EventData names as this record's entries found them (see Layout); -1: out of memory */
 static int layout_frame(Columns *self, Layout *L, int nd, int has_sbid) {
     size_t esz = (size_t)nd * sizeof(Entry), osz = (size_t)nd * sizeof(SortKey);
@@ -1377,40 +1420,33 @@ static int take_record(Columns *self, PyObject *text, const char *ls, Py_ssize_t
         L = self->last_layout;
         ps->nodes = L->nodes;  /* its copy of the tree: the record's values, the layout's keys */
     }
-    int ev = get(ps, root, "Event");
+    const Where *w = layout_where(L, ps);
+    if (!w) return FAILED;
+    int ev = w->ev;
     if (ev < 0 || ps->nodes[ev].type != J_OBJ || ps->nodes[ev].first < 0) return NOT_OURS;
-    int sys = get(ps, ev, "System");
-    if (sys < 0 || ps->nodes[sys].type != J_OBJ) return NOT_OURS;
-    int sl[N_SYS];
-    system_slots(ps, sys, sl);
-    int eidn = sl[S_EID], ridn = sl[S_RID];
+    if (w->sys < 0 || ps->nodes[w->sys].type != J_OBJ) return NOT_OURS;
+    const int *sl = w->sl;
+    int eidn = w->eid, ridn = sl[S_RID];
     Val qualifiers = VNONE;
-    if (eidn >= 0 && ps->nodes[eidn].type == J_OBJ) {
+    if (w->eid_wrapped) {
         /* {"#attributes": {"Qualifiers": q}, "#text": id}: fields._system_fields adds qualifiers */
-        int q = get(ps, attrs_of(ps, eidn), "Qualifiers");
-        eidn = get(ps, eidn, "#text");
+        int q = w->qualifiers;
         if (q < 0 || ps->nodes[q].type != J_INT) return NOT_OURS;
         qualifiers = vint(ps->nodes[q].i);
         qualifiers.s = ps->nodes[q].s; qualifiers.n = ps->nodes[q].n;
     }
     Val eid, rid;  /* fields._system_fields: as_int of each when either is not a JSON integer */
     if (eidn < 0 || ridn < 0 || !int_node(ps, eidn, &eid) || !int_node(ps, ridn, &rid)) return NOT_OURS;
-    int ud = get(ps, ev, "UserData");
-    int ed = get(ps, ev, "EventData");
+    int ud = w->ud;
+    int ed = w->ed;
     if (ed >= 0 && ps->nodes[ed].type != J_NULL && ps->nodes[ed].type != J_OBJ) return NOT_OURS;
     int user_data = 0;
     if (ud >= 0 && ps->nodes[ud].type != J_NULL) {
         /* UserData: fields._event_data unwraps its one wrapper element (LogFileCleared, EventXML, ...);
            ours when that holds only named scalars (and its "#attributes") and there is no EventData */
         if (ps->nodes[ud].type != J_OBJ || (ed >= 0 && ps->nodes[ed].type != J_NULL)) return NOT_OURS;
-        int wrapper = -1;
-        for (int y = ps->nodes[ud].first; y >= 0; y = ps->nodes[y].next) {
-            if (ps->nodes[y].kn == 11 && memcmp(ps->nodes[y].k, "#attributes", 11) == 0) continue;
-            if (wrapper >= 0) return NOT_OURS;
-            wrapper = y;
-        }
-        if (wrapper < 0 || ps->nodes[wrapper].type != J_OBJ) return NOT_OURS;
-        ed = wrapper;
+        if (w->wrapper < 0 || ps->nodes[w->wrapper].type != J_OBJ) return NOT_OURS;
+        ed = w->wrapper;
         user_data = 1;
     }
 
@@ -1462,11 +1498,7 @@ named:
     if (eid.i == 4104 && has_sbid) return NOT_OURS;  /* script block parts: the assembler needs their Event */
 
     /* TimeCreated/@SystemTime */
-    int tc = sl[S_TIME];
-    if (tc < 0 || ps->nodes[tc].type != J_OBJ) return NOT_OURS;
-    int tca = get(ps, tc, "#attributes");
-    if (tca < 0 || ps->nodes[tca].type != J_OBJ) return NOT_OURS;
-    int st = get(ps, tca, "SystemTime");
+    int st = w->time;
     if (st < 0 || ps->nodes[st].type != J_STR) return NOT_OURS;
     long long ts;
     if (system_time(ps->nodes[st].s, ps->nodes[st].n, &ts) < 0) return NOT_OURS;
@@ -1474,21 +1506,20 @@ named:
     /* System fields (columnar._system): anything of another type is not ours */
     Val channel, provider = VNONE, computer, level, task, opcode, keywords, sid, xpid, xtid, act;
     if (typed(ps, sl[S_CHANNEL], J_STR, &channel) < 0) return NOT_OURS;
-    int pa = attrs_of(ps, sl[S_PROVIDER]);
-    if (pa >= 0) {
+    if (w->provider_attrs >= 0) {
         Val name;
-        if (sys_typed(ps, pa, "Name", J_STR, &name) < 0) return NOT_OURS;
+        if (typed(ps, w->provider_name, J_STR, &name) < 0) return NOT_OURS;
         if (name.t == V_STR && name.n > 0) provider = name;
-        else if (sys_typed(ps, pa, "EventSourceName", J_STR, &provider) < 0) return NOT_OURS;
+        else if (typed(ps, w->provider_source, J_STR, &provider) < 0) return NOT_OURS;
     }
     if (typed(ps, sl[S_COMPUTER], J_STR, &computer) < 0 || typed(ps, sl[S_LEVEL], J_INT, &level) < 0 ||
         typed(ps, sl[S_TASK], J_INT, &task) < 0 || typed(ps, sl[S_OPCODE], J_INT, &opcode) < 0 ||
-        typed(ps, sl[S_KEYWORDS], J_STR, &keywords) < 0 ||
-        sys_attr(ps, sl[S_SECURITY], "UserID", J_STR, 1, &sid) < 0 ||
-        sys_attr(ps, sl[S_EXECUTION], "ProcessID", J_INT, 0, &xpid) < 0 ||
-        sys_attr(ps, sl[S_EXECUTION], "ThreadID", J_INT, 0, &xtid) < 0 ||
-        sys_attr(ps, sl[S_CORRELATION], "ActivityID", J_STR, 1, &act) < 0)
+        typed(ps, sl[S_KEYWORDS], J_STR, &keywords) < 0 || typed(ps, w->user_id, J_STR, &sid) < 0 ||
+        typed(ps, w->process_id, J_INT, &xpid) < 0 || typed(ps, w->thread_id, J_INT, &xtid) < 0 ||
+        typed(ps, w->activity_id, J_STR, &act) < 0)
         return NOT_OURS;
+    if (sid.t == V_STR && sid.n == 0) sid = VNONE;  /* `if v:` */
+    if (act.t == V_STR && act.n == 0) act = VNONE;
 
     for (int k = 0; k < N_CONV; k++)
         if (PyDict_GET_SIZE(self->memo[k]) >= 65536) { memo_clear(self->cache[k]); PyDict_Clear(self->memo[k]); }
@@ -1626,9 +1657,10 @@ named:
 #undef OVER
 #undef SLOT
 
-    /* attributes: canonical JSON (sorted keys) of EventData merged with the overrides */
-    Buf *j = &self->jsonbuf;
-    j->len = 0;
+    /* attributes: canonical JSON (sorted keys) of EventData merged with the overrides, written
+       where the attributes column's next value goes (str_commit makes it that) */
+    Buf *j = &self->attrs.data;
+    Py_ssize_t jbase = j->len;
     Src src = {self->text.p, (const char *)PyUnicode_DATA(text), self->text.len};
     if (buf_putc(j, '{') < 0) return FAILED;
     int first = 1;
@@ -1639,10 +1671,13 @@ named:
         if (mb[q].slot >= 0 && sset[mb[q].slot] == gen) v = &sval[mb[q].slot];
         else if (mb[q].entry >= 0 && data[mb[q].entry].v.t != V_NONE) v = &data[mb[q].entry].v;
         else continue;
-        if (put_fit_member(j, F->keys + mb[q].key_off + first, mb[q].key_len - first, v, &src) < 0) return FAILED;
+        if (put_fit_member(j, F->keys + mb[q].key_off + first, mb[q].key_len - first, v, &src) < 0) {
+            j->len = jbase;
+            return FAILED;
+        }
         first = 0;
     }
-    if (buf_putc(j, '}') < 0) return FAILED;
+    if (buf_putc(j, '}') < 0 || str_commit(&self->attrs, 1) < 0) { j->len = jbase; return FAILED; }
 
     /* the row: every column or none (errors here are out of memory only) */
     Sha h = self->id_base;
@@ -1659,7 +1694,7 @@ named:
         S(cmd, ent[E_CMD]) < 0 || S(sip, ent[E_SIP]) < 0 || I(sport, ent[E_SPORT]) < 0 || S(dip, ent[E_DIP]) < 0 ||
         I(dport, ent[E_DPORT]) < 0 || S(proto, ent[E_PROTO]) < 0 || S(domain, ent[E_DOMAIN]) < 0 ||
         S(fpath, ent[E_FILE]) < 0 || S(fsha, fsha) < 0 || S(gbt, gbt) < 0 || S(sev, sev) < 0 ||
-        str_push(&self->attrs, j->p, j->len, 1) < 0 || str_push(&self->eid, idhex, 32, 1) < 0)
+        str_push(&self->eid, idhex, 32, 1) < 0)
         return FAILED;
 #undef S
 #undef I
@@ -2313,7 +2348,7 @@ static void Columns_dealloc(Columns *self) {
     for (size_t i = 0; i < sizeof sc / sizeof *sc; i++) strcol_free(sc[i]);
     intcol_free(&self->ts); intcol_free(&self->pid); intcol_free(&self->sport); intcol_free(&self->dport);
     buf_free(&self->tags.offsets); buf_free(&self->attack.offsets);
-    buf_free(&self->text); buf_free(&self->msgbuf); buf_free(&self->jsonbuf); buf_free(&self->idbuf);
+    buf_free(&self->text); buf_free(&self->msgbuf); buf_free(&self->idbuf);
     for (int i = 0; i < PLAN_SLOTS; i++) buf_free(&self->pcache[i].key);
     buf_free(&self->keybuf); buf_free(&self->id_prefix); buf_free(&self->id_suffix);
     for (int k = 0; k < N_CONV; k++) memo_free(self->cache[k]);
