@@ -491,3 +491,17 @@ def test_end_of_file_detections_come_as_batches_cut_like_the_stores(tmp_path, mo
             set(r.table.column("data_type").to_pylist()) == {"detection"}]
     assert len(tail) > 2 and all(n == 7 for n in tail[:-1]) and 1 <= tail[-1] <= 7
     assert_same(p, year=2024)
+
+
+def test_blocks_number_lines_by_the_parses_counts(tmp_path):
+    """One process parses each block before reading the next: the parse's line count numbers the
+    next block's first line (the newlines are not counted twice)."""
+    p = tmp_path / "x.log"
+    p.write_bytes(b"a\n" * 100)
+    counted: list[int] = []
+    firsts = []
+    for b in batchpath._blocks(str(p), 200, 50, counted):
+        firsts.append(b[2])
+        counted.append(1000)
+    assert firsts == [1, 1001, 2001, 3001]
+    assert [b[2] for b in batchpath._blocks(str(p), 200, 50)] == [1, 26, 51, 76]
