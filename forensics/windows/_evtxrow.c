@@ -1116,17 +1116,26 @@ static Fit *fit_build(Columns *self, const Plan *p, int pi, int nd) {
 }
 
 /* ,"name":value of a member whose name fragment (comma included or not) is kj */
-static inline int put_fit_member(Buf *b, const char *kj, Py_ssize_t kjn, const Val *v, const Src *src) {
-    Py_ssize_t vn = v->t == V_STR && v->plain ? v->n + 2 : 0;
-    if (buf_reserve(b, kjn + vn) < 0) return -1;
+static inline __attribute__((always_inline)) int put_fit_member(Buf *b, const char *kj, Py_ssize_t kjn, const Val *v,
+                                                                const Src *src) {
+    const char *vs = NULL;  /* the usual values, as put_json_val writes them: copies only */
+    Py_ssize_t vn = 0;
+    int quoted = 0;
+    if (v->t == V_STR) {
+        if (v->plain) { vs = v->s; vn = v->n; quoted = 1; }
+        else if (v->i > 0 && src && v->s > src->copy && v->s - 1 + v->i <= src->copy + src->len) {
+            vs = src->orig + (v->s - 1 - src->copy); vn = v->i;  /* as written (see Val) */
+        }
+    } else if (v->t == V_INT && v->s) { vs = v->s; vn = v->n; }
+    if (buf_reserve(b, kjn + vn + 2) < 0) return -1;
     char *w = b->p + b->len;
     mcopy(w, kj, kjn);
     w += kjn;
-    if (v->t == V_STR && v->plain) {
-        *w++ = '"';
-        mcopy(w, v->s, v->n);
-        w += v->n;
-        *w++ = '"';
+    if (vs) {
+        if (quoted) *w++ = '"';
+        mcopy(w, vs, vn);
+        w += vn;
+        if (quoted) *w++ = '"';
         b->len = w - b->p;
         return 0;
     }
