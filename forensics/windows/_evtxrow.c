@@ -1116,8 +1116,12 @@ static Fit *fit_build(Columns *self, const Plan *p, int pi, int nd) {
 }
 
 /* ,"name":value of a member whose name fragment (comma included or not) is kj */
+/* the JSON of the last value put_fit_member had to escape (a CR LF value: 4672's PrivilegeList and
+   its `privileges` copy), at off in the buffer: the same value again is copied from there */
+typedef struct { const char *s; Py_ssize_t n, off, len; } Escaped;
+
 static inline __attribute__((always_inline)) int put_fit_member(Buf *b, const char *kj, Py_ssize_t kjn, const Val *v,
-                                                                const Src *src) {
+                                                                const Src *src, Escaped *last) {
     const char *vs = NULL;  /* the usual values, as put_json_val writes them: copies only */
     Py_ssize_t vn = 0;
     int quoted = 0;
@@ -1140,7 +1144,17 @@ static inline __attribute__((always_inline)) int put_fit_member(Buf *b, const ch
         return 0;
     }
     b->len = w - b->p;
-    return put_json_val(b, *v, src);
+    if (v->t != V_STR) return put_json_val(b, *v, src);
+    if (last->s == v->s && last->n == v->n) {
+        if (buf_reserve(b, last->len) < 0) return -1;
+        memcpy(b->p + b->len, b->p + last->off, last->len);
+        b->len += last->len;
+        return 0;
+    }
+    Py_ssize_t off = b->len;
+    if (put_json_str(b, v->s, v->n, src) < 0) return -1;
+    *last = (Escaped){v->s, v->n, off, b->len - off};
+    return 0;
 }
 
 static int days_from_civil(long long y, int m, int d, long long *out) {
@@ -1673,6 +1687,7 @@ named:
     Src src = {self->text.p, (const char *)PyUnicode_DATA(text), self->text.len};
     if (buf_putc(j, '{') < 0) return FAILED;
     int first = 1;
+    Escaped last = {NULL, 0, 0, 0};
     const Member *mb = F->members;
     const Entry *data = self->data;
     for (int q = 0; q < F->nmembers; q++) {
@@ -1680,7 +1695,7 @@ named:
         if (mb[q].slot >= 0 && sset[mb[q].slot] == gen) v = &sval[mb[q].slot];
         else if (mb[q].entry >= 0 && data[mb[q].entry].v.t != V_NONE) v = &data[mb[q].entry].v;
         else continue;
-        if (put_fit_member(j, F->keys + mb[q].key_off + first, mb[q].key_len - first, v, &src) < 0) {
+        if (put_fit_member(j, F->keys + mb[q].key_off + first, mb[q].key_len - first, v, &src, &last) < 0) {
             j->len = jbase;
             return FAILED;
         }
