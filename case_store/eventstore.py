@@ -38,7 +38,13 @@ _DICTIONARY = ["timestamp_desc", "data_type", "parser", "evidence_sha256", "host
                "dst_ip", "proto", "dst_port", "domain", "gbt_category", "severity", "tags", "attack"]
 _STATISTICS = ["timestamp", "datetime", "data_type", "parser", "evidence_sha256", "host", "user", "src_ip", "dst_ip",
                "severity"]
-PARQUET_OPTIONS = {"compression": "zstd", "use_dictionary": _DICTIONARY, "write_statistics": _STATISTICS}
+# Values reach each column's encoder WRITE_BATCH_ROWS at a time (pyarrow's default 1,024): every batch
+# repeats the column writer's level, statistics and page-size bookkeeping, ~5-9 % of a large file's
+# write (a 2,261-row EVTX file 1.73 -> 1.57 µs/row, 52,890 rows 0.97 -> 0.89) and the same or fewer
+# bytes. A page is cut at the first batch that takes it past 1 MB, so a page of long text can reach ~3 MB.
+WRITE_BATCH_ROWS = 4096
+PARQUET_OPTIONS = {"compression": "zstd", "use_dictionary": _DICTIONARY, "write_statistics": _STATISTICS,
+                   "write_batch_size": WRITE_BATCH_ROWS}
 # A file of a few hundred rows is mostly fixed cost: a zstd context per column chunk alone is ~0.5 ms,
 # more than a small EVTX file's whole parse, and saves a few KB. Whether a file is small is known from
 # its rows (the writer holds the first SMALL_FILE_ROWS before choosing), so the bytes stay deterministic.

@@ -180,6 +180,20 @@ def test_small_files_are_written_without_compression_large_ones_with_zstd(tmp_pa
     assert pq.read_table(w.commit()).num_rows == 0
 
 
+def test_large_files_reach_the_encoders_in_batches_of_write_batch_rows(tmp_path):
+    """Each batch of values costs every column writer its bookkeeping again: a large file's go to the
+    encoders WRITE_BATCH_ROWS at a time (pyarrow's default is 1,024), the rows read back the same."""
+    from case_store.eventstore import PARQUET_OPTIONS, SMALL_FILE_ROWS, WRITE_BATCH_ROWS
+    assert PARQUET_OPTIONS["write_batch_size"] == WRITE_BATCH_ROWS >= 4096
+    evs = _events("b" * 64, SMALL_FILE_ROWS + 5000)
+    w = EventWriter(tmp_path / "l.parquet")
+    for e in evs:
+        w.add(e)
+    t = pq.read_table(w.commit())
+    assert t.column("event_id").to_pylist() == [e.event_id for e in evs]
+    assert t.column("attributes").to_pylist() == [json.dumps({"n": i}, separators=(",", ":")) for i in range(len(evs))]
+
+
 def test_small_files_keep_statistics_on_time_only(tmp_path):
     """A small file's other statistics cost ~10 % of its write; its time statistics, which let a time
     filter skip the file, are kept (and queries filtered on the others still find its rows)."""
