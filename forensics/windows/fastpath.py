@@ -5,7 +5,9 @@ package renders and appends the row that forensics.windows.columnar.fast_row wou
 make, straight into Arrow-layout column buffers, event id included. What it needs from
 the event table it asks for once per (channel, provider, EventID) (`plan_for`, compiled
 here from forensics.windows.eventmap); conversions with Python semantics (IP cleaning,
-user splitting, int() of text, ...) it asks for once per distinct value (`convert`).
+user splitting, int() of text, ...) it asks for once per distinct value (`convert`). What
+depends only on a record's template (the text between its values, its EventData names,
+where a plan's names are among them) it works out for the first record and keeps.
 A record outside its narrow shape (non-ASCII text, escapes, floats, UserData, script
 block parts, ...) is "not ours": the caller normalizes it in Python and appends that
 row in its place, so the stored rows are the reference's by construction for those.
@@ -86,8 +88,9 @@ def convert(kind: int, value: str):
 def columns(evidence_sha256: str, parser: str, data_type: str):
     """An empty column set whose rows get make_event_id(evidence_sha256, locator, parser) ids, or None.
 
-    A set handed back with release() is reused: its buffers, plans and memos stay allocated, so
-    a worker ingesting many small files does not grow and page in fresh buffers for each."""
+    A set handed back with release() is reused: its buffers, plans, memos and record layouts stay
+    allocated, so a worker ingesting many small files does not grow and page in fresh buffers for
+    each, and reads a template's records by the layout an earlier file left (Columns.layout_stats)."""
     if Columns is None:
         return None
     prefix, suffix = f"{evidence_sha256}|".encode(), f"|{parser}|{data_type}".encode()
