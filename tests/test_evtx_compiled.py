@@ -377,6 +377,19 @@ def test_records_of_two_layouts_of_one_event_id_read_their_own_text_and_keep_the
     assert cols.layout_stats() == (2, 5)
 
 
+def test_records_too_long_to_keep_as_a_layout_are_parsed_each_time_with_the_same_rows():
+    """A layout keeps a copy of its text: a record over 8 KB is parsed each time (none kept for it)."""
+    long = [_sec(4688, {"CommandLine": f"cmd /c {i}", "NewProcessName": "C:\\w\\a.exe", "Padding": "x" * 9000 + str(i)})
+            for i in range(3)]
+    short = _sec(4688, {"CommandLine": "cmd /c 1", "NewProcessName": "C:\\w\\a.exe"})
+    texts = [long[0], short, long[1], short, long[2], long[0]]
+    items = [(t, f"chunk=0;record={i};off={i}", False) for i, t in enumerate(texts)]
+    cols = fp.Columns(fp.plan_for, fp.convert, f"{SHA}|".encode(), f"|{PARSER}|{DT}".encode())
+    rows, took, _ids = _compiled(items, cols)
+    assert rows == [_reference_row(*item) for item in items] and all(took)
+    assert cols.layout_stats() == (1, 1)
+
+
 def test_a_plan_with_more_attribute_slots_than_the_slot_bits_gives_the_python_row(monkeypatch):
     """A record's set attribute slots are visited through 64 bits; a plan with more slots (none in the
     event table today: 21 fixed names and a few extras) walks them one by one, same attributes."""

@@ -394,13 +394,22 @@ typedef struct {
     struct Where *where;        /* (layout_where) */
 } Layout;
 
+/* what L found for its records (names, a plan's fit, System nodes) forgotten */
+static void layout_forget(Layout *L) {
+    if (L->nd >= 0) PyMem_Free(L->entries);  /* one block (layout_frame) */
+    PyMem_Free(L->fit); PyMem_Free(L->where);  /* fit: one block (fit_build) */
+    L->nd = -1; L->fit = NULL; L->where = NULL;
+}
+
 static void layout_free(Layout *L) {
-    if (L && L->nd >= 0) PyMem_Free(L->entries);  /* one block (layout_frame) */
-    if (L) { PyMem_Free(L->fit); PyMem_Free(L->where); }  /* fit: one block (fit_build) */
+    if (L) layout_forget(L);
     PyMem_Free(L);  /* one block (layout_build) */
 }
 
 #define LAYOUT_SLOTS 256  /* two ways per (prefix, EventID): a template's records can come in two layouts */
+/* a layout keeps a copy of its text: longer records (script blocks, rare) are parsed each time, so a
+   column set's layouts stay within ~256 x 20 KB */
+#define LAYOUT_MAX_TEXT 8192
 
 /* a string or integer node's place in the text (parsed copy `copy`): 1, or 0 for other nodes */
 static inline int value_span(const Node *nd, const char *copy, Py_ssize_t *at, Py_ssize_t *len) {
@@ -641,6 +650,7 @@ typedef struct {
     Val *sval; uint32_t *sset, sgen; int slotcap;  /* a record's overrides by plan slot (Plan) */
     int *htab, hcap, hsize;
     Layout *layouts[LAYOUT_SLOTS], *last_layout;  /* by layout_slot(prefix, EventID); the last one matched */
+    Layout scratch_layout;  /* the one-record layout of a text too long to keep (only its frame, fit, nodes found) */
     uint64_t plan_epoch;    /* counts the times the plans were forgotten (a Fit's plan number is of one epoch) */
     uint64_t layout_clock;  /* counts layouts made and matched: their ids and use stamps */
     Py_ssize_t layouts_made, layouts_matched;  /* layout_stats() */
@@ -1439,9 +1449,10 @@ static int take_record(Columns *self, PyObject *text, const char *ls, Py_ssize_t
         if (root == -2) { PyErr_NoMemory(); return FAILED; }
         if (root < 0) return NOT_OURS;
         if (ps->p != ps->end || ps->nodes[root].type != J_OBJ) return NOT_OURS;
-        if (layout_add(self, ps, orig, tn) < 0) return FAILED;
-        L = self->last_layout;
-        ps->nodes = L->nodes;  /* its copy of the tree: the record's values, the layout's keys */
+        if (tn > LAYOUT_MAX_TEXT) { L = &self->scratch_layout; layout_forget(L); }  /* its tree: own */
+        else if (layout_add(self, ps, orig, tn) < 0) return FAILED;
+        else L = self->last_layout;
+        if (L != &self->scratch_layout) ps->nodes = L->nodes;  /* its copy of the tree: the record's values, the layout's keys */
     }
     const Where *w = layout_where(L, ps);
     if (!w) return FAILED;
@@ -2378,6 +2389,7 @@ static void Columns_dealloc(Columns *self) {
     for (int k = 0; k < N_CONV; k++) memo_free(self->cache[k]);
     for (int i = 0; i < ORDER_SLOTS; i++) PyMem_Free(self->ocache[i].idx);
     for (int i = 0; i < LAYOUT_SLOTS; i++) layout_free(self->layouts[i]);
+    if (self->scratch_layout.where || self->scratch_layout.fit || self->scratch_layout.nd >= 0) layout_forget(&self->scratch_layout);
     PyMem_Free(self->ps.own); PyMem_Free(self->data_own); PyMem_Free(self->dord_own); PyMem_Free(self->enode); PyMem_Free(self->sval); PyMem_Free(self->sset); PyMem_Free(self->htab_own);
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
