@@ -21,5 +21,8 @@ setup(ext_modules=[Extension("forensics.windows._evtxrow", ["forensics/windows/_
                    # the fields of the bulk text-log lines (forensics/logs/fastpath.py falls back to regexes)
                    Extension("forensics.logs._linescan", ["forensics/logs/_linescan.c"],
                              extra_compile_args=_FLAGS, optional=True),
+                   # the text-log detections' numbering of sources (forensics/logs/vectorbursts.py falls back to Arrow)
+                   Extension("forensics.logs._textcodes", ["forensics/logs/_textcodes.c"],
+                             extra_compile_args=_FLAGS, optional=True),
                    # the event store's ISO datetime text (case_store/isotime.py falls back to numpy)
                    Extension("case_store._isotime", ["case_store/_isotime.c"], extra_compile_args=_FLAGS, optional=True)])

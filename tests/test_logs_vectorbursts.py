@@ -90,3 +90,105 @@ def test_bulk_rows_that_only_extend_bursts_skip_the_per_event_rules(tmp_path, mo
     from forensics.ingestors.textlog import TextLogIngestor
     ctx = IngestContext(p, "cd" * 32, "text_log", p.name, {"year": 2024})
     assert sum(1 for _ in TextLogIngestor().ingest_batches(ctx)) > 0
+
+
+def test_mixed_sources_same_records_with_the_numbering_twin(tmp_path, monkeypatch):
+    """Without _textcodes (not built) the sources and user names are numbered by _Codes, the rows
+    collected by _append and _add: the same records."""
+    from forensics.logs import vectorbursts
+
+    p = tmp_path / "auth_web.log"
+    _mixed(p, 4)
+    monkeypatch.setattr(batchpath, "BLOCK", 1 << 15)
+    monkeypatch.setattr(vectorbursts, "_textcodes", None)
+    assert_same(p, year=2024)
+
+
+def _hostile_columns() -> list:
+    """String columns as blocks bring them and worse: nulls, empty texts, non-ASCII, very long
+    values, sliced and chunked arrays, 64-bit offsets, and 100k distinct values (the table grows)."""
+    import pyarrow as pa
+
+    rnd = random.Random(7)
+    mixed = ["", None, "é", "203.0.113.1", "", "日本語のテキスト", None, "x" * 1_000_000, "\x00nul\x00",
+             "203.0.113.1 ", "203.0.113.1", "x" * 999_999 + "y", "🙂", "é", "e\u0301"]
+    many = [f"10.{i >> 16 & 255}.{i >> 8 & 255}.{i & 255}" for i in range(100_000)]
+    rnd.shuffle(many)
+    return [pa.array(mixed, pa.string()),
+            pa.array([None, None], pa.string()),
+            pa.array([], pa.string()),
+            pa.array(mixed * 3, pa.string()).slice(5, 20),
+            pa.chunked_array([pa.array(mixed[:4], pa.string()), pa.array(mixed[4:], pa.string())]),
+            pa.array(many[:60_000] + [None] * 10, pa.string()),
+            pa.array(many + mixed, pa.large_string()),
+            pa.array([rnd.choice(many) for _ in range(20_000)], pa.string())]
+
+
+def test_compiled_numbering_matches_its_twin_on_hostile_columns():
+    """_textcodes.TextCodes gives each row the number _Codes gives it (nulls -1, new values in row
+    order across calls), keeps the same values, and finds them (get) the same."""
+    import numpy as np
+
+    from forensics.logs import vectorbursts
+
+    assert vectorbursts._textcodes is not None
+    c, py = vectorbursts.codes(), vectorbursts.codes(compiled=False)
+    assert isinstance(c, vectorbursts._CompiledCodes) and isinstance(py, vectorbursts._Codes)
+    rnd = random.Random(3)
+    for col in _hostile_columns():
+        n = len(col)
+        for rows in (np.arange(n, dtype=np.int64), np.array([rnd.randrange(n) for _ in range(min(n, 500))], np.int64)
+                     if n else np.zeros(0, np.int64), np.arange(n, dtype=np.int64)[::-1]):
+            got, want = c.lookup(col, rows), py.lookup(col, rows)
+            assert got.dtype == np.int64 and got.tolist() == want.tolist()
+        assert c.values == py.values
+    assert len(c.values) > 100_000
+    for v in ["", "é", "x" * 1_000_000, "10.0.0.1", "never seen", None, "\ud800", 5]:
+        assert c.get(v) == py.ids.get(v) if isinstance(v, str) else c.get(v) is None
+
+
+def test_compiled_numbering_refuses_rows_and_offsets_outside_the_column():
+    import numpy as np
+    import pyarrow as pa
+
+    from forensics.logs import _textcodes
+
+    t = _textcodes.TextCodes()
+    _, offs, data = pa.array(["ab", "c"], pa.string()).buffers()
+    with pytest.raises(IndexError):
+        t.lookup(None, 0, offs, False, data, np.array([2], np.int64))
+    with pytest.raises(IndexError):
+        t.lookup(None, 1, offs, False, data, np.array([1], np.int64))
+    with pytest.raises(IndexError):
+        t.lookup(None, 0, offs, False, data, np.array([-1], np.int64))
+    with pytest.raises(ValueError):
+        t.lookup(None, 0, np.array([0, 9], np.int32).tobytes(), False, b"abc", np.array([0], np.int64))
+    with pytest.raises(ValueError):
+        t.lookup(None, 0, np.array([2, 1], np.int32).tobytes(), False, b"abc", np.array([0], np.int64))
+    assert t.values == [] and len(t) == 0
+
+
+def test_compiled_row_collection_matches_its_twin():
+    import numpy as np
+
+    from forensics.logs import _textcodes, vectorbursts
+
+    rnd = random.Random(5)
+    at = np.array([rnd.randrange(50) for _ in range(5000)], np.int64)
+    refs = np.array([rnd.randrange(1 << 40) for _ in range(5000)], np.int64)
+    got, want = [[] for _ in range(50)], [[] for _ in range(50)]
+    _textcodes.append(got, at, refs)
+    vectorbursts._append(want, at, refs)
+    assert got == want
+    names = ["root", "", "é", "x" * 10_000]
+    nums = np.array([rnd.randrange(-1, len(names)) for _ in range(5000)], np.int64)
+    got, want = [set() for _ in range(50)], [set() for _ in range(50)]
+    _textcodes.add(got, at, names, nums)
+    vectorbursts._add(want, at, names, nums)
+    assert got == want
+    with pytest.raises(IndexError):
+        _textcodes.append([[], None], np.array([1], np.int64), np.array([7], np.int64))
+    with pytest.raises(IndexError):
+        _textcodes.add([set()], np.array([0], np.int64), names, np.array([4], np.int64))
+    with pytest.raises(ValueError):
+        _textcodes.append([[]], np.array([0, 0], np.int64), np.array([7], np.int64))

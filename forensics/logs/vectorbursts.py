@@ -20,6 +20,7 @@ detections equal the reference's.
 """
 from __future__ import annotations
 
+import os
 from collections import deque
 from typing import Callable
 
@@ -29,13 +30,20 @@ import pyarrow.compute as pc
 
 from forensics.logs.detections import _S, Detector, _Burst
 from forensics.logs.fastpath import DET_FAILURE, DET_HTTP, DET_SUCCESS
+
+try:  # the compiled numbering of sources and user names (_textcodes.c); _Codes and _append are its twin
+    from forensics.logs import _textcodes
+except ImportError as e:
+    if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+        raise ImportError(f"forensics.logs._textcodes is not built ({e}); run `pip install -e .` with a C compiler") from e
+    _textcodes = None
 KEPT = ("timestamp", "user", "host", "process_pid", "locator", "data_type", "event_id", "_det")
 _ROW_BITS = 32
 
 
 class _Codes:
-    """Distinct text values numbered in order of first sight, looked up a whole column at a time
-    (Arrow's index_in against the values seen so far)."""
+    """Distinct text values numbered in order of first sight, looked up a column's rows at a time
+    (Arrow's index_in against the values seen so far). The twin of _textcodes.TextCodes."""
 
     def __init__(self):
         self.values: list[str] = []
@@ -43,42 +51,89 @@ class _Codes:
         self._known = pa.array([], pa.string())
         self._pending: list[str] = []
 
-    def lookup(self, arr: pa.Array) -> tuple[np.ndarray, list[tuple[int, str]]]:
-        """Each value's number, and the (number, value) pairs numbered by this call."""
-        if not len(arr):
-            return np.zeros(0, dtype=np.int64), []
+    def lookup(self, arr: pa.Array | pa.ChunkedArray, rows: np.ndarray) -> np.ndarray:
+        """The numbers of rows `rows` of `arr` (-1 for null); new values numbered in row order."""
+        out = np.full(len(rows), -1, dtype=np.int64)
+        if not len(rows):
+            return out
+        enc = pc.dictionary_encode(arr.take(pa.array(rows, pa.int64())))
+        if isinstance(enc, pa.ChunkedArray):
+            enc = enc.combine_chunks()
+        values = enc.dictionary
         if self._pending:
             self._known = pa.concat_arrays([self._known, pa.array(self._pending, pa.string())])
             self._pending = []
-        at = pc.index_in(arr, value_set=self._known).fill_null(-1).to_numpy().astype(np.int64)
-        added = []
+        at = pc.index_in(values, value_set=self._known).fill_null(-1).to_numpy().astype(np.int64)
         new = np.flatnonzero(at < 0)
         if len(new):
-            for k, v in zip(new.tolist(), arr.take(pa.array(new)).to_pylist()):
-                i = self.ids.get(v)  # a value new twice in one column gets one number
-                if i is None:
-                    i = self.ids[v] = len(self.values)
-                    self.values.append(v)
-                    self._pending.append(v)
-                    added.append((i, v))
-                at[k] = i
-        return at, added
+            for k, v in zip(new.tolist(), values.take(pa.array(new)).to_pylist()):
+                at[k] = self.ids[v] = len(self.values)
+                self.values.append(v)
+                self._pending.append(v)
+        ix = enc.indices
+        valid = ix.is_valid().to_numpy(zero_copy_only=False)
+        out[valid] = at[ix.fill_null(0).to_numpy()[valid]] if len(at) else -1
+        return out
+
+    def get(self, value: str | None) -> int | None:
+        return self.ids.get(value)
+
+
+class _CompiledCodes:
+    """_Codes in a hash table kept across blocks (_textcodes.TextCodes): a row's value is looked up
+    from the column's buffers where Arrow would encode the block's values and match them against
+    every value seen so far, block after block."""
+
+    def __init__(self):
+        self.table = _textcodes.TextCodes()
+        self.values: list[str] = self.table.values
+
+    def lookup(self, arr: pa.Array | pa.ChunkedArray, rows: np.ndarray) -> np.ndarray:
+        if isinstance(arr, pa.ChunkedArray):
+            arr = arr.chunk(0) if arr.num_chunks == 1 else arr.combine_chunks()
+        validity, offsets, data = arr.buffers()
+        at, _ = self.table.lookup(validity if arr.null_count else None, arr.offset, offsets,
+                                  pa.types.is_large_string(arr.type), data, np.ascontiguousarray(rows, np.int64))
+        return np.frombuffer(at, dtype=np.int64)
+
+    def get(self, value: str | None) -> int | None:
+        return self.table.get(value)
+
+
+def _append(lists: list[list[int]], at: np.ndarray, items: np.ndarray) -> None:
+    """lists[at[i]].append(items[i]) for each i, in order (the twin of _textcodes.append)."""
+    for i, r in zip(at.tolist(), items.tolist()):
+        lists[i].append(r)
+
+
+def _add(sets: list[set], at: np.ndarray, values: list[str], numbers: np.ndarray) -> None:
+    """sets[at[i]].add(values[numbers[i]]) for each i whose number is not -1 (a null; the twin of
+    _textcodes.add)."""
+    for i, k in zip(at.tolist(), numbers.tolist()):
+        if k >= 0:
+            sets[i].add(values[k])
+
+
+def codes(compiled: bool = True) -> _Codes | _CompiledCodes:
+    """A numbering of text values: the compiled one where _textcodes is built."""
+    return _CompiledCodes() if compiled and _textcodes is not None else _Codes()
 
 
 class VectorBursts:
     """Rule state of the sources only vector rows have touched; `det` holds everyone else's."""
 
-    def __init__(self, det: Detector, make_rows: Callable[[pa.Table, list[str]], list]):
-        """`make_rows(kept, src_ips)`: the detector's stand-in rows for the rows of a kept table."""
+    def __init__(self, det: Detector, make_rows: Callable[[pa.Table, list[str]], list], compiled: bool = True):
+        """`make_rows(kept, src_ips)`: the detector's stand-in rows for the rows of a kept table;
+        compiled=False: the sources are numbered by the twin (_Codes) even where _textcodes is built."""
         self.det = det
         self.make_rows = make_rows
-        self.src_codes = _Codes()
-        self.ids = self.src_codes.ids
+        self.src_codes = codes(compiled)
         self.srcs = self.src_codes.values
         self.users: list[set] = []  # distinct user names of the source's failures
-        self.user_codes = _Codes()
+        self.user_codes = codes(compiled)
+        compiled = compiled and _textcodes is not None
+        self._append, self._add = (_textcodes.append, _textcodes.add) if compiled else (_append, _add)
         self.unames = self.user_codes.values  # user names by code
-        self.pairs = np.zeros(0, dtype=np.int64)  # sorted (source << 32 | user code) seen
         self.owned = np.zeros(0, dtype=bool)  # the source's state is here (else in `det`)
         self.f_n = np.zeros(0, dtype=np.int64)  # failures held, and the last one's time
         self.f_last = np.zeros(0, dtype=np.int64)
@@ -91,23 +146,26 @@ class VectorBursts:
         self.http_gap = det.t["http_brute_force"]["max_gap_s"] * _S
 
     # ---- sources ----
-    def _sids(self, values: pa.Array) -> np.ndarray:
-        """The source ids of distinct addresses (new ones numbered here)."""
-        at, new = self.src_codes.lookup(values)
-        det = self.det
-        for i, v in new:
-            # a source the line parser's events touched first stays with the reference code
-            fresh = v not in det.ssh and v not in det.http and v not in det.recent_fail
-            self.fails.append([] if fresh else None)
-            self.https.append([] if fresh else None)
-            self.users.append(set())
-            if i >= len(self.owned):
+    def _sids(self, values: pa.Array | pa.ChunkedArray, rows: np.ndarray) -> np.ndarray:
+        """The source ids of rows `rows` of `values` (-1 for null; new ones numbered here)."""
+        first = len(self.srcs)
+        at = self.src_codes.lookup(values, rows)
+        n = len(self.srcs)
+        if n > first:
+            added = n - first
+            self.fails += [[] for _ in range(added)]
+            self.https += [[] for _ in range(added)]
+            self.users += [set() for _ in range(added)]
+            while n > len(self.owned):
                 self._grow(max(1024, 2 * len(self.owned)))
-            self.owned[i] = fresh
+            self.owned[first:n] = True
+            # a source the line parser's events touched first stays with the reference code
+            new, det = self.srcs[first:], self.det
+            touched = (det.ssh.keys() & new) | (det.http.keys() & new) | (det.recent_fail.keys() & new)
+            for i in (first + k for k, v in enumerate(new) if v in touched) if touched else ():
+                self.owned[i] = False
+                self.fails[i] = self.https[i] = None
         return at
-
-    def _user_codes(self, names: pa.Array) -> np.ndarray:
-        return self.user_codes.lookup(names)[0]
 
     def _grow(self, size: int) -> None:
         for name in ("owned", "f_n", "f_last", "h_n", "h_last"):
@@ -120,14 +178,10 @@ class VectorBursts:
     def update(self, s: pa.Table, idx: np.ndarray, codes: np.ndarray, ts: np.ndarray) -> np.ndarray:
         """Rows `idx` of `s` (their _det `codes`, in file order): the rows of sources held here
         are taken in; returns the mask of the rows the reference code must still see, in order."""
-        src = s.column("src_ip").take(pa.array(idx)).combine_chunks()
-        valid = src.is_valid().to_numpy(zero_copy_only=False)
-        enc = pc.dictionary_encode(src)
-        sid_of = self._sids(enc.dictionary)
-        if not len(sid_of):
+        sid = self._sids(s.column("src_ip"), idx)
+        valid = sid >= 0
+        if not len(self.srcs):
             return np.ones(len(idx), dtype=bool)
-        ix = enc.indices
-        sid = sid_of[(ix.fill_null(0) if ix.null_count else ix).to_numpy()]
         own = valid & self.owned[sid]
         t = ts[idx]
         trig: list[np.ndarray] = []
@@ -160,29 +214,17 @@ class VectorBursts:
                 if not m.any():
                     continue
                 ks, kr, kt = sid[keep[m]], refs[m], t[keep[m]]
-                for i, r in zip(ks.tolist(), kr.tolist()):
-                    lists[i].append(r)
+                self._append(lists, ks, kr)
                 u, at, cnt = np.unique(ks[::-1], return_index=True, return_counts=True)
                 n[u] += cnt
                 last[u] = kt[::-1][at]
             if is_fail.any():
-                self._add_users(sid[keep[is_fail]], self.stores[-1].column("user").filter(pa.array(is_fail)))
+                self._add_users(sid[keep[is_fail]], self.stores[-1].column("user"), np.flatnonzero(is_fail))
         return ~own
 
-    def _add_users(self, sid: np.ndarray, names: pa.ChunkedArray) -> None:
-        names = names.combine_chunks()
-        ok = names.is_valid().to_numpy(zero_copy_only=False)
-        if not ok.all():
-            sid, names = sid[ok], names.filter(pa.array(ok))
-        enc = pc.dictionary_encode(names)
-        code = self._user_codes(enc.dictionary)[enc.indices.to_numpy()]
-        keys = np.unique((sid << 32) | code)
-        new = keys[~np.isin(keys, self.pairs, assume_unique=True)]
-        if len(new):
-            self.pairs = np.union1d(self.pairs, new)
-            unames, users = self.unames, self.users
-            for k in new.tolist():
-                users[k >> 32].add(unames[k & 0xFFFFFFFF])
+    def _add_users(self, sid: np.ndarray, names: pa.ChunkedArray, rows: np.ndarray) -> None:
+        """Rows `rows` of `names` are failures of sources `sid`: their user names join the sources'."""
+        self._add(self.users, sid, self.unames, self.user_codes.lookup(names, rows))
 
     @staticmethod
     def _breaks(sid: np.ndarray, t: np.ndarray, n: np.ndarray, last: np.ndarray, gap: int) -> np.ndarray:
@@ -202,14 +244,14 @@ class VectorBursts:
     # ---- hand-over to the Detector ----
     def take_over_src(self, src: str | None) -> None:
         """Before an event of the line parser's reaches the detector: its source's state goes there."""
-        i = self.ids.get(src)
+        i = self.src_codes.get(src)
         if i is not None and self.owned[i]:
             self.take_over([i])
 
     def hand_over(self, srcs: list[str]) -> None:
         """Sources whose rows must meet the line parser's events in file order: their state goes to
         the Detector for good (a source not seen yet starts there)."""
-        sids = self._sids(pa.array(srcs, pa.string())).tolist()
+        sids = self._sids(pa.array(srcs, pa.string()), np.arange(len(srcs))).tolist()
         held = [i for i in sids if self.owned[i]]
         if held:
             self.take_over(held)
