@@ -176,19 +176,27 @@ def test_compiled_row_collection_matches_its_twin():
     rnd = random.Random(5)
     at = np.array([rnd.randrange(50) for _ in range(5000)], np.int64)
     refs = np.array([rnd.randrange(1 << 40) for _ in range(5000)], np.int64)
+    times = np.array([rnd.randrange(1 << 50) for _ in range(5000)], np.int64)
     got, want = [[] for _ in range(50)], [[] for _ in range(50)]
-    _textcodes.append(got, at, refs)
-    vectorbursts._append(want, at, refs)
+    counts = [np.arange(60, dtype=np.int64) for _ in range(2)]
+    last = [np.full(60, -7, dtype=np.int64) for _ in range(2)]
+    _textcodes.append(got, at, refs, counts[0], last[0], times)
+    vectorbursts._append(want, at, refs, counts[1], last[1], times)
     assert got == want
+    assert counts[0].tolist() == counts[1].tolist() and last[0].tolist() == last[1].tolist()
+    assert last[0][at[-1]] == times[-1] and last[0][55] == -7
     names = ["root", "", "é", "x" * 10_000]
     nums = np.array([rnd.randrange(-1, len(names)) for _ in range(5000)], np.int64)
     got, want = [set() for _ in range(50)], [set() for _ in range(50)]
     _textcodes.add(got, at, names, nums)
     vectorbursts._add(want, at, names, nums)
     assert got == want
+    one, seven = np.zeros(2, np.int64), np.array([7], np.int64)
     with pytest.raises(IndexError):
-        _textcodes.append([[], None], np.array([1], np.int64), np.array([7], np.int64))
+        _textcodes.append([[], None], np.array([1], np.int64), seven, one, one.copy(), seven)
+    with pytest.raises(IndexError):
+        _textcodes.append([[], [], []], np.array([2], np.int64), seven, one, one.copy(), seven)
     with pytest.raises(IndexError):
         _textcodes.add([set()], np.array([0], np.int64), names, np.array([4], np.int64))
     with pytest.raises(ValueError):
-        _textcodes.append([[]], np.array([0, 0], np.int64), np.array([7], np.int64))
+        _textcodes.append([[]], np.array([0, 0], np.int64), seven, one, one.copy(), np.array([7, 8], np.int64))

@@ -248,20 +248,24 @@ static PyTypeObject TextCodesType = {
     .tp_as_sequence = &TextCodes_seq,
 };
 
-/* append(lists, at, items): lists[at[i]].append(items[i]) for each i (int64 buffers) */
+/* append(lists, at, items, counts, last, times): for each i, lists[at[i]].append(items[i]),
+ * counts[at[i]] += 1 and last[at[i]] = times[i] (int64 buffers; counts and last written) */
 static PyObject *append(PyObject *self, PyObject *args) {
     PyObject *lists;
-    Py_buffer at, items;
-    if (!PyArg_ParseTuple(args, "O!y*y*", &PyList_Type, &lists, &at, &items)) return NULL;
+    Py_buffer at, items, counts, last, times;
+    if (!PyArg_ParseTuple(args, "O!y*y*w*w*y*", &PyList_Type, &lists, &at, &items, &counts, &last, &times))
+        return NULL;
     PyObject *res = NULL;
     Py_ssize_t n = at.len / 8, m = PyList_GET_SIZE(lists);
-    const int64_t *a = at.buf, *v = items.buf;
-    if (items.len / 8 != n) {
-        PyErr_SetString(PyExc_ValueError, "append: as many items as places");
+    const int64_t *a = at.buf, *v = items.buf, *tm = times.buf;
+    int64_t *cnt = counts.buf, *lt = last.buf;
+    if (items.len / 8 != n || times.len / 8 != n) {
+        PyErr_SetString(PyExc_ValueError, "append: as many items and times as places");
         goto done;
     }
     for (Py_ssize_t i = 0; i < n; i++) {
-        if (a[i] < 0 || a[i] >= m || !PyList_Check(PyList_GET_ITEM(lists, a[i]))) {
+        if (a[i] < 0 || a[i] >= m || a[i] >= counts.len / 8 || a[i] >= last.len / 8 ||
+            !PyList_Check(PyList_GET_ITEM(lists, a[i]))) {
             PyErr_SetString(PyExc_IndexError, "append: no list there");
             goto done;
         }
@@ -270,12 +274,17 @@ static PyObject *append(PyObject *self, PyObject *args) {
         int bad = PyList_Append(PyList_GET_ITEM(lists, a[i]), x);
         Py_DECREF(x);
         if (bad) goto done;
+        cnt[a[i]] += 1;
+        lt[a[i]] = tm[i];
     }
     res = Py_None;
     Py_INCREF(res);
 done:
     PyBuffer_Release(&at);
     PyBuffer_Release(&items);
+    PyBuffer_Release(&counts);
+    PyBuffer_Release(&last);
+    PyBuffer_Release(&times);
     return res;
 }
 
@@ -309,7 +318,9 @@ done:
 }
 
 static PyMethodDef methods[] = {
-    {"append", append, METH_VARARGS, "append(lists, at, items): lists[at[i]].append(items[i])"},
+    {"append", append, METH_VARARGS,
+     "append(lists, at, items, counts, last, times): lists[at[i]].append(items[i]), counts[at[i]] += 1, "
+     "last[at[i]] = times[i]"},
     {"add", add_values, METH_VARARGS, "add(sets, at, values, numbers): sets[at[i]].add(values[numbers[i]])"},
     {NULL}};
 

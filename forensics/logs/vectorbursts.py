@@ -100,10 +100,15 @@ class _CompiledCodes:
         return self.table.get(value)
 
 
-def _append(lists: list[list[int]], at: np.ndarray, items: np.ndarray) -> None:
-    """lists[at[i]].append(items[i]) for each i, in order (the twin of _textcodes.append)."""
+def _append(lists: list[list[int]], at: np.ndarray, items: np.ndarray, counts: np.ndarray, last: np.ndarray,
+            times: np.ndarray) -> None:
+    """Row `items` of sources `at` in order: each joins its source's list, counts there, and its time
+    is the source's last (the twin of _textcodes.append)."""
     for i, r in zip(at.tolist(), items.tolist()):
         lists[i].append(r)
+    u, first, cnt = np.unique(at[::-1], return_index=True, return_counts=True)
+    counts[u] += cnt
+    last[u] = times[::-1][first]
 
 
 def _add(sets: list[set], at: np.ndarray, values: list[str], numbers: np.ndarray) -> None:
@@ -214,10 +219,7 @@ class VectorBursts:
                 if not m.any():
                     continue
                 ks, kr, kt = sid[keep[m]], refs[m], t[keep[m]]
-                self._append(lists, ks, kr)
-                u, at, cnt = np.unique(ks[::-1], return_index=True, return_counts=True)
-                n[u] += cnt
-                last[u] = kt[::-1][at]
+                self._append(lists, ks, kr, n, last, kt)
             if is_fail.any():
                 self._add_users(sid[keep[is_fail]], self.stores[-1].column("user"), np.flatnonzero(is_fail))
         return ~own
