@@ -200,3 +200,22 @@ def test_compiled_row_collection_matches_its_twin():
         _textcodes.add([set()], np.array([0], np.int64), names, np.array([4], np.int64))
     with pytest.raises(ValueError):
         _textcodes.append([[]], np.array([0, 0], np.int64), seven, one, one.copy(), np.array([7, 8], np.int64))
+
+
+@pytest.mark.parametrize("compiled", [True, False])
+def test_hand_over_of_a_null_address_takes_over_no_source(compiled):
+    """A null among the handed-over addresses numbers as -1: it must not stand for the last source held."""
+    import numpy as np
+    import pyarrow as pa
+
+    from forensics.logs.vectorbursts import VectorBursts
+    vb = VectorBursts(Detector(), lambda kept, srcs: [], compiled=compiled)
+    # 1,024 sources fill the state arrays, so index -1 is a source held here
+    vb._sids(pa.array([f"10.0.{i >> 8}.{i & 255}" for i in range(1024)], pa.string()), np.arange(1024))
+    assert len(vb.owned) == 1024 and vb.owned[-1]
+    taken: list = []
+    vb.take_over = lambda sids, final=False: taken.append(list(sids))
+    vb.hand_over([None])
+    assert taken == []
+    vb.hand_over([None, "10.0.0.1"])
+    assert taken == [[1]]

@@ -254,7 +254,7 @@ class VectorBursts:
         """Sources whose rows must meet the line parser's events in file order: their state goes to
         the Detector for good (a source not seen yet starts there)."""
         sids = self._sids(pa.array(srcs, pa.string()), np.arange(len(srcs))).tolist()
-        held = [i for i in sids if self.owned[i]]
+        held = [i for i in sids if i >= 0 and self.owned[i]]  # -1: a null address, no source
         if held:
             self.take_over(held)
 
