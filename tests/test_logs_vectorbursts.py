@@ -219,3 +219,21 @@ def test_hand_over_of_a_null_address_takes_over_no_source(compiled):
     assert taken == []
     vb.hand_over([None, "10.0.0.1"])
     assert taken == [[1]]
+
+
+def test_compiled_numbering_is_the_same_under_any_hash_key():
+    """TextCodes hashes with Python's per-process keyed hash (a crafted log cannot aim at its probe
+    runs); the numbers it gives must not depend on the key."""
+    import os
+    import subprocess
+    import sys
+
+    code = ("import numpy as np, pyarrow as pa\n"
+            "from forensics.logs.vectorbursts import codes\n"
+            "c = codes()\n"
+            "col = pa.array([f'10.{i % 7}.{i % 251}.{i % 13}' if i % 5 else None for i in range(5000)])\n"
+            "print(c.lookup(col, np.arange(5000, dtype=np.int64)).tolist(), c.values)\n")
+    outs = {subprocess.run([sys.executable, "-c", code], env={**os.environ, "PYTHONHASHSEED": seed}, check=True,
+                           capture_output=True, text=True, cwd=Path(__file__).resolve().parents[1]).stdout
+            for seed in ("1", "2", "random")}
+    assert len(outs) == 1 and len(next(iter(outs))) > 1000

@@ -21,14 +21,11 @@ typedef struct {
     PyObject *values;  /* list of str by number */
 } TextCodes;
 
-static uint64_t text_hash(const char *s, size_t len) {
-    uint64_t h = 0xcbf29ce484222325ULL ^ len; /* FNV-1a, then murmur3's finalizer to spread the low bits */
-    for (size_t i = 0; i < len; i++) h = (h ^ (unsigned char)s[i]) * 0x100000001b3ULL;
-    h ^= h >> 33;
-    h *= 0xff51afd7ed558ccdULL;
-    h ^= h >> 33;
-    h *= 0xc4ceb9fe1a85ec53ULL;
-    return h ^ (h >> 33);
+/* Python's own keyed string hash (SipHash, its key random per process unless PYTHONHASHSEED is
+ * set): the values come from evidence, and a fixed hash would let a crafted log put every address
+ * in one probe run (quadratic numbering). Numbers go by first sight, so they do not depend on it. */
+static inline uint64_t text_hash(const char *s, size_t len) {
+    return (uint64_t)_Py_HashBytes(s, (Py_ssize_t)len);
 }
 
 /* the number of the value, or -1; *slot: where it is or would go */
