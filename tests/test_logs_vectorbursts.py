@@ -161,6 +161,8 @@ def test_compiled_numbering_refuses_rows_and_offsets_outside_the_column():
         t.lookup(None, 1, offs, False, data, np.array([1], np.int64))
     with pytest.raises(IndexError):
         t.lookup(None, 0, offs, False, data, np.array([-1], np.int64))
+    with pytest.raises(IndexError):  # a negative array offset must not reach before the offsets buffer
+        t.lookup(None, -1, offs, False, data, np.array([0], np.int64))
     with pytest.raises(ValueError):
         t.lookup(None, 0, np.array([0, 9], np.int32).tobytes(), False, b"abc", np.array([0], np.int64))
     with pytest.raises(ValueError):

@@ -169,7 +169,7 @@ static PyObject *TextCodes_lookup(TextCodes *t, PyObject *args) {
     const char *bytes = data.buf ? data.buf : "";
     for (Py_ssize_t i = 0; i < n; i++) {
         int64_t r = row[i] + offset;
-        if (row[i] < 0 || r >= count || (vb && r / 8 >= valid.len)) {
+        if (row[i] < 0 || r < 0 || r >= count || (vb && r / 8 >= valid.len)) {
             PyErr_SetString(PyExc_IndexError, "TextCodes.lookup: row out of range");
             Py_CLEAR(out);
             goto done;
